@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs dependencies, builds tessera and runs every test:
+#   1. the main build (CUDA sources compiled when nvcc is present; GPU tests skip without a GPU),
+#   2. a CUDA-off build under AddressSanitizer + UndefinedBehaviorSanitizer running the loaders,
+#      parsers and plan validation (ctest label "loader").
+# Build folders: build/ and build-asan/ (reused when present). JOBS overrides the parallelism.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+jobs=${JOBS:-$(nproc)}
+
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake --build build -j "$jobs"
+(cd build && ctest --output-on-failure -j "$jobs" --timeout 900)
+
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTESSERA_CUDA=OFF \
+  -DTESSERA_SANITIZE=address,undefined -DTESSERA_BUILD_BENCH=OFF
+cmake --build build-asan -j "$jobs"
+(cd build-asan && ctest --output-on-failure -j "$jobs" --timeout 900 -L loader)
