@@ -1,0 +1,93 @@
+// Element types of checkpoint tensors and their conversion to fp32.
+//
+// The CPU reference computes in fp32; checkpoints arrive as BF16, F16 or F32. Conversions are exact
+// (every bf16/f16 value is representable in fp32), so the reference sees the checkpoint's values.
+#ifndef TESSERA_ENGINE_DTYPE_H_
+#define TESSERA_ENGINE_DTYPE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <cmath>
+#include <cstring>
+#include <optional>
+#include <string_view>
+
+namespace tessera {
+
+enum class DType : uint8_t { kBF16, kF16, kF32 };
+
+// Bytes per element.
+constexpr size_t DTypeSize(DType t) { return t == DType::kF32 ? 4 : 2; }
+
+// The safetensors spelling ("BF16", "F16", "F32").
+const char* DTypeName(DType t);
+
+// Parses a safetensors dtype string; nullopt for anything tessera does not load.
+std::optional<DType> ParseDType(std::string_view name);
+
+inline float Bf16ToFloat(uint16_t bits) {
+  uint32_t u = static_cast<uint32_t>(bits) << 16;
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+// IEEE 754 binary16 -> binary32, subnormals, infinities and NaN included.
+inline float F16ToFloat(uint16_t h) {
+  uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+  uint32_t exp = (h >> 10) & 0x1fu;
+  uint32_t mant = h & 0x3ffu;
+  uint32_t bits;
+  if (exp == 0x1f) {  // inf / NaN
+    bits = sign | 0x7f800000u | (mant << 13);
+  } else if (exp != 0) {  // normal
+    bits = sign | ((exp + 112) << 23) | (mant << 13);
+  } else if (mant == 0) {  // signed zero
+    bits = sign;
+  } else {  // subnormal: normalize
+    int e = -1;
+    do {
+      ++e;
+      mant <<= 1;
+    } while ((mant & 0x400u) == 0);
+    bits = sign | static_cast<uint32_t>(112 - e) << 23 | ((mant & 0x3ffu) << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+// Round-to-nearest-even fp32 -> bf16 (NaN stays NaN). Used by tests and synthetic weights.
+inline uint16_t FloatToBf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40u);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return static_cast<uint16_t>(u >> 16);
+}
+
+// Round-to-nearest-even fp32 -> IEEE binary16 (overflow to infinity, NaN stays NaN).
+inline uint16_t FloatToF16(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, sizeof x);
+  const auto sign = static_cast<uint16_t>((x >> 16) & 0x8000u);
+  const uint32_t abs = x & 0x7fffffffu;
+  if (abs > 0x7f800000u) return sign | 0x7e00u;   // NaN
+  if (abs >= 0x477ff000u) return sign | 0x7c00u;  // rounds past 65504: infinity
+  if (abs < 0x38800000u) {                        // below 2^-14: f16 subnormal (or zero)
+    float v;
+    std::memcpy(&v, &abs, sizeof v);
+    return sign | static_cast<uint16_t>(std::nearbyint(v * 16777216.0f));  // units of 2^-24
+  }
+  uint32_t h = ((((abs >> 23) - 112) << 10) | ((abs & 0x7fffffu) >> 13));
+  const uint32_t rest = abs & 0x1fffu;
+  if (rest > 0x1000u || (rest == 0x1000u && (h & 1u))) ++h;  // a carry correctly bumps the exponent
+  return static_cast<uint16_t>(sign | h);
+}
+
+// Converts `n` elements of type `t` at `src` (any alignment) to fp32.
+void ConvertToFloat(DType t, const void* src, size_t n, float* dst);
+
+}  // namespace tessera
+
+#endif  // TESSERA_ENGINE_DTYPE_H_
