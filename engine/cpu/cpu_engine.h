@@ -1,0 +1,63 @@
+// The CPU backend: fp32 reference implementation of the Engine interface.
+//
+// Readable first: one function per op, each a direct transcription of the math, threaded with
+// OpenMP over independent outputs. It is the oracle every CUDA op is tested against, so it favours
+// clarity and a fixed summation order (a row's result does not depend on its batch) over speed.
+//
+// Not thread-safe (one caller, the scheduler thread). Owns weights and KV storage.
+#ifndef TESSERA_ENGINE_CPU_CPU_ENGINE_H_
+#define TESSERA_ENGINE_CPU_CPU_ENGINE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/cpu/cpu_kv_cache.h"
+#include "engine/cpu/cpu_weights.h"
+#include "engine/cpu/rope.h"
+#include "engine/engine.h"
+
+namespace tessera {
+
+struct CpuEngineOptions {
+  int32_t block_size = kDefaultBlockSize;
+  // KV storage: num_kv_blocks when > 0, else as many blocks as kv_cache_bytes holds.
+  int32_t num_kv_blocks = 0;
+  int64_t kv_cache_bytes = int64_t{1} << 30;
+  int32_t num_threads = 0;  // 0 = all cores
+};
+
+class CpuEngine final : public Engine {
+ public:
+  // Loads DIR/config.json and its safetensors, checks every tensor, converts to fp32.
+  static absl::StatusOr<std::unique_ptr<CpuEngine>> Load(const std::string& model_dir,
+                                                         const CpuEngineOptions& options);
+  static absl::StatusOr<std::unique_ptr<CpuEngine>> Create(ModelConfig config, CpuWeights weights,
+                                                           const CpuEngineOptions& options);
+
+  const ModelConfig& config() const override { return config_; }
+  KvCacheGeometry kv_geometry() const override { return {kv_.num_blocks(), kv_.block_size()}; }
+  absl::StatusOr<StepResult> Step(const StepPlan& plan) override;
+
+  const CpuWeights& weights() const { return weights_; }
+
+ private:
+  CpuEngine(ModelConfig config, CpuWeights weights, int32_t num_blocks, int32_t block_size);
+
+  // Runs all layers over the plan's tokens; returns the final hidden states [num_tokens, hidden]
+  // before the final norm.
+  std::vector<float> Forward(const StepPlan& plan, const std::vector<int64_t>& positions);
+  void Layer(int64_t l, const StepPlan& plan, const std::vector<int64_t>& num_cached,
+             const std::vector<int64_t>& positions, std::vector<float>& x);
+
+  ModelConfig config_;
+  CpuWeights weights_;
+  Rope rope_;
+  CpuKvCache kv_;
+};
+
+}  // namespace tessera
+
+#endif  // TESSERA_ENGINE_CPU_CPU_ENGINE_H_

@@ -1,0 +1,127 @@
+#include "engine/cpu/cpu_weights.h"
+
+#include <functional>
+#include <random>
+
+#include "engine/model_weights.h"
+
+namespace tessera {
+namespace {
+
+// Where each WeightKind lands in CpuWeights.
+std::vector<float>* Slot(CpuWeights& w, const WeightSpec& s) {
+  if (s.kind == WeightKind::kEmbedding) return &w.embedding;
+  if (s.kind == WeightKind::kLmHead) return &w.lm_head.weight;
+  if (s.kind == WeightKind::kFinalNorm) return &w.final_norm;
+  CpuLayerWeights& l = w.layers[s.layer];
+  switch (s.kind) {
+    case WeightKind::kInputNorm:
+      return &l.input_norm;
+    case WeightKind::kPostAttentionNorm:
+      return &l.post_attention_norm;
+    case WeightKind::kQ:
+      return &l.q.weight;
+    case WeightKind::kK:
+      return &l.k.weight;
+    case WeightKind::kV:
+      return &l.v.weight;
+    case WeightKind::kO:
+      return &l.o.weight;
+    case WeightKind::kQBias:
+      return &l.q.bias;
+    case WeightKind::kKBias:
+      return &l.k.bias;
+    case WeightKind::kVBias:
+      return &l.v.bias;
+    case WeightKind::kOBias:
+      return &l.o.bias;
+    case WeightKind::kGate:
+      return &l.gate.weight;
+    case WeightKind::kUp:
+      return &l.up.weight;
+    case WeightKind::kDown:
+      return &l.down.weight;
+    case WeightKind::kGateBias:
+      return &l.gate.bias;
+    case WeightKind::kUpBias:
+      return &l.up.bias;
+    case WeightKind::kDownBias:
+      return &l.down.bias;
+    default:
+      return nullptr;
+  }
+}
+
+void SetShapes(const ModelConfig& c, CpuWeights& w) {
+  const int64_t h = c.hidden_size, i = c.intermediate_size;
+  w.lm_head.rows = c.vocab_size;
+  w.lm_head.cols = h;
+  for (CpuLayerWeights& l : w.layers) {
+    l.q.rows = c.q_size();
+    l.k.rows = l.v.rows = c.kv_size();
+    l.q.cols = l.k.cols = l.v.cols = h;
+    l.o.rows = h;
+    l.o.cols = c.q_size();
+    l.gate.rows = l.up.rows = i;
+    l.gate.cols = l.up.cols = h;
+    l.down.rows = h;
+    l.down.cols = i;
+  }
+}
+
+// Fills every expected tensor from `fill`, then ties lm_head to the embedding when asked.
+absl::StatusOr<CpuWeights> Build(
+    const ModelConfig& c,
+    const std::function<absl::Status(const WeightSpec&, std::vector<float>*)>& fill) {
+  CpuWeights w;
+  w.layers.resize(c.num_hidden_layers);
+  SetShapes(c, w);
+  for (const WeightSpec& spec : ExpectedWeights(c)) {
+    std::vector<float>* dst = Slot(w, spec);
+    int64_t n = 1;
+    for (int64_t d : spec.shape) n *= d;
+    dst->resize(n);
+    if (absl::Status s = fill(spec, dst); !s.ok()) return s;
+  }
+  if (c.tie_word_embeddings) w.lm_head.weight = w.embedding;
+  return w;
+}
+
+}  // namespace
+
+size_t CpuWeights::NumParameters() const {
+  size_t n = embedding.size() + final_norm.size() + lm_head.weight.size();
+  for (const CpuLayerWeights& l : layers) {
+    n += l.input_norm.size() + l.post_attention_norm.size();
+    for (const CpuLinear* m : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down}) {
+      n += m->weight.size() + m->bias.size();
+    }
+  }
+  return n;
+}
+
+absl::StatusOr<CpuWeights> CpuWeights::FromCheckpoint(const ModelConfig& config,
+                                                      const Checkpoint& checkpoint) {
+  return Build(config, [&](const WeightSpec& spec, std::vector<float>* dst) -> absl::Status {
+    absl::StatusOr<const TensorView*> t = checkpoint.Get(spec.name, spec.shape);
+    if (!t.ok()) return t.status();
+    ConvertToFloat((*t)->dtype, (*t)->data.data(), dst->size(), dst->data());
+    return absl::OkStatus();
+  });
+}
+
+CpuWeights CpuWeights::Random(const ModelConfig& config, uint64_t seed, float scale) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> u(-scale, scale);
+  std::uniform_real_distribution<float> norm(0.8f, 1.2f);
+  auto w = Build(config, [&](const WeightSpec& spec, std::vector<float>* dst) {
+    const bool is_norm = spec.shape.size() == 1 && (spec.kind == WeightKind::kFinalNorm ||
+                                                    spec.kind == WeightKind::kInputNorm ||
+                                                    spec.kind == WeightKind::kPostAttentionNorm);
+    for (float& x : *dst) x = is_norm ? norm(rng) : u(rng);
+    return absl::OkStatus();
+  });
+  return *std::move(w);  // the fill above cannot fail
+}
+
+}  // namespace tessera

@@ -1,0 +1,75 @@
+#include "engine/step_plan.h"
+
+#include <gtest/gtest.h>
+
+namespace tessera {
+namespace {
+
+constexpr int64_t kVocab = 100;
+constexpr int32_t kBlocks = 8, kBlockSize = 4;
+
+StepPlan TwoSequences() {
+  StepPlan plan;
+  StepSequence a;  // a 6-token prefill into blocks 0, 1
+  a.sample = true;
+  plan.AddSequence({1, 2, 3, 4, 5, 6}, {0, 1}, kBlockSize, a);
+  StepSequence b;  // a decode at position 4 (its fifth token) into block 3
+  b.num_cached_tokens = 4;
+  b.sample = true;
+  plan.AddSequence({7}, {2, 3, 5}, kBlockSize, b);
+  return plan;
+}
+
+TEST(StepPlanTest, AddSequenceBuildsCsrTables) {
+  const StepPlan plan = TwoSequences();
+  EXPECT_EQ(plan.qo_indptr, (std::vector<int32_t>{0, 6, 7}));
+  // Only the blocks the KV length reaches are listed: b needs 2 of its 3.
+  EXPECT_EQ(plan.page_table.indptr, (std::vector<int32_t>{0, 2, 4}));
+  EXPECT_EQ(plan.page_table.indices, (std::vector<int32_t>{0, 1, 2, 3}));
+  EXPECT_EQ(plan.page_table.last_block_len, (std::vector<int32_t>{2, 1}));
+  EXPECT_EQ(plan.page_table.kv_len(0, kBlockSize), 6);
+  EXPECT_EQ(plan.page_table.kv_len(1, kBlockSize), 5);
+  EXPECT_EQ(plan.page_table.block_of(1, 4, kBlockSize), 3);
+  EXPECT_TRUE(plan.Validate(kVocab, kBlocks, kBlockSize, 64).ok());
+}
+
+void ExpectInvalid(const StepPlan& plan, const std::string& fragment) {
+  const absl::Status s = plan.Validate(kVocab, kBlocks, kBlockSize, 64);
+  EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
+  EXPECT_NE(s.message().find(fragment), std::string::npos) << s;
+}
+
+TEST(StepPlanTest, RejectsWhatWouldCorruptTheCache) {
+  StepPlan p = TwoSequences();
+  p.token_ids[2] = 100;
+  ExpectInvalid(p, "outside the vocabulary");
+
+  p = TwoSequences();
+  p.page_table.indices[1] = kBlocks;
+  ExpectInvalid(p, "block id 8");
+
+  p = TwoSequences();
+  p.page_table.indices[3] = 1;  // b would write into a's block
+  ExpectInvalid(p, "written by sequences 0 and 1");
+
+  p = TwoSequences();
+  p.page_table.last_block_len[0] = 3;
+  ExpectInvalid(p, "KV length of 6");
+
+  p = TwoSequences();
+  p.qo_indptr.pop_back();
+  ExpectInvalid(p, "qo_indptr");
+
+  p = TwoSequences();
+  p.seqs[0].prompt_targets = {1, 2};
+  ExpectInvalid(p, "2 prompt targets for 6 fed tokens");
+
+  p = TwoSequences();
+  p.seqs[1].sampling.temperature = -1;
+  ExpectInvalid(p, "temperature");
+
+  EXPECT_FALSE(TwoSequences().Validate(kVocab, kBlocks, kBlockSize, 5).ok());  // past the context
+}
+
+}  // namespace
+}  // namespace tessera
