@@ -1,0 +1,141 @@
+#include "client/generate_command.h"
+
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <memory>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "client/generate_io.h"
+#include "engine/cpu/cpu_engine.h"
+#include "scheduler/offline_scheduler.h"
+
+namespace tessera {
+namespace {
+
+absl::StatusOr<std::vector<GenerateRequest>> RequestsFromFlags(const GenerateCommandOptions& o) {
+  GenerateRequest r;
+  r.id = "0";
+  for (absl::string_view part : absl::StrSplit(o.token_ids, ',', absl::SkipWhitespace())) {
+    int32_t id;
+    if (!absl::SimpleAtoi(part, &id) || id < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--token-ids: \"", part, "\" is not a non-negative integer"));
+    }
+    r.prompt_token_ids.push_back(id);
+  }
+  if (r.prompt_token_ids.empty()) return absl::InvalidArgumentError("--token-ids is empty");
+  r.max_tokens = o.max_tokens;
+  r.sampling.temperature = static_cast<float>(o.temperature);
+  r.sampling.num_logprobs = o.logprobs;
+  r.prompt_logprobs = o.prompt_logprobs;
+  return std::vector<GenerateRequest>{std::move(r)};
+}
+
+absl::StatusOr<std::vector<GenerateRequest>> LoadRequests(const GenerateCommandOptions& o) {
+  if (!o.token_ids.empty()) return RequestsFromFlags(o);
+  if (o.requests_file == "-") return ParseGenerateRequests(std::cin, "<stdin>");
+  std::ifstream in(o.requests_file);
+  if (!in) return absl::NotFoundError(absl::StrCat(o.requests_file, ": cannot open"));
+  return ParseGenerateRequests(in, o.requests_file);
+}
+
+absl::StatusOr<std::unique_ptr<Engine>> MakeEngine(const GenerateCommandOptions& o) {
+  if (o.backend == "cuda") {
+    return absl::UnimplementedError(
+        "--backend cuda: the CUDA backend is not part of this build yet; use --backend cpu");
+  }
+  if (o.backend != "cpu") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--backend must be cpu or cuda, got \"", o.backend, "\""));
+  }
+  CpuEngineOptions eo;
+  eo.block_size = o.block_size;
+  eo.num_kv_blocks = o.num_kv_blocks;
+  eo.kv_cache_bytes = o.kv_cache_bytes;
+  eo.num_threads = o.threads;
+  auto engine = CpuEngine::Load(o.model_dir, eo);
+  if (!engine.ok()) return engine.status();
+  return std::unique_ptr<Engine>(std::move(*engine));
+}
+
+}  // namespace
+
+int RunGenerate(const GenerateCommandOptions& o) {
+  absl::StatusOr<std::vector<GenerateRequest>> requests = LoadRequests(o);
+  if (!requests.ok()) {
+    std::cerr << "tessera generate: " << requests.status().message() << "\n";
+    return 2;
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  absl::StatusOr<std::unique_ptr<Engine>> engine = MakeEngine(o);
+  if (!engine.ok()) {
+    std::cerr << "tessera generate: " << engine.status().message() << "\n";
+    return absl::IsNotFound(engine.status()) || absl::IsInvalidArgument(engine.status()) ? 2 : 1;
+  }
+  const auto t1 = std::chrono::steady_clock::now();
+  OfflineScheduler scheduler(**engine, {o.max_num_batched_tokens, o.max_num_seqs});
+  // Every request is checked before any runs, so bad input costs no compute.
+  bool bad = false;
+  for (const GenerateRequest& r : *requests) {
+    if (absl::Status s = scheduler.Validate(r); !s.ok()) {
+      std::cerr << "tessera generate: " << s.message() << "\n";
+      bad = true;
+    }
+  }
+  if (bad) return 2;
+  absl::StatusOr<std::vector<GenerateResult>> results = scheduler.Run(*requests);
+  if (!results.ok()) {
+    std::cerr << "tessera generate: " << results.status().message() << "\n";
+    return 1;
+  }
+  const auto t2 = std::chrono::steady_clock::now();
+  for (const GenerateResult& r : *results) std::cout << FormatGenerateResult(r) << "\n";
+  std::cout.flush();
+  const OfflineRunStats& st = scheduler.stats();
+  const double load_s = std::chrono::duration<double>(t1 - t0).count();
+  const double run_s = std::chrono::duration<double>(t2 - t1).count();
+  std::cerr << absl::StrFormat(
+      "tessera generate: %d requests, %d prompt + %d generated tokens in %d steps (up to %d "
+      "sequences at once); load %.2f s, run %.2f s, %.1f tokens/s\n",
+      results->size(), st.prompt_tokens, st.generated_tokens, st.steps, st.max_running, load_s,
+      run_s, (st.prompt_tokens + st.generated_tokens) / std::max(run_s, 1e-9));
+  return std::cout.good() ? 0 : 1;
+}
+
+void AddGenerateCommand(CLI::App& app, int* exit_code) {
+  auto o = std::make_shared<GenerateCommandOptions>();
+  CLI::App* cmd = app.add_subcommand("generate", "Generate tokens for requests, offline");
+  cmd->add_option("--model", o->model_dir, "Hugging Face model directory")->required();
+  cmd->add_option("--backend", o->backend, "cpu | cuda")->capture_default_str();
+  auto* file =
+      cmd->add_option("--requests", o->requests_file, "JSON Lines requests file ('-' for stdin)");
+  auto* ids =
+      cmd->add_option("--token-ids", o->token_ids, "One request: comma-separated prompt ids");
+  file->excludes(ids);
+  cmd->add_option("--max-tokens", o->max_tokens, "With --token-ids")->capture_default_str();
+  cmd->add_option("--temperature", o->temperature, "With --token-ids; 0 = greedy")
+      ->capture_default_str();
+  cmd->add_option("--logprobs", o->logprobs, "With --token-ids: top-k per generated token")
+      ->capture_default_str();
+  cmd->add_option("--prompt-logprobs", o->prompt_logprobs,
+                  "With --token-ids: top-k per prompt position")
+      ->capture_default_str();
+  cmd->add_option("--kv-cache-bytes", o->kv_cache_bytes, "KV cache size")->capture_default_str();
+  cmd->add_option("--num-kv-blocks", o->num_kv_blocks, "KV blocks (overrides --kv-cache-bytes)");
+  cmd->add_option("--block-size", o->block_size, "Tokens per KV block")->capture_default_str();
+  cmd->add_option("--max-num-batched-tokens", o->max_num_batched_tokens, "Tokens per step")
+      ->capture_default_str();
+  cmd->add_option("--max-num-seqs", o->max_num_seqs, "Sequences per step")->capture_default_str();
+  cmd->add_option("--threads", o->threads, "CPU threads (0 = all cores)")->capture_default_str();
+  cmd->callback([o, file, ids, exit_code] {
+    if (file->count() == 0 && ids->count() == 0) {
+      throw CLI::ValidationError("generate", "one of --requests or --token-ids is required");
+    }
+    *exit_code = RunGenerate(*o);
+  });
+}
+
+}  // namespace tessera

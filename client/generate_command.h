@@ -1,0 +1,40 @@
+// `tessera generate`: offline generation of a batch of requests on a model.
+#ifndef TESSERA_CLIENT_GENERATE_COMMAND_H_
+#define TESSERA_CLIENT_GENERATE_COMMAND_H_
+
+#include <cstdint>
+#include <string>
+
+#include "CLI/CLI.hpp"
+
+namespace tessera {
+
+struct GenerateCommandOptions {
+  std::string model_dir;
+  std::string backend = "cpu";
+  std::string requests_file;  // JSON Lines; "-" = stdin
+  // One request from flags instead of a file.
+  std::string token_ids;
+  int32_t max_tokens = 16;
+  double temperature = 0.0;
+  int32_t logprobs = 0;
+  int32_t prompt_logprobs = 0;
+  // Engine and batching.
+  int64_t kv_cache_bytes = int64_t{1} << 30;
+  int32_t num_kv_blocks = 0;
+  int32_t block_size = 16;
+  int32_t max_num_batched_tokens = 2048;
+  int32_t max_num_seqs = 256;
+  int32_t threads = 0;
+};
+
+// Registers the subcommand on `app`; `*exit_code` receives its result when it runs.
+void AddGenerateCommand(CLI::App& app, int* exit_code);
+
+// Runs the command: results to stdout as JSON Lines, a summary and errors to stderr.
+// Returns the process exit code: 0 success, 1 runtime failure, 2 bad input.
+int RunGenerate(const GenerateCommandOptions& options);
+
+}  // namespace tessera
+
+#endif  // TESSERA_CLIENT_GENERATE_COMMAND_H_

@@ -1,0 +1,135 @@
+#include "client/generate_io.h"
+
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
+
+namespace tessera {
+namespace {
+
+using nlohmann::json;
+
+absl::Status FieldError(absl::string_view where, absl::string_view field, absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat(where, ": \"", field, "\" ", what));
+}
+
+// An integer field within [lo, hi]; JSON floats, strings and booleans are refused.
+absl::StatusOr<int64_t> IntField(const json& v, absl::string_view where, absl::string_view field,
+                                 int64_t lo, int64_t hi) {
+  if (!v.is_number_integer()) return FieldError(where, field, "must be an integer");
+  // nlohmann stores non-negative integers as unsigned: compare in the matching domain.
+  const bool in_range = v.is_number_unsigned() ? v.get<uint64_t>() <= static_cast<uint64_t>(hi) &&
+                                                     static_cast<int64_t>(v.get<uint64_t>()) >= lo
+                                               : v.get<int64_t>() >= lo && v.get<int64_t>() <= hi;
+  if (!in_range) {
+    return FieldError(where, field,
+                      absl::StrCat("must be in [", lo, ", ", hi, "], got ", v.dump()));
+  }
+  return v.get<int64_t>();
+}
+
+// Output keeps the documented field order.
+using ordered_json = nlohmann::ordered_json;
+
+ordered_json LogprobJson(const LogprobEntry& e) {
+  ordered_json top = ordered_json::array();
+  for (const TokenLogprob& t : e.top)
+    top.push_back({{"token_id", t.token_id}, {"logprob", t.logprob}});
+  return {{"token_id", e.chosen.token_id}, {"logprob", e.chosen.logprob}, {"top", std::move(top)}};
+}
+
+}  // namespace
+
+absl::StatusOr<GenerateRequest> ParseGenerateRequest(absl::string_view line,
+                                                     absl::string_view where,
+                                                     const std::string& default_id) {
+  const json j = json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return absl::InvalidArgumentError(absl::StrCat(where, ": not valid JSON"));
+  if (!j.is_object()) {
+    return absl::InvalidArgumentError(absl::StrCat(where, ": a request must be a JSON object"));
+  }
+  GenerateRequest r;
+  r.id = default_id;
+  bool has_tokens = false;
+  constexpr int64_t kMaxInt = std::numeric_limits<int32_t>::max();
+  for (const auto& [key, v] : j.items()) {
+    if (key == "id") {
+      if (!v.is_string()) return FieldError(where, key, "must be a string");
+      r.id = v.get<std::string>();
+    } else if (key == "token_ids") {
+      if (!v.is_array()) return FieldError(where, key, "must be an array of integers");
+      has_tokens = true;
+      for (size_t i = 0; i < v.size(); ++i) {
+        auto t = IntField(v[i], where, absl::StrCat("token_ids[", i, "]"), 0, kMaxInt);
+        if (!t.ok()) return t.status();
+        r.prompt_token_ids.push_back(static_cast<int32_t>(*t));
+      }
+    } else if (key == "max_tokens") {
+      auto n = IntField(v, where, key, 1, kMaxInt);
+      if (!n.ok()) return n.status();
+      r.max_tokens = static_cast<int32_t>(*n);
+    } else if (key == "temperature") {
+      if (!v.is_number()) return FieldError(where, key, "must be a number");
+      const double t = v.get<double>();
+      if (!(t >= 0.0 && t <= 100.0)) return FieldError(where, key, "must be in [0, 100]");
+      r.sampling.temperature = static_cast<float>(t);
+    } else if (key == "logprobs") {
+      auto n = IntField(v, where, key, 0, kMaxInt);
+      if (!n.ok()) return n.status();
+      r.sampling.num_logprobs = static_cast<int32_t>(*n);
+    } else if (key == "prompt_logprobs") {
+      auto n = IntField(v, where, key, 0, kMaxInt);
+      if (!n.ok()) return n.status();
+      r.prompt_logprobs = static_cast<int32_t>(*n);
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, ": unknown field \"", key,
+          "\" (known: id, token_ids, max_tokens, temperature, logprobs, prompt_logprobs)"));
+    }
+  }
+  if (!has_tokens) return FieldError(where, "token_ids", "is required");
+  if (r.prompt_token_ids.empty()) return FieldError(where, "token_ids", "must not be empty");
+  return r;
+}
+
+absl::StatusOr<std::vector<GenerateRequest>> ParseGenerateRequests(std::istream& in,
+                                                                   absl::string_view source) {
+  std::vector<GenerateRequest> requests;
+  std::string line;
+  for (int64_t n = 1; std::getline(in, line); ++n) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    auto r = ParseGenerateRequest(line, absl::StrCat(source, ":", n), absl::StrCat(n));
+    if (!r.ok()) return r.status();
+    requests.push_back(*std::move(r));
+  }
+  if (in.bad()) return absl::DataLossError(absl::StrCat(source, ": read error"));
+  return requests;
+}
+
+std::string FormatGenerateResult(const GenerateResult& r) {
+  ordered_json out;
+  out["id"] = r.id;
+  out["prompt_token_ids"] = r.prompt_token_ids;
+  out["output_token_ids"] = r.output_token_ids;
+  out["finish_reason"] = FinishReasonName(r.finish_reason);
+  if (r.logprobs.empty()) {
+    out["logprobs"] = nullptr;
+  } else {
+    ordered_json lp = ordered_json::array();
+    for (const LogprobEntry& e : r.logprobs) lp.push_back(LogprobJson(e));
+    out["logprobs"] = std::move(lp);
+  }
+  if (r.prompt_logprobs.empty()) {
+    out["prompt_logprobs"] = nullptr;
+  } else {
+    ordered_json plp = ordered_json::array();
+    for (const auto& e : r.prompt_logprobs) {
+      plp.push_back(e ? LogprobJson(*e) : ordered_json(nullptr));
+    }
+    out["prompt_logprobs"] = std::move(plp);
+  }
+  return out.dump();
+}
+
+}  // namespace tessera

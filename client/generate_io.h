@@ -1,0 +1,36 @@
+// The offline runner's wire format: JSON Lines requests in, one JSON line per result out.
+//
+// Request: {"id": str, "token_ids": [int], "max_tokens": int, "temperature": float (0 = greedy),
+//           "logprobs": int, "prompt_logprobs": int}; only "token_ids" is required; unknown
+//           fields are errors.
+// Result:  {"id", "prompt_token_ids", "output_token_ids", "finish_reason", "logprobs",
+//           "prompt_logprobs"}; logprobs entries are {"token_id", "logprob", "top": [...]};
+//           prompt_logprobs starts with null; both are null when not asked for.
+#ifndef TESSERA_CLIENT_GENERATE_IO_H_
+#define TESSERA_CLIENT_GENERATE_IO_H_
+
+#include <istream>
+#include <string>
+#include "absl/strings/string_view.h"
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "scheduler/request.h"
+
+namespace tessera {
+
+// Parses one request line. `where` (e.g. "requests.jsonl:3") prefixes errors. A missing id
+// becomes `default_id`.
+absl::StatusOr<GenerateRequest> ParseGenerateRequest(absl::string_view line, absl::string_view where,
+                                                     const std::string& default_id);
+
+// Parses a whole JSON Lines stream (blank lines skipped); ids default to the line number.
+absl::StatusOr<std::vector<GenerateRequest>> ParseGenerateRequests(std::istream& in,
+                                                                   absl::string_view source);
+
+// One output line (no trailing newline).
+std::string FormatGenerateResult(const GenerateResult& result);
+
+}  // namespace tessera
+
+#endif  // TESSERA_CLIENT_GENERATE_IO_H_

@@ -1,0 +1,20 @@
+// The `tessera` command-line tool.
+#include "CLI/CLI.hpp"
+#include "client/generate_command.h"
+#include "client/init_model_command.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"tessera: serve and run LLMs with many LoRA adapters"};
+  app.require_subcommand(1);
+  int exit_code = 0;
+  tessera::AddGenerateCommand(app, &exit_code);
+  tessera::AddInitModelCommand(app, &exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // Usage errors exit with 2, as command-line tools conventionally do.
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+  return exit_code;
+}

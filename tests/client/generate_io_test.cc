@@ -1,0 +1,103 @@
+#include "client/generate_io.h"
+
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include "nlohmann/json.hpp"
+
+namespace tessera {
+namespace {
+
+TEST(ParseGenerateRequestTest, ReadsEveryField) {
+  auto r = ParseGenerateRequest(
+      R"({"id": "a", "token_ids": [1, 415, 2936], "max_tokens": 8, "temperature": 0.7,
+          "logprobs": 5, "prompt_logprobs": 3})",
+      "f:1", "1");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->id, "a");
+  EXPECT_EQ(r->prompt_token_ids, (std::vector<int32_t>{1, 415, 2936}));
+  EXPECT_EQ(r->max_tokens, 8);
+  EXPECT_FLOAT_EQ(r->sampling.temperature, 0.7f);
+  EXPECT_EQ(r->sampling.num_logprobs, 5);
+  EXPECT_EQ(r->prompt_logprobs, 3);
+}
+
+TEST(ParseGenerateRequestTest, DefaultsIdAndOptionalFields) {
+  auto r = ParseGenerateRequest(R"({"token_ids": [3]})", "f:7", "7");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->id, "7");
+  EXPECT_EQ(r->max_tokens, 16);
+  EXPECT_EQ(r->sampling.temperature, 0.0f);
+}
+
+TEST(ParseGenerateRequestTest, ErrorsNameTheField) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"({"token_ids": [1], "top_q": 1})", "unknown field \"top_q\""},
+      {R"({"token_ids": [1], "max_tokens": 0})", "\"max_tokens\" must be in [1,"},
+      {R"({"token_ids": [1], "max_tokens": 2.5})", "\"max_tokens\" must be an integer"},
+      {R"({"token_ids": [1, -4]})", "\"token_ids[1]\" must be in [0,"},
+      {R"({"token_ids": [1, "x"]})", "\"token_ids[1]\" must be an integer"},
+      {R"({"token_ids": "1,2"})", "\"token_ids\" must be an array"},
+      {R"({"token_ids": []})", "\"token_ids\" must not be empty"},
+      {R"({"max_tokens": 3})", "\"token_ids\" is required"},
+      {R"({"token_ids": [1], "temperature": -1})", "\"temperature\" must be in [0, 100]"},
+      {R"({"token_ids": [1], "temperature": "hot"})", "\"temperature\" must be a number"},
+      {R"({"token_ids": [1], "logprobs": true})", "\"logprobs\" must be an integer"},
+      {R"({"token_ids": [1], "id": 5})", "\"id\" must be a string"},
+      {R"({"token_ids": [99999999999]})", "\"token_ids[0]\" must be in"},
+      {R"([1, 2])", "must be a JSON object"},
+      {R"({"token_ids": [1)", "not valid JSON"},
+  };
+  for (const auto& [line, fragment] : cases) {
+    auto r = ParseGenerateRequest(line, "req.jsonl:4", "4");
+    ASSERT_FALSE(r.ok()) << line;
+    EXPECT_TRUE(absl::IsInvalidArgument(r.status()));
+    EXPECT_NE(r.status().message().find(fragment), std::string::npos) << r.status();
+    EXPECT_NE(r.status().message().find("req.jsonl:4"), std::string::npos) << r.status();
+  }
+}
+
+TEST(ParseGenerateRequestsTest, SkipsBlankLinesAndNumbersIds) {
+  std::istringstream in("{\"token_ids\": [1]}\n\n  \n{\"token_ids\": [2], \"id\": \"x\"}\n");
+  auto rs = ParseGenerateRequests(in, "r.jsonl");
+  ASSERT_TRUE(rs.ok());
+  ASSERT_EQ(rs->size(), 2u);
+  EXPECT_EQ((*rs)[0].id, "1");
+  EXPECT_EQ((*rs)[1].id, "x");
+  std::istringstream bad("{\"token_ids\": [1]}\n{\"oops\": 1}\n");
+  auto err = ParseGenerateRequests(bad, "r.jsonl");
+  ASSERT_FALSE(err.ok());
+  EXPECT_NE(err.status().message().find("r.jsonl:2"), std::string::npos);
+}
+
+TEST(FormatGenerateResultTest, WritesTheDocumentedShape) {
+  GenerateResult r;
+  r.id = "q";
+  r.prompt_token_ids = {1, 2};
+  r.output_token_ids = {9};
+  r.finish_reason = FinishReason::kStop;
+  r.logprobs.push_back({{9, -0.25f}, {{9, -0.25f}, {4, -1.5f}}});
+  r.prompt_logprobs.resize(2);
+  r.prompt_logprobs[1] = LogprobEntry{{2, -3.0f}, {{7, -0.5f}}};
+  const auto j = nlohmann::json::parse(FormatGenerateResult(r));
+  EXPECT_EQ(j["id"], "q");
+  EXPECT_EQ(j["prompt_token_ids"], nlohmann::json({1, 2}));
+  EXPECT_EQ(j["output_token_ids"], nlohmann::json({9}));
+  EXPECT_EQ(j["finish_reason"], "stop");
+  EXPECT_EQ(j["logprobs"][0]["token_id"], 9);
+  EXPECT_EQ(j["logprobs"][0]["logprob"], -0.25);
+  EXPECT_EQ(j["logprobs"][0]["top"][1]["token_id"], 4);
+  EXPECT_TRUE(j["prompt_logprobs"][0].is_null());
+  EXPECT_EQ(j["prompt_logprobs"][1]["top"][0]["logprob"], -0.5);
+
+  GenerateResult plain;
+  plain.id = "p";
+  const auto k = nlohmann::json::parse(FormatGenerateResult(plain));
+  EXPECT_TRUE(k["logprobs"].is_null());
+  EXPECT_TRUE(k["prompt_logprobs"].is_null());
+  EXPECT_EQ(k["finish_reason"], "length");
+}
+
+}  // namespace
+}  // namespace tessera
