@@ -1,0 +1,258 @@
+#include "engine/cuda/cuda_weights.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "engine/cuda/cuda_status.h"
+#include "engine/cuda/random_fill.cuh"
+#include "engine/dtype.h"
+#include "engine/model_weights.h"
+
+namespace tessera {
+namespace {
+
+// Segments start on 128-byte boundaries so kernels can use 16-byte vector loads on any of them.
+constexpr int64_t kAlignElements = 64;
+int64_t AlignUp(int64_t n) { return (n + kAlignElements - 1) / kAlignElements * kAlignElements; }
+
+// Element offsets of every tensor in the arena.
+struct Layout {
+  struct Layer {
+    int64_t input_norm, post_norm, qkv, qkv_bias = -1, o, o_bias = -1, gate_up, gate_up_bias = -1,
+                                        down, down_bias = -1;
+  };
+  int64_t embedding = 0, final_norm = 0, lm_head = -1;  // -1: tied to the embedding
+  std::vector<Layer> layers;
+  int64_t total = 0;
+
+  explicit Layout(const ModelConfig& c) {
+    const int64_t h = c.hidden_size, i = c.intermediate_size, qkv = c.q_size() + 2 * c.kv_size();
+    auto take = [&](int64_t n) {
+      const int64_t at = total;
+      total += AlignUp(n);
+      return at;
+    };
+    embedding = take(c.vocab_size * h);
+    final_norm = take(h);
+    if (!c.tie_word_embeddings) lm_head = take(c.vocab_size * h);
+    layers.resize(c.num_hidden_layers);
+    for (Layer& l : layers) {
+      l.input_norm = take(h);
+      l.post_norm = take(h);
+      l.qkv = take(qkv * h);
+      if (c.qkv_bias) l.qkv_bias = take(qkv);
+      l.o = take(h * c.q_size());
+      if (c.o_bias) l.o_bias = take(h);
+      l.gate_up = take(2 * i * h);
+      if (c.mlp_bias) l.gate_up_bias = take(2 * i);
+      l.down = take(h * i);
+      if (c.mlp_bias) l.down_bias = take(h);
+    }
+  }
+
+  // Where tensor `s` goes: q, k and v (and gate and up) land back to back in their fused matrix.
+  int64_t OffsetOf(const ModelConfig& c, const WeightSpec& s) const {
+    const int64_t h = c.hidden_size, q = c.q_size(), kv = c.kv_size(), im = c.intermediate_size;
+    if (s.kind == WeightKind::kEmbedding) return embedding;
+    if (s.kind == WeightKind::kFinalNorm) return final_norm;
+    if (s.kind == WeightKind::kLmHead) return lm_head;
+    const Layer& l = layers[s.layer];
+    switch (s.kind) {
+      case WeightKind::kInputNorm:
+        return l.input_norm;
+      case WeightKind::kPostAttentionNorm:
+        return l.post_norm;
+      case WeightKind::kQ:
+        return l.qkv;
+      case WeightKind::kK:
+        return l.qkv + q * h;
+      case WeightKind::kV:
+        return l.qkv + (q + kv) * h;
+      case WeightKind::kQBias:
+        return l.qkv_bias;
+      case WeightKind::kKBias:
+        return l.qkv_bias + q;
+      case WeightKind::kVBias:
+        return l.qkv_bias + q + kv;
+      case WeightKind::kO:
+        return l.o;
+      case WeightKind::kOBias:
+        return l.o_bias;
+      case WeightKind::kGate:
+        return l.gate_up;
+      case WeightKind::kUp:
+        return l.gate_up + im * h;
+      case WeightKind::kGateBias:
+        return l.gate_up_bias;
+      case WeightKind::kUpBias:
+        return l.gate_up_bias + im;
+      case WeightKind::kDown:
+        return l.down;
+      case WeightKind::kDownBias:
+        return l.down_bias;
+      default:
+        return -1;
+    }
+  }
+};
+
+int64_t NumElements(const std::vector<int64_t>& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+bool IsNorm(WeightKind k) {
+  return k == WeightKind::kFinalNorm || k == WeightKind::kInputNorm ||
+         k == WeightKind::kPostAttentionNorm;
+}
+
+// Converts n elements of `src` (dtype t) to bf16 bits.
+void ToBf16(DType t, const std::byte* src, int64_t n, uint16_t* dst) {
+  switch (t) {
+    case DType::kBF16:
+      std::memcpy(dst, src, n * 2);
+      return;
+    case DType::kF16:
+      for (int64_t i = 0; i < n; ++i) {
+        uint16_t h;
+        std::memcpy(&h, src + 2 * i, 2);
+        dst[i] = FloatToBf16(F16ToFloat(h));
+      }
+      return;
+    case DType::kF32:
+      for (int64_t i = 0; i < n; ++i) {
+        float f;
+        std::memcpy(&f, src + 4 * i, 4);
+        dst[i] = FloatToBf16(f);
+      }
+      return;
+  }
+}
+
+// Two pinned host buffers: the host fills one while the device copies from the other.
+class PinnedStaging {
+ public:
+  static constexpr int64_t kElements = int64_t{32} << 20;  // 64 MiB of bf16 each
+
+  ~PinnedStaging() {
+    for (int i = 0; i < 2; ++i) {
+      if (done_[i] != nullptr) cudaEventDestroy(done_[i]);
+      if (host_[i] != nullptr) cudaFreeHost(host_[i]);
+    }
+  }
+
+  absl::Status Init() {
+    for (int i = 0; i < 2; ++i) {
+      TESSERA_CUDA_RETURN_IF_ERROR(
+          cudaMallocHost(reinterpret_cast<void**>(&host_[i]), kElements * 2));
+      TESSERA_CUDA_RETURN_IF_ERROR(cudaEventCreateWithFlags(&done_[i], cudaEventDisableTiming));
+    }
+    return absl::OkStatus();
+  }
+
+  // Converts `n` elements into the next free buffer and queues its copy to `dst`.
+  absl::Status Copy(DType t, const std::byte* src, int64_t n, __nv_bfloat16* dst,
+                    cudaStream_t stream) {
+    for (int64_t done = 0; done < n;) {
+      const int64_t chunk = std::min(kElements, n - done);
+      // Wait until the device has finished reading this buffer's previous contents.
+      TESSERA_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(done_[next_]));
+      ToBf16(t, src + done * DTypeSize(t), chunk, host_[next_]);
+      TESSERA_CUDA_RETURN_IF_ERROR(
+          cudaMemcpyAsync(dst + done, host_[next_], chunk * 2, cudaMemcpyHostToDevice, stream));
+      TESSERA_CUDA_RETURN_IF_ERROR(cudaEventRecord(done_[next_], stream));
+      next_ ^= 1;
+      done += chunk;
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  uint16_t* host_[2] = {nullptr, nullptr};
+  cudaEvent_t done_[2] = {nullptr, nullptr};
+  int next_ = 0;
+};
+
+}  // namespace
+
+int64_t CudaWeights::BytesFor(const ModelConfig& config) { return Layout(config).total * 2; }
+
+absl::StatusOr<CudaWeights> CudaWeights::Allocate(const ModelConfig& c) {
+  const Layout layout(c);
+  CudaWeights w;
+  if (absl::Status s = w.arena_.Allocate(layout.total); !s.ok()) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("model weights (", layout.total * 2, " bytes): ", s.message()));
+  }
+  const __nv_bfloat16* base = w.arena_.data();
+  auto at = [&](int64_t off) { return off < 0 ? nullptr : base + off; };
+  w.embedding_ = at(layout.embedding);
+  w.final_norm_ = at(layout.final_norm);
+  w.lm_head_ = layout.lm_head < 0 ? w.embedding_ : at(layout.lm_head);
+  for (const Layout::Layer& l : layout.layers) {
+    w.layers_.push_back({at(l.input_norm), at(l.post_norm), at(l.qkv), at(l.qkv_bias), at(l.o),
+                         at(l.o_bias), at(l.gate_up), at(l.gate_up_bias), at(l.down),
+                         at(l.down_bias)});
+  }
+  return w;
+}
+
+absl::StatusOr<CudaWeights> CudaWeights::Upload(const ModelConfig& config,
+                                                const Checkpoint& checkpoint, cudaStream_t stream,
+                                                WeightLoadStats* stats) {
+  const auto start = std::chrono::steady_clock::now();
+  // Every tensor is checked before anything is allocated or copied.
+  const std::vector<WeightSpec> specs = ExpectedWeights(config);
+  std::vector<const TensorView*> views;
+  for (const WeightSpec& spec : specs) {
+    absl::StatusOr<const TensorView*> t = checkpoint.Get(spec.name, spec.shape);
+    if (!t.ok()) return t.status();
+    views.push_back(*t);
+  }
+  absl::StatusOr<CudaWeights> w = Allocate(config);
+  if (!w.ok()) return w.status();
+  const Layout layout(config);
+  PinnedStaging staging;
+  if (absl::Status s = staging.Init(); !s.ok()) return s;
+  WeightLoadStats local;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const int64_t n = NumElements(specs[i].shape);
+    __nv_bfloat16* dst = w->arena_.data() + layout.OffsetOf(config, specs[i]);
+    if (absl::Status s = staging.Copy(views[i]->dtype, views[i]->data.data(), n, dst, stream);
+        !s.ok()) {
+      return absl::InternalError(absl::StrCat("uploading ", specs[i].name, ": ", s.message()));
+    }
+    local.bytes_read += static_cast<int64_t>(views[i]->data.size());
+    local.bytes_uploaded += n * 2;
+  }
+  TESSERA_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream));
+  local.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (stats != nullptr) *stats = local;
+  return w;
+}
+
+absl::StatusOr<CudaWeights> CudaWeights::Random(const ModelConfig& config, uint64_t seed,
+                                                float scale, cudaStream_t stream) {
+  absl::StatusOr<CudaWeights> w = Allocate(config);
+  if (!w.ok()) return w.status();
+  const Layout layout(config);
+  uint64_t tensor = 0;
+  for (const WeightSpec& spec : ExpectedWeights(config)) {
+    const bool norm = IsNorm(spec.kind);
+    __nv_bfloat16* dst = w->arena_.data() + layout.OffsetOf(config, spec);
+    if (absl::Status s =
+            LaunchRandomFillBf16(dst, NumElements(spec.shape), norm ? 0.8f : -scale,
+                                 norm ? 1.2f : scale, seed * 1000003 + tensor++, stream);
+        !s.ok()) {
+      return s;
+    }
+  }
+  TESSERA_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream));
+  return w;
+}
+
+}  // namespace tessera
