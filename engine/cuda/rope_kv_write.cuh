@@ -22,7 +22,8 @@ struct RopeKvWriteArgs {
   const __nv_bfloat16* qkv = nullptr;
   const __nv_bfloat16* bias = nullptr;  // one row of the qkv layout, or nullptr
   const int32_t* positions = nullptr;   // [num_tokens]
-  const int32_t* slots = nullptr;       // [num_tokens]: block * block_size + slot
+  // [num_tokens]: block * block_size + slot; a negative slot (padding) writes q only, no K/V.
+  const int32_t* slots = nullptr;
   const float* inv_freq = nullptr;      // [head_dim / 2]
   int32_t num_tokens = 0;
   int32_t num_heads = 0;
