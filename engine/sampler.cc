@@ -4,6 +4,8 @@
 #include <cmath>
 #include <limits>
 
+#include "engine/counter_rng.h"
+
 namespace tessera {
 
 void LogSoftmax(absl::Span<const float> logits, std::vector<float>* out) {
@@ -38,19 +40,7 @@ LogprobEntry MakeLogprobEntry(absl::Span<const float> logprobs, int32_t chosen, 
   return e;
 }
 
-namespace {
-uint64_t SplitMix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-}  // namespace
-
-double CounterUniform(uint64_t seed, uint64_t index) {
-  const uint64_t bits = SplitMix64(SplitMix64(seed) ^ index);
-  return static_cast<double>(bits >> 11) * 0x1.0p-53;  // 53 random mantissa bits
-}
+double CounterUniform(uint64_t seed, uint64_t index) { return CounterRngUniform(seed, index); }
 
 int32_t SampleToken(absl::Span<const float> logits, const SamplingParams& params,
                     int64_t sample_index) {
