@@ -347,6 +347,7 @@ __global__ void __launch_bounds__(kThreads)
     __syncthreads();
     // No crossing inside the chunk only when rounding put the target at the chunk's very end.
     token = sh.first_cross != kNoId ? sh.first_cross : sh.last_positive;
+    if (token < 0) token = argmax;  // no positive weight at all: only with NaN logits
   }
 
   if (threadIdx.x == 0) {

@@ -226,8 +226,10 @@ TEST(GpuSamplerTest, TiesPickLowestId) {
   TESSERA_SKIP_WITHOUT_GPU();
   for (int32_t vocab : {1000, 1003, 32000}) {
     std::mt19937 rng(vocab);
-    std::vector<int32_t> tied = {612, 100, 300, 999};  // 100 and 612 share a thread (stride 512)
-    if (vocab > 20000) tied.insert(tied.end(), {31999, 20000});
+    // One thread sees 100 and 101 on the float4 path (vocab % 4 == 0) and 100 and 612 on the
+    // scalar path; 2148 shares thread 25 with 100 on the float4 path.
+    std::vector<int32_t> tied = {612, 101, 100, 300, 999};
+    if (vocab > 20000) tied.insert(tied.end(), {31999, 2148, 20000});
     std::vector<float> row = RandomLogits(vocab, 1.0f, rng);
     for (float& x : row) x = std::min(x, 5.0f);
     for (int32_t id : tied) row[id] = 7.0f;
