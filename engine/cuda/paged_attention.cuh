@@ -48,6 +48,12 @@ struct PagedAttentionArgs {
 int64_t PagedAttentionWorkspaceBytes(int32_t max_tokens, int32_t max_num_seqs, int32_t num_heads,
                                      int32_t head_dim);
 
+// Validates `args` on the host (InvalidArgument naming the value: head_dim other than 64/128,
+// num_heads not a multiple of num_kv_heads, block_size <= 0, a workspace smaller than
+// PagedAttentionWorkspaceBytes(num_tokens, num_seqs, ...), ...) before launching anything.
+// q, kv, out and the workspace must be 16-byte aligned (cudaMalloc's are). Every query length must
+// be <= max_q_len (it sizes the prefill grid; with max_q_len == 1 only the decode kernel runs).
+// KV lengths are taken from positions (num_cached + query length); kv_last_block_len is not read.
 absl::Status LaunchPagedAttention(const PagedAttentionArgs& args, void* workspace,
                                   int64_t workspace_bytes, cudaStream_t stream);
 
