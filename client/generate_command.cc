@@ -10,6 +10,9 @@
 #include "absl/strings/str_split.h"
 #include "client/generate_io.h"
 #include "engine/cpu/cpu_engine.h"
+#ifdef TESSERA_WITH_CUDA
+#include "engine/cuda/cuda_engine.h"
+#endif
 #include "scheduler/offline_scheduler.h"
 
 namespace tessera {
@@ -44,8 +47,24 @@ absl::StatusOr<std::vector<GenerateRequest>> LoadRequests(const GenerateCommandO
 
 absl::StatusOr<std::unique_ptr<Engine>> MakeEngine(const GenerateCommandOptions& o) {
   if (o.backend == "cuda") {
+#ifdef TESSERA_WITH_CUDA
+    CudaEngineOptions eo;
+    eo.block_size = o.block_size;
+    eo.num_kv_blocks = o.num_kv_blocks;
+    eo.gpu_memory_utilization = o.gpu_memory_utilization;
+    eo.max_num_tokens = o.max_num_batched_tokens;
+    eo.max_num_seqs = o.max_num_seqs;
+    auto engine = CudaEngine::Load(o.model_dir, eo);
+    if (!engine.ok()) return engine.status();
+    const WeightLoadStats& ls = (*engine)->load_stats();
+    std::cerr << absl::StrFormat(
+        "tessera generate: loaded %.2f GB of weights in %.3f s (%.2f GB/s); memory: %s\n",
+        ls.bytes_read / 1e9, ls.seconds, ls.GBPerSecond(), (*engine)->memory_plan().ToString());
+    return std::unique_ptr<Engine>(std::move(*engine));
+#else
     return absl::UnimplementedError(
-        "--backend cuda: the CUDA backend is not part of this build yet; use --backend cpu");
+        "--backend cuda: this build has no CUDA backend (configure with -DTESSERA_CUDA=ON)");
+#endif
   }
   if (o.backend != "cpu") {
     return absl::InvalidArgumentError(
@@ -130,6 +149,9 @@ void AddGenerateCommand(CLI::App& app, int* exit_code) {
       ->capture_default_str();
   cmd->add_option("--max-num-seqs", o->max_num_seqs, "Sequences per step")->capture_default_str();
   cmd->add_option("--threads", o->threads, "CPU threads (0 = all cores)")->capture_default_str();
+  cmd->add_option("--gpu-memory-utilization", o->gpu_memory_utilization,
+                  "cuda: share of device memory for weights, workspace and KV cache")
+      ->capture_default_str();
   cmd->callback([o, file, ids, exit_code] {
     if (file->count() == 0 && ids->count() == 0) {
       throw CLI::ValidationError("generate", "one of --requests or --token-ids is required");

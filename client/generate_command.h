@@ -26,6 +26,7 @@ struct GenerateCommandOptions {
   int32_t max_num_batched_tokens = 2048;
   int32_t max_num_seqs = 256;
   int32_t threads = 0;
+  double gpu_memory_utilization = 0.9;  // cuda: share of the card for weights + workspace + KV
 };
 
 // Registers the subcommand on `app`; `*exit_code` receives its result when it runs.

@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""Peer baseline for bench/engine_bench: Hugging Face transformers generate on the same synthetic
+shapes (random bf16 weights on the GPU, prompt of --prompt random tokens, --new-tokens greedy
+tokens, prefill included), printed as tokens/s per batch size. Runs on the GPU host, where torch
+and transformers are installed.
+
+  hf_generate.py [--shape llama-3.2-1b] [--batches 1,64] [--cache dynamic|static]
+"""
+import argparse
+import time
+
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+
+SHAPES = {
+    # Published config.json values of the models whose shapes engine_bench uses.
+    "llama-3.2-1b": dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=16,
+                         num_attention_heads=32, num_key_value_heads=8, head_dim=64,
+                         tie_word_embeddings=True, max_position_embeddings=131072,
+                         rope_scaling={"rope_type": "llama3", "factor": 32.0,
+                                       "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                                       "original_max_position_embeddings": 8192}),
+    "llama-3-8b": dict(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
+                       num_attention_heads=32, num_key_value_heads=8, head_dim=128,
+                       tie_word_embeddings=False, max_position_embeddings=8192),
+}
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--shape", default="llama-3.2-1b", choices=sorted(SHAPES))
+    p.add_argument("--batches", default="1,64")
+    p.add_argument("--prompt", type=int, default=512)
+    p.add_argument("--new-tokens", type=int, default=128)
+    p.add_argument("--cache", default="dynamic", choices=["dynamic", "static"])
+    args = p.parse_args()
+
+    config = LlamaConfig(vocab_size=128256, rms_norm_eps=1e-5, rope_theta=500000.0,
+                         bos_token_id=128000, eos_token_id=128001, **SHAPES[args.shape])
+    config._attn_implementation = "sdpa"
+    torch.manual_seed(0)
+    with torch.device("cuda"):
+        model = LlamaForCausalLM(config).to(torch.bfloat16).eval()
+    gen = dict(max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens, do_sample=False,
+               pad_token_id=0)
+    if args.cache == "static":
+        gen["cache_implementation"] = "static"
+    for batch in [int(b) for b in args.batches.split(",")]:
+        ids = torch.randint(0, config.vocab_size, (batch, args.prompt), device="cuda")
+        with torch.inference_mode():
+            model.generate(ids, **dict(gen, max_new_tokens=4, min_new_tokens=4))  # warm-up
+            torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            out = model.generate(ids, **gen)
+            torch.cuda.synchronize()
+            dt = time.perf_counter() - t0
+        new = (out.shape[1] - args.prompt) * batch
+        print(f"transformers {args.shape} cache={args.cache} batch {batch:4d}: "
+              f"{new / dt:9.1f} tok/s with prefill ({dt:.2f} s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# One call on the GPU host: parity tests, golden tests, compute-sanitizer, benchmarks and the
+# transformers baseline, logs under $OUT, a short table last. Expects the bundle made here by
+#   ../shared/tools/gpu-bundle gpu-out build/tests/engine/cuda/*_test build/bench/*_bench \
+#     -- ../shared/fixtures
+# and is run from the repository root there:  bash bench/gpu-session.sh [tests|bench|all]
+set -uo pipefail
+what=${1:-all}
+OUT=${OUT:-/tmp/out}
+mkdir -p "$OUT"
+export LD_LIBRARY_PATH=$PWD/gpu-out/lib:${LD_LIBRARY_PATH:-}
+export TESSERA_FIXTURES_DIR=$PWD/gpu-out/fixtures
+bin=$PWD/gpu-out/bin
+summary=()
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm --format=csv | tee "$OUT/gpu.txt"
+
+if [ "$what" != bench ]; then
+  for t in device_info_test memory_plan_test elementwise_ops_test gpu_sampler_test \
+           paged_attention_test cuda_golden_test; do
+    [ -x "$bin/$t" ] || { summary+=("$t: not built"); continue; }
+    timeout ${TEST_TIMEOUT:-240} "$bin/$t" > "$OUT/$t.log" 2>&1
+    rc=$?
+    summary+=("$t: rc=$rc $(grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$OUT/$t.log" | tr '\n' ' ')")
+  done
+  for backend in cuda cpu; do
+    timeout 60 "$bin/tessera" generate --model "$TESSERA_FIXTURES_DIR/models/tiny-llama" \
+      --backend $backend --num-kv-blocks 512 --token-ids 1,415,2936,9060 --max-tokens 12 \
+      --logprobs 2 > "$OUT/cli-$backend.json" 2> "$OUT/cli-$backend.err"
+    summary+=("tessera generate --backend $backend: rc=$? $(grep -o '"output_token_ids":\[[0-9,]*\]' "$OUT/cli-$backend.json") $(tail -1 "$OUT/cli-$backend.err" | cut -c1-160)")
+  done
+  grep -h "^\[ case" "$OUT/cuda_golden_test.log" > "$OUT/golden-figures.txt" 2>/dev/null
+  # name tool binary filter: a bounded run of compute-sanitizer, its verdict in the summary.
+  sanitize() {
+    timeout ${SANITIZER_TIMEOUT:-150} compute-sanitizer --tool "$2" --error-exitcode 9 \
+      "$bin/$3" --gtest_filter="$4" > "$OUT/sanitizer-$1.log" 2>&1
+    summary+=("compute-sanitizer $2 $3 ($4): rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/sanitizer-$1.log" | tail -1)")
+  }
+  sanitize attn-mem memcheck paged_attention_test \
+    '*DecodeSweepPageBoundaries*:*MixedPrefillAndDecodeSweep*:*SlidingWindow*:*DecodeBatch1And64*'
+  sanitize attn-race racecheck paged_attention_test '*MixedPrefillAndDecodeSweep*:*DecodeBatch1And64*'
+  sanitize ops-mem memcheck elementwise_ops_test '*'
+  sanitize ops-race racecheck elementwise_ops_test '*AddRmsNorm*:*Rope*'
+  sanitize sampler-mem memcheck gpu_sampler_test '*Ties*:*LargeLogits*:*CounterUniform*'
+  sanitize sampler-race racecheck gpu_sampler_test '*Ties*'
+  sanitize golden-mem memcheck cuda_golden_test '*LastLogits*tiny_llama*'
+fi
+
+if [ "$what" != tests ]; then
+  timeout 120 "$bin/attention_bench" > "$OUT/attention_bench.log" 2>&1
+  summary+=("attention_bench rc=$?")
+  timeout ${ENGINE_BENCH_TIMEOUT:-300} "$bin/engine_bench" ${ENGINE_BENCH_ARGS:-} > "$OUT/engine_bench.log" 2>&1
+  summary+=("engine_bench rc=$?")
+  if [ -n "${HF_BASELINE:-}" ]; then
+    PYTHONUNBUFFERED=1 timeout ${HF_TIMEOUT:-200} python3 bench/baselines/hf_generate.py $HF_BASELINE > "$OUT/hf_generate.log" 2>&1
+    summary+=("hf_generate rc=$?")
+  fi
+fi
+
+echo "================ summary"
+for t in "$OUT"/*_test.log; do grep -E '^\[  FAILED  \]|Failure|error:' "$t" | head -8; done 2>/dev/null
+printf '%s\n' "${summary[@]}"
+cat "$OUT"/golden-figures.txt 2>/dev/null | sort | uniq | head -40
+cat "$OUT"/attention_bench.log "$OUT"/engine_bench.log "$OUT"/hf_generate.log 2>/dev/null

@@ -1,0 +1,511 @@
+#include "engine/cuda/cuda_engine.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "engine/checkpoint.h"
+#include "engine/cpu/rope.h"
+#include "engine/cuda/add_rms_norm.cuh"
+#include "engine/cuda/broadcast_rows.cuh"
+#include "engine/cuda/cuda_status.h"
+#include "engine/cuda/device_info.h"
+#include "engine/cuda/embedding.cuh"
+#include "engine/cuda/gpu_sampler.cuh"
+#include "engine/cuda/paged_attention.cuh"
+#include "engine/cuda/rope_kv_write.cuh"
+#include "engine/cuda/silu_mul.cuh"
+
+namespace tessera {
+namespace {
+
+// lm_head runs over at most this many rows at a time, so prompt log-probabilities of a long
+// chunk need no [tokens, vocab] logits buffer.
+constexpr int32_t kLogitRowsPerPass = 256;
+
+constexpr int64_t kAlign = 256;
+int64_t AlignBytes(int64_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
+
+#define TESSERA_RETURN_IF_ERROR(expr)                                   \
+  do {                                                                  \
+    if (absl::Status tessera_status_ = (expr); !tessera_status_.ok()) { \
+      return tessera_status_;                                           \
+    }                                                                   \
+  } while (0)
+
+}  // namespace
+
+// Device scratch for one step, carved from one allocation, plus pinned host mirrors of what
+// crosses the bus.
+struct CudaEngine::Workspace {
+  DeviceBuffer<char> arena;
+  float* x = nullptr;                    // [T, hidden] residual stream
+  __nv_bfloat16* normed = nullptr;       // [T, hidden]
+  __nv_bfloat16* qkv = nullptr;          // [T, q + 2 kv]
+  __nv_bfloat16* q = nullptr;            // [T, q] rotated
+  __nv_bfloat16* attn = nullptr;         // [T, q]
+  __nv_bfloat16* delta = nullptr;        // [T, hidden] o_proj / down_proj output
+  __nv_bfloat16* gate_up = nullptr;      // [T, 2 intermediate]
+  __nv_bfloat16* act = nullptr;          // [T, intermediate]
+  __nv_bfloat16* selected = nullptr;     // [L, hidden] final-normed rows that need logits
+  float* logits = nullptr;               // [L, vocab]
+  GpuSampleRequest* requests = nullptr;  // [L]
+  GpuSampleResult* results = nullptr;    // [L]
+  void* attention = nullptr;
+  int64_t attention_bytes = 0;
+
+  // The plan's integer arrays: uploaded in one copy from a pinned mirror; grown on demand.
+  DeviceBuffer<int32_t> ints;
+  int32_t* host_ints = nullptr;
+  int64_t host_ints_capacity = 0;
+  GpuSampleRequest* host_requests = nullptr;
+  GpuSampleResult* host_results = nullptr;
+
+  ~Workspace() {
+    if (host_ints != nullptr) cudaFreeHost(host_ints);
+    if (host_requests != nullptr) cudaFreeHost(host_requests);
+    if (host_results != nullptr) cudaFreeHost(host_results);
+  }
+
+  static int64_t Bytes(const ModelConfig& c, const CudaEngineOptions& o) {
+    const int64_t t = o.max_num_tokens, h = c.hidden_size, im = c.intermediate_size;
+    const int64_t l = std::min(o.max_num_tokens, kLogitRowsPerPass);
+    return AlignBytes(t * h * 4) + AlignBytes(t * h * 2) +
+           AlignBytes(t * (c.q_size() + 2 * c.kv_size()) * 2) + 2 * AlignBytes(t * c.q_size() * 2) +
+           AlignBytes(t * h * 2) + AlignBytes(t * 2 * im * 2) + AlignBytes(t * im * 2) +
+           AlignBytes(l * h * 2) + AlignBytes(l * c.vocab_size * 4) +
+           AlignBytes(l * int64_t{sizeof(GpuSampleRequest)}) +
+           AlignBytes(l * int64_t{sizeof(GpuSampleResult)}) +
+           AlignBytes(PagedAttentionWorkspaceBytes(o.max_num_tokens, o.max_num_seqs,
+                                                   static_cast<int32_t>(c.num_attention_heads),
+                                                   static_cast<int32_t>(c.head_dim)));
+  }
+
+  absl::Status Init(const ModelConfig& c, const CudaEngineOptions& o) {
+    TESSERA_RETURN_IF_ERROR(arena.Allocate(Bytes(c, o)));
+    char* p = arena.data();
+    auto take = [&p](int64_t bytes) {
+      char* at = p;
+      p += AlignBytes(bytes);
+      return at;
+    };
+    const int64_t t = o.max_num_tokens, h = c.hidden_size, im = c.intermediate_size;
+    const int64_t l = std::min(o.max_num_tokens, kLogitRowsPerPass);
+    x = reinterpret_cast<float*>(take(t * h * 4));
+    normed = reinterpret_cast<__nv_bfloat16*>(take(t * h * 2));
+    qkv = reinterpret_cast<__nv_bfloat16*>(take(t * (c.q_size() + 2 * c.kv_size()) * 2));
+    q = reinterpret_cast<__nv_bfloat16*>(take(t * c.q_size() * 2));
+    attn = reinterpret_cast<__nv_bfloat16*>(take(t * c.q_size() * 2));
+    delta = reinterpret_cast<__nv_bfloat16*>(take(t * h * 2));
+    gate_up = reinterpret_cast<__nv_bfloat16*>(take(t * 2 * im * 2));
+    act = reinterpret_cast<__nv_bfloat16*>(take(t * im * 2));
+    selected = reinterpret_cast<__nv_bfloat16*>(take(l * h * 2));
+    logits = reinterpret_cast<float*>(take(l * c.vocab_size * 4));
+    requests = reinterpret_cast<GpuSampleRequest*>(take(l * int64_t{sizeof(GpuSampleRequest)}));
+    results = reinterpret_cast<GpuSampleResult*>(take(l * int64_t{sizeof(GpuSampleResult)}));
+    attention_bytes = PagedAttentionWorkspaceBytes(o.max_num_tokens, o.max_num_seqs,
+                                                   static_cast<int32_t>(c.num_attention_heads),
+                                                   static_cast<int32_t>(c.head_dim));
+    attention = take(attention_bytes);
+    TESSERA_CUDA_RETURN_IF_ERROR(
+        cudaMallocHost(reinterpret_cast<void**>(&host_requests), l * sizeof(GpuSampleRequest)));
+    TESSERA_CUDA_RETURN_IF_ERROR(
+        cudaMallocHost(reinterpret_cast<void**>(&host_results), l * sizeof(GpuSampleResult)));
+    return absl::OkStatus();
+  }
+
+  absl::Status ReserveInts(int64_t n) {
+    if (n <= host_ints_capacity) return absl::OkStatus();
+    const int64_t cap = std::max<int64_t>(n, 2 * host_ints_capacity);
+    if (host_ints != nullptr) cudaFreeHost(host_ints);
+    host_ints = nullptr;
+    host_ints_capacity = 0;
+    TESSERA_CUDA_RETURN_IF_ERROR(
+        cudaMallocHost(reinterpret_cast<void**>(&host_ints), cap * sizeof(int32_t)));
+    host_ints_capacity = cap;
+    return ints.Allocate(cap);
+  }
+};
+
+CudaEngine::CudaEngine(ModelConfig config, const CudaEngineOptions& options)
+    : config_(std::move(config)), options_(options), block_size_(options.block_size) {}
+
+CudaEngine::~CudaEngine() {
+  // Buffers free themselves; the stream must outlive the work queued on it.
+  if (stream_ != nullptr) {
+    cudaStreamSynchronize(stream_);
+  }
+  ws_.reset();
+  cublas_.reset();
+  if (stream_ != nullptr) cudaStreamDestroy(stream_);
+}
+
+namespace {
+
+absl::Status CheckOptions(const ModelConfig& c, const CudaEngineOptions& o) {
+  absl::StatusOr<std::vector<CudaDeviceInfo>> devices = ListCudaDevices();
+  if (!devices.ok()) return devices.status();
+  if (o.device < 0 || o.device >= static_cast<int32_t>(devices->size())) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("CUDA device ", o.device, " not found (", devices->size(), " visible)"));
+  }
+  const CudaDeviceInfo& d = (*devices)[o.device];
+  if (!IsSupportedCudaDevice(d)) {
+    return absl::FailedPreconditionError(absl::StrCat("CUDA device ", d.name, " is sm_",
+                                                      d.compute_major, d.compute_minor,
+                                                      "; tessera needs sm_80 or newer"));
+  }
+  if (c.head_dim != 64 && c.head_dim != 128) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the CUDA backend supports head_dim 64 and 128; this model has ", c.head_dim));
+  }
+  if (c.vocab_size > kMaxGpuSamplerVocab) {
+    return absl::InvalidArgumentError(absl::StrCat("the CUDA sampler supports vocabularies up to ",
+                                                   kMaxGpuSamplerVocab, "; this model has ",
+                                                   c.vocab_size));
+  }
+  if (o.block_size < 1 || o.block_size > 1024) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("KV block size must be in [1, 1024], got ", o.block_size));
+  }
+  if (o.max_num_tokens < 1 || o.max_num_seqs < 1 || o.max_num_seqs > o.max_num_tokens) {
+    return absl::InvalidArgumentError(absl::StrCat("need 1 <= max_num_seqs (", o.max_num_seqs,
+                                                   ") <= max_num_tokens (", o.max_num_tokens, ")"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status CudaEngine::InitStream() {
+  TESSERA_CUDA_RETURN_IF_ERROR(cudaSetDevice(options_.device));
+  TESSERA_CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  absl::StatusOr<CublasHandle> handle = CublasHandle::Create(stream_);
+  if (!handle.ok()) return handle.status();
+  cublas_ = std::make_unique<CublasHandle>(*std::move(handle));
+  return absl::OkStatus();
+}
+
+absl::Status CudaEngine::InitBuffers(int64_t weight_bytes) {
+  size_t free_bytes = 0, total_bytes = 0;
+  TESSERA_CUDA_RETURN_IF_ERROR(cudaMemGetInfo(&free_bytes, &total_bytes));
+  MemoryPlanInputs in;
+  in.device_total_bytes = static_cast<int64_t>(total_bytes);
+  // The weights (and cuBLAS's workspace) are already on the card: count them as ours.
+  in.device_free_bytes = static_cast<int64_t>(free_bytes) + weight_bytes;
+  in.gpu_memory_utilization = options_.gpu_memory_utilization;
+  in.weight_bytes = weight_bytes;
+  in.workspace_bytes = Workspace::Bytes(config_, options_) + CublasHandle::kWorkspaceBytes;
+  in.kv_bytes_per_block = CudaKvBytesPerBlock(config_, block_size_);
+  in.num_kv_blocks = options_.num_kv_blocks;
+  // One longest request must fit, or the engine could never finish it.
+  const int64_t longest = config_.max_position_embeddings > 0 ? config_.max_position_embeddings
+                                                              : options_.max_num_tokens;
+  in.min_kv_blocks = static_cast<int32_t>(
+      std::min<int64_t>((longest + block_size_ - 1) / block_size_, int64_t{1} << 20));
+  if (options_.num_kv_blocks > 0) in.min_kv_blocks = 1;
+  absl::StatusOr<MemoryPlan> plan = PlanDeviceMemory(in);
+  if (!plan.ok()) return plan.status();
+  plan_ = *plan;
+  ws_ = std::make_unique<Workspace>();
+  TESSERA_RETURN_IF_ERROR(ws_->Init(config_, options_));
+  TESSERA_RETURN_IF_ERROR(kv_.Allocate(plan_.kv_bytes / 2));
+  const std::vector<float> inv_freq =
+      RopeInverseFrequencies(config_.head_dim, config_.rope_theta, config_.rope_scaling);
+  TESSERA_RETURN_IF_ERROR(inv_freq_.Allocate(static_cast<int64_t>(inv_freq.size())));
+  return inv_freq_.CopyFromHost(inv_freq.data(), static_cast<int64_t>(inv_freq.size()), stream_);
+}
+
+absl::StatusOr<std::unique_ptr<CudaEngine>> CudaEngine::Load(const std::string& model_dir,
+                                                             const CudaEngineOptions& options) {
+  absl::StatusOr<ModelConfig> config = LoadModelConfig(model_dir);
+  if (!config.ok()) return config.status();
+  TESSERA_RETURN_IF_ERROR(CheckOptions(*config, options));
+  absl::StatusOr<std::unique_ptr<Checkpoint>> checkpoint = Checkpoint::Open(model_dir);
+  if (!checkpoint.ok()) return checkpoint.status();
+  std::unique_ptr<CudaEngine> e(new CudaEngine(*std::move(config), options));
+  TESSERA_RETURN_IF_ERROR(e->InitStream());
+  absl::StatusOr<CudaWeights> weights =
+      CudaWeights::Upload(e->config_, **checkpoint, e->stream_, &e->load_stats_);
+  if (!weights.ok()) return weights.status();
+  e->weights_ = *std::move(weights);
+  TESSERA_RETURN_IF_ERROR(e->InitBuffers(e->weights_.bytes()));
+  return e;
+}
+
+absl::StatusOr<std::unique_ptr<CudaEngine>> CudaEngine::CreateRandom(
+    const ModelConfig& config, uint64_t seed, const CudaEngineOptions& options) {
+  TESSERA_RETURN_IF_ERROR(CheckOptions(config, options));
+  std::unique_ptr<CudaEngine> e(new CudaEngine(config, options));
+  TESSERA_RETURN_IF_ERROR(e->InitStream());
+  absl::StatusOr<CudaWeights> weights = CudaWeights::Random(e->config_, seed, 0.05f, e->stream_);
+  if (!weights.ok()) return weights.status();
+  e->weights_ = *std::move(weights);
+  TESSERA_RETURN_IF_ERROR(e->InitBuffers(e->weights_.bytes()));
+  return e;
+}
+
+absl::Status CudaEngine::Synchronize() {
+  return CudaStatus(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+}
+
+// Offsets of the plan's arrays inside Workspace::ints, in upload order.
+struct PlanInts {
+  int64_t token_ids, positions, slots, qo_indptr, kv_indptr, kv_indices, last_len, num_cached, rows,
+      total;
+};
+
+absl::StatusOr<StepResult> CudaEngine::Step(const StepPlan& plan) {
+  TESSERA_RETURN_IF_ERROR(plan.Validate(config_.vocab_size, plan_.num_kv_blocks, block_size_,
+                                        config_.max_position_embeddings));
+  const int32_t n = plan.num_tokens(), num_seqs = plan.num_seqs();
+  if (n > options_.max_num_tokens || num_seqs > options_.max_num_seqs) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "step of ", n, " tokens and ", num_seqs, " sequences exceeds the engine's limits (",
+        options_.max_num_tokens, " tokens, ", options_.max_num_seqs, " sequences)"));
+  }
+  for (int32_t s = 0; s < num_seqs; ++s) {
+    const StepSequence& seq = plan.seqs[s];
+    if (seq.prompt_top_k > kMaxTopK || seq.sampling.num_logprobs > kMaxTopK) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("sequence ", s, ": at most ", kMaxTopK, " log-probabilities per position"));
+    }
+  }
+  StepResult result;
+  result.seqs.resize(num_seqs);
+  if (n == 0) return result;
+
+  // Host side of the plan: positions, cache slots and the rows that need logits.
+  const PageTable& pt = plan.page_table;
+  PlanInts off{};
+  int64_t at = 0;
+  auto reserve = [&at](int64_t count) {
+    const int64_t o = at;
+    at += count;
+    return o;
+  };
+  off.token_ids = reserve(n);
+  off.positions = reserve(n);
+  off.slots = reserve(n);
+  off.qo_indptr = reserve(num_seqs + 1);
+  off.kv_indptr = reserve(num_seqs + 1);
+  off.kv_indices = reserve(static_cast<int64_t>(pt.indices.size()));
+  off.last_len = reserve(num_seqs);
+  off.num_cached = reserve(num_seqs);
+  off.rows = reserve(n);
+  off.total = at;
+  TESSERA_RETURN_IF_ERROR(ws_->ReserveInts(off.total));
+  int32_t* h = ws_->host_ints;
+  std::copy(plan.token_ids.begin(), plan.token_ids.end(), h + off.token_ids);
+  std::copy(plan.qo_indptr.begin(), plan.qo_indptr.end(), h + off.qo_indptr);
+  std::copy(pt.indptr.begin(), pt.indptr.end(), h + off.kv_indptr);
+  std::copy(pt.indices.begin(), pt.indices.end(), h + off.kv_indices);
+  std::copy(pt.last_block_len.begin(), pt.last_block_len.end(), h + off.last_len);
+  std::vector<int32_t> rows;
+  int64_t max_kv_len = 0;
+  int32_t max_q_len = 0;
+  for (int32_t s = 0; s < num_seqs; ++s) {
+    const StepSequence& seq = plan.seqs[s];
+    const int32_t begin = plan.qo_indptr[s], end = plan.qo_indptr[s + 1];
+    h[off.num_cached + s] = static_cast<int32_t>(seq.num_cached_tokens);
+    max_q_len = std::max(max_q_len, end - begin);
+    max_kv_len = std::max(max_kv_len, seq.num_cached_tokens + (end - begin));
+    for (int32_t t = begin; t < end; ++t) {
+      const int64_t pos = seq.num_cached_tokens + (t - begin);
+      h[off.positions + t] = static_cast<int32_t>(pos);
+      h[off.slots + t] =
+          pt.block_of(s, pos, block_size_) * block_size_ + static_cast<int32_t>(pos % block_size_);
+      const bool last = t + 1 == end;
+      const bool target = !seq.prompt_targets.empty() && seq.prompt_targets[t - begin] >= 0;
+      if (target || (last && (seq.sample || seq.return_last_logits))) rows.push_back(t);
+    }
+  }
+  std::copy(rows.begin(), rows.end(), h + off.rows);
+  TESSERA_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(ws_->ints.data(), h, off.total * sizeof(int32_t),
+                                               cudaMemcpyHostToDevice, stream_));
+
+  const int32_t* d = ws_->ints.data();
+  const int32_t hidden = static_cast<int32_t>(config_.hidden_size);
+  const int32_t heads = static_cast<int32_t>(config_.num_attention_heads);
+  const int32_t kv_heads = static_cast<int32_t>(config_.num_key_value_heads);
+  const int32_t head_dim = static_cast<int32_t>(config_.head_dim);
+  const int32_t im = static_cast<int32_t>(config_.intermediate_size);
+  const int64_t qkv_rows = config_.q_size() + 2 * config_.kv_size();
+  const float eps = static_cast<float>(config_.rms_norm_eps);
+  const int64_t layer_elems = kv_.size() / config_.num_hidden_layers;
+  Workspace& w = *ws_;
+
+  TESSERA_RETURN_IF_ERROR(
+      LaunchEmbedding(weights_.embedding(), d + off.token_ids, n, hidden, w.x, stream_));
+  for (int64_t l = 0; l < config_.num_hidden_layers; ++l) {
+    const CudaLayerWeights& lw = weights_.layers()[l];
+    // The previous layer's MLP output joins the residual here, fused with this layer's norm.
+    TESSERA_RETURN_IF_ERROR(LaunchAddRmsNorm(w.x, l == 0 ? nullptr : w.delta, nullptr, n, hidden,
+                                             lw.input_norm, eps, w.normed, stream_));
+    TESSERA_RETURN_IF_ERROR(
+        Gemm(*cublas_, w.normed, n, lw.qkv, qkv_rows, hidden, w.qkv, GemmOutput::kBf16));
+    __nv_bfloat16* kv_layer = kv_.data() + l * layer_elems;
+    RopeKvWriteArgs rope;
+    rope.qkv = w.qkv;
+    rope.bias = lw.qkv_bias;
+    rope.positions = d + off.positions;
+    rope.slots = d + off.slots;
+    rope.inv_freq = inv_freq_.data();
+    rope.num_tokens = n;
+    rope.num_heads = heads;
+    rope.num_kv_heads = kv_heads;
+    rope.head_dim = head_dim;
+    rope.block_size = block_size_;
+    rope.q_out = w.q;
+    rope.kv_cache = kv_layer;
+    TESSERA_RETURN_IF_ERROR(LaunchRopeKvWrite(rope, stream_));
+    PagedAttentionArgs att;
+    att.q = w.q;
+    att.kv = kv_layer;
+    att.out = w.attn;
+    att.qo_indptr = d + off.qo_indptr;
+    att.kv_indptr = d + off.kv_indptr;
+    att.kv_indices = d + off.kv_indices;
+    att.kv_last_block_len = d + off.last_len;
+    att.num_cached = d + off.num_cached;
+    att.num_seqs = num_seqs;
+    att.num_tokens = n;
+    att.num_heads = heads;
+    att.num_kv_heads = kv_heads;
+    att.head_dim = head_dim;
+    att.block_size = block_size_;
+    att.sliding_window = config_.layer_sliding_window.empty()
+                             ? 0
+                             : static_cast<int32_t>(config_.layer_sliding_window[l]);
+    att.max_q_len = max_q_len;
+    att.max_kv_len = max_kv_len;
+    TESSERA_RETURN_IF_ERROR(LaunchPagedAttention(att, w.attention, w.attention_bytes, stream_));
+    if (lw.o_bias != nullptr) {
+      TESSERA_RETURN_IF_ERROR(LaunchBroadcastRows(lw.o_bias, n, hidden, w.delta, stream_));
+    }
+    TESSERA_RETURN_IF_ERROR(Gemm(*cublas_, w.attn, n, lw.o, hidden, config_.q_size(), w.delta,
+                                 GemmOutput::kBf16, lw.o_bias != nullptr ? 1.0f : 0.0f));
+    TESSERA_RETURN_IF_ERROR(LaunchAddRmsNorm(w.x, w.delta, nullptr, n, hidden,
+                                             lw.post_attention_norm, eps, w.normed, stream_));
+    if (lw.gate_up_bias != nullptr) {
+      TESSERA_RETURN_IF_ERROR(LaunchBroadcastRows(lw.gate_up_bias, n, 2 * im, w.gate_up, stream_));
+    }
+    TESSERA_RETURN_IF_ERROR(Gemm(*cublas_, w.normed, n, lw.gate_up, 2 * int64_t{im}, hidden,
+                                 w.gate_up, GemmOutput::kBf16,
+                                 lw.gate_up_bias != nullptr ? 1.0f : 0.0f));
+    TESSERA_RETURN_IF_ERROR(LaunchSiluMul(w.gate_up, n, im, w.act, stream_));
+    if (lw.down_bias != nullptr) {
+      TESSERA_RETURN_IF_ERROR(LaunchBroadcastRows(lw.down_bias, n, hidden, w.delta, stream_));
+    }
+    TESSERA_RETURN_IF_ERROR(Gemm(*cublas_, w.act, n, lw.down, hidden, im, w.delta,
+                                 GemmOutput::kBf16, lw.down_bias != nullptr ? 1.0f : 0.0f));
+  }
+  if (rows.empty()) {
+    TESSERA_RETURN_IF_ERROR(Synchronize());
+    return result;
+  }
+  // The last MLP output joins the residual (the normalized output here is scratch), then only
+  // the rows that need logits are normalized and projected.
+  TESSERA_RETURN_IF_ERROR(LaunchAddRmsNorm(w.x, w.delta, nullptr, n, hidden, weights_.final_norm(),
+                                           eps, w.normed, stream_));
+  const int32_t* d_rows = d + off.rows;
+  TESSERA_RETURN_IF_ERROR(Sample(plan, rows, d_rows, &result));
+  return result;
+}
+
+}  // namespace tessera
+
+namespace tessera {
+
+absl::Status CudaEngine::Sample(const StepPlan& plan, const std::vector<int32_t>& rows,
+                                const int32_t* d_rows, StepResult* result) {
+  Workspace& w = *ws_;
+  const int32_t hidden = static_cast<int32_t>(config_.hidden_size);
+  const int32_t vocab = static_cast<int32_t>(config_.vocab_size);
+  const float eps = static_cast<float>(config_.rms_norm_eps);
+  const int32_t pass_rows = std::min(options_.max_num_tokens, kLogitRowsPerPass);
+  for (int32_t s = 0; s < plan.num_seqs(); ++s) {
+    if (!plan.seqs[s].prompt_targets.empty()) {
+      result->seqs[s].prompt_logprobs.resize(plan.num_fed(s));
+    }
+  }
+  // Which sequence and fed index each logit row belongs to.
+  struct RowInfo {
+    int32_t seq, j;
+    bool last;
+  };
+  std::vector<RowInfo> info(rows.size());
+  for (size_t r = 0, s = 0; r < rows.size(); ++r) {
+    while (plan.qo_indptr[s + 1] <= rows[r]) ++s;
+    info[r] = {static_cast<int32_t>(s), rows[r] - plan.qo_indptr[s],
+               rows[r] + 1 == plan.qo_indptr[s + 1]};
+  }
+  for (int32_t begin = 0; begin < static_cast<int32_t>(rows.size()); begin += pass_rows) {
+    const int32_t count = std::min<int32_t>(pass_rows, static_cast<int32_t>(rows.size()) - begin);
+    TESSERA_RETURN_IF_ERROR(LaunchAddRmsNorm(w.x, nullptr, d_rows + begin, count, hidden,
+                                             weights_.final_norm(), eps, w.selected, stream_));
+    TESSERA_RETURN_IF_ERROR(Gemm(*cublas_, w.selected, count, weights_.lm_head(), vocab, hidden,
+                                 w.logits, GemmOutput::kF32));
+    for (int32_t r = 0; r < count; ++r) {
+      const RowInfo& ri = info[begin + r];
+      const StepSequence& seq = plan.seqs[ri.seq];
+      GpuSampleRequest& q = w.host_requests[r];
+      q = GpuSampleRequest{};
+      q.sample = ri.last && seq.sample ? 1 : 0;
+      q.temperature = seq.sampling.temperature;
+      q.seed = seq.sampling.seed;
+      q.sample_index = seq.sample_index;
+      q.target = seq.prompt_targets.empty() ? -1 : seq.prompt_targets[ri.j];
+      q.top_k = std::max(q.target >= 0 ? seq.prompt_top_k : 0,
+                         q.sample != 0 ? seq.sampling.num_logprobs : 0);
+      if (absl::Status s = ValidateGpuSampleRequest(q, vocab); !s.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat("sequence ", ri.seq, ": ", s.message()));
+      }
+    }
+    TESSERA_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(w.requests, w.host_requests,
+                                                 count * sizeof(GpuSampleRequest),
+                                                 cudaMemcpyHostToDevice, stream_));
+    TESSERA_RETURN_IF_ERROR(
+        LaunchGpuSampler(w.logits, count, vocab, w.requests, w.results, stream_));
+    TESSERA_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(w.host_results, w.results,
+                                                 count * sizeof(GpuSampleResult),
+                                                 cudaMemcpyDeviceToHost, stream_));
+    for (int32_t r = 0; r < count; ++r) {
+      const RowInfo& ri = info[begin + r];
+      if (ri.last && plan.seqs[ri.seq].return_last_logits) {
+        std::vector<float>& out = result->seqs[ri.seq].last_logits;
+        out.resize(vocab);
+        TESSERA_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(out.data(), w.logits + int64_t{r} * vocab,
+                                                     vocab * sizeof(float), cudaMemcpyDeviceToHost,
+                                                     stream_));
+      }
+    }
+    TESSERA_RETURN_IF_ERROR(Synchronize());
+    for (int32_t r = 0; r < count; ++r) {
+      const RowInfo& ri = info[begin + r];
+      const StepSequence& seq = plan.seqs[ri.seq];
+      const GpuSampleRequest& q = w.host_requests[r];
+      const GpuSampleResult& g = w.host_results[r];
+      SequenceOutput& out = result->seqs[ri.seq];
+      auto entry = [&g](int32_t id, float logprob, int32_t k) {
+        LogprobEntry e;
+        e.chosen = {id, logprob};
+        for (int32_t i = 0; i < std::min(k, g.num_top); ++i) {
+          e.top.push_back({g.top_ids[i], g.top_logprobs[i]});
+        }
+        return e;
+      };
+      if (q.target >= 0)
+        out.prompt_logprobs[ri.j] = entry(q.target, g.target_logprob, seq.prompt_top_k);
+      if (q.sample != 0) {
+        out.sampled_token = g.token;
+        if (seq.sampling.num_logprobs > 0) {
+          out.sample_logprobs = entry(g.token, g.token_logprob, seq.sampling.num_logprobs);
+        }
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace tessera

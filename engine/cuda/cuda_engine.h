@@ -1,0 +1,88 @@
+// The CUDA backend: bf16 weights and KV cache on one GPU, cuBLAS GEMMs, tessera's own kernels for
+// everything between them, and sampling on the device.
+//
+// A step uploads the plan's integer arrays in one copy, runs every layer without a host sync, and
+// copies back only sampled ids and requested log-probabilities (and logits rows a test asks for).
+// The residual stream is kept in fp32; GEMM inputs and outputs are bf16 with fp32 accumulation.
+//
+// Not thread-safe (one caller, the scheduler thread). Owns its stream, weights and KV storage.
+#ifndef TESSERA_ENGINE_CUDA_CUDA_ENGINE_H_
+#define TESSERA_ENGINE_CUDA_CUDA_ENGINE_H_
+
+#include <cuda_bf16.h>
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/cuda/cuda_weights.h"
+#include "engine/cuda/device_buffer.h"
+#include "engine/cuda/gemm.h"
+#include "engine/cuda/memory_plan.h"
+#include "engine/engine.h"
+
+namespace tessera {
+
+struct CudaEngineOptions {
+  int32_t device = 0;
+  int32_t block_size = kDefaultBlockSize;
+  // Share of the card's memory the engine may hold in all (weights + workspace + KV).
+  double gpu_memory_utilization = 0.9;
+  int32_t num_kv_blocks = 0;  // > 0: exactly this many KV blocks, else all that the plan allows
+  // Largest step: the workspace is sized for it, and a larger plan is an InvalidArgument error.
+  int32_t max_num_tokens = 8192;
+  int32_t max_num_seqs = 256;
+};
+
+class CudaEngine final : public Engine {
+ public:
+  // Loads DIR/config.json and its safetensors onto the device.
+  static absl::StatusOr<std::unique_ptr<CudaEngine>> Load(const std::string& model_dir,
+                                                          const CudaEngineOptions& options);
+  // Random weights generated on the device (benchmarks of shapes without files).
+  static absl::StatusOr<std::unique_ptr<CudaEngine>> CreateRandom(const ModelConfig& config,
+                                                                  uint64_t seed,
+                                                                  const CudaEngineOptions& options);
+  ~CudaEngine() override;
+
+  const ModelConfig& config() const override { return config_; }
+  KvCacheGeometry kv_geometry() const override { return {plan_.num_kv_blocks, block_size_}; }
+  absl::StatusOr<StepResult> Step(const StepPlan& plan) override;
+
+  const MemoryPlan& memory_plan() const { return plan_; }
+  const WeightLoadStats& load_stats() const { return load_stats_; }
+  // Blocks until the device has finished every queued step (benchmarks time around it).
+  absl::Status Synchronize();
+
+ private:
+  struct Workspace;
+  CudaEngine(ModelConfig config, const CudaEngineOptions& options);
+
+  // Everything after the weights: stream and cuBLAS first (the plan needs them), then the plan,
+  // workspace and KV pool.
+  absl::Status InitStream();
+  absl::Status InitBuffers(int64_t weight_bytes);
+  // lm_head and sampling for the plan's logit rows (`rows` on the host, `d_rows` on the device),
+  // in passes of bounded size; fills `result`.
+  absl::Status Sample(const StepPlan& plan, const std::vector<int32_t>& rows, const int32_t* d_rows,
+                      StepResult* result);
+
+  ModelConfig config_;
+  CudaEngineOptions options_;
+  int32_t block_size_;
+  cudaStream_t stream_ = nullptr;
+  std::unique_ptr<CublasHandle> cublas_;
+  CudaWeights weights_;
+  WeightLoadStats load_stats_;
+  MemoryPlan plan_;
+  std::unique_ptr<Workspace> ws_;
+  DeviceBuffer<__nv_bfloat16> kv_;
+  DeviceBuffer<float> inv_freq_;
+};
+
+}  // namespace tessera
+
+#endif  // TESSERA_ENGINE_CUDA_CUDA_ENGINE_H_

@@ -1,0 +1,200 @@
+// The CUDA engine (bf16) on the fixture checkpoints: against transformers' fp32 references within
+// twice the deviation of transformers' own bf16 run, and against the CPU engine step by step.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "engine/cpu/cpu_engine.h"
+#include "engine/cuda/cuda_engine.h"
+#include "scheduler/offline_scheduler.h"
+#include "tests/engine/cpu/golden_reference.h"
+#include "tests/engine/cuda/gpu_test_util.h"
+
+namespace tessera {
+namespace {
+
+// The GPU host runs a copy of the binary away from the build tree: TESSERA_FIXTURES_DIR in the
+// environment overrides the build-time path.
+const std::string kFixtures = std::getenv("TESSERA_FIXTURES_DIR")
+                                  ? std::getenv("TESSERA_FIXTURES_DIR")
+                                  : TESSERA_FIXTURES_DIR;
+
+CudaEngineOptions SmallEngineOptions() {
+  CudaEngineOptions o;
+  o.num_kv_blocks = 2048;  // the fixtures are tiny; leave the card alone
+  o.max_num_tokens = 2048;
+  return o;
+}
+
+class CudaGoldenTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    TESSERA_SKIP_WITHOUT_GPU();
+    model_dir_ = kFixtures + "/models/" + GetParam();
+    refs_ = kFixtures + "/refs/" + GetParam() + ".public";
+    if (!std::filesystem::exists(model_dir_) || !std::filesystem::exists(refs_ + ".json")) {
+      GTEST_SKIP() << "fixtures not found at " << kFixtures;
+    }
+    auto engine = CudaEngine::Load(model_dir_, SmallEngineOptions());
+    ASSERT_TRUE(engine.ok()) << engine.status();
+    engine_ = *std::move(engine);
+    cases_ = LoadGoldenCases(refs_ + ".json");
+    ASSERT_EQ(cases_.size(), 8u);
+  }
+
+  std::vector<GenerateResult> Run(Engine& engine, const std::vector<GenerateRequest>& requests) {
+    OfflineScheduler scheduler(engine, OfflineSchedulerOptions{});
+    auto results = scheduler.Run(requests);
+    EXPECT_TRUE(results.ok()) << results.status();
+    if (!results.ok()) return {};
+    for (const GenerateResult& r : *results) EXPECT_TRUE(r.status.ok()) << r.status;
+    return *std::move(results);
+  }
+
+  static GenerateRequest TeacherForced(const GoldenCase& c, const std::string& id) {
+    GenerateRequest r;
+    r.id = id;
+    r.prompt_token_ids = c.prompt_ids;
+    r.prompt_token_ids.insert(r.prompt_token_ids.end(), c.greedy.begin(), c.greedy.end());
+    r.max_tokens = 1;
+    r.prompt_logprobs = 5;
+    return r;
+  }
+  static GenerateRequest Greedy(const GoldenCase& c, const std::string& id) {
+    GenerateRequest r;
+    r.id = id;
+    r.prompt_token_ids = c.prompt_ids;
+    r.max_tokens = static_cast<int32_t>(c.greedy.size());
+    r.sampling.num_logprobs = 2;
+    return r;
+  }
+
+  std::string model_dir_, refs_;
+  std::unique_ptr<CudaEngine> engine_;
+  std::vector<GoldenCase> cases_;
+};
+
+// Prompt log-probabilities of prompt + greedy within twice transformers' own bf16 deviation.
+TEST_P(CudaGoldenTest, PromptLogprobsWithinTwiceTheBf16Deviation) {
+  for (size_t i = 0; i < cases_.size(); ++i) {
+    const GoldenCase& c = cases_[i];
+    const double tolerance = 2 * c.bf16_max_abs_logprob_dev;
+    ASSERT_GT(tolerance, 0) << "case " << i;
+    const GenerateResult r = Run(*engine_, {TeacherForced(c, "tf")})[0];
+    ASSERT_EQ(r.prompt_logprobs.size(), c.tf_logprobs.size() + 1) << "case " << i;
+    double worst = 0;
+    for (size_t t = 0; t < c.tf_logprobs.size(); ++t) {
+      ASSERT_TRUE(r.prompt_logprobs[t + 1].has_value()) << "case " << i << " position " << t;
+      const LogprobEntry& e = *r.prompt_logprobs[t + 1];
+      ASSERT_TRUE(std::isfinite(e.chosen.logprob));
+      worst = std::max(worst, std::abs(e.chosen.logprob - c.tf_logprobs[t]));
+      ASSERT_EQ(e.top.size(), 5u);
+      for (size_t k = 1; k < 5; ++k) EXPECT_GE(e.top[k - 1].logprob, e.top[k].logprob);
+      EXPECT_NEAR(e.top[0].logprob, c.top5_logprobs[t][0], tolerance)
+          << "case " << i << " position " << t;
+    }
+    EXPECT_LT(worst, tolerance) << "case " << i;
+    std::printf("[ case %zu ] worst |dlogprob| %.5f (bf16 reference deviation %.5f)\n", i, worst,
+                c.bf16_max_abs_logprob_dev);
+  }
+}
+
+// Greedy tokens equal the reference's until the first step whose margin bf16 could flip.
+TEST_P(CudaGoldenTest, GreedyTokensMatchUpToTheFirstNearTie) {
+  for (size_t i = 0; i < cases_.size(); ++i) {
+    const GoldenCase& c = cases_[i];
+    const double tie = 2 * c.bf16_max_abs_logprob_dev;
+    const GenerateResult r = Run(*engine_, {Greedy(c, "g")})[0];
+    ASSERT_EQ(r.output_token_ids.size(), c.greedy.size()) << "case " << i;
+    for (size_t s = 0; s < c.greedy.size() && c.margins[s] >= tie; ++s) {
+      ASSERT_EQ(r.output_token_ids[s], c.greedy[s]) << "case " << i << " step " << s;
+    }
+  }
+}
+
+// Step by step against the CPU reference engine: last-position logits of every prompt.
+TEST_P(CudaGoldenTest, LastLogitsMatchTheCpuEngine) {
+  auto cpu = CpuEngine::Load(model_dir_, CpuEngineOptions{});
+  ASSERT_TRUE(cpu.ok()) << cpu.status();
+  for (size_t i = 0; i < cases_.size(); ++i) {
+    const std::vector<int32_t>& prompt = cases_[i].prompt_ids;
+    StepPlan plan;
+    StepSequence seq;
+    seq.return_last_logits = true;
+    std::vector<int32_t> blocks;
+    // Scattered block ids: the page table, not contiguity, must place each token.
+    for (int32_t b = 0; b * kDefaultBlockSize < static_cast<int32_t>(prompt.size()); ++b)
+      blocks.push_back(1000 - 7 * b);
+    plan.AddSequence(prompt, blocks, kDefaultBlockSize, seq);
+    auto want = (*cpu)->Step(plan);
+    auto got = engine_->Step(plan);
+    ASSERT_TRUE(want.ok()) << want.status();
+    ASSERT_TRUE(got.ok()) << got.status();
+    const double err =
+        testing::NormalizedError(got->seqs[0].last_logits, want->seqs[0].last_logits);
+    EXPECT_LT(err, 2e-2) << "case " << i;
+    std::printf("[ case %zu ] last-logits normalized error vs CPU %.2e\n", i, err);
+  }
+}
+
+// All prompts in one ragged batch give the greedy tokens each gives alone.
+TEST_P(CudaGoldenTest, BatchedGreedyMatchesAlone) {
+  std::vector<GenerateRequest> all;
+  for (size_t i = 0; i < cases_.size(); ++i) all.push_back(Greedy(cases_[i], std::to_string(i)));
+  const std::vector<GenerateResult> together = Run(*engine_, all);
+  ASSERT_EQ(together.size(), all.size());
+  for (size_t i = 0; i < all.size(); ++i) {
+    const GenerateResult alone = Run(*engine_, {all[i]})[0];
+    const GoldenCase& c = cases_[i];
+    for (size_t s = 0; s < c.greedy.size() && c.margins[s] >= 2 * c.bf16_max_abs_logprob_dev; ++s) {
+      ASSERT_EQ(together[i].output_token_ids[s], alone.output_token_ids[s])
+          << "case " << i << " step " << s;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, CudaGoldenTest, ::testing::Values("tiny-llama", "tiny-qwen2"),
+                         [](const auto& info) {
+                           std::string n = info.param;
+                           for (char& ch : n)
+                             if (ch == '-') ch = '_';
+                           return n;
+                         });
+
+TEST(CudaEngineTest, RejectsImpossibleMemoryPlanWithNumbers) {
+  TESSERA_SKIP_WITHOUT_GPU();
+  const std::string dir = kFixtures + "/models/tiny-llama";
+  if (!std::filesystem::exists(dir)) GTEST_SKIP() << "fixtures not found";
+  CudaEngineOptions o = SmallEngineOptions();
+  o.num_kv_blocks = 1 << 30;
+  auto engine = CudaEngine::Load(dir, o);
+  ASSERT_FALSE(engine.ok());
+  EXPECT_TRUE(absl::IsResourceExhausted(engine.status())) << engine.status();
+  EXPECT_NE(engine.status().message().find("KV blocks"), std::string::npos) << engine.status();
+}
+
+TEST(CudaEngineTest, RejectsOversizedStep) {
+  TESSERA_SKIP_WITHOUT_GPU();
+  const std::string dir = kFixtures + "/models/tiny-llama";
+  if (!std::filesystem::exists(dir)) GTEST_SKIP() << "fixtures not found";
+  CudaEngineOptions o = SmallEngineOptions();
+  o.max_num_tokens = 8;
+  o.max_num_seqs = 8;
+  auto engine = CudaEngine::Load(dir, o);
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  StepPlan plan;
+  StepSequence seq;
+  seq.sample = true;
+  plan.AddSequence(std::vector<int32_t>(9, 1), {0}, kDefaultBlockSize, seq);
+  auto r = (*engine)->Step(plan);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(r.status())) << r.status();
+}
+
+}  // namespace
+}  // namespace tessera
