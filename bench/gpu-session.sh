@@ -50,9 +50,14 @@ if [ "$what" != tests ]; then
   summary+=("attention_bench rc=$?")
   timeout ${ENGINE_BENCH_TIMEOUT:-300} "$bin/engine_bench" ${ENGINE_BENCH_ARGS:-} > "$OUT/engine_bench.log" 2>&1
   summary+=("engine_bench rc=$?")
+  # HF_BASELINE: argument sets for hf_generate.py separated by ';', run one after another.
   if [ -n "${HF_BASELINE:-}" ]; then
-    PYTHONUNBUFFERED=1 timeout ${HF_TIMEOUT:-200} python3 bench/baselines/hf_generate.py $HF_BASELINE > "$OUT/hf_generate.log" 2>&1
-    summary+=("hf_generate rc=$?")
+    IFS=';' read -ra runs <<< "$HF_BASELINE"
+    for args in "${runs[@]}"; do
+      PYTHONUNBUFFERED=1 timeout ${HF_TIMEOUT:-200} python3 bench/baselines/hf_generate.py $args \
+        >> "$OUT/hf_generate.log" 2>&1
+      summary+=("hf_generate $args: rc=$?")
+    done
   fi
 fi
 
