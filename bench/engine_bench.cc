@@ -235,6 +235,7 @@ int main(int argc, char** argv) {
   int32_t prompt = 512, new_tokens = 128, prefill_tokens = 8192;
   double gemm_peak = 786;  // TFLOP/s, bf16 GEMM measured on the H100 host (docs/GPU.md)
   std::string load_dir, load_shape = "llama-3.2-1b";
+  bool cuda_graphs = true, prefill = true;
   app.add_option("--shape", shapes, "llama-3.2-1b, llama-3-8b")->capture_default_str();
   app.add_option("--batches", batches)->delimiter(',')->capture_default_str();
   app.add_option("--prompt", prompt)->capture_default_str();
@@ -244,6 +245,9 @@ int main(int argc, char** argv) {
   app.add_option("--load-dir", load_dir,
                  "safetensors directory to time loading (written if absent)");
   app.add_option("--load-shape", load_shape)->capture_default_str();
+  app.add_option("--cuda-graphs", cuda_graphs, "replay decode steps from CUDA graphs")
+      ->capture_default_str();
+  app.add_option("--prefill", prefill, "run the prefill benchmark")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   const double copy = CopyCeilingBytesPerSecond();
@@ -254,10 +258,13 @@ int main(int argc, char** argv) {
     CudaEngineOptions o;
     o.max_num_tokens = std::max(prefill_tokens, prompt);
     o.max_num_seqs = 256;
+    o.cuda_graphs = cuda_graphs;
     auto engine = CudaEngine::CreateRandom(*shape, 1, o);
     if (!engine.ok()) Die(engine.status(), "engine");
-    std::printf("== %s: %s\n", name.c_str(), (*engine)->memory_plan().ToString().c_str());
+    std::printf("== %s (CUDA graphs %s): %s\n", name.c_str(), cuda_graphs ? "on" : "off",
+                (*engine)->memory_plan().ToString().c_str());
     for (int32_t b : batches) RunDecode(**engine, b, prompt, new_tokens, o.max_num_tokens, copy);
+    if (!prefill) continue;
     RunPrefill(**engine, prefill_tokens, prompt, gemm_peak);
     RunPrefill(**engine, prefill_tokens, prefill_tokens, gemm_peak);
   }

@@ -9,6 +9,7 @@
 #include "engine/cuda/add_rms_norm.cuh"
 #include "engine/cuda/broadcast_rows.cuh"
 #include "engine/cuda/cuda_status.h"
+#include "engine/cuda/decode_graphs.h"
 #include "engine/cuda/device_info.h"
 #include "engine/cuda/embedding.cuh"
 #include "engine/cuda/gpu_sampler.cuh"
@@ -128,13 +129,18 @@ struct CudaEngine::Workspace {
 };
 
 CudaEngine::CudaEngine(ModelConfig config, const CudaEngineOptions& options)
-    : config_(std::move(config)), options_(options), block_size_(options.block_size) {}
+    : config_(std::move(config)),
+      options_(options),
+      block_size_(options.block_size),
+      graphs_(std::make_unique<DecodeGraphCache>()) {}
 
 CudaEngine::~CudaEngine() {
   // Buffers free themselves; the stream must outlive the work queued on it.
   if (stream_ != nullptr) {
     cudaStreamSynchronize(stream_);
   }
+  graphs_.reset();
+  if (graph_host_ints_ != nullptr) cudaFreeHost(graph_host_ints_);
   ws_.reset();
   cublas_.reset();
   if (stream_ != nullptr) cudaStreamDestroy(stream_);
@@ -249,13 +255,66 @@ absl::Status CudaEngine::Synchronize() {
   return CudaStatus(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
 }
 
-// Offsets of the plan's arrays inside Workspace::ints, in upload order.
-struct PlanInts {
-  int64_t token_ids, positions, slots, qo_indptr, kv_indptr, kv_indices, last_len, num_cached, rows,
-      total;
+// Device addresses of one step's plan arrays, and its shape.
+struct CudaEngine::DeviceStep {
+  const int32_t* token_ids = nullptr;
+  const int32_t* positions = nullptr;
+  const int32_t* slots = nullptr;
+  const int32_t* qo_indptr = nullptr;
+  const int32_t* kv_indptr = nullptr;
+  const int32_t* kv_indices = nullptr;
+  const int32_t* last_len = nullptr;
+  const int32_t* num_cached = nullptr;
+  const int32_t* rows = nullptr;  // the token rows that need logits
+  int32_t num_tokens = 0;
+  int32_t num_seqs = 0;
+  int32_t max_q_len = 0;
+  int64_t max_kv_len = 0;
 };
 
-absl::StatusOr<StepResult> CudaEngine::Step(const StepPlan& plan) {
+// Where the host mirror of the plan's arrays puts each one: offsets into one int32 buffer.
+struct CudaEngine::IntsLayout {
+  int64_t token_ids, positions, slots, qo_indptr, kv_indptr, last_len, num_cached, rows, kv_indices,
+      total;
+
+  // Room for `tokens` tokens, `seqs` sequences and `blocks` page-table entries.
+  static IntsLayout For(int64_t tokens, int64_t seqs, int64_t blocks) {
+    IntsLayout l{};
+    int64_t at = 0;
+    auto take = [&at](int64_t n) {
+      const int64_t o = at;
+      at += n;
+      return o;
+    };
+    l.token_ids = take(tokens);
+    l.positions = take(tokens);
+    l.slots = take(tokens);
+    l.qo_indptr = take(seqs + 1);
+    l.kv_indptr = take(seqs + 1);
+    l.last_len = take(seqs);
+    l.num_cached = take(seqs);
+    l.rows = take(tokens);
+    l.kv_indices = take(blocks);
+    l.total = at;
+    return l;
+  }
+
+  DeviceStep On(const int32_t* d) const {
+    DeviceStep s;
+    s.token_ids = d + token_ids;
+    s.positions = d + positions;
+    s.slots = d + slots;
+    s.qo_indptr = d + qo_indptr;
+    s.kv_indptr = d + kv_indptr;
+    s.kv_indices = d + kv_indices;
+    s.last_len = d + last_len;
+    s.num_cached = d + num_cached;
+    s.rows = d + rows;
+    return s;
+  }
+};
+
+absl::Status CudaEngine::CheckPlan(const StepPlan& plan) const {
   TESSERA_RETURN_IF_ERROR(plan.Validate(config_.vocab_size, plan_.num_kv_blocks, block_size_,
                                         config_.max_position_embeddings));
   const int32_t n = plan.num_tokens(), num_seqs = plan.num_seqs();
@@ -271,72 +330,187 @@ absl::StatusOr<StepResult> CudaEngine::Step(const StepPlan& plan) {
           absl::StrCat("sequence ", s, ": at most ", kMaxTopK, " log-probabilities per position"));
     }
   }
-  StepResult result;
-  result.seqs.resize(num_seqs);
-  if (n == 0) return result;
+  return absl::OkStatus();
+}
 
-  // Host side of the plan: positions, cache slots and the rows that need logits.
+// Writes the plan's arrays into `h` at `l`'s offsets; returns the token rows that need logits.
+std::vector<int32_t> CudaEngine::FillInts(const StepPlan& plan, const IntsLayout& l, int32_t* h,
+                                          DeviceStep* shape) const {
   const PageTable& pt = plan.page_table;
-  PlanInts off{};
-  int64_t at = 0;
-  auto reserve = [&at](int64_t count) {
-    const int64_t o = at;
-    at += count;
-    return o;
-  };
-  off.token_ids = reserve(n);
-  off.positions = reserve(n);
-  off.slots = reserve(n);
-  off.qo_indptr = reserve(num_seqs + 1);
-  off.kv_indptr = reserve(num_seqs + 1);
-  off.kv_indices = reserve(static_cast<int64_t>(pt.indices.size()));
-  off.last_len = reserve(num_seqs);
-  off.num_cached = reserve(num_seqs);
-  off.rows = reserve(n);
-  off.total = at;
-  TESSERA_RETURN_IF_ERROR(ws_->ReserveInts(off.total));
-  int32_t* h = ws_->host_ints;
-  std::copy(plan.token_ids.begin(), plan.token_ids.end(), h + off.token_ids);
-  std::copy(plan.qo_indptr.begin(), plan.qo_indptr.end(), h + off.qo_indptr);
-  std::copy(pt.indptr.begin(), pt.indptr.end(), h + off.kv_indptr);
-  std::copy(pt.indices.begin(), pt.indices.end(), h + off.kv_indices);
-  std::copy(pt.last_block_len.begin(), pt.last_block_len.end(), h + off.last_len);
+  std::copy(plan.token_ids.begin(), plan.token_ids.end(), h + l.token_ids);
+  std::copy(plan.qo_indptr.begin(), plan.qo_indptr.end(), h + l.qo_indptr);
+  std::copy(pt.indptr.begin(), pt.indptr.end(), h + l.kv_indptr);
+  std::copy(pt.indices.begin(), pt.indices.end(), h + l.kv_indices);
+  std::copy(pt.last_block_len.begin(), pt.last_block_len.end(), h + l.last_len);
   std::vector<int32_t> rows;
-  int64_t max_kv_len = 0;
-  int32_t max_q_len = 0;
-  for (int32_t s = 0; s < num_seqs; ++s) {
+  shape->num_tokens = plan.num_tokens();
+  shape->num_seqs = plan.num_seqs();
+  shape->max_q_len = 0;
+  shape->max_kv_len = 0;
+  for (int32_t s = 0; s < plan.num_seqs(); ++s) {
     const StepSequence& seq = plan.seqs[s];
     const int32_t begin = plan.qo_indptr[s], end = plan.qo_indptr[s + 1];
-    h[off.num_cached + s] = static_cast<int32_t>(seq.num_cached_tokens);
-    max_q_len = std::max(max_q_len, end - begin);
-    max_kv_len = std::max(max_kv_len, seq.num_cached_tokens + (end - begin));
+    h[l.num_cached + s] = static_cast<int32_t>(seq.num_cached_tokens);
+    shape->max_q_len = std::max(shape->max_q_len, end - begin);
+    shape->max_kv_len = std::max(shape->max_kv_len, seq.num_cached_tokens + (end - begin));
     for (int32_t t = begin; t < end; ++t) {
       const int64_t pos = seq.num_cached_tokens + (t - begin);
-      h[off.positions + t] = static_cast<int32_t>(pos);
-      h[off.slots + t] =
+      h[l.positions + t] = static_cast<int32_t>(pos);
+      h[l.slots + t] =
           pt.block_of(s, pos, block_size_) * block_size_ + static_cast<int32_t>(pos % block_size_);
       const bool last = t + 1 == end;
       const bool target = !seq.prompt_targets.empty() && seq.prompt_targets[t - begin] >= 0;
       if (target || (last && (seq.sample || seq.return_last_logits))) rows.push_back(t);
     }
   }
-  std::copy(rows.begin(), rows.end(), h + off.rows);
-  TESSERA_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(ws_->ints.data(), h, off.total * sizeof(int32_t),
-                                               cudaMemcpyHostToDevice, stream_));
+  std::copy(rows.begin(), rows.end(), h + l.rows);
+  return rows;
+}
 
-  const int32_t* d = ws_->ints.data();
+absl::StatusOr<StepResult> CudaEngine::Step(const StepPlan& plan) {
+  TESSERA_RETURN_IF_ERROR(CheckPlan(plan));
+  StepResult result;
+  result.seqs.resize(plan.num_seqs());
+  for (int32_t s = 0; s < plan.num_seqs(); ++s) {
+    if (!plan.seqs[s].prompt_targets.empty()) {
+      result.seqs[s].prompt_logprobs.resize(plan.num_fed(s));
+    }
+  }
+  if (plan.num_tokens() == 0) return result;
+  if (UseDecodeGraph(plan)) {
+    TESSERA_RETURN_IF_ERROR(StepDecodeGraph(plan, &result));
+  } else {
+    TESSERA_RETURN_IF_ERROR(StepEager(plan, &result));
+  }
+  return result;
+}
+
+absl::Status CudaEngine::StepEager(const StepPlan& plan, StepResult* result) {
+  const IntsLayout l = IntsLayout::For(plan.num_tokens(), plan.num_seqs(),
+                                       static_cast<int64_t>(plan.page_table.indices.size()));
+  TESSERA_RETURN_IF_ERROR(ws_->ReserveInts(l.total));
+  DeviceStep shape;
+  const std::vector<int32_t> rows = FillInts(plan, l, ws_->host_ints, &shape);
+  TESSERA_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(ws_->ints.data(), ws_->host_ints,
+                                               l.total * sizeof(int32_t), cudaMemcpyHostToDevice,
+                                               stream_));
+  DeviceStep d = l.On(ws_->ints.data());
+  d.num_tokens = shape.num_tokens;
+  d.num_seqs = shape.num_seqs;
+  d.max_q_len = shape.max_q_len;
+  d.max_kv_len = shape.max_kv_len;
+  TESSERA_RETURN_IF_ERROR(EnqueueForward(d));
+  if (rows.empty()) return Synchronize();
+  const std::vector<RowInfo> info = RowsOf(plan, rows);
+  const int32_t pass_rows = std::min(options_.max_num_tokens, kLogitRowsPerPass);
+  for (int32_t begin = 0; begin < static_cast<int32_t>(rows.size()); begin += pass_rows) {
+    const int32_t count = std::min<int32_t>(pass_rows, static_cast<int32_t>(rows.size()) - begin);
+    TESSERA_RETURN_IF_ERROR(BuildRequests(plan, info, begin, count));
+    TESSERA_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(ws_->requests, ws_->host_requests,
+                                                 count * sizeof(GpuSampleRequest),
+                                                 cudaMemcpyHostToDevice, stream_));
+    TESSERA_RETURN_IF_ERROR(EnqueueLogits(d.rows + begin, count));
+    TESSERA_RETURN_IF_ERROR(FetchOutputs(plan, info, begin, count, result));
+  }
+  return absl::OkStatus();
+}
+
+bool CudaEngine::UseDecodeGraph(const StepPlan& plan) const {
+  if (!options_.cuda_graphs || plan.num_tokens() != plan.num_seqs()) return false;
+  const int32_t batch = DecodeGraphCache::BatchBucket(plan.num_seqs());
+  if (batch > GraphBatchCapacity()) return false;
+  if (static_cast<int64_t>(plan.page_table.indices.size()) + batch > GraphBlockCapacity()) {
+    return false;
+  }
+  for (const StepSequence& seq : plan.seqs) {
+    if (!seq.prompt_targets.empty() || seq.return_last_logits) return false;
+  }
+  return true;
+}
+
+int32_t CudaEngine::GraphBatchCapacity() const {
+  return std::min({options_.max_num_tokens, kLogitRowsPerPass,
+                   DecodeGraphCache::BatchBucket(options_.max_num_seqs)});
+}
+
+int64_t CudaEngine::GraphBlockCapacity() const {
+  const int64_t per_seq = (config_.max_position_embeddings + block_size_ - 1) / block_size_ + 1;
+  return std::min<int64_t>(int64_t{GraphBatchCapacity()} * per_seq, plan_.num_kv_blocks) +
+         GraphBatchCapacity();
+}
+
+absl::Status CudaEngine::StepDecodeGraph(const StepPlan& plan, StepResult* result) {
+  const int32_t cap = GraphBatchCapacity();
+  const IntsLayout l = IntsLayout::For(cap, cap, GraphBlockCapacity());
+  if (graph_ints_.size() == 0) {
+    TESSERA_RETURN_IF_ERROR(graph_ints_.Allocate(l.total));
+    TESSERA_CUDA_RETURN_IF_ERROR(
+        cudaMallocHost(reinterpret_cast<void**>(&graph_host_ints_), l.total * sizeof(int32_t)));
+  }
+  int32_t* h = graph_host_ints_;
+  DeviceStep shape;
+  const std::vector<int32_t> rows = FillInts(plan, l, h, &shape);
+  // Padding sequences up to the bucket: one token at position 0 of a real block, written nowhere
+  // (slot -1); their rows are computed and ignored, each row being independent of the others.
+  const int32_t n = plan.num_seqs();
+  const int32_t batch = DecodeGraphCache::BatchBucket(n);
+  int32_t blocks = static_cast<int32_t>(plan.page_table.indices.size());
+  for (int32_t i = n; i < batch; ++i) {
+    h[l.token_ids + i] = 0;
+    h[l.positions + i] = 0;
+    h[l.slots + i] = -1;
+    h[l.qo_indptr + i + 1] = i + 1;
+    h[l.kv_indices + blocks] = 0;
+    h[l.kv_indptr + i + 1] = ++blocks;
+    h[l.last_len + i] = 1;
+    h[l.num_cached + i] = 0;
+  }
+  for (int32_t i = 0; i < batch; ++i) h[l.rows + i] = i;
+  const std::vector<RowInfo> info = RowsOf(plan, rows);
+  TESSERA_RETURN_IF_ERROR(BuildRequests(plan, info, 0, static_cast<int32_t>(rows.size())));
+  // Real sequences each own row i; the request list is laid out by row.
+  std::vector<GpuSampleRequest> by_row(batch);
+  for (size_t r = 0; r < rows.size(); ++r) by_row[rows[r]] = ws_->host_requests[r];
+  std::copy(by_row.begin(), by_row.end(), ws_->host_requests);
+
+  TESSERA_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(graph_ints_.data(), h, l.total * sizeof(int32_t),
+                                               cudaMemcpyHostToDevice, stream_));
+  TESSERA_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(ws_->requests, ws_->host_requests,
+                                               batch * sizeof(GpuSampleRequest),
+                                               cudaMemcpyHostToDevice, stream_));
+  DeviceStep d = l.On(graph_ints_.data());
+  d.num_tokens = batch;
+  d.num_seqs = batch;
+  d.max_q_len = 1;
+  d.max_kv_len = DecodeGraphCache::ContextBucket(shape.max_kv_len, config_.max_position_embeddings);
+  TESSERA_RETURN_IF_ERROR(graphs_->Launch(batch, d.max_kv_len, stream_, [&]() -> absl::Status {
+    TESSERA_RETURN_IF_ERROR(EnqueueForward(d));
+    return EnqueueLogits(d.rows, batch);
+  }));
+  // Results come back by row; put them in the order of `rows` for FetchOutputs.
+  TESSERA_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(ws_->host_results, ws_->results,
+                                               batch * sizeof(GpuSampleResult),
+                                               cudaMemcpyDeviceToHost, stream_));
+  TESSERA_RETURN_IF_ERROR(Synchronize());
+  std::vector<GpuSampleResult> in_order(rows.size());
+  for (size_t r = 0; r < rows.size(); ++r) in_order[r] = ws_->host_results[rows[r]];
+  std::copy(in_order.begin(), in_order.end(), ws_->host_results);
+  for (size_t r = 0; r < rows.size(); ++r) ws_->host_requests[r] = by_row[rows[r]];
+  FillOutputs(plan, info, 0, static_cast<int32_t>(rows.size()), result);
+  return absl::OkStatus();
+}
+
+absl::Status CudaEngine::EnqueueForward(const DeviceStep& d) {
+  Workspace& w = *ws_;
+  const int32_t n = d.num_tokens;
   const int32_t hidden = static_cast<int32_t>(config_.hidden_size);
-  const int32_t heads = static_cast<int32_t>(config_.num_attention_heads);
-  const int32_t kv_heads = static_cast<int32_t>(config_.num_key_value_heads);
-  const int32_t head_dim = static_cast<int32_t>(config_.head_dim);
   const int32_t im = static_cast<int32_t>(config_.intermediate_size);
   const int64_t qkv_rows = config_.q_size() + 2 * config_.kv_size();
   const float eps = static_cast<float>(config_.rms_norm_eps);
   const int64_t layer_elems = kv_.size() / config_.num_hidden_layers;
-  Workspace& w = *ws_;
 
   TESSERA_RETURN_IF_ERROR(
-      LaunchEmbedding(weights_.embedding(), d + off.token_ids, n, hidden, w.x, stream_));
+      LaunchEmbedding(weights_.embedding(), d.token_ids, n, hidden, w.x, stream_));
   for (int64_t l = 0; l < config_.num_hidden_layers; ++l) {
     const CudaLayerWeights& lw = weights_.layers()[l];
     // The previous layer's MLP output joins the residual here, fused with this layer's norm.
@@ -348,13 +522,13 @@ absl::StatusOr<StepResult> CudaEngine::Step(const StepPlan& plan) {
     RopeKvWriteArgs rope;
     rope.qkv = w.qkv;
     rope.bias = lw.qkv_bias;
-    rope.positions = d + off.positions;
-    rope.slots = d + off.slots;
+    rope.positions = d.positions;
+    rope.slots = d.slots;
     rope.inv_freq = inv_freq_.data();
     rope.num_tokens = n;
-    rope.num_heads = heads;
-    rope.num_kv_heads = kv_heads;
-    rope.head_dim = head_dim;
+    rope.num_heads = static_cast<int32_t>(config_.num_attention_heads);
+    rope.num_kv_heads = static_cast<int32_t>(config_.num_key_value_heads);
+    rope.head_dim = static_cast<int32_t>(config_.head_dim);
     rope.block_size = block_size_;
     rope.q_out = w.q;
     rope.kv_cache = kv_layer;
@@ -363,22 +537,22 @@ absl::StatusOr<StepResult> CudaEngine::Step(const StepPlan& plan) {
     att.q = w.q;
     att.kv = kv_layer;
     att.out = w.attn;
-    att.qo_indptr = d + off.qo_indptr;
-    att.kv_indptr = d + off.kv_indptr;
-    att.kv_indices = d + off.kv_indices;
-    att.kv_last_block_len = d + off.last_len;
-    att.num_cached = d + off.num_cached;
-    att.num_seqs = num_seqs;
+    att.qo_indptr = d.qo_indptr;
+    att.kv_indptr = d.kv_indptr;
+    att.kv_indices = d.kv_indices;
+    att.kv_last_block_len = d.last_len;
+    att.num_cached = d.num_cached;
+    att.num_seqs = d.num_seqs;
     att.num_tokens = n;
-    att.num_heads = heads;
-    att.num_kv_heads = kv_heads;
-    att.head_dim = head_dim;
+    att.num_heads = rope.num_heads;
+    att.num_kv_heads = rope.num_kv_heads;
+    att.head_dim = rope.head_dim;
     att.block_size = block_size_;
     att.sliding_window = config_.layer_sliding_window.empty()
                              ? 0
                              : static_cast<int32_t>(config_.layer_sliding_window[l]);
-    att.max_q_len = max_q_len;
-    att.max_kv_len = max_kv_len;
+    att.max_q_len = d.max_q_len;
+    att.max_kv_len = d.max_kv_len;
     TESSERA_RETURN_IF_ERROR(LaunchPagedAttention(att, w.attention, w.attention_bytes, stream_));
     if (lw.o_bias != nullptr) {
       TESSERA_RETURN_IF_ERROR(LaunchBroadcastRows(lw.o_bias, n, hidden, w.delta, stream_));
@@ -400,112 +574,104 @@ absl::StatusOr<StepResult> CudaEngine::Step(const StepPlan& plan) {
     TESSERA_RETURN_IF_ERROR(Gemm(*cublas_, w.act, n, lw.down, hidden, im, w.delta,
                                  GemmOutput::kBf16, lw.down_bias != nullptr ? 1.0f : 0.0f));
   }
-  if (rows.empty()) {
-    TESSERA_RETURN_IF_ERROR(Synchronize());
-    return result;
-  }
-  // The last MLP output joins the residual (the normalized output here is scratch), then only
-  // the rows that need logits are normalized and projected.
-  TESSERA_RETURN_IF_ERROR(LaunchAddRmsNorm(w.x, w.delta, nullptr, n, hidden, weights_.final_norm(),
-                                           eps, w.normed, stream_));
-  const int32_t* d_rows = d + off.rows;
-  TESSERA_RETURN_IF_ERROR(Sample(plan, rows, d_rows, &result));
-  return result;
+  // The last MLP output joins the residual; the normalized output here is scratch (only the rows
+  // that need logits are normalized again, by EnqueueLogits).
+  return LaunchAddRmsNorm(w.x, w.delta, nullptr, n, hidden, weights_.final_norm(), eps, w.normed,
+                          stream_);
 }
 
-}  // namespace tessera
-
-namespace tessera {
-
-absl::Status CudaEngine::Sample(const StepPlan& plan, const std::vector<int32_t>& rows,
-                                const int32_t* d_rows, StepResult* result) {
+absl::Status CudaEngine::EnqueueLogits(const int32_t* d_rows, int32_t count) {
   Workspace& w = *ws_;
   const int32_t hidden = static_cast<int32_t>(config_.hidden_size);
   const int32_t vocab = static_cast<int32_t>(config_.vocab_size);
-  const float eps = static_cast<float>(config_.rms_norm_eps);
-  const int32_t pass_rows = std::min(options_.max_num_tokens, kLogitRowsPerPass);
-  for (int32_t s = 0; s < plan.num_seqs(); ++s) {
-    if (!plan.seqs[s].prompt_targets.empty()) {
-      result->seqs[s].prompt_logprobs.resize(plan.num_fed(s));
-    }
-  }
-  // Which sequence and fed index each logit row belongs to.
-  struct RowInfo {
-    int32_t seq, j;
-    bool last;
-  };
+  TESSERA_RETURN_IF_ERROR(
+      LaunchAddRmsNorm(w.x, nullptr, d_rows, count, hidden, weights_.final_norm(),
+                       static_cast<float>(config_.rms_norm_eps), w.selected, stream_));
+  TESSERA_RETURN_IF_ERROR(Gemm(*cublas_, w.selected, count, weights_.lm_head(), vocab, hidden,
+                               w.logits, GemmOutput::kF32));
+  return LaunchGpuSampler(w.logits, count, vocab, w.requests, w.results, stream_);
+}
+
+std::vector<CudaEngine::RowInfo> CudaEngine::RowsOf(const StepPlan& plan,
+                                                    const std::vector<int32_t>& rows) {
   std::vector<RowInfo> info(rows.size());
   for (size_t r = 0, s = 0; r < rows.size(); ++r) {
     while (plan.qo_indptr[s + 1] <= rows[r]) ++s;
     info[r] = {static_cast<int32_t>(s), rows[r] - plan.qo_indptr[s],
                rows[r] + 1 == plan.qo_indptr[s + 1]};
   }
-  for (int32_t begin = 0; begin < static_cast<int32_t>(rows.size()); begin += pass_rows) {
-    const int32_t count = std::min<int32_t>(pass_rows, static_cast<int32_t>(rows.size()) - begin);
-    TESSERA_RETURN_IF_ERROR(LaunchAddRmsNorm(w.x, nullptr, d_rows + begin, count, hidden,
-                                             weights_.final_norm(), eps, w.selected, stream_));
-    TESSERA_RETURN_IF_ERROR(Gemm(*cublas_, w.selected, count, weights_.lm_head(), vocab, hidden,
-                                 w.logits, GemmOutput::kF32));
-    for (int32_t r = 0; r < count; ++r) {
-      const RowInfo& ri = info[begin + r];
-      const StepSequence& seq = plan.seqs[ri.seq];
-      GpuSampleRequest& q = w.host_requests[r];
-      q = GpuSampleRequest{};
-      q.sample = ri.last && seq.sample ? 1 : 0;
-      q.temperature = seq.sampling.temperature;
-      q.seed = seq.sampling.seed;
-      q.sample_index = seq.sample_index;
-      q.target = seq.prompt_targets.empty() ? -1 : seq.prompt_targets[ri.j];
-      q.top_k = std::max(q.target >= 0 ? seq.prompt_top_k : 0,
-                         q.sample != 0 ? seq.sampling.num_logprobs : 0);
-      if (absl::Status s = ValidateGpuSampleRequest(q, vocab); !s.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat("sequence ", ri.seq, ": ", s.message()));
-      }
-    }
-    TESSERA_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(w.requests, w.host_requests,
-                                                 count * sizeof(GpuSampleRequest),
-                                                 cudaMemcpyHostToDevice, stream_));
-    TESSERA_RETURN_IF_ERROR(
-        LaunchGpuSampler(w.logits, count, vocab, w.requests, w.results, stream_));
-    TESSERA_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(w.host_results, w.results,
-                                                 count * sizeof(GpuSampleResult),
-                                                 cudaMemcpyDeviceToHost, stream_));
-    for (int32_t r = 0; r < count; ++r) {
-      const RowInfo& ri = info[begin + r];
-      if (ri.last && plan.seqs[ri.seq].return_last_logits) {
-        std::vector<float>& out = result->seqs[ri.seq].last_logits;
-        out.resize(vocab);
-        TESSERA_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(out.data(), w.logits + int64_t{r} * vocab,
-                                                     vocab * sizeof(float), cudaMemcpyDeviceToHost,
-                                                     stream_));
-      }
-    }
-    TESSERA_RETURN_IF_ERROR(Synchronize());
-    for (int32_t r = 0; r < count; ++r) {
-      const RowInfo& ri = info[begin + r];
-      const StepSequence& seq = plan.seqs[ri.seq];
-      const GpuSampleRequest& q = w.host_requests[r];
-      const GpuSampleResult& g = w.host_results[r];
-      SequenceOutput& out = result->seqs[ri.seq];
-      auto entry = [&g](int32_t id, float logprob, int32_t k) {
-        LogprobEntry e;
-        e.chosen = {id, logprob};
-        for (int32_t i = 0; i < std::min(k, g.num_top); ++i) {
-          e.top.push_back({g.top_ids[i], g.top_logprobs[i]});
-        }
-        return e;
-      };
-      if (q.target >= 0)
-        out.prompt_logprobs[ri.j] = entry(q.target, g.target_logprob, seq.prompt_top_k);
-      if (q.sample != 0) {
-        out.sampled_token = g.token;
-        if (seq.sampling.num_logprobs > 0) {
-          out.sample_logprobs = entry(g.token, g.token_logprob, seq.sampling.num_logprobs);
-        }
-      }
+  return info;
+}
+
+absl::Status CudaEngine::BuildRequests(const StepPlan& plan, const std::vector<RowInfo>& info,
+                                       int32_t begin, int32_t count) {
+  const int32_t vocab = static_cast<int32_t>(config_.vocab_size);
+  for (int32_t r = 0; r < count; ++r) {
+    const RowInfo& ri = info[begin + r];
+    const StepSequence& seq = plan.seqs[ri.seq];
+    GpuSampleRequest& q = ws_->host_requests[r];
+    q = GpuSampleRequest{};
+    q.sample = ri.last && seq.sample ? 1 : 0;
+    q.temperature = seq.sampling.temperature;
+    q.seed = seq.sampling.seed;
+    q.sample_index = seq.sample_index;
+    q.target = seq.prompt_targets.empty() ? -1 : seq.prompt_targets[ri.j];
+    q.top_k = std::max(q.target >= 0 ? seq.prompt_top_k : 0,
+                       q.sample != 0 ? seq.sampling.num_logprobs : 0);
+    if (absl::Status s = ValidateGpuSampleRequest(q, vocab); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("sequence ", ri.seq, ": ", s.message()));
     }
   }
   return absl::OkStatus();
+}
+
+absl::Status CudaEngine::FetchOutputs(const StepPlan& plan, const std::vector<RowInfo>& info,
+                                      int32_t begin, int32_t count, StepResult* result) {
+  Workspace& w = *ws_;
+  const int32_t vocab = static_cast<int32_t>(config_.vocab_size);
+  TESSERA_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(
+      w.host_results, w.results, count * sizeof(GpuSampleResult), cudaMemcpyDeviceToHost, stream_));
+  for (int32_t r = 0; r < count; ++r) {
+    const RowInfo& ri = info[begin + r];
+    if (ri.last && plan.seqs[ri.seq].return_last_logits) {
+      std::vector<float>& out = result->seqs[ri.seq].last_logits;
+      out.resize(vocab);
+      TESSERA_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(out.data(), w.logits + int64_t{r} * vocab,
+                                                   vocab * sizeof(float), cudaMemcpyDeviceToHost,
+                                                   stream_));
+    }
+  }
+  TESSERA_RETURN_IF_ERROR(Synchronize());
+  FillOutputs(plan, info, begin, count, result);
+  return absl::OkStatus();
+}
+
+void CudaEngine::FillOutputs(const StepPlan& plan, const std::vector<RowInfo>& info, int32_t begin,
+                             int32_t count, StepResult* result) const {
+  for (int32_t r = 0; r < count; ++r) {
+    const RowInfo& ri = info[begin + r];
+    const StepSequence& seq = plan.seqs[ri.seq];
+    const GpuSampleRequest& q = ws_->host_requests[r];
+    const GpuSampleResult& g = ws_->host_results[r];
+    SequenceOutput& out = result->seqs[ri.seq];
+    auto entry = [&g](int32_t id, float logprob, int32_t k) {
+      LogprobEntry e;
+      e.chosen = {id, logprob};
+      for (int32_t i = 0; i < std::min(k, g.num_top); ++i) {
+        e.top.push_back({g.top_ids[i], g.top_logprobs[i]});
+      }
+      return e;
+    };
+    if (q.target >= 0) {
+      out.prompt_logprobs[ri.j] = entry(q.target, g.target_logprob, seq.prompt_top_k);
+    }
+    if (q.sample != 0) {
+      out.sampled_token = g.token;
+      if (seq.sampling.num_logprobs > 0) {
+        out.sample_logprobs = entry(g.token, g.token_logprob, seq.sampling.num_logprobs);
+      }
+    }
+  }
 }
 
 }  // namespace tessera

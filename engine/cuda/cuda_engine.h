@@ -19,6 +19,7 @@
 
 #include "absl/status/statusor.h"
 #include "engine/cuda/cuda_weights.h"
+#include "engine/cuda/decode_graphs.h"
 #include "engine/cuda/device_buffer.h"
 #include "engine/cuda/gemm.h"
 #include "engine/cuda/memory_plan.h"
@@ -35,6 +36,9 @@ struct CudaEngineOptions {
   // Largest step: the workspace is sized for it, and a larger plan is an InvalidArgument error.
   int32_t max_num_tokens = 8192;
   int32_t max_num_seqs = 256;
+  // Replay decode-only steps from CUDA graphs captured per batch-size bucket (prefill and mixed
+  // steps always run eagerly).
+  bool cuda_graphs = true;
 };
 
 class CudaEngine final : public Engine {
@@ -59,16 +63,42 @@ class CudaEngine final : public Engine {
 
  private:
   struct Workspace;
+  struct DeviceStep;
+  struct IntsLayout;
+  // A token row that needs logits: its sequence, its index among the sequence's fed tokens, and
+  // whether it is the sequence's last.
+  struct RowInfo {
+    int32_t seq;
+    int32_t j;
+    bool last;
+  };
   CudaEngine(ModelConfig config, const CudaEngineOptions& options);
 
   // Everything after the weights: stream and cuBLAS first (the plan needs them), then the plan,
   // workspace and KV pool.
   absl::Status InitStream();
   absl::Status InitBuffers(int64_t weight_bytes);
-  // lm_head and sampling for the plan's logit rows (`rows` on the host, `d_rows` on the device),
-  // in passes of bounded size; fills `result`.
-  absl::Status Sample(const StepPlan& plan, const std::vector<int32_t>& rows, const int32_t* d_rows,
-                      StepResult* result);
+  absl::Status CheckPlan(const StepPlan& plan) const;
+  std::vector<int32_t> FillInts(const StepPlan& plan, const IntsLayout& layout, int32_t* host,
+                                DeviceStep* shape) const;
+  absl::Status StepEager(const StepPlan& plan, StepResult* result);
+  bool UseDecodeGraph(const StepPlan& plan) const;
+  int32_t GraphBatchCapacity() const;
+  int64_t GraphBlockCapacity() const;
+  absl::Status StepDecodeGraph(const StepPlan& plan, StepResult* result);
+  // Embedding, every layer and the last residual add, on the stream (no host sync).
+  absl::Status EnqueueForward(const DeviceStep& step);
+  // Final norm of `count` rows, lm_head and the sampler over Workspace::requests.
+  absl::Status EnqueueLogits(const int32_t* d_rows, int32_t count);
+  static std::vector<RowInfo> RowsOf(const StepPlan& plan, const std::vector<int32_t>& rows);
+  // Host requests for rows [begin, begin + count) into Workspace::host_requests[0, count).
+  absl::Status BuildRequests(const StepPlan& plan, const std::vector<RowInfo>& info, int32_t begin,
+                             int32_t count);
+  // Copies back the sampler's results (and requested logits rows), then FillOutputs.
+  absl::Status FetchOutputs(const StepPlan& plan, const std::vector<RowInfo>& info, int32_t begin,
+                            int32_t count, StepResult* result);
+  void FillOutputs(const StepPlan& plan, const std::vector<RowInfo>& info, int32_t begin,
+                   int32_t count, StepResult* result) const;
 
   ModelConfig config_;
   CudaEngineOptions options_;
@@ -81,6 +111,10 @@ class CudaEngine final : public Engine {
   std::unique_ptr<Workspace> ws_;
   DeviceBuffer<__nv_bfloat16> kv_;
   DeviceBuffer<float> inv_freq_;
+  std::unique_ptr<DecodeGraphCache> graphs_;
+  // The plan arrays of graph-replayed steps live at fixed addresses.
+  DeviceBuffer<int32_t> graph_ints_;
+  int32_t* graph_host_ints_ = nullptr;
 };
 
 }  // namespace tessera
