@@ -235,7 +235,7 @@ int main(int argc, char** argv) {
   int32_t prompt = 512, new_tokens = 128, prefill_tokens = 8192;
   double gemm_peak = 786;  // TFLOP/s, bf16 GEMM measured on the H100 host (docs/GPU.md)
   std::string load_dir, load_shape = "llama-3.2-1b";
-  bool cuda_graphs = true, prefill = true;
+  bool cuda_graphs = false, prefill = true;
   app.add_option("--shape", shapes, "llama-3.2-1b, llama-3-8b")->capture_default_str();
   app.add_option("--batches", batches)->delimiter(',')->capture_default_str();
   app.add_option("--prompt", prompt)->capture_default_str();

@@ -162,13 +162,15 @@ TEST_P(CudaGoldenTest, BatchedGreedyMatchesAlone) {
 // log-probabilities within rounding (a graph's attention is split for its context bucket, an eager
 // step's for its own length), alone and padded to a bucket.
 TEST_P(CudaGoldenTest, CudaGraphDecodingMatchesEager) {
-  CudaEngineOptions eager_options = SmallEngineOptions();
-  eager_options.cuda_graphs = false;
-  auto eager = CudaEngine::Load(model_dir_, eager_options);
-  ASSERT_TRUE(eager.ok()) << eager.status();
+  ASSERT_FALSE(SmallEngineOptions().cuda_graphs);  // engine_ runs eagerly
+  CudaEngineOptions graph_options = SmallEngineOptions();
+  graph_options.cuda_graphs = true;
+  auto graphs = CudaEngine::Load(model_dir_, graph_options);
+  ASSERT_TRUE(graphs.ok()) << graphs.status();
+  CudaEngine* eager = engine_.get();
   for (size_t i = 0; i < 2; ++i) {
-    const GenerateResult a = Run(*engine_, {Greedy(cases_[i], "g")})[0];
-    const GenerateResult b = Run(**eager, {Greedy(cases_[i], "g")})[0];
+    const GenerateResult a = Run(**graphs, {Greedy(cases_[i], "g")})[0];
+    const GenerateResult b = Run(*eager, {Greedy(cases_[i], "g")})[0];
     EXPECT_EQ(a.output_token_ids, b.output_token_ids) << "case " << i;
     ASSERT_EQ(a.logprobs.size(), b.logprobs.size());
     for (size_t s = 0; s < a.logprobs.size(); ++s) {
@@ -180,8 +182,8 @@ TEST_P(CudaGoldenTest, CudaGraphDecodingMatchesEager) {
   // Five sequences decode in a bucket of eight: three padding rows ride along.
   std::vector<GenerateRequest> five;
   for (size_t i = 0; i < 5; ++i) five.push_back(Greedy(cases_[i], std::to_string(i)));
-  const std::vector<GenerateResult> a = Run(*engine_, five);
-  const std::vector<GenerateResult> b = Run(**eager, five);
+  const std::vector<GenerateResult> a = Run(**graphs, five);
+  const std::vector<GenerateResult> b = Run(*eager, five);
   for (size_t i = 0; i < five.size(); ++i) {
     const GoldenCase& c = cases_[i];
     for (size_t s = 0; s < c.greedy.size() && c.margins[s] >= 2 * c.bf16_max_abs_logprob_dev; ++s) {
