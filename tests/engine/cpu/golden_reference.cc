@@ -38,4 +38,23 @@ std::vector<float> LoadLastLogits(const std::string& path, int case_index) {
   return out;
 }
 
+GenerateRequest TeacherForcedRequest(const GoldenCase& c, const std::string& id) {
+  GenerateRequest r;
+  r.id = id;
+  r.prompt_token_ids = c.prompt_ids;
+  r.prompt_token_ids.insert(r.prompt_token_ids.end(), c.greedy.begin(), c.greedy.end());
+  r.max_tokens = 1;
+  r.prompt_logprobs = 5;
+  return r;
+}
+
+GenerateRequest GreedyRequest(const GoldenCase& c, const std::string& id) {
+  GenerateRequest r;
+  r.id = id;
+  r.prompt_token_ids = c.prompt_ids;
+  r.max_tokens = static_cast<int32_t>(c.greedy.size());
+  r.sampling.num_logprobs = 2;
+  return r;
+}
+
 }  // namespace tessera

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "scheduler/request.h"
+
 namespace tessera {
 
 struct GoldenCase {
@@ -24,6 +26,11 @@ std::vector<GoldenCase> LoadGoldenCases(const std::string& path);
 
 // Reads tensor "case<i>" of `<refs>/<name>.public.last_logits.safetensors`.
 std::vector<float> LoadLastLogits(const std::string& path, int case_index);
+
+// Teacher forcing over prompt + greedy: one token, prompt log-probabilities with the top 5.
+GenerateRequest TeacherForcedRequest(const GoldenCase& c, const std::string& id);
+// The reference's greedy continuation: as many tokens, with the top-2 log-probabilities.
+GenerateRequest GreedyRequest(const GoldenCase& c, const std::string& id);
 
 }  // namespace tessera
 

@@ -41,25 +41,6 @@ class GoldenTest : public testing::TestWithParam<std::string> {
     return *std::move(results);
   }
 
-  // Teacher forcing over prompt + greedy: prompt log-probabilities with the top 5.
-  static GenerateRequest TeacherForced(const GoldenCase& c, const std::string& id) {
-    GenerateRequest r;
-    r.id = id;
-    r.prompt_token_ids = c.prompt_ids;
-    r.prompt_token_ids.insert(r.prompt_token_ids.end(), c.greedy.begin(), c.greedy.end());
-    r.max_tokens = 1;
-    r.prompt_logprobs = 5;
-    return r;
-  }
-  static GenerateRequest Greedy(const GoldenCase& c, const std::string& id) {
-    GenerateRequest r;
-    r.id = id;
-    r.prompt_token_ids = c.prompt_ids;
-    r.max_tokens = static_cast<int32_t>(c.greedy.size());
-    r.sampling.num_logprobs = 2;
-    return r;
-  }
-
   std::string model_dir_, refs_;
   std::unique_ptr<CpuEngine> engine_;
   std::vector<GoldenCase> cases_;
@@ -68,7 +49,7 @@ class GoldenTest : public testing::TestWithParam<std::string> {
 TEST_P(GoldenTest, PromptLogprobsAndTop5MatchTransformers) {
   for (size_t i = 0; i < cases_.size(); ++i) {
     const GoldenCase& c = cases_[i];
-    const GenerateResult r = Run({TeacherForced(c, "tf")})[0];
+    const GenerateResult r = Run({TeacherForcedRequest(c, "tf")})[0];
     ASSERT_EQ(r.prompt_logprobs.size(), c.tf_logprobs.size() + 1) << "case " << i;
     EXPECT_FALSE(r.prompt_logprobs[0].has_value());
     double worst = 0;
@@ -99,7 +80,7 @@ TEST_P(GoldenTest, PromptLogprobsAndTop5MatchTransformers) {
 TEST_P(GoldenTest, GreedyTokensMatchUpToTheFirstNearTie) {
   for (size_t i = 0; i < cases_.size(); ++i) {
     const GoldenCase& c = cases_[i];
-    const GenerateResult r = Run({Greedy(c, "g")})[0];
+    const GenerateResult r = Run({GreedyRequest(c, "g")})[0];
     ASSERT_EQ(r.output_token_ids.size(), c.greedy.size()) << "case " << i;
     EXPECT_EQ(r.finish_reason, FinishReason::kLength);
     size_t compared = 0;
@@ -140,8 +121,8 @@ TEST_P(GoldenTest, LastPromptLogitsMatchTransformers) {
 TEST_P(GoldenTest, BatchInvariance) {
   std::vector<GenerateRequest> all;
   for (size_t i = 0; i < cases_.size(); ++i) {
-    all.push_back(Greedy(cases_[i], "g" + std::to_string(i)));
-    all.push_back(TeacherForced(cases_[i], "tf" + std::to_string(i)));
+    all.push_back(GreedyRequest(cases_[i], "g" + std::to_string(i)));
+    all.push_back(TeacherForcedRequest(cases_[i], "tf" + std::to_string(i)));
   }
   const std::vector<GenerateResult> together = Run(all);
   ASSERT_EQ(together.size(), all.size());
@@ -166,9 +147,9 @@ TEST_P(GoldenTest, BatchInvariance) {
 TEST_P(GoldenTest, ChunkingAndBlockSizeDoNotChangeResults) {
   std::vector<GenerateRequest> all;
   for (size_t i = 0; i < cases_.size(); ++i)
-    all.push_back(TeacherForced(cases_[i], std::to_string(i)));
+    all.push_back(TeacherForcedRequest(cases_[i], std::to_string(i)));
   for (size_t i = 0; i < cases_.size(); ++i)
-    all.push_back(Greedy(cases_[i], "g" + std::to_string(i)));
+    all.push_back(GreedyRequest(cases_[i], "g" + std::to_string(i)));
   const std::vector<GenerateResult> base = Run(all);
 
   CpuEngineOptions small_blocks;

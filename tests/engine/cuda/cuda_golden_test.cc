@@ -56,24 +56,6 @@ class CudaGoldenTest : public ::testing::TestWithParam<std::string> {
     return *std::move(results);
   }
 
-  static GenerateRequest TeacherForced(const GoldenCase& c, const std::string& id) {
-    GenerateRequest r;
-    r.id = id;
-    r.prompt_token_ids = c.prompt_ids;
-    r.prompt_token_ids.insert(r.prompt_token_ids.end(), c.greedy.begin(), c.greedy.end());
-    r.max_tokens = 1;
-    r.prompt_logprobs = 5;
-    return r;
-  }
-  static GenerateRequest Greedy(const GoldenCase& c, const std::string& id) {
-    GenerateRequest r;
-    r.id = id;
-    r.prompt_token_ids = c.prompt_ids;
-    r.max_tokens = static_cast<int32_t>(c.greedy.size());
-    r.sampling.num_logprobs = 2;
-    return r;
-  }
-
   std::string model_dir_, refs_;
   std::unique_ptr<CudaEngine> engine_;
   std::vector<GoldenCase> cases_;
@@ -85,7 +67,7 @@ TEST_P(CudaGoldenTest, PromptLogprobsWithinTwiceTheBf16Deviation) {
     const GoldenCase& c = cases_[i];
     const double tolerance = 2 * c.bf16_max_abs_logprob_dev;
     ASSERT_GT(tolerance, 0) << "case " << i;
-    const GenerateResult r = Run(*engine_, {TeacherForced(c, "tf")})[0];
+    const GenerateResult r = Run(*engine_, {TeacherForcedRequest(c, "tf")})[0];
     ASSERT_EQ(r.prompt_logprobs.size(), c.tf_logprobs.size() + 1) << "case " << i;
     double worst = 0;
     for (size_t t = 0; t < c.tf_logprobs.size(); ++t) {
@@ -109,7 +91,7 @@ TEST_P(CudaGoldenTest, GreedyTokensMatchUpToTheFirstNearTie) {
   for (size_t i = 0; i < cases_.size(); ++i) {
     const GoldenCase& c = cases_[i];
     const double tie = 2 * c.bf16_max_abs_logprob_dev;
-    const GenerateResult r = Run(*engine_, {Greedy(c, "g")})[0];
+    const GenerateResult r = Run(*engine_, {GreedyRequest(c, "g")})[0];
     ASSERT_EQ(r.output_token_ids.size(), c.greedy.size()) << "case " << i;
     for (size_t s = 0; s < c.greedy.size() && c.margins[s] >= tie; ++s) {
       ASSERT_EQ(r.output_token_ids[s], c.greedy[s]) << "case " << i << " step " << s;
@@ -145,7 +127,8 @@ TEST_P(CudaGoldenTest, LastLogitsMatchTheCpuEngine) {
 // All prompts in one ragged batch give the greedy tokens each gives alone.
 TEST_P(CudaGoldenTest, BatchedGreedyMatchesAlone) {
   std::vector<GenerateRequest> all;
-  for (size_t i = 0; i < cases_.size(); ++i) all.push_back(Greedy(cases_[i], std::to_string(i)));
+  for (size_t i = 0; i < cases_.size(); ++i)
+    all.push_back(GreedyRequest(cases_[i], std::to_string(i)));
   const std::vector<GenerateResult> together = Run(*engine_, all);
   ASSERT_EQ(together.size(), all.size());
   for (size_t i = 0; i < all.size(); ++i) {
@@ -169,8 +152,8 @@ TEST_P(CudaGoldenTest, CudaGraphDecodingMatchesEager) {
   ASSERT_TRUE(graphs.ok()) << graphs.status();
   CudaEngine* eager = engine_.get();
   for (size_t i = 0; i < 2; ++i) {
-    const GenerateResult a = Run(**graphs, {Greedy(cases_[i], "g")})[0];
-    const GenerateResult b = Run(*eager, {Greedy(cases_[i], "g")})[0];
+    const GenerateResult a = Run(**graphs, {GreedyRequest(cases_[i], "g")})[0];
+    const GenerateResult b = Run(*eager, {GreedyRequest(cases_[i], "g")})[0];
     EXPECT_EQ(a.output_token_ids, b.output_token_ids) << "case " << i;
     ASSERT_EQ(a.logprobs.size(), b.logprobs.size());
     for (size_t s = 0; s < a.logprobs.size(); ++s) {
@@ -181,7 +164,7 @@ TEST_P(CudaGoldenTest, CudaGraphDecodingMatchesEager) {
   }
   // Five sequences decode in a bucket of eight: three padding rows ride along.
   std::vector<GenerateRequest> five;
-  for (size_t i = 0; i < 5; ++i) five.push_back(Greedy(cases_[i], std::to_string(i)));
+  for (size_t i = 0; i < 5; ++i) five.push_back(GreedyRequest(cases_[i], std::to_string(i)));
   const std::vector<GenerateResult> a = Run(**graphs, five);
   const std::vector<GenerateResult> b = Run(*eager, five);
   for (size_t i = 0; i < five.size(); ++i) {
