@@ -11,17 +11,18 @@
 
 #include <istream>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "scheduler/request.h"
 
 namespace tessera {
 
 // Parses one request line. `where` (e.g. "requests.jsonl:3") prefixes errors. A missing id
 // becomes `default_id`.
-absl::StatusOr<GenerateRequest> ParseGenerateRequest(absl::string_view line, absl::string_view where,
+absl::StatusOr<GenerateRequest> ParseGenerateRequest(absl::string_view line,
+                                                     absl::string_view where,
                                                      const std::string& default_id);
 
 // Parses a whole JSON Lines stream (blank lines skipped); ids default to the line number.

@@ -5,9 +5,9 @@
 #ifndef TESSERA_ENGINE_DTYPE_H_
 #define TESSERA_ENGINE_DTYPE_H_
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <cmath>
 #include <cstring>
 #include <optional>
 #include <string_view>

@@ -24,7 +24,7 @@ struct RopeKvWriteArgs {
   const int32_t* positions = nullptr;   // [num_tokens]
   // [num_tokens]: block * block_size + slot; a negative slot (padding) writes q only, no K/V.
   const int32_t* slots = nullptr;
-  const float* inv_freq = nullptr;      // [head_dim / 2]
+  const float* inv_freq = nullptr;  // [head_dim / 2]
   int32_t num_tokens = 0;
   int32_t num_heads = 0;
   int32_t num_kv_heads = 0;
