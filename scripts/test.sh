@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs dependencies, builds tessera and runs every test:
 #   1. the main build (CUDA sources compiled when nvcc is present; GPU tests skip without a GPU),
+#   0. formatting: every tracked C++/CUDA file as the project's .clang-format lays it out,
 #   2. a CUDA-off build under AddressSanitizer + UndefinedBehaviorSanitizer running the loaders,
 #      parsers and plan validation (ctest label "loader").
 # Build folders: build/ and build-asan/ (reused when present). JOBS overrides the parallelism.
@@ -8,6 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 jobs=${JOBS:-$(nproc)}
+
+git ls-files '*.cc' '*.h' '*.cu' '*.cuh' | xargs clang-format --dry-run --Werror
 
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build build -j "$jobs"
