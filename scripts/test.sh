@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs dependencies, builds tessera and runs every test:
-#   1. the main build (CUDA sources compiled when nvcc is present; GPU tests skip without a GPU),
 #   0. formatting: every tracked C++/CUDA file as the project's .clang-format lays it out,
+#   1. the main build (CUDA sources compiled when nvcc is present; GPU tests skip without a GPU),
 #   2. a CUDA-off build under AddressSanitizer + UndefinedBehaviorSanitizer running the loaders,
 #      parsers and plan validation (ctest label "loader").
 # Build folders: build/ and build-asan/ (reused when present). JOBS overrides the parallelism.
