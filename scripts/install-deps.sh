@@ -12,6 +12,8 @@ packages=(
   prometheus-cpp-dev
   # JSON and command-line flags
   nlohmann-json3-dev libcli11-dev
+  # Unicode categories and NFC for the tokenizer
+  libutf8proc-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
 )

@@ -1,0 +1,92 @@
+#include "engine/tokenizer/added_tokens.h"
+
+#include "engine/tokenizer/unicode_class.h"
+#include "engine/tokenizer/utf8.h"
+
+namespace tessera::tokenizer {
+namespace {
+
+bool IsWordChar(char32_t cp) {
+  const CharClass c = ClassOf(cp);
+  return c == kLetter || c == kNumber || cp == U'_';
+}
+
+// The code point that ends just before byte `pos` (valid UTF-8, pos > 0), and its start.
+char32_t PreviousCodePoint(std::string_view s, size_t pos, size_t* start) {
+  size_t i = pos - 1;
+  while (i > 0 && (static_cast<unsigned char>(s[i]) & 0xC0) == 0x80) --i;
+  *start = i;
+  size_t p = i;
+  return NextCodePoint(s, &p);
+}
+
+}  // namespace
+
+void AddedTokenMatcher::Add(const AddedToken& token) {
+  if (token.content.empty()) return;
+  tokens_.push_back(&token);
+  int32_t node = 0;
+  for (char c : token.content) {
+    const auto b = static_cast<unsigned char>(c);
+    auto [it, inserted] = edges_.try_emplace(Edge(node, b), static_cast<int32_t>(terminal_.size()));
+    if (inserted) terminal_.push_back(nullptr);
+    node = it->second;
+  }
+  // The first token added with a given content wins, as in the file's order.
+  if (terminal_[node] == nullptr) terminal_[node] = &token;
+  first_bytes_.set(static_cast<unsigned char>(token.content[0]));
+}
+
+bool AddedTokenMatcher::FindFrom(std::string_view text, size_t from, Match* match) const {
+  for (size_t start = from; start < text.size(); ++start) {
+    if (!first_bytes_.test(static_cast<unsigned char>(text[start]))) continue;
+    int32_t node = 0;
+    const AddedToken* best = nullptr;
+    size_t best_end = 0;
+    for (size_t i = start; i < text.size(); ++i) {
+      auto it = edges_.find(Edge(node, static_cast<unsigned char>(text[i])));
+      if (it == edges_.end()) break;
+      node = it->second;
+      if (terminal_[node] != nullptr) {
+        best = terminal_[node];
+        best_end = i + 1;
+      }
+    }
+    if (best == nullptr) continue;
+    // Matches are whole UTF-8 sequences because the contents are valid UTF-8.
+    if (best->single_word) {
+      size_t unused;
+      if (start > 0 && IsWordChar(PreviousCodePoint(text, start, &unused))) continue;
+      size_t p = best_end;
+      if (best_end < text.size() && IsWordChar(NextCodePoint(text, &p))) continue;
+    }
+    size_t s = start, e = best_end;
+    if (best->lstrip) {
+      size_t prev;
+      while (s > from && ClassOf(PreviousCodePoint(text, s, &prev)) == kWhitespace) s = prev;
+    }
+    if (best->rstrip) {
+      while (e < text.size()) {
+        size_t p = e;
+        if (ClassOf(NextCodePoint(text, &p)) != kWhitespace) break;
+        e = p;
+      }
+    }
+    *match = {s, e, best};
+    return true;
+  }
+  return false;
+}
+
+void AddedTokenMatcher::Split(std::string_view text, std::vector<Segment>* out) const {
+  size_t pos = 0;
+  Match m;
+  while (!tokens_.empty() && FindFrom(text, pos, &m)) {
+    if (m.start > pos) out->push_back({text.substr(pos, m.start - pos), -1});
+    out->push_back({text.substr(m.start, m.end - m.start), m.token->id});
+    pos = m.end;
+  }
+  if (pos < text.size()) out->push_back({text.substr(pos), -1});
+}
+
+}  // namespace tessera::tokenizer

@@ -1,0 +1,236 @@
+#include "engine/tokenizer/bpe_model.h"
+
+#include <algorithm>
+#include <functional>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "engine/tokenizer/utf8.h"
+
+namespace tessera::tokenizer {
+namespace {
+
+using Json = nlohmann::json;
+
+constexpr int64_t kMaxVocabId = (int64_t{1} << 31) - 2;
+
+absl::Status Unsupported(const JsonFields& f, std::string_view what) {
+  return f.Error(absl::StrCat("model: ", Sv(what), " is not supported"));
+}
+
+// A merge is "a b" (older files) or ["a", "b"] (newer files, which allow spaces in tokens).
+absl::StatusOr<std::pair<std::string, std::string>> ParseMerge(const JsonFields& f, const Json& m,
+                                                               size_t index) {
+  const std::string key = absl::StrCat("model.merges[", index, "]");
+  if (m.is_string()) {
+    const std::string& s = m.get_ref<const std::string&>();
+    const size_t space = s.find(' ');
+    if (space == std::string::npos || s.find(' ', space + 1) != std::string::npos) {
+      return f.Error(absl::StrCat("\"", key, "\" must be two tokens separated by one space, got ",
+                                  QuoteForError(s)));
+    }
+    return std::make_pair(s.substr(0, space), s.substr(space + 1));
+  }
+  if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
+    return std::make_pair(m[0].get<std::string>(), m[1].get<std::string>());
+  }
+  return f.TypeError(key, "a string or a pair of strings", m);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<BpeModel>> BpeModel::FromJson(const Json& model,
+                                                             std::string_view source) {
+  JsonFields f(model, source, "model.");
+  if (!model.is_object()) return f.TypeError("", "an object", model);
+  auto type = f.OptionalString("type");
+  if (!type.ok()) return type.status();
+  if (type->has_value() && **type != "BPE") {
+    return f.Error(absl::StrCat("model type ", QuoteForError(**type), " is not supported"));
+  }
+  // Options that change the algorithm beyond what is implemented are refused, not ignored.
+  if (const Json* d = f.FindNonNull("dropout"); d != nullptr && !(d->is_number() && *d == 0)) {
+    return Unsupported(f, "dropout");
+  }
+  for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"}) {
+    auto s = f.OptionalString(key);
+    if (!s.ok()) return s.status();
+    if (s->has_value() && !(*s)->empty()) return Unsupported(f, key);
+  }
+
+  auto m = std::unique_ptr<BpeModel>(new BpeModel);
+  for (auto [key, out] :
+       {std::pair{"byte_fallback", &m->byte_fallback_}, std::pair{"fuse_unk", &m->fuse_unk_},
+        std::pair{"ignore_merges", &m->ignore_merges_}}) {
+    auto v = f.BoolOr(key, false);
+    if (!v.ok()) return v.status();
+    *out = *v;
+  }
+
+  const Json* vocab = f.Find("vocab");
+  if (vocab == nullptr || !vocab->is_object()) {
+    return f.TypeError("vocab", "an object", vocab ? *vocab : Json());
+  }
+  m->vocab_.reserve(vocab->size());
+  for (const auto& [token, id_json] : vocab->items()) {
+    auto id = f.Int(absl::StrCat("vocab[", token, "]"), id_json, 0, kMaxVocabId);
+    if (!id.ok()) return id.status();
+    const auto i = static_cast<int32_t>(*id);
+    if (i >= static_cast<int32_t>(m->id_to_token_.size())) {
+      if (i > static_cast<int64_t>(vocab->size()) * 4 + 1024) {
+        return f.Error(absl::StrCat("model.vocab id ", i, " is far beyond the vocabulary size"));
+      }
+      m->id_to_token_.resize(i + 1);
+    }
+    m->vocab_[token] = i;
+    m->id_to_token_[i] = token;
+  }
+
+  const Json* merges = f.Find("merges");
+  if (merges == nullptr || !merges->is_array()) {
+    return f.TypeError("merges", "an array", merges ? *merges : Json());
+  }
+  m->merges_.reserve(merges->size());
+  for (size_t r = 0; r < merges->size(); ++r) {
+    auto pair = ParseMerge(f, (*merges)[r], r);
+    if (!pair.ok()) return pair.status();
+    auto a = m->vocab_.find(pair->first);
+    auto b = m->vocab_.find(pair->second);
+    auto ab = m->vocab_.find(pair->first + pair->second);
+    if (a == m->vocab_.end() || b == m->vocab_.end() || ab == m->vocab_.end()) {
+      return f.Error(absl::StrCat("model.merges[", r, "] uses a token that is not in the vocab"));
+    }
+    // A repeated merge keeps its first (best) rank.
+    m->merges_.try_emplace(PairKey(a->second, b->second),
+                           Merge{static_cast<int32_t>(r), ab->second});
+  }
+
+  auto unk = f.OptionalString("unk_token");
+  if (!unk.ok()) return unk.status();
+  if (unk->has_value()) {
+    auto it = m->vocab_.find(**unk);
+    if (it == m->vocab_.end()) {
+      return f.Error(
+          absl::StrCat("model.unk_token ", QuoteForError(**unk), " is not in the vocab"));
+    }
+    m->unk_id_ = it->second;
+  }
+  for (int b = 0; b < 256; ++b) {
+    auto it = m->vocab_.find(absl::StrFormat("<0x%02X>", b));
+    m->byte_tokens_[b] = it == m->vocab_.end() ? -1 : it->second;
+  }
+  return m;
+}
+
+std::optional<int32_t> BpeModel::TokenToId(std::string_view token) const {
+  auto it = vocab_.find(Sv(token));
+  if (it == vocab_.end()) return std::nullopt;
+  return it->second;
+}
+
+const std::string* BpeModel::IdToToken(int32_t id) const {
+  if (id < 0 || id >= id_end() || id_to_token_[id].empty()) return nullptr;
+  return &id_to_token_[id];
+}
+
+void BpeModel::Encode(std::string_view word, std::vector<int32_t>* out) const {
+  if (word.size() > kMaxCachedWordBytes) {
+    EncodeUncached(word, out);
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(cache_mu_);
+    auto it = cache_.find(Sv(word));
+    if (it != cache_.end()) {
+      out->insert(out->end(), it->second.begin(), it->second.end());
+      return;
+    }
+  }
+  std::vector<int32_t> ids;
+  EncodeUncached(word, &ids);
+  out->insert(out->end(), ids.begin(), ids.end());
+  std::lock_guard<std::mutex> lock(cache_mu_);
+  if (cache_.size() >= kMaxCacheEntries) cache_.clear();
+  cache_.emplace(std::string(word), std::move(ids));
+}
+
+void BpeModel::EncodeUncached(std::string_view word, std::vector<int32_t>* out) const {
+  if (word.empty()) return;
+  if (ignore_merges_) {
+    if (auto id = TokenToId(word)) {
+      out->push_back(*id);
+      return;
+    }
+  }
+
+  // The word as a doubly linked list of symbols, one per character to start with.
+  struct Symbol {
+    int32_t id;
+    int32_t prev;
+    int32_t next;
+  };
+  std::vector<Symbol> syms;
+  syms.reserve(word.size());
+  bool last_was_unk = false;
+  auto push = [&](int32_t id) {
+    const auto n = static_cast<int32_t>(syms.size());
+    syms.push_back({id, n - 1, n + 1});
+  };
+  size_t pos = 0;
+  while (pos < word.size()) {
+    const size_t len = SequenceLength(static_cast<unsigned char>(word[pos]));
+    const std::string_view ch = word.substr(pos, len);
+    pos += len;
+    if (auto id = TokenToId(ch)) {
+      push(*id);
+      last_was_unk = false;
+      continue;
+    }
+    if (byte_fallback_ && std::all_of(ch.begin(), ch.end(), [&](char c) {
+          return byte_tokens_[static_cast<unsigned char>(c)] >= 0;
+        })) {
+      for (char c : ch) push(byte_tokens_[static_cast<unsigned char>(c)]);
+      last_was_unk = false;
+      continue;
+    }
+    // Without an unknown token the character is dropped, as Hugging Face tokenizers does.
+    if (unk_id_.has_value() && !(fuse_unk_ && last_was_unk)) push(*unk_id_);
+    last_was_unk = unk_id_.has_value();
+  }
+  if (syms.empty()) return;
+  syms.back().next = -1;
+
+  // Lowest rank first, leftmost first among equal ranks; entries are checked when popped
+  // because merges around them may have changed the pair since it was queued.
+  using Entry = std::pair<int32_t, int32_t>;  // (rank, left symbol index)
+  std::vector<Entry> heap;
+  auto queue_pair = [&](int32_t left) {
+    const int32_t right = syms[left].next;
+    if (right < 0) return;
+    auto it = merges_.find(PairKey(syms[left].id, syms[right].id));
+    if (it == merges_.end()) return;
+    heap.emplace_back(it->second.rank, left);
+    std::push_heap(heap.begin(), heap.end(), std::greater<>());
+  };
+  for (int32_t i = 0; i + 1 < static_cast<int32_t>(syms.size()); ++i) queue_pair(i);
+  while (!heap.empty()) {
+    std::pop_heap(heap.begin(), heap.end(), std::greater<>());
+    const auto [rank, left] = heap.back();
+    heap.pop_back();
+    if (syms[left].id < 0) continue;  // merged into its left neighbour
+    const int32_t right = syms[left].next;
+    if (right < 0) continue;
+    auto it = merges_.find(PairKey(syms[left].id, syms[right].id));
+    if (it == merges_.end() || it->second.rank != rank) continue;
+    syms[left].id = it->second.result;
+    syms[left].next = syms[right].next;
+    if (syms[right].next >= 0) syms[syms[right].next].prev = left;
+    syms[right].id = -1;
+    if (syms[left].prev >= 0) queue_pair(syms[left].prev);
+    queue_pair(left);
+  }
+  for (int32_t i = 0; i >= 0; i = syms[i].next) out->push_back(syms[i].id);
+}
+
+}  // namespace tessera::tokenizer

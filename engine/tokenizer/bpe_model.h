@@ -1,0 +1,66 @@
+// The BPE model of tokenizer.json: a vocabulary, ranked merges, and the rules for characters that
+// are not in the vocabulary (byte fallback to <0xNN> tokens, then the unknown token).
+#ifndef TESSERA_ENGINE_TOKENIZER_BPE_MODEL_H_
+#define TESSERA_ENGINE_TOKENIZER_BPE_MODEL_H_
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "engine/json_fields.h"
+
+namespace tessera::tokenizer {
+
+class BpeModel {
+ public:
+  // `model` is the "model" object of tokenizer.json; errors name `fields.source()`.
+  static absl::StatusOr<std::unique_ptr<BpeModel>> FromJson(const nlohmann::json& model,
+                                                            std::string_view source);
+
+  // Appends the ids of one pre-tokenized word (valid UTF-8). Thread-safe.
+  void Encode(std::string_view word, std::vector<int32_t>* out) const;
+
+  std::optional<int32_t> TokenToId(std::string_view token) const;
+  // nullptr for ids that no vocabulary entry has.
+  const std::string* IdToToken(int32_t id) const;
+  // One past the largest id in the vocabulary.
+  int32_t id_end() const { return static_cast<int32_t>(id_to_token_.size()); }
+
+ private:
+  struct Merge {
+    int32_t rank;
+    int32_t result;
+  };
+  static uint64_t PairKey(int32_t a, int32_t b) {
+    return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
+  }
+
+  void EncodeUncached(std::string_view word, std::vector<int32_t>* out) const;
+
+  absl::flat_hash_map<std::string, int32_t> vocab_;
+  std::vector<std::string> id_to_token_;
+  absl::flat_hash_map<uint64_t, Merge> merges_;
+  std::array<int32_t, 256> byte_tokens_;  // id of "<0xNN>", or -1
+  std::optional<int32_t> unk_id_;
+  bool byte_fallback_ = false;
+  bool fuse_unk_ = false;
+  bool ignore_merges_ = false;
+
+  // Whole words repeat a lot in text, so their ids are cached. Long words (e.g. a whole line
+  // when there is no pre-tokenizer) are not; the cache is dropped when it grows too big.
+  static constexpr size_t kMaxCachedWordBytes = 64;
+  static constexpr size_t kMaxCacheEntries = 1 << 18;
+  mutable std::mutex cache_mu_;
+  mutable absl::flat_hash_map<std::string, std::vector<int32_t>> cache_;
+};
+
+}  // namespace tessera::tokenizer
+
+#endif  // TESSERA_ENGINE_TOKENIZER_BPE_MODEL_H_
