@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "tests/engine/test_files.h"
 
 namespace tessera {
 namespace {
@@ -44,17 +45,9 @@ std::string Shard(const std::vector<FakeTensor>& tensors) {
 }
 
 std::string TestDir(const std::string& name) {
-  const std::string dir = testing::TempDir() + "/checkpoint_test_" + name;
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
+  return tessera::testing::TestDir("checkpoint_test", name);
 }
-
-void WriteFile(const std::string& path, const std::string& contents) {
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  f.write(contents.data(), static_cast<std::streamsize>(contents.size()));
-  ASSERT_TRUE(f.good()) << path;
-}
+using tessera::testing::WriteFile;
 
 // {"weight_map": {tensor: shard, ...}} from (tensor, shard) pairs.
 std::string Index(const std::vector<std::pair<std::string, std::string>>& entries) {

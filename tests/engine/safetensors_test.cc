@@ -16,6 +16,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "tests/engine/test_files.h"
 
 namespace tessera {
 namespace {
@@ -44,17 +45,9 @@ std::string Entry(const std::string& name, const std::string& dtype, const std::
 std::string Msg(const absl::Status& s) { return std::string(s.message()); }
 
 std::string TestDir(const std::string& name) {
-  const std::string dir = testing::TempDir() + "/safetensors_test_" + name;
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
+  return tessera::testing::TestDir("safetensors_test", name);
 }
-
-void WriteFile(const std::string& path, const std::string& contents) {
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  f.write(contents.data(), static_cast<std::streamsize>(contents.size()));
-  ASSERT_TRUE(f.good()) << path;
-}
+using tessera::testing::WriteFile;
 
 std::string Bytes(const TensorView& t) {
   return std::string(reinterpret_cast<const char*>(t.data.data()), t.data.size());
@@ -128,7 +121,7 @@ struct BadCase {
 // Names the case in failure output instead of dumping the struct's bytes.
 void PrintTo(const BadCase& c, std::ostream* os) { *os << c.name; }
 
-class MalformedTest : public testing::TestWithParam<BadCase> {};
+class MalformedTest : public ::testing::TestWithParam<BadCase> {};
 
 TEST_P(MalformedTest, IsRejectedWithANamedReason) {
   const BadCase& c = GetParam();
@@ -250,8 +243,8 @@ std::vector<BadCase> BadCases() {
   };
 }
 
-INSTANTIATE_TEST_SUITE_P(Corpus, MalformedTest, testing::ValuesIn(BadCases()),
-                         [](const testing::TestParamInfo<BadCase>& info) {
+INSTANTIATE_TEST_SUITE_P(Corpus, MalformedTest, ::testing::ValuesIn(BadCases()),
+                         [](const ::testing::TestParamInfo<BadCase>& info) {
                            return info.param.name;
                          });
 
