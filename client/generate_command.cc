@@ -1,6 +1,7 @@
 #include "client/generate_command.h"
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -10,6 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "client/generate_io.h"
 #include "engine/cpu/cpu_engine.h"
+#include "engine/tokenizer/tokenizer.h"
 #ifdef TESSERA_WITH_CUDA
 #include "engine/cuda/cuda_engine.h"
 #endif
@@ -18,9 +20,21 @@
 namespace tessera {
 namespace {
 
-absl::StatusOr<std::vector<GenerateRequest>> RequestsFromFlags(const GenerateCommandOptions& o) {
+absl::StatusOr<std::vector<GenerateRequest>> RequestsFromFlags(const GenerateCommandOptions& o,
+                                                               const Tokenizer* tokenizer) {
   GenerateRequest r;
   r.id = "0";
+  if (o.text.has_value()) {
+    if (tokenizer == nullptr) {
+      return absl::InvalidArgumentError(
+          "--text needs a tokenizer: the model has no tokenizer.json (pass --tokenizer)");
+    }
+    auto ids = tokenizer->Encode(*o.text, /*add_special_tokens=*/true);
+    if (!ids.ok())
+      return absl::InvalidArgumentError(absl::StrCat("--text: ", ids.status().message()));
+    if (ids->empty()) return absl::InvalidArgumentError("--text encodes to no tokens");
+    r.prompt_token_ids = *std::move(ids);
+  }
   for (absl::string_view part : absl::StrSplit(o.token_ids, ',', absl::SkipWhitespace())) {
     int32_t id;
     if (!absl::SimpleAtoi(part, &id) || id < 0) {
@@ -37,12 +51,24 @@ absl::StatusOr<std::vector<GenerateRequest>> RequestsFromFlags(const GenerateCom
   return std::vector<GenerateRequest>{std::move(r)};
 }
 
-absl::StatusOr<std::vector<GenerateRequest>> LoadRequests(const GenerateCommandOptions& o) {
-  if (!o.token_ids.empty()) return RequestsFromFlags(o);
-  if (o.requests_file == "-") return ParseGenerateRequests(std::cin, "<stdin>");
+absl::StatusOr<std::vector<GenerateRequest>> LoadRequests(const GenerateCommandOptions& o,
+                                                          const Tokenizer* tokenizer) {
+  if (!o.token_ids.empty() || o.text.has_value()) return RequestsFromFlags(o, tokenizer);
+  if (o.requests_file == "-") return ParseGenerateRequests(std::cin, "<stdin>", tokenizer);
   std::ifstream in(o.requests_file);
   if (!in) return absl::NotFoundError(absl::StrCat(o.requests_file, ": cannot open"));
-  return ParseGenerateRequests(in, o.requests_file);
+  return ParseGenerateRequests(in, o.requests_file, tokenizer);
+}
+
+// --tokenizer, or the model directory's tokenizer.json when there is one (random models written
+// by `tessera init-model` have none: they take token ids only).
+absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(const GenerateCommandOptions& o) {
+  if (!o.tokenizer.empty()) return Tokenizer::Load(o.tokenizer);
+  std::error_code ec;
+  if (!std::filesystem::exists(std::filesystem::path(o.model_dir) / "tokenizer.json", ec)) {
+    return std::unique_ptr<Tokenizer>();
+  }
+  return Tokenizer::Load(o.model_dir);
 }
 
 absl::StatusOr<std::unique_ptr<Engine>> MakeEngine(const GenerateCommandOptions& o) {
@@ -83,7 +109,12 @@ absl::StatusOr<std::unique_ptr<Engine>> MakeEngine(const GenerateCommandOptions&
 }  // namespace
 
 int RunGenerate(const GenerateCommandOptions& o) {
-  absl::StatusOr<std::vector<GenerateRequest>> requests = LoadRequests(o);
+  absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = LoadTokenizer(o);
+  if (!tokenizer.ok()) {
+    std::cerr << "tessera generate: " << tokenizer.status().message() << "\n";
+    return 2;
+  }
+  absl::StatusOr<std::vector<GenerateRequest>> requests = LoadRequests(o, tokenizer->get());
   if (!requests.ok()) {
     std::cerr << "tessera generate: " << requests.status().message() << "\n";
     return 2;
@@ -111,6 +142,17 @@ int RunGenerate(const GenerateCommandOptions& o) {
     return 1;
   }
   const auto t2 = std::chrono::steady_clock::now();
+  for (size_t i = 0; i < results->size(); ++i) {
+    GenerateResult& r = (*results)[i];
+    if (*tokenizer == nullptr || !r.status.ok()) continue;
+    absl::StatusOr<std::string> text =
+        OutputText(**tokenizer, r, (*requests)[i].skip_special_tokens);
+    if (!text.ok()) {
+      std::cerr << "tessera generate: request " << r.id << ": " << text.status().message() << "\n";
+      return 1;
+    }
+    r.text = *std::move(text);
+  }
   for (const GenerateResult& r : *results) std::cout << FormatGenerateResult(r) << "\n";
   std::cout.flush();
   const OfflineRunStats& st = scheduler.stats();
@@ -133,7 +175,12 @@ void AddGenerateCommand(CLI::App& app, int* exit_code) {
       cmd->add_option("--requests", o->requests_file, "JSON Lines requests file ('-' for stdin)");
   auto* ids =
       cmd->add_option("--token-ids", o->token_ids, "One request: comma-separated prompt ids");
+  auto* text = cmd->add_option("--text", o->text, "One request: prompt text (needs a tokenizer)");
   file->excludes(ids);
+  file->excludes(text);
+  ids->excludes(text);
+  cmd->add_option("--tokenizer", o->tokenizer,
+                  "tokenizer.json or its directory (default: the model's, when present)");
   cmd->add_option("--max-tokens", o->max_tokens, "With --token-ids")->capture_default_str();
   cmd->add_option("--temperature", o->temperature, "With --token-ids; 0 = greedy")
       ->capture_default_str();
@@ -152,9 +199,10 @@ void AddGenerateCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--gpu-memory-utilization", o->gpu_memory_utilization,
                   "cuda: share of device memory for weights, workspace and KV cache")
       ->capture_default_str();
-  cmd->callback([o, file, ids, exit_code] {
-    if (file->count() == 0 && ids->count() == 0) {
-      throw CLI::ValidationError("generate", "one of --requests or --token-ids is required");
+  cmd->callback([o, file, ids, text, exit_code] {
+    if (file->count() == 0 && ids->count() == 0 && text->count() == 0) {
+      throw CLI::ValidationError("generate",
+                                 "one of --requests, --token-ids or --text is required");
     }
     *exit_code = RunGenerate(*o);
   });

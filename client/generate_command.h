@@ -3,6 +3,7 @@
 #define TESSERA_CLIENT_GENERATE_COMMAND_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "CLI/CLI.hpp"
@@ -13,8 +14,11 @@ struct GenerateCommandOptions {
   std::string model_dir;
   std::string backend = "cpu";
   std::string requests_file;  // JSON Lines; "-" = stdin
-  // One request from flags instead of a file.
+  // tokenizer.json or its directory; empty: the model directory's, when it has one.
+  std::string tokenizer;
+  // One request from flags instead of a file: token ids, or text (needs a tokenizer).
   std::string token_ids;
+  std::optional<std::string> text;
   int32_t max_tokens = 16;
   double temperature = 0.0;
   int32_t logprobs = 0;

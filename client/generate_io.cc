@@ -3,6 +3,7 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "engine/tokenizer/decode_stream.h"
 #include "nlohmann/json.hpp"
 
 namespace tessera {
@@ -43,7 +44,8 @@ ordered_json LogprobJson(const LogprobEntry& e) {
 
 absl::StatusOr<GenerateRequest> ParseGenerateRequest(absl::string_view line,
                                                      absl::string_view where,
-                                                     const std::string& default_id) {
+                                                     const std::string& default_id,
+                                                     const Tokenizer* tokenizer) {
   const json j = json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return absl::InvalidArgumentError(absl::StrCat(where, ": not valid JSON"));
   if (!j.is_object()) {
@@ -52,6 +54,8 @@ absl::StatusOr<GenerateRequest> ParseGenerateRequest(absl::string_view line,
   GenerateRequest r;
   r.id = default_id;
   bool has_tokens = false;
+  std::optional<std::string> text;
+  std::optional<bool> add_special_tokens;
   constexpr int64_t kMaxInt = std::numeric_limits<int32_t>::max();
   for (const auto& [key, v] : j.items()) {
     if (key == "id") {
@@ -65,6 +69,15 @@ absl::StatusOr<GenerateRequest> ParseGenerateRequest(absl::string_view line,
         if (!t.ok()) return t.status();
         r.prompt_token_ids.push_back(static_cast<int32_t>(*t));
       }
+    } else if (key == "text") {
+      if (!v.is_string()) return FieldError(where, key, "must be a string");
+      text = v.get<std::string>();
+    } else if (key == "add_special_tokens") {
+      if (!v.is_boolean()) return FieldError(where, key, "must be true or false");
+      add_special_tokens = v.get<bool>();
+    } else if (key == "skip_special_tokens") {
+      if (!v.is_boolean()) return FieldError(where, key, "must be true or false");
+      r.skip_special_tokens = v.get<bool>();
     } else if (key == "max_tokens") {
       auto n = IntField(v, where, key, 1, kMaxInt);
       if (!n.ok()) return n.status();
@@ -85,21 +98,40 @@ absl::StatusOr<GenerateRequest> ParseGenerateRequest(absl::string_view line,
     } else {
       return absl::InvalidArgumentError(absl::StrCat(
           where, ": unknown field \"", key,
-          "\" (known: id, token_ids, max_tokens, temperature, logprobs, prompt_logprobs)"));
+          "\" (known: id, token_ids, text, add_special_tokens, max_tokens, temperature, "
+          "logprobs, prompt_logprobs, skip_special_tokens)"));
     }
   }
-  if (!has_tokens) return FieldError(where, "token_ids", "is required");
+  if (has_tokens && text.has_value()) {
+    return FieldError(where, "text", "and \"token_ids\" exclude each other: give one prompt");
+  }
+  if (add_special_tokens.has_value() && !text.has_value()) {
+    return FieldError(where, "add_special_tokens", "applies only to \"text\"");
+  }
+  if (text.has_value()) {
+    if (tokenizer == nullptr) {
+      return FieldError(where, "text",
+                        "needs a tokenizer: the model has no tokenizer.json (pass --tokenizer)");
+    }
+    auto ids = tokenizer->Encode(*text, add_special_tokens.value_or(true));
+    if (!ids.ok()) return FieldError(where, "text", ids.status().message());
+    if (ids->empty()) return FieldError(where, "text", "encodes to no tokens");
+    r.prompt_token_ids = *std::move(ids);
+    return r;
+  }
+  if (!has_tokens) return FieldError(where, "token_ids", "or \"text\" is required");
   if (r.prompt_token_ids.empty()) return FieldError(where, "token_ids", "must not be empty");
   return r;
 }
 
 absl::StatusOr<std::vector<GenerateRequest>> ParseGenerateRequests(std::istream& in,
-                                                                   absl::string_view source) {
+                                                                   absl::string_view source,
+                                                                   const Tokenizer* tokenizer) {
   std::vector<GenerateRequest> requests;
   std::string line;
   for (int64_t n = 1; std::getline(in, line); ++n) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    auto r = ParseGenerateRequest(line, absl::StrCat(source, ":", n), absl::StrCat(n));
+    auto r = ParseGenerateRequest(line, absl::StrCat(source, ":", n), absl::StrCat(n), tokenizer);
     if (!r.ok()) return r.status();
     requests.push_back(*std::move(r));
   }
@@ -107,11 +139,26 @@ absl::StatusOr<std::vector<GenerateRequest>> ParseGenerateRequests(std::istream&
   return requests;
 }
 
+absl::StatusOr<std::string> OutputText(const Tokenizer& tokenizer, const GenerateResult& result,
+                                       bool skip_special_tokens) {
+  DecodeStream stream(tokenizer, skip_special_tokens, result.prompt_token_ids);
+  std::string text;
+  for (int32_t id : result.output_token_ids) {
+    absl::StatusOr<std::string> piece = stream.Add(id);
+    if (!piece.ok()) return piece.status();
+    text += *piece;
+  }
+  absl::StatusOr<std::string> rest = stream.Flush();
+  if (!rest.ok()) return rest.status();
+  return text + *rest;
+}
+
 std::string FormatGenerateResult(const GenerateResult& r) {
   ordered_json out;
   out["id"] = r.id;
   out["prompt_token_ids"] = r.prompt_token_ids;
   out["output_token_ids"] = r.output_token_ids;
+  if (r.text.has_value()) out["text"] = *r.text;
   out["finish_reason"] = FinishReasonName(r.finish_reason);
   if (r.logprobs.empty()) {
     out["logprobs"] = nullptr;

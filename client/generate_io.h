@@ -1,11 +1,14 @@
 // The offline runner's wire format: JSON Lines requests in, one JSON line per result out.
 //
-// Request: {"id": str, "token_ids": [int], "max_tokens": int, "temperature": float (0 = greedy),
-//           "logprobs": int, "prompt_logprobs": int}; only "token_ids" is required; unknown
-//           fields are errors.
-// Result:  {"id", "prompt_token_ids", "output_token_ids", "finish_reason", "logprobs",
-//           "prompt_logprobs"}; logprobs entries are {"token_id", "logprob", "top": [...]};
-//           prompt_logprobs starts with null; both are null when not asked for.
+// Request: {"id": str, "token_ids": [int] | "text": str, "add_special_tokens": bool (with
+//           "text", default true), "max_tokens": int, "temperature": float (0 = greedy),
+//           "logprobs": int, "prompt_logprobs": int, "skip_special_tokens": bool (output text,
+//           default true)}; exactly one of "token_ids" and "text" is required ("text" needs a
+//           tokenizer); unknown fields are errors.
+// Result:  {"id", "prompt_token_ids", "output_token_ids", "text" (with a tokenizer),
+//           "finish_reason", "logprobs", "prompt_logprobs"}; logprobs entries are
+//           {"token_id", "logprob", "top": [...]}; prompt_logprobs starts with null; both are
+//           null when not asked for.
 #ifndef TESSERA_CLIENT_GENERATE_IO_H_
 #define TESSERA_CLIENT_GENERATE_IO_H_
 
@@ -15,19 +18,25 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "engine/tokenizer/tokenizer.h"
 #include "scheduler/request.h"
 
 namespace tessera {
 
 // Parses one request line. `where` (e.g. "requests.jsonl:3") prefixes errors. A missing id
-// becomes `default_id`.
+// becomes `default_id`. `tokenizer` (may be null) turns "text" into token ids.
 absl::StatusOr<GenerateRequest> ParseGenerateRequest(absl::string_view line,
                                                      absl::string_view where,
-                                                     const std::string& default_id);
+                                                     const std::string& default_id,
+                                                     const Tokenizer* tokenizer = nullptr);
 
 // Parses a whole JSON Lines stream (blank lines skipped); ids default to the line number.
-absl::StatusOr<std::vector<GenerateRequest>> ParseGenerateRequests(std::istream& in,
-                                                                   absl::string_view source);
+absl::StatusOr<std::vector<GenerateRequest>> ParseGenerateRequests(
+    std::istream& in, absl::string_view source, const Tokenizer* tokenizer = nullptr);
+
+// The text that `result`'s output adds after its prompt, as a stream would deliver it.
+absl::StatusOr<std::string> OutputText(const Tokenizer& tokenizer, const GenerateResult& result,
+                                       bool skip_special_tokens);
 
 // One output line (no trailing newline).
 std::string FormatGenerateResult(const GenerateResult& result);

@@ -2,6 +2,7 @@
 #include "CLI/CLI.hpp"
 #include "client/generate_command.h"
 #include "client/init_model_command.h"
+#include "client/tokenize_command.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"tessera: serve and run LLMs with many LoRA adapters"};
@@ -9,6 +10,7 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   tessera::AddGenerateCommand(app, &exit_code);
   tessera::AddInitModelCommand(app, &exit_code);
+  tessera::AddTokenizeCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

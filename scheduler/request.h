@@ -24,6 +24,8 @@ struct GenerateRequest {
   int32_t max_tokens = 16;
   SamplingParams sampling;      // temperature, seed, logprobs (top-k per generated token)
   int32_t prompt_logprobs = 0;  // top-k per prompt position; 0 = none
+  // Whether special tokens (e.g. EOS) are left out of the output text.
+  bool skip_special_tokens = true;
 };
 
 struct GenerateResult {
@@ -35,6 +37,8 @@ struct GenerateResult {
   std::vector<LogprobEntry> logprobs;  // one per output token when asked
   // One per prompt token when asked; entry 0 is always nullopt (nothing precedes it).
   std::vector<std::optional<LogprobEntry>> prompt_logprobs;
+  // The output as text, when a tokenizer is at hand: what the output adds after the prompt.
+  std::optional<std::string> text;
 };
 
 }  // namespace tessera

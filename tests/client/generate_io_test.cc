@@ -2,8 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <memory>
 #include <sstream>
 
+#include "engine/tokenizer/tokenizer.h"
 #include "nlohmann/json.hpp"
 
 namespace tessera {
@@ -40,7 +43,10 @@ TEST(ParseGenerateRequestTest, ErrorsNameTheField) {
       {R"({"token_ids": [1, "x"]})", "\"token_ids[1]\" must be an integer"},
       {R"({"token_ids": "1,2"})", "\"token_ids\" must be an array"},
       {R"({"token_ids": []})", "\"token_ids\" must not be empty"},
-      {R"({"max_tokens": 3})", "\"token_ids\" is required"},
+      {R"({"max_tokens": 3})", "\"token_ids\" or \"text\" is required"},
+      {R"({"text": "hi"})", "\"text\" needs a tokenizer"},
+      {R"({"token_ids": [1], "add_special_tokens": false})", "applies only to \"text\""},
+      {R"({"token_ids": [1], "skip_special_tokens": 1})", "\"skip_special_tokens\" must be true"},
       {R"({"token_ids": [1], "temperature": -1})", "\"temperature\" must be in [0, 100]"},
       {R"({"token_ids": [1], "temperature": "hot"})", "\"temperature\" must be a number"},
       {R"({"token_ids": [1], "logprobs": true})", "\"logprobs\" must be an integer"},
@@ -97,6 +103,51 @@ TEST(FormatGenerateResultTest, WritesTheDocumentedShape) {
   EXPECT_TRUE(k["logprobs"].is_null());
   EXPECT_TRUE(k["prompt_logprobs"].is_null());
   EXPECT_EQ(k["finish_reason"], "length");
+}
+
+// "text" prompts go through the model's tokenizer; the expected ids are Hugging Face
+// tokenizers' (the fixtures' tokenizers/reference.json, llama2 "Hello world").
+class TextRequestTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::filesystem::path dir =
+        std::filesystem::path(TESSERA_FIXTURES_DIR) / "models" / "tiny-llama";
+    if (!std::filesystem::exists(dir / "tokenizer.json")) GTEST_SKIP() << "no fixtures";
+    auto tok = Tokenizer::Load(dir);
+    ASSERT_TRUE(tok.ok()) << tok.status();
+    tokenizer_ = *std::move(tok);
+  }
+  std::unique_ptr<Tokenizer> tokenizer_;
+};
+
+TEST_F(TextRequestTest, TextBecomesTokenIdsWithOrWithoutSpecialTokens) {
+  auto r = ParseGenerateRequest(R"({"text": "Hello world"})", "f:1", "1", tokenizer_.get());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->prompt_token_ids, (std::vector<int32_t>{1, 22557, 1526}));
+  auto plain = ParseGenerateRequest(R"({"text": "Hello world", "add_special_tokens": false})",
+                                    "f:1", "1", tokenizer_.get());
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ(plain->prompt_token_ids, (std::vector<int32_t>{22557, 1526}));
+}
+
+TEST_F(TextRequestTest, TextAndTokenIdsExcludeEachOther) {
+  auto r = ParseGenerateRequest(R"({"text": "a", "token_ids": [1]})", "f:2", "2", tokenizer_.get());
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("exclude each other"), std::string::npos) << r.status();
+}
+
+TEST_F(TextRequestTest, OutputTextIsWhatFollowsThePromptWithItsLeadingSpace) {
+  GenerateResult r;
+  r.prompt_token_ids = {1, 22557};  // "<s>Hello"
+  r.output_token_ids = {1526, 2};   // "▁world", "</s>"
+  auto skipped = OutputText(*tokenizer_, r, /*skip_special_tokens=*/true);
+  ASSERT_TRUE(skipped.ok()) << skipped.status();
+  EXPECT_EQ(*skipped, " world");
+  auto kept = OutputText(*tokenizer_, r, /*skip_special_tokens=*/false);
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  EXPECT_EQ(*kept, " world</s>");
+  r.text = *skipped;
+  EXPECT_EQ(nlohmann::json::parse(FormatGenerateResult(r))["text"], " world");
 }
 
 }  // namespace

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # End to end: the `tessera` binary as a user runs it. Writes a random model, generates from a
 # JSON Lines file and from flags, and checks that bad input exits 2 with a message naming it.
+# With the fixtures folder as second argument, also `tessera tokenize` and text prompts.
 set -uo pipefail
 tessera=$1
+fixtures=${2:-}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
@@ -46,4 +48,59 @@ expect_bad 'exceeds the model' generate --model "$work/model" --token-ids 1,2 --
 expect_bad 'config.json' generate --model "$work/nowhere" --token-ids 1
 expect_bad '--token-ids: "x" is not a non-negative integer' generate --model "$work/model" --token-ids 1,x
 expect_bad '--backend must be cpu or cuda' generate --model "$work/model" --token-ids 1 --backend tpu
+
+# The rest needs the fixtures' tokenizers (tiny-llama ships llama2's tokenizer.json). Expected
+# ids and texts are Hugging Face tokenizers' own, from the fixtures' tokenizers/reference.json.
+if [ -z "$fixtures" ] || [ ! -f "$fixtures/models/tiny-llama/tokenizer.json" ]; then
+  echo "tessera_cli_test: all checks passed (tokenizer checks skipped: no fixtures)"
+  exit 0
+fi
+tiny=$fixtures/models/tiny-llama
+expect_out() {  # expect_out EXPECTED ARGS...
+  local want=$1; shift
+  local got
+  got=$("$tessera" "$@" 2> "$work/e") || fail "exit $? for: $* -- $(cat "$work/e")"
+  [ "$got" = "$want" ] || fail "$*: got '$got', want '$want'"
+}
+expect_out '{"ids":[22557,1526]}' tokenize --tokenizer "$tiny" --text "Hello world" --json
+expect_out '{"ids":[1,22557,1526]}' tokenize --tokenizer "$tiny/tokenizer.json" --text "Hello world" \
+  --add-special-tokens --json
+expect_out '{"ids":[1879,28920,333,28345,11310,383,28797]}' tokenize --tokenizer "$tiny" \
+  --text "naïve café résumé" --json
+expect_out '{"text":"naïve café résumé"}' tokenize --tokenizer "$tiny" \
+  --detokenize 1879,28920,333,28345,11310,383,28797 --json
+expect_out '{"text":"tabs\tand\nnewlines\r\nmixed"}' tokenize --tokenizer "$tiny" \
+  --detokenize 261,4737,12,391,13,1095,8063,28801,13,28719,3162 --json
+expect_out '22557 1526' tokenize --tokenizer "$tiny" --text "Hello world"
+expect_out 'Hello world' tokenize --tokenizer "$tiny" --detokenize 1,22557,1526,2 --skip-special-tokens
+expect_bad 'token id 32000 is not in the vocabulary' tokenize --tokenizer "$tiny" --detokenize 1,32000
+expect_bad '--detokenize: "x" is not a non-negative integer' tokenize --tokenizer "$tiny" --detokenize 1,x
+expect_bad 'one of --text or --detokenize is required' tokenize --tokenizer "$tiny"
+expect_bad "$work/nowhere" tokenize --tokenizer "$work/nowhere" --text hi
+printf '{"model": {"type": "WordPiece"}}' > "$work/wp.json"
+expect_bad 'WordPiece' tokenize --tokenizer "$work/wp.json" --text hi
+expect_bad 'not valid UTF-8' tokenize --tokenizer "$tiny" --text $'caf\xe9'
+
+# Text prompts: the same tokens as the ids Hugging Face gives for that text, and text output
+# that reads on from the prompt.
+"$tessera" generate --model "$tiny" --text "Hello world" --max-tokens 6 > "$work/t.jsonl" 2> "$work/e" \
+  || fail "generate --text: $(cat "$work/e")"
+"$tessera" generate --model "$tiny" --token-ids 1,22557,1526 --max-tokens 6 > "$work/i.jsonl" 2> "$work/e" \
+  || fail "generate --token-ids: $(cat "$work/e")"
+grep -q '"prompt_token_ids":\[1,22557,1526\]' "$work/t.jsonl" || fail "text prompt ids: $(cat "$work/t.jsonl")"
+[ "$(cat "$work/t.jsonl")" = "$(cat "$work/i.jsonl")" ] || fail "text vs ids differ"
+out_ids=$(grep -o '"output_token_ids":\[[0-9,]*\]' "$work/t.jsonl" | grep -o '[0-9,]*\]' | tr -d ']')
+out_text=$(grep -o '"text":"[^"]*"' "$work/t.jsonl")
+whole=$("$tessera" tokenize --tokenizer "$tiny" --detokenize "1,22557,1526,$out_ids" --skip-special-tokens --json)
+[ "$whole" = "{\"text\":\"Hello world${out_text#\"text\":\"}}" ] || fail "output text '$out_text' does not follow the prompt in '$whole'"
+cat > "$work/text.jsonl" <<'JSON'
+{"id": "x", "text": "The capital of France is", "max_tokens": 3, "add_special_tokens": false}
+JSON
+"$tessera" generate --model "$tiny" --requests "$work/text.jsonl" > "$work/o" 2> "$work/e" || fail "text request: $(cat "$work/e")"
+grep -q '"prompt_token_ids":\[415,' "$work/o" || fail "add_special_tokens false kept BOS: $(cat "$work/o")"
+echo '{"text": "hi", "token_ids": [1]}' > "$work/both.jsonl"
+expect_bad 'both.jsonl:1: "text" and "token_ids" exclude each other' generate --model "$tiny" --requests "$work/both.jsonl"
+echo '{"text": "hi"}' > "$work/notok.jsonl"
+expect_bad '"text" needs a tokenizer' generate --model "$work/model" --requests "$work/notok.jsonl"
+expect_bad '--text needs a tokenizer' generate --model "$work/model" --text hi
 echo "tessera_cli_test: all checks passed"
