@@ -5,7 +5,7 @@
 namespace tessera {
 
 KvBlockManager::KvBlockManager(int32_t num_blocks, int32_t block_size)
-    : num_blocks_(num_blocks), block_size_(block_size) {
+    : num_blocks_(num_blocks), block_size_(block_size), refs_(num_blocks, 0) {
   free_.reserve(num_blocks);
   // Highest id at the bottom so block 0 is handed out first (easier to read in tests and logs).
   for (int32_t b = num_blocks - 1; b >= 0; --b) free_.push_back(b);
@@ -15,32 +15,71 @@ int32_t KvBlockManager::BlocksFor(int64_t num_tokens) const {
   return static_cast<int32_t>((num_tokens + block_size_ - 1) / block_size_);
 }
 
-int32_t KvBlockManager::BlocksNeeded(SeqId seq, int64_t num_tokens) const {
+int64_t KvBlockManager::FirstSharedWritten(const std::vector<int32_t>& table,
+                                           int64_t first_written) const {
+  if (first_written < 0) return -1;
+  for (int64_t i = first_written / block_size_; i < static_cast<int64_t>(table.size()); ++i) {
+    if (refs_[table[i]] > 1) return i;
+  }
+  return -1;
+}
+
+int32_t KvBlockManager::BlocksNeeded(SeqId seq, int64_t num_tokens, int64_t first_written) const {
   auto it = tables_.find(seq);
   const int64_t have = it == tables_.end() ? 0 : static_cast<int64_t>(it->second.size());
   const int64_t need = BlocksFor(num_tokens);
-  return need > have ? static_cast<int32_t>(need - have) : 0;
+  int64_t shared = 0;
+  if (it != tables_.end() && first_written >= 0) {
+    for (int64_t i = first_written / block_size_; i < have; ++i) shared += refs_[it->second[i]] > 1;
+  }
+  return static_cast<int32_t>((need > have ? need - have : 0) + shared);
 }
 
-bool KvBlockManager::CanAllocate(SeqId seq, int64_t num_tokens) const {
-  return num_tokens >= 0 && BlocksNeeded(seq, num_tokens) <= num_free_blocks();
+bool KvBlockManager::CanAllocate(SeqId seq, int64_t num_tokens, int64_t first_written) const {
+  return num_tokens >= 0 && BlocksNeeded(seq, num_tokens, first_written) <= num_free_blocks();
 }
 
-absl::Status KvBlockManager::Allocate(SeqId seq, int64_t num_tokens) {
+absl::Status KvBlockManager::Allocate(SeqId seq, int64_t num_tokens, int64_t first_written,
+                                      std::vector<BlockCopyPair>* copies) {
   if (num_tokens < 0) {
     return absl::InvalidArgumentError(absl::StrCat("sequence ", seq, ": negative token count"));
   }
-  const int32_t need = BlocksNeeded(seq, num_tokens);
+  const int32_t need = BlocksNeeded(seq, num_tokens, first_written);
   if (need > num_free_blocks()) {
     return absl::ResourceExhaustedError(absl::StrCat("sequence ", seq, " needs ", need,
                                                      " more KV blocks; ", num_free_blocks(), " of ",
                                                      num_blocks_, " are free"));
   }
   std::vector<int32_t>& table = tables_[seq];
-  for (int32_t i = 0; i < need; ++i) {
+  for (int64_t i = FirstSharedWritten(table, first_written);
+       i >= 0 && i < static_cast<int64_t>(table.size()); ++i) {
+    if (refs_[table[i]] <= 1) continue;
+    const int32_t copy = free_.back();
+    free_.pop_back();
+    refs_[copy] = 1;
+    --refs_[table[i]];
+    if (copies != nullptr) copies->emplace_back(table[i], copy);
+    table[i] = copy;
+  }
+  while (static_cast<int64_t>(table.size()) < BlocksFor(num_tokens)) {
     table.push_back(free_.back());
+    refs_[free_.back()] = 1;
     free_.pop_back();
   }
+  return absl::OkStatus();
+}
+
+absl::Status KvBlockManager::Fork(SeqId parent, SeqId child) {
+  if (tables_.contains(child)) {
+    return absl::FailedPreconditionError(absl::StrCat("sequence ", child, " already holds blocks"));
+  }
+  auto it = tables_.find(parent);
+  if (it == tables_.end()) {
+    return absl::NotFoundError(absl::StrCat("sequence ", parent, " holds no KV blocks"));
+  }
+  std::vector<int32_t> table = it->second;  // copied before tables_ may rehash
+  for (int32_t b : table) ++refs_[b];
+  tables_.emplace(child, std::move(table));
   return absl::OkStatus();
 }
 
@@ -50,7 +89,9 @@ absl::Status KvBlockManager::Free(SeqId seq) {
     return absl::NotFoundError(absl::StrCat("sequence ", seq, " holds no KV blocks"));
   }
   // Reverse order so the sequence's first block is reused first.
-  for (auto b = it->second.rbegin(); b != it->second.rend(); ++b) free_.push_back(*b);
+  for (auto b = it->second.rbegin(); b != it->second.rend(); ++b) {
+    if (--refs_[*b] == 0) free_.push_back(*b);
+  }
   tables_.erase(it);
   return absl::OkStatus();
 }

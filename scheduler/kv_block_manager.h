@@ -1,16 +1,23 @@
 // Hands out KV cache blocks to sequences: the host-side allocator of the paged KV cache.
 //
-// Each sequence owns a block table (block ids in token order). Growth is query-then-commit:
+// Each sequence has a block table (block ids in token order). Growth is query-then-commit:
 // CanAllocate(seq, n) says whether the sequence can be grown to hold n tokens; Allocate(seq, n)
 // does it, all or nothing. Free(seq) returns every block of the sequence.
 //
-// Invariants: a block is either free or owned by exactly one sequence; free + owned = num_blocks.
-// Misuse (freeing an unknown sequence, allocating past capacity) is an error Status and changes
-// nothing. Not thread-safe: the scheduler thread owns it.
+// Sharing: Fork(parent, child) gives the child the parent's blocks (the `n` samples of one prompt
+// share its KV). A block is reference-counted; a sequence about to write into a shared block gets
+// a private copy first (copy-on-write): Allocate with `first_written` swaps the shared block for a
+// fresh one and reports the (src, dst) copy that the engine must perform before the step.
+//
+// Invariants: a block is either free or referenced by one or more sequences' tables, each
+// reference counted once; free + referenced = num_blocks. Misuse (freeing an unknown sequence,
+// allocating past capacity) is an error Status and changes nothing. Not thread-safe: the
+// scheduler thread owns it.
 #ifndef TESSERA_SCHEDULER_KV_BLOCK_MANAGER_H_
 #define TESSERA_SCHEDULER_KV_BLOCK_MANAGER_H_
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -19,6 +26,9 @@
 namespace tessera {
 
 using SeqId = int64_t;
+
+// Copy every layer's K and V of block `first` into block `second`.
+using BlockCopyPair = std::pair<int32_t, int32_t>;
 
 class KvBlockManager {
  public:
@@ -29,12 +39,18 @@ class KvBlockManager {
 
   // Blocks that holding `num_tokens` tokens takes.
   int32_t BlocksFor(int64_t num_tokens) const;
-  // Further blocks `seq` (known or not) needs to hold `num_tokens` tokens in total.
-  int32_t BlocksNeeded(SeqId seq, int64_t num_tokens) const;
-  bool CanAllocate(SeqId seq, int64_t num_tokens) const;
-  // Grows `seq` (creating it if new) to hold `num_tokens` tokens. ResourceExhausted when the
-  // free blocks do not suffice; nothing changes then.
-  absl::Status Allocate(SeqId seq, int64_t num_tokens);
+  // Further blocks `seq` (known or not) needs to hold `num_tokens` tokens in total, when it
+  // writes positions from `first_written` on (-1: none of its existing blocks) -- a shared block
+  // in that range costs one block for its private copy.
+  int32_t BlocksNeeded(SeqId seq, int64_t num_tokens, int64_t first_written = -1) const;
+  bool CanAllocate(SeqId seq, int64_t num_tokens, int64_t first_written = -1) const;
+  // Grows `seq` (creating it if new) to hold `num_tokens` tokens, and gives it private copies of
+  // shared blocks holding positions >= `first_written`; the copies to perform are appended to
+  // `copies`. ResourceExhausted when the free blocks do not suffice; nothing changes then.
+  absl::Status Allocate(SeqId seq, int64_t num_tokens, int64_t first_written = -1,
+                        std::vector<BlockCopyPair>* copies = nullptr);
+  // `child` (which must hold no blocks) shares every block of `parent`.
+  absl::Status Fork(SeqId parent, SeqId child);
   // Releases every block of `seq`. NotFound for a sequence that holds none (e.g. freed twice).
   absl::Status Free(SeqId seq);
 
@@ -46,13 +62,19 @@ class KvBlockManager {
   int32_t block_size() const { return block_size_; }
   int32_t num_free_blocks() const { return static_cast<int32_t>(free_.size()); }
   int32_t num_sequences() const { return static_cast<int32_t>(tables_.size()); }
+  // How many tables reference `block` (0 when free).
+  int32_t RefCount(int32_t block) const { return refs_[block]; }
   // Fraction of blocks in use, in [0, 1].
   double Usage() const;
 
  private:
   int32_t num_blocks_;
   int32_t block_size_;
+  // Index of the first block of `table` holding a position >= first_written that is shared.
+  int64_t FirstSharedWritten(const std::vector<int32_t>& table, int64_t first_written) const;
+
   std::vector<int32_t> free_;  // a stack: recently freed blocks are reused first
+  std::vector<int32_t> refs_;  // per block: tables referencing it
   absl::flat_hash_map<SeqId, std::vector<int32_t>> tables_;
 };
 

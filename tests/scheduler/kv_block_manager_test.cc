@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <random>
 #include <set>
 
@@ -91,6 +92,102 @@ TEST(KvBlockManagerTest, RandomTrafficKeepsOwnershipExclusive) {
     if (m.Contains(id)) ASSERT_TRUE(m.Free(id).ok());
   }
   EXPECT_EQ(m.num_free_blocks(), 64);
+}
+
+TEST(KvBlockManagerTest, ForkSharesBlocksAndCopiesTheSharedBlockOnWrite) {
+  KvBlockManager m(8, 4);
+  ASSERT_TRUE(m.Allocate(1, 6).ok());  // blocks 0 (full) and 1 (2 of 4 used)
+  ASSERT_TRUE(m.Fork(1, 2).ok());
+  EXPECT_EQ(m.BlockTable(2), m.BlockTable(1));
+  EXPECT_EQ(m.RefCount(0), 2);
+  EXPECT_EQ(m.RefCount(1), 2);
+  EXPECT_EQ(m.num_free_blocks(), 6);
+  // Writing position 6 (in block 1) from the child: a private copy of block 1, nothing else.
+  EXPECT_EQ(m.BlocksNeeded(2, 7, 6), 1);
+  std::vector<BlockCopyPair> copies;
+  ASSERT_TRUE(m.Allocate(2, 7, 6, &copies).ok());
+  ASSERT_EQ(copies.size(), 1u);
+  EXPECT_EQ(copies[0].first, 1);
+  const int32_t copy = copies[0].second;
+  EXPECT_EQ(m.BlockTable(2), (std::vector<int32_t>{0, copy}));
+  EXPECT_EQ(m.RefCount(1), 1);
+  EXPECT_EQ(m.RefCount(copy), 1);
+  // The parent now owns block 1 alone and writes it in place.
+  copies.clear();
+  EXPECT_EQ(m.BlocksNeeded(1, 7, 6), 0);
+  ASSERT_TRUE(m.Allocate(1, 7, 6, &copies).ok());
+  EXPECT_TRUE(copies.empty());
+  // Block 0 stays shared until both are gone.
+  ASSERT_TRUE(m.Free(1).ok());
+  EXPECT_EQ(m.RefCount(0), 1);
+  EXPECT_EQ(m.RefCount(1), 0);
+  ASSERT_TRUE(m.Free(2).ok());
+  EXPECT_EQ(m.num_free_blocks(), 8);
+}
+
+TEST(KvBlockManagerTest, CopyOnWriteThatDoesNotFitChangesNothing) {
+  KvBlockManager m(3, 4);
+  ASSERT_TRUE(m.Allocate(1, 6).ok());
+  ASSERT_TRUE(m.Fork(1, 2).ok());
+  ASSERT_TRUE(m.Allocate(3, 4).ok());  // the last free block
+  EXPECT_FALSE(m.CanAllocate(2, 7, 6));
+  std::vector<BlockCopyPair> copies;
+  EXPECT_TRUE(absl::IsResourceExhausted(m.Allocate(2, 7, 6, &copies)));
+  EXPECT_TRUE(copies.empty());
+  EXPECT_EQ(m.BlockTable(2), m.BlockTable(1));
+  EXPECT_FALSE(m.Fork(1, 3).ok());  // 3 already holds blocks
+  EXPECT_TRUE(absl::IsNotFound(m.Fork(9, 10)));
+}
+
+TEST(KvBlockManagerTest, RandomForksAndWritesKeepReferenceCountsExact) {
+  std::mt19937 rng(5);
+  KvBlockManager m(48, 4);
+  std::map<SeqId, int64_t> lengths;
+  SeqId next = 0;
+  for (int step = 0; step < 20000; ++step) {
+    const int op = static_cast<int>(rng() % 4);
+    if (op == 0 && !lengths.empty()) {
+      auto it = std::next(lengths.begin(), static_cast<long>(rng() % lengths.size()));
+      ASSERT_TRUE(m.Free(it->first).ok());
+      lengths.erase(it);
+    } else if (op == 1 && !lengths.empty()) {
+      auto it = std::next(lengths.begin(), static_cast<long>(rng() % lengths.size()));
+      ASSERT_TRUE(m.Fork(it->first, next).ok());
+      lengths[next++] = it->second;
+    } else if (op == 2 && !lengths.empty()) {
+      // Append a few tokens, writing from the current end (copy-on-write of a shared tail).
+      auto it = std::next(lengths.begin(), static_cast<long>(rng() % lengths.size()));
+      const int64_t want = it->second + 1 + rng() % 6;
+      const std::vector<int32_t> before = m.BlockTable(it->first);
+      const bool can = m.CanAllocate(it->first, want, it->second);
+      std::vector<BlockCopyPair> copies;
+      const absl::Status s = m.Allocate(it->first, want, it->second, &copies);
+      ASSERT_EQ(can, s.ok()) << s;
+      if (!s.ok()) {
+        ASSERT_EQ(m.BlockTable(it->first), before);
+        continue;
+      }
+      // Every block that will be written is now private to this sequence.
+      const auto& table = m.BlockTable(it->first);
+      for (int64_t i = it->second / 4; i < static_cast<int64_t>(table.size()); ++i) {
+        ASSERT_EQ(m.RefCount(table[i]), 1);
+      }
+      for (const auto& [src, dst] : copies) ASSERT_NE(src, dst);
+      it->second = want;
+    } else {
+      const int64_t want = 1 + rng() % 20;
+      if (m.Allocate(next, want).ok()) lengths[next] = want;
+      ++next;
+    }
+    std::map<int32_t, int32_t> refs;
+    for (const auto& [id, len] : lengths) {
+      const auto& table = m.BlockTable(id);
+      ASSERT_EQ(static_cast<int32_t>(table.size()), m.BlocksFor(len));
+      for (int32_t b : table) ++refs[b];
+    }
+    for (const auto& [b, n] : refs) ASSERT_EQ(m.RefCount(b), n) << "block " << b;
+    ASSERT_EQ(static_cast<int32_t>(refs.size()) + m.num_free_blocks(), 48);
+  }
 }
 
 }  // namespace
