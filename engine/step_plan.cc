@@ -1,10 +1,49 @@
 #include "engine/step_plan.h"
 
 #include <unordered_map>
+#include <unordered_set>
 
 #include "absl/strings/str_cat.h"
 
 namespace tessera {
+namespace {
+
+// `writer` maps each block the step's sequences write to the (first) sequence writing it.
+absl::Status ValidateBlockCopies(const std::vector<BlockCopy>& copies, int32_t num_blocks,
+                                 const std::unordered_map<int32_t, size_t>& writer) {
+  std::unordered_set<int32_t> sources, destinations;
+  for (const BlockCopy& c : copies) sources.insert(c.src);
+  for (size_t i = 0; i < copies.size(); ++i) {
+    const BlockCopy& c = copies[i];
+    if (c.src < 0 || c.src >= num_blocks || c.dst < 0 || c.dst >= num_blocks) {
+      return absl::InvalidArgumentError(absl::StrCat("step plan: block copy ", i, " (", c.src,
+                                                     " -> ", c.dst, "): block id outside [0, ",
+                                                     num_blocks, ")"));
+    }
+    if (c.src == c.dst) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("step plan: block copy ", i, " copies block ", c.src, " onto itself"));
+    }
+    if (!destinations.insert(c.dst).second) {
+      return absl::InvalidArgumentError(absl::StrCat("step plan: block copy ", i, ": block ", c.dst,
+                                                     " is the destination of two copies"));
+    }
+    // Chains (a -> b, b -> c) would make the result depend on the order engines copy in.
+    if (sources.contains(c.dst)) {
+      return absl::InvalidArgumentError(absl::StrCat("step plan: block copy ", i, ": destination ",
+                                                     c.dst, " is the source of another copy"));
+    }
+    // The source stays shared by the other samples: writing it would change their KV.
+    if (auto it = writer.find(c.src); it != writer.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("step plan: block copy ", i, ": source block ",
+                                                     c.src, " is written by sequence ",
+                                                     it->second));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 void StepPlan::AddSequence(const std::vector<int32_t>& tokens, const std::vector<int32_t>& blocks,
                            int32_t block_size, StepSequence seq) {
@@ -114,7 +153,7 @@ absl::Status StepPlan::Validate(int64_t vocab_size, int32_t num_blocks, int32_t 
           absl::StrCat("step plan: sequence ", i, ": temperature must be >= 0"));
     }
   }
-  return absl::OkStatus();
+  return ValidateBlockCopies(block_copies, num_blocks, writer);
 }
 
 }  // namespace tessera

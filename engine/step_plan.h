@@ -6,6 +6,9 @@
 // qo_indptr[i+1]) at positions num_cached_tokens .. num_cached_tokens + n - 1, where
 // num_cached_tokens is how many of its tokens are already in the cache. The page table must already
 // hold blocks for every position fed (the engine writes their K and V).
+//
+// Block copies (copy-on-write for samples sharing a prompt's blocks) run before any of the step's
+// KV writes; a plan may hold copies and no sequence at all.
 #ifndef TESSERA_ENGINE_STEP_PLAN_H_
 #define TESSERA_ENGINE_STEP_PLAN_H_
 
@@ -38,11 +41,22 @@ struct StepSequence {
   bool return_last_logits = false;
 };
 
+// One copy-on-write copy: every layer's K and V of block `src` into block `dst`. The samples of
+// one prompt share its blocks; one that must write into a shared, partially filled block gets a
+// fresh block holding a copy of it first.
+struct BlockCopy {
+  int32_t src = 0;
+  int32_t dst = 0;
+};
+
 struct StepPlan {
   std::vector<int32_t> token_ids;
   std::vector<int32_t> qo_indptr{0};  // size num_seqs + 1
   std::vector<StepSequence> seqs;
   PageTable page_table;
+  // Executed before any KV write of the step, in order (Validate's rules make the order
+  // irrelevant: no block is both a source and a destination, so engines may copy in parallel).
+  std::vector<BlockCopy> block_copies;
 
   int32_t num_seqs() const { return static_cast<int32_t>(seqs.size()); }
   int32_t num_tokens() const { return static_cast<int32_t>(token_ids.size()); }
@@ -54,7 +68,9 @@ struct StepPlan {
 
   // Checks internal consistency against the model and cache geometry: sizes of the CSR arrays,
   // token ids in [0, vocab), block ids in [0, num_blocks), enough blocks for every fed position,
-  // no block written by two sequences. An error names the sequence and what is wrong.
+  // no block written by two sequences. Block copies: ids in [0, num_blocks), src != dst, no dst
+  // twice, no dst that is another copy's src, no src written by this step (a dst may be: that is
+  // the point). An error names the sequence or copy and what is wrong.
   absl::Status Validate(int64_t vocab_size, int32_t num_blocks, int32_t block_size,
                         int64_t max_positions) const;
 };

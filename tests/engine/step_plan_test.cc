@@ -71,5 +71,48 @@ TEST(StepPlanTest, RejectsWhatWouldCorruptTheCache) {
   EXPECT_FALSE(TwoSequences().Validate(kVocab, kBlocks, kBlockSize, 5).ok());  // past the context
 }
 
+TEST(StepPlanTest, AcceptsCopyOnWriteCopies) {
+  // b writes block 3 and reads block 2: 3 may be a destination (b writes into its fresh copy),
+  // 2 may be a source, here of two copies (one prompt block forked for two samples).
+  StepPlan p = TwoSequences();
+  p.block_copies = {{4, 3}, {2, 6}, {2, 7}};
+  EXPECT_TRUE(p.Validate(kVocab, kBlocks, kBlockSize, 64).ok())
+      << p.Validate(kVocab, kBlocks, kBlockSize, 64);
+
+  // Copies alone, with no sequence, are a valid step.
+  StepPlan only;
+  only.block_copies = {{1, 2}};
+  EXPECT_EQ(only.num_seqs(), 0);
+  EXPECT_TRUE(only.Validate(kVocab, kBlocks, kBlockSize, 64).ok())
+      << only.Validate(kVocab, kBlocks, kBlockSize, 64);
+}
+
+TEST(StepPlanTest, RejectsBlockCopiesThatWouldCorruptTheCache) {
+  StepPlan p = TwoSequences();
+  p.block_copies = {{kBlocks, 6}};
+  ExpectInvalid(p, "block copy 0 (8 -> 6): block id outside [0, 8)");
+  p.block_copies = {{6, -1}};
+  ExpectInvalid(p, "block copy 0 (6 -> -1): block id outside");
+
+  p.block_copies = {{4, 6}, {5, 5}};
+  ExpectInvalid(p, "block copy 1 copies block 5 onto itself");
+
+  p.block_copies = {{4, 6}, {5, 6}};
+  ExpectInvalid(p, "block copy 1: block 6 is the destination of two copies");
+
+  p.block_copies = {{4, 6}, {6, 7}};  // a chain: the result would depend on the copy order
+  ExpectInvalid(p, "block copy 0: destination 6 is the source of another copy");
+
+  p.block_copies = {{4, 6}, {1, 7}};  // a's prefill writes block 1
+  ExpectInvalid(p, "block copy 1: source block 1 is written by sequence 0");
+  p.block_copies = {{3, 7}};  // b's decode writes block 3
+  ExpectInvalid(p, "block copy 0: source block 3 is written by sequence 1");
+
+  // Copy-only plans are checked too.
+  StepPlan only;
+  only.block_copies = {{2, 2}};
+  ExpectInvalid(only, "onto itself");
+}
+
 }  // namespace
 }  // namespace tessera
