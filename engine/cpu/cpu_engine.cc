@@ -118,6 +118,13 @@ absl::StatusOr<StepResult> CpuEngine::Step(const StepPlan& plan) {
       !s.ok()) {
     return s;
   }
+  // Copy-on-write copies come before the forward pass writes any KV.
+  for (const BlockCopy& c : plan.block_copies) kv_.CopyBlock(c.src, c.dst);
+  if (plan.num_tokens() == 0) {
+    StepResult empty;
+    empty.seqs.resize(plan.num_seqs());
+    return empty;
+  }
   std::vector<int64_t> positions(plan.num_tokens());
   for (int32_t s = 0; s < plan.num_seqs(); ++s) {
     for (int32_t t = plan.qo_indptr[s]; t < plan.qo_indptr[s + 1]; ++t) {

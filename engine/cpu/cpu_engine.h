@@ -42,6 +42,8 @@ class CpuEngine final : public Engine {
   absl::StatusOr<StepResult> Step(const StepPlan& plan) override;
 
   const CpuWeights& weights() const { return weights_; }
+  // The KV storage, for tests that inspect blocks.
+  const CpuKvCache& kv_cache() const { return kv_; }
 
  private:
   CpuEngine(ModelConfig config, CpuWeights weights, int32_t num_blocks, int32_t block_size);

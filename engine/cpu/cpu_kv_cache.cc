@@ -1,15 +1,25 @@
 #include "engine/cpu/cpu_kv_cache.h"
 
 #include <cstddef>
+#include <cstring>
 
 namespace tessera {
 
 CpuKvCache::CpuKvCache(int64_t num_layers, int32_t num_blocks, int32_t block_size,
                        int64_t num_kv_heads, int64_t head_dim)
-    : num_blocks_(num_blocks),
+    : num_layers_(num_layers),
+      num_blocks_(num_blocks),
       block_size_(block_size),
       token_stride_(num_kv_heads * head_dim),
       data_(new float[static_cast<size_t>(num_layers) * num_blocks * 2 * block_size * num_kv_heads *
                       head_dim]) {}
+
+void CpuKvCache::CopyBlock(int32_t src, int32_t dst) {
+  // K and V of one block are contiguous within a layer: one copy per layer.
+  const size_t floats = static_cast<size_t>(2) * block_size_ * token_stride_;
+  for (int64_t l = 0; l < num_layers_; ++l) {
+    std::memcpy(Slot(l, dst, 0, 0), Slot(l, src, 0, 0), floats * sizeof(float));
+  }
+}
 
 }  // namespace tessera

@@ -26,6 +26,10 @@ class CpuKvCache {
     return data_.get() + Offset(layer, block, kv, slot);
   }
 
+  // Every layer's K and V of block `src` into block `dst` (copy-on-write of a shared block);
+  // slots not yet written are copied as they are.
+  void CopyBlock(int32_t src, int32_t dst);
+
   int32_t num_blocks() const { return num_blocks_; }
   int32_t block_size() const { return block_size_; }
   static int64_t BytesPerBlock(int64_t num_layers, int32_t block_size, int64_t num_kv_heads,
@@ -39,6 +43,7 @@ class CpuKvCache {
     return (((layer * num_blocks_ + block) * 2 + kv) * block_size_ + slot) * token_stride_;
   }
 
+  int64_t num_layers_;
   int32_t num_blocks_;
   int32_t block_size_;
   int64_t token_stride_;  // num_kv_heads * head_dim
