@@ -8,9 +8,7 @@
 namespace tessera {
 namespace {
 
-// `writer` maps each block the step's sequences write to the (first) sequence writing it.
-absl::Status ValidateBlockCopies(const std::vector<BlockCopy>& copies, int32_t num_blocks,
-                                 const std::unordered_map<int32_t, size_t>& writer) {
+absl::Status ValidateBlockCopies(const std::vector<BlockCopy>& copies, int32_t num_blocks) {
   std::unordered_set<int32_t> sources, destinations;
   for (const BlockCopy& c : copies) sources.insert(c.src);
   for (size_t i = 0; i < copies.size(); ++i) {
@@ -33,12 +31,8 @@ absl::Status ValidateBlockCopies(const std::vector<BlockCopy>& copies, int32_t n
       return absl::InvalidArgumentError(absl::StrCat("step plan: block copy ", i, ": destination ",
                                                      c.dst, " is the source of another copy"));
     }
-    // The source stays shared by the other samples: writing it would change their KV.
-    if (auto it = writer.find(c.src); it != writer.end()) {
-      return absl::InvalidArgumentError(absl::StrCat("step plan: block copy ", i, ": source block ",
-                                                     c.src, " is written by sequence ",
-                                                     it->second));
-    }
+    // A source may be written by this step (its last sharer writes in place): the copies are
+    // made before any KV write.
   }
   return absl::OkStatus();
 }
@@ -153,7 +147,7 @@ absl::Status StepPlan::Validate(int64_t vocab_size, int32_t num_blocks, int32_t 
           absl::StrCat("step plan: sequence ", i, ": temperature must be >= 0"));
     }
   }
-  return ValidateBlockCopies(block_copies, num_blocks, writer);
+  return ValidateBlockCopies(block_copies, num_blocks);
 }
 
 }  // namespace tessera

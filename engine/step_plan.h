@@ -69,8 +69,8 @@ struct StepPlan {
   // Checks internal consistency against the model and cache geometry: sizes of the CSR arrays,
   // token ids in [0, vocab), block ids in [0, num_blocks), enough blocks for every fed position,
   // no block written by two sequences. Block copies: ids in [0, num_blocks), src != dst, no dst
-  // twice, no dst that is another copy's src, no src written by this step (a dst may be: that is
-  // the point). An error names the sequence or copy and what is wrong.
+  // twice, no dst that is another copy's src (a src or a dst may be written by the step: copies
+  // come first). An error names the sequence or copy and what is wrong.
   absl::Status Validate(int64_t vocab_size, int32_t num_blocks, int32_t block_size,
                         int64_t max_positions) const;
 };
