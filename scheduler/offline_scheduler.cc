@@ -27,10 +27,6 @@ struct Sequence {
 
 }  // namespace
 
-std::string_view FinishReasonName(FinishReason r) {
-  return r == FinishReason::kStop ? "stop" : "length";
-}
-
 OfflineScheduler::OfflineScheduler(Engine& engine, OfflineSchedulerOptions options)
     : engine_(engine), options_(options) {}
 

@@ -6,26 +6,53 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "engine/sampling_params.h"
 #include "engine/step_plan.h"
 
 namespace tessera {
 
-enum class FinishReason : uint8_t { kLength, kStop };
+// kAbort: cancelled by the client, past its deadline, or failed.
+enum class FinishReason : uint8_t { kLength, kStop, kAbort };
 
-std::string_view FinishReasonName(FinishReason r);  // "length" | "stop"
+std::string_view FinishReasonName(FinishReason r);  // "length" | "stop" | "abort"
+
+// Interactive requests are admitted first and preempted last; batch requests soak up what is left.
+enum class Priority : uint8_t { kInteractive, kBatch };
+
+std::string_view PriorityName(Priority p);  // "interactive" | "batch"
 
 struct GenerateRequest {
   std::string id;
+  std::string tenant = "default";
+  Priority priority = Priority::kInteractive;
   std::vector<int32_t> prompt_token_ids;
   int32_t max_tokens = 16;
-  SamplingParams sampling;      // temperature, seed, logprobs (top-k per generated token)
+  // EOS, stop token ids and stop strings are ignored until this many tokens exist.
+  int32_t min_tokens = 0;
+  // Independent samples of the prompt; they share its KV blocks.
+  int32_t n = 1;
+  SamplingParams sampling;      // temperature, seed, logprobs (top-k per generated token), ...
   int32_t prompt_logprobs = 0;  // top-k per prompt position; 0 = none
   // Whether special tokens (e.g. EOS) are left out of the output text.
   bool skip_special_tokens = true;
+  // Generation stops when the output text contains one of these (it needs a tokenizer). The stop
+  // string itself is left out of the text unless include_stop_str_in_output.
+  std::vector<std::string> stop;
+  bool include_stop_str_in_output = false;
+  // Generation stops after any of these tokens (kept in the ids, left out of the text).
+  std::vector<int32_t> stop_token_ids;
+  // Keep generating past the model's EOS tokens (until max_tokens or another stop).
+  bool ignore_eos = false;
+  // Latency targets: reported against (attainment counts); requests are not dropped for them.
+  std::optional<absl::Duration> ttft_target;
+  std::optional<absl::Duration> tpot_target;
+  // From arrival; a request still running then is aborted with DEADLINE_EXCEEDED.
+  std::optional<absl::Duration> timeout;
 };
 
 struct GenerateResult {

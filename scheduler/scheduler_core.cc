@@ -1,0 +1,614 @@
+#include "scheduler/scheduler_core.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "engine/tokenizer/utf8.h"
+
+namespace tessera {
+namespace {
+
+constexpr int32_t kMaxLogprobs = 20;
+
+// A distinct, reproducible seed for sample `index` of a request seeded with `base`.
+uint64_t SampleSeed(uint64_t base, int32_t index) {
+  if (index == 0) return base;
+  uint64_t z = base + 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(index);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+bool Contains(const std::vector<int32_t>& v, int32_t x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
+}
+
+double Seconds(absl::Duration d) { return absl::ToDoubleSeconds(d); }
+
+}  // namespace
+
+std::string_view FinishReasonName(FinishReason r) {
+  switch (r) {
+    case FinishReason::kStop:
+      return "stop";
+    case FinishReason::kAbort:
+      return "abort";
+    case FinishReason::kLength:
+      break;
+  }
+  return "length";
+}
+
+std::string_view PriorityName(Priority p) {
+  return p == Priority::kBatch ? "batch" : "interactive";
+}
+
+SchedulerCore::SchedulerCore(Engine& engine, const Tokenizer* tokenizer, const Clock& clock,
+                             SchedulerOptions options)
+    : engine_(engine),
+      tokenizer_(tokenizer),
+      clock_(clock),
+      options_(options),
+      geometry_(engine.kv_geometry()),
+      blocks_(geometry_.num_blocks, geometry_.block_size),
+      eos_ids_(engine.config().eos_token_ids),
+      waiting_(options.batch_max_wait) {
+  stats_.num_kv_blocks = geometry_.num_blocks;
+  stats_.block_size = geometry_.block_size;
+}
+
+SchedulerCore::~SchedulerCore() = default;
+
+absl::Status SchedulerCore::Validate(const GenerateRequest& r) const {
+  const ModelConfig& c = engine_.config();
+  auto fail = [&](auto&&... parts) {
+    return absl::InvalidArgumentError(absl::StrCat("request \"", r.id, "\": ", parts...));
+  };
+  if (r.id.empty()) return absl::InvalidArgumentError("request id is empty");
+  if (r.tenant.empty()) return fail("tenant is empty");
+  const int64_t prompt = static_cast<int64_t>(r.prompt_token_ids.size());
+  if (prompt == 0) return fail("the prompt is empty");
+  for (int64_t i = 0; i < prompt; ++i) {
+    const int32_t t = r.prompt_token_ids[i];
+    if (t < 0 || t >= c.vocab_size) {
+      return fail("token_ids[", i, "] = ", t, " is outside the vocabulary [0, ", c.vocab_size, ")");
+    }
+  }
+  if (r.max_tokens < 1) return fail("max_tokens must be >= 1, got ", r.max_tokens);
+  if (r.min_tokens < 0 || r.min_tokens > r.max_tokens) {
+    return fail("min_tokens must be in [0, max_tokens = ", r.max_tokens, "], got ", r.min_tokens);
+  }
+  if (r.n < 1 || r.n > std::min(options_.max_n, options_.max_num_seqs)) {
+    return fail("n must be in [1, ", std::min(options_.max_n, options_.max_num_seqs), "], got ",
+                r.n);
+  }
+  if (prompt + r.max_tokens > c.max_position_embeddings) {
+    return fail("prompt (", prompt, " tokens) + max_tokens (", r.max_tokens,
+                ") exceeds the model's context of ", c.max_position_embeddings, " tokens");
+  }
+  // One sample alone must fit the whole cache, or it could never run.
+  const int64_t blocks = blocks_.BlocksFor(prompt + r.max_tokens - 1);
+  if (blocks > geometry_.num_blocks) {
+    return fail("needs ", blocks, " KV blocks but the cache has ", geometry_.num_blocks,
+                " in all; lower max_tokens or the prompt length");
+  }
+  if (!(r.sampling.temperature >= 0.0f) || r.sampling.temperature > 100.0f) {
+    return fail("temperature must be in [0, 100], got ", r.sampling.temperature);
+  }
+  if (r.sampling.num_logprobs < 0 || r.sampling.num_logprobs > kMaxLogprobs) {
+    return fail("logprobs must be in [0, ", kMaxLogprobs, "], got ", r.sampling.num_logprobs);
+  }
+  if (r.prompt_logprobs < 0 || r.prompt_logprobs > kMaxLogprobs) {
+    return fail("prompt_logprobs must be in [0, ", kMaxLogprobs, "], got ", r.prompt_logprobs);
+  }
+  if (!r.stop.empty() && tokenizer_ == nullptr) {
+    return fail("stop strings need a tokenizer, and this model has none");
+  }
+  if (static_cast<int32_t>(r.stop.size()) > options_.max_stop_strings) {
+    return fail("at most ", options_.max_stop_strings, " stop strings, got ", r.stop.size());
+  }
+  for (size_t i = 0; i < r.stop.size(); ++i) {
+    const std::string& s = r.stop[i];
+    if (s.empty()) return fail("stop[", i, "] is empty");
+    if (static_cast<int32_t>(s.size()) > options_.max_stop_string_bytes) {
+      return fail("stop[", i, "] is longer than ", options_.max_stop_string_bytes, " bytes");
+    }
+    if (tokenizer::FirstInvalidUtf8(s) != std::string_view::npos) {
+      return fail("stop[", i, "] is not valid UTF-8");
+    }
+  }
+  for (size_t i = 0; i < r.stop_token_ids.size(); ++i) {
+    const int32_t t = r.stop_token_ids[i];
+    if (t < 0 || t >= c.vocab_size) {
+      return fail("stop_token_ids[", i, "] = ", t, " is outside the vocabulary [0, ", c.vocab_size,
+                  ")");
+    }
+  }
+  if (r.timeout && *r.timeout <= absl::ZeroDuration()) return fail("the timeout has passed");
+  if ((r.ttft_target && *r.ttft_target <= absl::ZeroDuration()) ||
+      (r.tpot_target && *r.tpot_target <= absl::ZeroDuration())) {
+    return fail("latency targets must be positive");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SchedulerCore::Add(GenerateRequest request, std::shared_ptr<RequestSink> sink) {
+  if (absl::Status s = Validate(request); !s.ok()) return s;
+  if (requests_.contains(request.id)) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("request \"", request.id, "\" is already in flight"));
+  }
+  TenantStats& tenant = stats_.tenants[request.tenant];
+  ++tenant.requests_received;
+  const int64_t prompt = static_cast<int64_t>(request.prompt_token_ids.size());
+  if (waiting_new_requests_ >= options_.max_waiting_requests ||
+      waiting_new_prompt_tokens_ + prompt > options_.max_waiting_prompt_tokens) {
+    ++tenant.requests_rejected;
+    ++stats_.requests_rejected_total;
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the waiting queue is full (", waiting_new_requests_, " requests, ",
+        waiting_new_prompt_tokens_, " prompt tokens; limits ", options_.max_waiting_requests,
+        " and ", options_.max_waiting_prompt_tokens, ")"));
+  }
+  const absl::Time now = clock_.Now();
+  auto state = std::make_unique<RequestState>();
+  RequestState* r = state.get();
+  r->request = std::move(request);
+  r->sink = std::move(sink);
+  r->arrival = now;
+  if (r->request.timeout) r->deadline = now + *r->request.timeout;
+  r->base_seed = r->request.sampling.seed;
+  // An unseeded sampling request still needs one seed for its whole life (preemption included).
+  if (r->request.sampling.temperature > 0 && r->base_seed == 0) {
+    absl::BitGen gen;
+    r->base_seed = absl::Uniform<uint64_t>(gen) | 1;
+  }
+  if (r->request.prompt_logprobs > 0) r->prompt_logprobs.resize(prompt);
+  // Samples fork after the prompt but its last token; a 1-token prompt has nothing to share.
+  const int32_t initial = prompt > 1 ? 1 : r->request.n;
+  for (int32_t i = 0; i < initial; ++i) {
+    auto seq = std::make_unique<Sequence>();
+    seq->id = NewSeqId();
+    seq->request = r;
+    seq->index = i;
+    seq->sampling = r->request.sampling;
+    seq->sampling.seed = SampleSeed(r->base_seed, i);
+    seq->fork_pending = prompt > 1 && r->request.n > 1;
+    if (tokenizer_ != nullptr) {
+      seq->text = std::make_unique<OutputText>(*tokenizer_, r->request.skip_special_tokens,
+                                               r->request.prompt_token_ids, r->request.stop,
+                                               r->request.include_stop_str_in_output);
+    }
+    waiting_.PushBack(seq.get(), now);
+    r->seqs.push_back(std::move(seq));
+  }
+  r->unfinished = r->request.n;
+  ++waiting_new_requests_;
+  waiting_new_prompt_tokens_ += prompt;
+  requests_.emplace(r->request.id, std::move(state));
+  RefreshGauges();
+  return absl::OkStatus();
+}
+
+bool SchedulerCore::Cancel(const std::string& request_id) {
+  auto it = requests_.find(request_id);
+  if (it == requests_.end() || it->second->done) return false;
+  it->second->cancelled = true;
+  return true;
+}
+
+void SchedulerCore::ReapAborted(absl::Time now) {
+  for (auto& [id, r] : requests_) {
+    if (r->done) continue;
+    if (r->cancelled) {
+      FinishRequest(r.get(), absl::CancelledError("request cancelled"), now);
+    } else if (r->deadline && now >= *r->deadline) {
+      FinishRequest(
+          r.get(),
+          absl::DeadlineExceededError(absl::StrCat("request \"", id, "\" ran past its timeout of ",
+                                                   absl::FormatDuration(*r->request.timeout))),
+          now);
+    }
+  }
+}
+
+int64_t SchedulerCore::FittingChunk(const Sequence* seq, int64_t want) const {
+  const auto& table = blocks_.BlockTable(seq->id);
+  const int64_t bs = geometry_.block_size;
+  int64_t usable = static_cast<int64_t>(table.size()) + blocks_.num_free_blocks();
+  // A shared block about to be written needs a private copy first.
+  const int64_t first = seq->num_computed / bs;
+  if (first < static_cast<int64_t>(table.size()) && blocks_.RefCount(table[first]) > 1) --usable;
+  return std::clamp<int64_t>(usable * bs - seq->num_computed, 0, want);
+}
+
+void SchedulerCore::Preempt(Sequence* seq, absl::Time now) {
+  if (blocks_.Contains(seq->id)) (void)blocks_.Free(seq->id);
+  seq->num_computed = 0;
+  seq->state = Sequence::State::kWaiting;
+  RemoveFromRunning(seq);
+  waiting_.PushFront(seq, now);
+  ++seq->request->preemptions;
+  ++stats_.num_preemptions_total;
+}
+
+bool SchedulerCore::MakeRoom(Sequence* seq, int64_t tokens, const std::vector<Sequence*>& order,
+                             size_t pos, absl::Time now) {
+  while (!blocks_.CanAllocate(seq->id, tokens, seq->num_computed)) {
+    Sequence* victim = nullptr;
+    for (size_t j = order.size(); j-- > pos + 1;) {
+      if (order[j]->state == Sequence::State::kRunning) {
+        victim = order[j];
+        break;
+      }
+    }
+    if (victim == nullptr) {
+      Preempt(seq, now);
+      return false;
+    }
+    Preempt(victim, now);
+  }
+  return true;
+}
+
+void SchedulerCore::PreemptForWaitingInteractive(absl::Time now) {
+  Sequence* head = waiting_.Front(now);
+  if (head == nullptr || head->request->request.priority != Priority::kInteractive) return;
+  const int64_t want =
+      std::min<int64_t>(head->FeedLimit() - head->num_computed, options_.max_num_batched_tokens);
+  auto blocked = [&] {
+    return FittingChunk(head, want) == 0 ||
+           static_cast<int32_t>(running_.size()) >= options_.max_num_seqs;
+  };
+  while (blocked()) {
+    Sequence* victim = nullptr;
+    for (Sequence* s : running_) {
+      if (s->request->request.priority == Priority::kBatch &&
+          (victim == nullptr || s->admit_order > victim->admit_order)) {
+        victim = s;
+      }
+    }
+    if (victim == nullptr) return;
+    Preempt(victim, now);
+  }
+}
+
+absl::Status SchedulerCore::Admit(Sequence* seq, absl::Time now) {
+  RequestState* r = seq->request;
+  seq->state = Sequence::State::kRunning;
+  seq->admit_order = next_admit_order_++;
+  running_.push_back(seq);
+  if (!r->first_scheduled) {
+    r->first_scheduled = now;
+    stats_.queue_time_seconds.Observe(Seconds(now - r->arrival));
+  }
+  if (!r->started) {
+    r->started = true;
+    --waiting_new_requests_;
+    waiting_new_prompt_tokens_ -= static_cast<int64_t>(r->request.prompt_token_ids.size());
+  }
+  return absl::OkStatus();
+}
+
+void SchedulerCore::AddToPlan(Sequence* seq, int64_t chunk, StepPlan* plan) {
+  const RequestState& r = *seq->request;
+  const int64_t start = seq->num_computed;
+  const int64_t end = start + chunk;
+  std::vector<int32_t> tokens(chunk);
+  for (int64_t i = 0; i < chunk; ++i) tokens[i] = seq->TokenAt(start + i);
+  StepSequence step;
+  step.num_cached_tokens = start;
+  step.sample = !seq->fork_pending && end == seq->total_len();
+  step.sampling = seq->sampling;
+  step.sample_index = static_cast<int64_t>(seq->output.size());
+  const int64_t prompt = seq->prompt_len();
+  if (r.request.prompt_logprobs > 0 && end >= r.prompt_lp_next && start + 1 < prompt) {
+    step.prompt_top_k = r.request.prompt_logprobs;
+    step.prompt_targets.resize(chunk, -1);
+    for (int64_t i = 0; i < chunk; ++i) {
+      const int64_t target = start + i + 1;
+      if (target >= r.prompt_lp_next && target < prompt) {
+        step.prompt_targets[i] = r.request.prompt_token_ids[target];
+      }
+    }
+  }
+  seq->planned_step = stats_.num_steps_total;
+  plan->AddSequence(tokens, blocks_.BlockTable(seq->id), geometry_.block_size, std::move(step));
+}
+
+absl::StatusOr<StepReport> SchedulerCore::Step() {
+  const absl::Time now = clock_.Now();
+  ReapAborted(now);
+  PreemptForWaitingInteractive(now);
+
+  StepReport report;
+  const int64_t preemptions_before = stats_.num_preemptions_total;
+  StepPlan plan;
+  std::vector<BlockCopyPair> copies;
+  std::vector<Scheduled> scheduled;
+  int64_t budget = options_.max_num_batched_tokens;
+  int32_t seqs_left = options_.max_num_seqs;
+  auto schedule = [&](Sequence* seq, int64_t chunk) {
+    // Capacity was checked: this cannot fail.
+    (void)blocks_.Allocate(seq->id, seq->num_computed + chunk, seq->num_computed, &copies);
+    AddToPlan(seq, chunk, &plan);
+    scheduled.push_back({seq, chunk});
+    budget -= chunk;
+    --seqs_left;
+    if (!seq->is_decode()) report.num_prefill_tokens += static_cast<int32_t>(chunk);
+  };
+
+  // Running sequences in priority order: interactive before batch, older first.
+  std::vector<Sequence*> order = running_;
+  std::sort(order.begin(), order.end(), [](const Sequence* a, const Sequence* b) {
+    const auto pa = a->request->request.priority, pb = b->request->request.priority;
+    return pa != pb ? pa < pb : a->admit_order < b->admit_order;
+  });
+  for (size_t pos = 0; pos < order.size() && budget > 0 && seqs_left > 0; ++pos) {
+    Sequence* seq = order[pos];
+    if (seq->state != Sequence::State::kRunning) continue;  // preempted for an earlier one
+    const int64_t want = seq->FeedLimit() - seq->num_computed;
+    if (want <= 0) continue;
+    int64_t chunk = std::min(want, budget);
+    if (!blocks_.CanAllocate(seq->id, seq->num_computed + chunk, seq->num_computed)) {
+      const int64_t fit = seq->is_decode() ? 0 : FittingChunk(seq, chunk);
+      if (fit > 0) {
+        chunk = fit;
+      } else if (!MakeRoom(seq, seq->num_computed + chunk, order, pos, now)) {
+        continue;
+      }
+    }
+    schedule(seq, chunk);
+  }
+  // Admission, first come first served within the waiting queue's order; a head that does not
+  // fit blocks those behind it, so big requests are not overtaken forever.
+  while (budget > 0 && seqs_left > 0) {
+    Sequence* seq = waiting_.Front(now);
+    if (seq == nullptr) break;
+    const int64_t chunk = FittingChunk(seq, std::min(seq->FeedLimit(), budget));
+    if (chunk == 0) break;
+    waiting_.PopFront(now);
+    (void)Admit(seq, now);
+    schedule(seq, chunk);
+  }
+  report.num_preempted = static_cast<int32_t>(stats_.num_preemptions_total - preemptions_before);
+
+  if (scheduled.empty()) {
+    FlushUpdates();
+    RefreshGauges();
+    return report;
+  }
+  for (const auto& [src, dst] : copies) plan.block_copies.push_back({src, dst});
+  absl::StatusOr<StepResult> result = engine_.Step(plan);
+  if (!result.ok()) {
+    AbortAll(absl::InternalError(absl::StrCat("engine step failed: ", result.status().message())));
+    return result.status();
+  }
+  const absl::Time done = clock_.Now();
+  for (size_t i = 0; i < scheduled.size(); ++i) {
+    ApplyOutput(scheduled[i].seq, scheduled[i].fed, result->seqs[i], done);
+  }
+  report.ran = true;
+  report.num_seqs = static_cast<int32_t>(scheduled.size());
+  report.num_tokens = plan.num_tokens();
+  ++stats_.num_steps_total;
+  stats_.last_step_tokens = report.num_tokens;
+  stats_.last_step_seqs = report.num_seqs;
+  stats_.tokens_per_step.Observe(report.num_tokens);
+  FlushUpdates();
+  RefreshGauges();
+  return report;
+}
+
+void SchedulerCore::ApplyOutput(Sequence* seq, int64_t fed, SequenceOutput& out, absl::Time now) {
+  RequestState* r = seq->request;
+  const int64_t prompt = seq->prompt_len();
+  const int64_t start = seq->num_computed;
+  for (size_t j = 0; j < out.prompt_logprobs.size(); ++j) {
+    const int64_t target = start + static_cast<int64_t>(j) + 1;
+    if (out.prompt_logprobs[j] && target >= r->prompt_lp_next && target < prompt) {
+      r->prompt_logprobs[target] = std::move(out.prompt_logprobs[j]);
+    }
+  }
+  seq->num_computed += fed;
+  const int64_t prompt_done = std::min(seq->num_computed, prompt);
+  if (prompt_done > r->prompt_computed) {
+    const int64_t fresh = prompt_done - r->prompt_computed;
+    stats_.prompt_tokens_total += fresh;
+    stats_.tenants[r->request.tenant].prompt_tokens += fresh;
+    r->prompt_computed = prompt_done;
+  }
+  if (r->request.prompt_logprobs > 0) {
+    r->prompt_lp_next = std::max(r->prompt_lp_next, std::min(seq->num_computed + 1, prompt));
+    if (!r->prompt_logprobs_sent && seq->num_computed >= prompt - 1) {
+      r->Update().prompt_logprobs = r->prompt_logprobs;
+      r->prompt_logprobs_sent = true;
+    }
+  }
+  if (seq->fork_pending && seq->num_computed == seq->FeedLimit()) ForkSamples(seq, now);
+  if (out.sampled_token >= 0) AppendToken(seq, out.sampled_token, out.sample_logprobs, now);
+}
+
+void SchedulerCore::ForkSamples(Sequence* parent, absl::Time now) {
+  (void)now;
+  RequestState* r = parent->request;
+  parent->fork_pending = false;
+  for (int32_t i = 1; i < r->request.n; ++i) {
+    auto child = std::make_unique<Sequence>();
+    child->id = NewSeqId();
+    child->request = r;
+    child->index = i;
+    child->sampling = parent->sampling;
+    child->sampling.seed = SampleSeed(r->base_seed, i);
+    child->state = Sequence::State::kRunning;
+    child->num_computed = parent->num_computed;
+    child->admit_order = next_admit_order_++;
+    if (tokenizer_ != nullptr) {
+      child->text = std::make_unique<OutputText>(*tokenizer_, r->request.skip_special_tokens,
+                                                 r->request.prompt_token_ids, r->request.stop,
+                                                 r->request.include_stop_str_in_output);
+    }
+    (void)blocks_.Fork(parent->id, child->id);
+    running_.push_back(child.get());
+    r->seqs.push_back(std::move(child));
+  }
+}
+
+void SchedulerCore::AppendToken(Sequence* seq, int32_t token, std::optional<LogprobEntry> logprob,
+                                absl::Time now) {
+  RequestState* r = seq->request;
+  const GenerateRequest& req = r->request;
+  seq->output.push_back(token);
+  SampleDelta& delta = r->Delta(seq->index);
+  delta.token_ids.push_back(token);
+  if (logprob) {
+    delta.logprobs.push_back(*logprob);
+    seq->logprobs.push_back(*std::move(logprob));
+  }
+  if (!r->first_token) {
+    r->first_token = now;
+    r->Update().time_to_first_token = now - r->arrival;
+    stats_.time_to_first_token_seconds.Observe(Seconds(now - r->arrival));
+  }
+  if (seq->last_token_time) {
+    r->Update().inter_token_latencies.push_back(now - *seq->last_token_time);
+    stats_.inter_token_latency_seconds.Observe(Seconds(now - *seq->last_token_time));
+  }
+  seq->last_token_time = now;
+  ++r->generated;
+  ++stats_.generation_tokens_total;
+  ++stats_.tenants[req.tenant].generation_tokens;
+
+  const int64_t n_out = static_cast<int64_t>(seq->output.size());
+  const bool checks_on = n_out >= req.min_tokens;
+  const bool stop_token =
+      checks_on &&
+      (Contains(req.stop_token_ids, token) ||
+       (!req.ignore_eos && std::find(eos_ids_.begin(), eos_ids_.end(), token) != eos_ids_.end()));
+  if (stop_token) {
+    delta.stop_token_id = token;
+    FinishSequence(seq, FinishReason::kStop, now);
+    return;
+  }
+  if (seq->text) {
+    // A token the tokenizer does not know (a model vocabulary padded past it) adds no text.
+    absl::StatusOr<OutputText::Piece> piece = seq->text->Append(token, checks_on);
+    if (piece.ok()) {
+      delta.text += piece->text;
+      if (piece->stop_hit) {
+        delta.stop_string = *piece->stop_hit;
+        seq->text.reset();  // the text ended at the stop string: nothing more to release
+        FinishSequence(seq, FinishReason::kStop, now);
+        return;
+      }
+    }
+  }
+  if (n_out >= req.max_tokens) FinishSequence(seq, FinishReason::kLength, now);
+}
+
+void SchedulerCore::FinishSequence(Sequence* seq, FinishReason reason, absl::Time now) {
+  RequestState* r = seq->request;
+  SampleDelta& delta = r->Delta(seq->index);
+  if (seq->text) {
+    if (absl::StatusOr<std::string> rest = seq->text->Finish(); rest.ok()) delta.text += *rest;
+    seq->text.reset();
+  }
+  delta.finish = reason;
+  seq->finish = reason;
+  if (blocks_.Contains(seq->id)) (void)blocks_.Free(seq->id);
+  if (seq->state == Sequence::State::kRunning) {
+    RemoveFromRunning(seq);
+  } else if (seq->state == Sequence::State::kWaiting) {
+    waiting_.Remove(seq);
+  }
+  seq->state = Sequence::State::kFinished;
+  if (--r->unfinished == 0 && !r->done) FinishRequest(r, absl::OkStatus(), now);
+}
+
+void SchedulerCore::FinishRequest(RequestState* r, const absl::Status& status, absl::Time now) {
+  r->done = true;
+  for (auto& seq : r->seqs) {
+    if (seq->state != Sequence::State::kFinished)
+      FinishSequence(seq.get(), FinishReason::kAbort, now);
+  }
+  // The first sample's reason names the request; every sample's is in its deltas.
+  const FinishReason reason =
+      status.ok() ? r->seqs.front()->finish.value_or(FinishReason::kAbort) : FinishReason::kAbort;
+  if (!r->started) {
+    --waiting_new_requests_;
+    waiting_new_prompt_tokens_ -= static_cast<int64_t>(r->request.prompt_token_ids.size());
+    r->started = true;
+  }
+  RequestUpdate& u = r->Update();
+  u.finished = true;
+  u.status = status;
+  RequestTimings t;
+  t.queue_time = (r->first_scheduled ? *r->first_scheduled : now) - r->arrival;
+  if (r->first_token) t.time_to_first_token = *r->first_token - r->arrival;
+  t.e2e_latency = now - r->arrival;
+  t.prompt_tokens = static_cast<int64_t>(r->request.prompt_token_ids.size());
+  t.generated_tokens = r->generated;
+  t.preemptions = r->preemptions;
+  if (r->request.ttft_target) {
+    t.met_ttft_target = t.time_to_first_token && *t.time_to_first_token <= *r->request.ttft_target;
+    ++(t.met_ttft_target ? stats_.ttft_target_met : stats_.ttft_target_missed);
+  }
+  if (r->request.tpot_target && r->first_token) {
+    const int64_t per_sample = r->generated / std::max(1, r->request.n);
+    const absl::Duration tpot =
+        per_sample > 1 ? (now - *r->first_token) / (per_sample - 1) : absl::ZeroDuration();
+    t.met_tpot_target = tpot <= *r->request.tpot_target;
+    ++(t.met_tpot_target ? stats_.tpot_target_met : stats_.tpot_target_missed);
+  }
+  u.timings = t;
+  stats_.e2e_request_latency_seconds.Observe(Seconds(t.e2e_latency));
+  ++stats_.requests_finished[std::string(FinishReasonName(reason))];
+  ++stats_.tenants[r->request.tenant].requests_finished;
+}
+
+void SchedulerCore::RemoveFromRunning(Sequence* seq) {
+  auto it = std::find(running_.begin(), running_.end(), seq);
+  if (it != running_.end()) running_.erase(it);
+}
+
+void SchedulerCore::FlushUpdates() {
+  std::vector<std::string> done;
+  for (auto& [id, r] : requests_) {
+    if (r->update) {
+      r->sink->Push(*std::move(r->update));
+      r->update.reset();
+    }
+    if (r->done) done.push_back(id);
+  }
+  for (const std::string& id : done) requests_.erase(id);
+}
+
+void SchedulerCore::AbortAll(const absl::Status& status) {
+  const absl::Time now = clock_.Now();
+  for (auto& [id, r] : requests_) {
+    if (!r->done) FinishRequest(r.get(), status, now);
+  }
+  FlushUpdates();
+  RefreshGauges();
+}
+
+void SchedulerCore::RefreshGauges() {
+  for (auto& [name, t] : stats_.tenants) t.running = t.waiting = 0;
+  int32_t running = 0;
+  for (const auto& [id, r] : requests_) {
+    const bool any_running = std::any_of(r->seqs.begin(), r->seqs.end(), [](const auto& s) {
+      return s->state == Sequence::State::kRunning;
+    });
+    running += any_running;
+    TenantStats& t = stats_.tenants[r->request.tenant];
+    ++(any_running ? t.running : t.waiting);
+  }
+  stats_.num_requests_running = running;
+  stats_.num_requests_waiting = static_cast<int32_t>(requests_.size()) - running;
+  stats_.num_seqs_running = static_cast<int32_t>(running_.size());
+  stats_.kv_usage = blocks_.Usage();
+}
+
+}  // namespace tessera

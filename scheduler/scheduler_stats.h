@@ -1,0 +1,51 @@
+// The scheduler's observable state as plain data, for the server to export (Prometheus) and for
+// tests. A copy is taken after each step.
+#ifndef TESSERA_SCHEDULER_SCHEDULER_STATS_H_
+#define TESSERA_SCHEDULER_SCHEDULER_STATS_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "scheduler/histogram.h"
+
+namespace tessera {
+
+struct TenantStats {
+  int32_t running = 0;  // requests with a sequence running
+  int32_t waiting = 0;  // requests with none running
+  int64_t requests_received = 0;
+  int64_t requests_rejected = 0;  // queue full
+  int64_t requests_finished = 0;  // any reason
+  int64_t prompt_tokens = 0;      // computed (recomputation after preemption not counted)
+  int64_t generation_tokens = 0;
+};
+
+struct SchedulerStats {
+  int32_t num_requests_running = 0;
+  int32_t num_requests_waiting = 0;
+  int32_t num_seqs_running = 0;
+  double kv_usage = 0;  // fraction of KV blocks in use, 0..1
+  int32_t num_kv_blocks = 0;
+  int32_t block_size = 0;
+  int64_t num_preemptions_total = 0;
+  int64_t num_steps_total = 0;
+  int64_t prompt_tokens_total = 0;
+  int64_t generation_tokens_total = 0;
+  int32_t last_step_tokens = 0;
+  int32_t last_step_seqs = 0;
+  std::map<std::string, int64_t> requests_finished;  // by finish reason name
+  int64_t requests_rejected_total = 0;
+  int64_t ttft_target_met = 0, ttft_target_missed = 0;
+  int64_t tpot_target_met = 0, tpot_target_missed = 0;
+  Histogram tokens_per_step{TokensPerStepBuckets()};
+  Histogram queue_time_seconds{RequestLatencyBuckets()};
+  Histogram time_to_first_token_seconds{TimeToFirstTokenBuckets()};
+  Histogram inter_token_latency_seconds{InterTokenLatencyBuckets()};
+  Histogram e2e_request_latency_seconds{RequestLatencyBuckets()};
+  std::map<std::string, TenantStats> tenants;
+};
+
+}  // namespace tessera
+
+#endif  // TESSERA_SCHEDULER_SCHEDULER_STATS_H_
