@@ -126,7 +126,8 @@ int RunGenerate(const GenerateCommandOptions& o) {
     return absl::IsNotFound(engine.status()) || absl::IsInvalidArgument(engine.status()) ? 2 : 1;
   }
   const auto t1 = std::chrono::steady_clock::now();
-  OfflineScheduler scheduler(**engine, {o.max_num_batched_tokens, o.max_num_seqs});
+  OfflineScheduler scheduler(**engine, {o.max_num_batched_tokens, o.max_num_seqs},
+                             tokenizer->get());
   // Every request is checked before any runs, so bad input costs no compute.
   bool bad = false;
   for (const GenerateRequest& r : *requests) {
@@ -142,17 +143,6 @@ int RunGenerate(const GenerateCommandOptions& o) {
     return 1;
   }
   const auto t2 = std::chrono::steady_clock::now();
-  for (size_t i = 0; i < results->size(); ++i) {
-    GenerateResult& r = (*results)[i];
-    if (*tokenizer == nullptr || !r.status.ok()) continue;
-    absl::StatusOr<std::string> text =
-        OutputText(**tokenizer, r, (*requests)[i].skip_special_tokens);
-    if (!text.ok()) {
-      std::cerr << "tessera generate: request " << r.id << ": " << text.status().message() << "\n";
-      return 1;
-    }
-    r.text = *std::move(text);
-  }
   for (const GenerateResult& r : *results) std::cout << FormatGenerateResult(r) << "\n";
   std::cout.flush();
   const OfflineRunStats& st = scheduler.stats();

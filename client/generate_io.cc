@@ -1,9 +1,9 @@
 #include "client/generate_io.h"
 
+#include <algorithm>
 #include <limits>
 
 #include "absl/strings/str_cat.h"
-#include "engine/tokenizer/decode_stream.h"
 #include "nlohmann/json.hpp"
 
 namespace tessera {
@@ -78,6 +78,34 @@ absl::StatusOr<GenerateRequest> ParseGenerateRequest(absl::string_view line,
     } else if (key == "skip_special_tokens") {
       if (!v.is_boolean()) return FieldError(where, key, "must be true or false");
       r.skip_special_tokens = v.get<bool>();
+    } else if (key == "stop") {
+      // A string or an array of strings, as in OpenAI's API.
+      if (v.is_string()) {
+        r.stop = {v.get<std::string>()};
+      } else if (v.is_array() &&
+                 std::all_of(v.begin(), v.end(), [](const json& s) { return s.is_string(); })) {
+        r.stop = v.get<std::vector<std::string>>();
+      } else {
+        return FieldError(where, key, "must be a string or an array of strings");
+      }
+    } else if (key == "stop_token_ids") {
+      if (!v.is_array()) return FieldError(where, key, "must be an array of integers");
+      for (size_t i = 0; i < v.size(); ++i) {
+        auto t = IntField(v[i], where, absl::StrCat("stop_token_ids[", i, "]"), 0, kMaxInt);
+        if (!t.ok()) return t.status();
+        r.stop_token_ids.push_back(static_cast<int32_t>(*t));
+      }
+    } else if (key == "ignore_eos" || key == "include_stop_str_in_output") {
+      if (!v.is_boolean()) return FieldError(where, key, "must be true or false");
+      (key == "ignore_eos" ? r.ignore_eos : r.include_stop_str_in_output) = v.get<bool>();
+    } else if (key == "min_tokens") {
+      auto n = IntField(v, where, key, 0, kMaxInt);
+      if (!n.ok()) return n.status();
+      r.min_tokens = static_cast<int32_t>(*n);
+    } else if (key == "n") {
+      auto n = IntField(v, where, key, 1, kMaxInt);
+      if (!n.ok()) return n.status();
+      r.n = static_cast<int32_t>(*n);
     } else if (key == "max_tokens") {
       auto n = IntField(v, where, key, 1, kMaxInt);
       if (!n.ok()) return n.status();
@@ -98,8 +126,9 @@ absl::StatusOr<GenerateRequest> ParseGenerateRequest(absl::string_view line,
     } else {
       return absl::InvalidArgumentError(absl::StrCat(
           where, ": unknown field \"", key,
-          "\" (known: id, token_ids, text, add_special_tokens, max_tokens, temperature, "
-          "logprobs, prompt_logprobs, skip_special_tokens)"));
+          "\" (known: id, token_ids, text, add_special_tokens, max_tokens, min_tokens, n, "
+          "temperature, logprobs, prompt_logprobs, stop, stop_token_ids, ignore_eos, "
+          "include_stop_str_in_output, skip_special_tokens)"));
     }
   }
   if (has_tokens && text.has_value()) {
@@ -139,20 +168,6 @@ absl::StatusOr<std::vector<GenerateRequest>> ParseGenerateRequests(std::istream&
   return requests;
 }
 
-absl::StatusOr<std::string> OutputText(const Tokenizer& tokenizer, const GenerateResult& result,
-                                       bool skip_special_tokens) {
-  DecodeStream stream(tokenizer, skip_special_tokens, result.prompt_token_ids);
-  std::string text;
-  for (int32_t id : result.output_token_ids) {
-    absl::StatusOr<std::string> piece = stream.Add(id);
-    if (!piece.ok()) return piece.status();
-    text += *piece;
-  }
-  absl::StatusOr<std::string> rest = stream.Flush();
-  if (!rest.ok()) return rest.status();
-  return text + *rest;
-}
-
 std::string FormatGenerateResult(const GenerateResult& r) {
   ordered_json out;
   out["id"] = r.id;
@@ -166,6 +181,20 @@ std::string FormatGenerateResult(const GenerateResult& r) {
     ordered_json lp = ordered_json::array();
     for (const LogprobEntry& e : r.logprobs) lp.push_back(LogprobJson(e));
     out["logprobs"] = std::move(lp);
+  }
+  if (!r.samples.empty()) {
+    ordered_json samples = ordered_json::array();
+    for (const GeneratedSample& s : r.samples) {
+      ordered_json one;
+      one["output_token_ids"] = s.output_token_ids;
+      if (s.text.has_value()) one["text"] = *s.text;
+      one["finish_reason"] = FinishReasonName(s.finish_reason);
+      ordered_json lp = ordered_json::array();
+      for (const LogprobEntry& e : s.logprobs) lp.push_back(LogprobJson(e));
+      one["logprobs"] = s.logprobs.empty() ? ordered_json(nullptr) : std::move(lp);
+      samples.push_back(std::move(one));
+    }
+    out["samples"] = std::move(samples);
   }
   if (r.prompt_logprobs.empty()) {
     out["prompt_logprobs"] = nullptr;

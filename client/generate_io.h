@@ -3,10 +3,14 @@
 // Request: {"id": str, "token_ids": [int] | "text": str, "add_special_tokens": bool (with
 //           "text", default true), "max_tokens": int, "temperature": float (0 = greedy),
 //           "logprobs": int, "prompt_logprobs": int, "skip_special_tokens": bool (output text,
-//           default true)}; exactly one of "token_ids" and "text" is required ("text" needs a
+//           default true), "min_tokens": int, "n": int, "stop": str | [str],
+//           "stop_token_ids": [int], "ignore_eos": bool, "include_stop_str_in_output": bool};
+//           exactly one of "token_ids" and "text" is required ("text" needs a
 //           tokenizer); unknown fields are errors.
 // Result:  {"id", "prompt_token_ids", "output_token_ids", "text" (with a tokenizer),
-//           "finish_reason", "logprobs", "prompt_logprobs"}; logprobs entries are
+//           "finish_reason", "logprobs", "samples" (n > 1: every sample's output_token_ids,
+//           text, finish_reason and logprobs; the top level repeats the first),
+//           "prompt_logprobs"}; logprobs entries are
 //           {"token_id", "logprob", "top": [...]}; prompt_logprobs starts with null; both are
 //           null when not asked for.
 #ifndef TESSERA_CLIENT_GENERATE_IO_H_
@@ -33,10 +37,6 @@ absl::StatusOr<GenerateRequest> ParseGenerateRequest(absl::string_view line,
 // Parses a whole JSON Lines stream (blank lines skipped); ids default to the line number.
 absl::StatusOr<std::vector<GenerateRequest>> ParseGenerateRequests(
     std::istream& in, absl::string_view source, const Tokenizer* tokenizer = nullptr);
-
-// The text that `result`'s output adds after its prompt, as a stream would deliver it.
-absl::StatusOr<std::string> OutputText(const Tokenizer& tokenizer, const GenerateResult& result,
-                                       bool skip_special_tokens);
 
 // One output line (no trailing newline).
 std::string FormatGenerateResult(const GenerateResult& result);

@@ -1,11 +1,7 @@
-// Runs a fixed set of generation requests to completion with continuous batching: the minimal
-// scheduler of the offline runner (`tessera generate`). The serving scheduler replaces it.
-//
-// Each step: running decodes first (one token each), then prefill chunks (running prefills, then
-// newly admitted requests, first come first served) up to the token budget, so a long prompt never
-// stalls the decodes. A request is admitted only when the KV blocks for its whole prompt plus
-// max_tokens can be reserved, so nothing is ever preempted and the loop cannot deadlock; a request
-// that could never fit fails at once with a clear error while the others run.
+// Runs a fixed set of generation requests to completion: the offline runner behind
+// `tessera generate` and the golden tests. It drives the serving scheduler (SchedulerCore) on
+// the calling thread with every request queued at once, so offline runs batch, chunk, preempt
+// and stop exactly as the daemon does.
 //
 // Not thread-safe: Run() drives the engine on the calling thread.
 #ifndef TESSERA_SCHEDULER_OFFLINE_SCHEDULER_H_
@@ -16,7 +12,9 @@
 
 #include "absl/status/statusor.h"
 #include "engine/engine.h"
+#include "engine/tokenizer/tokenizer.h"
 #include "scheduler/request.h"
+#include "scheduler/scheduler_core.h"
 
 namespace tessera {
 
@@ -29,16 +27,18 @@ struct OfflineRunStats {
   int64_t steps = 0;
   int64_t prompt_tokens = 0;
   int64_t generated_tokens = 0;
-  int32_t max_running = 0;
+  int32_t max_running = 0;  // sequences in one step
+  int64_t preemptions = 0;
 };
 
 class OfflineScheduler {
  public:
-  OfflineScheduler(Engine& engine, OfflineSchedulerOptions options);
+  // `tokenizer` (may be null) gives results their text and enables stop strings.
+  OfflineScheduler(Engine& engine, OfflineSchedulerOptions options,
+                   const Tokenizer* tokenizer = nullptr);
 
-  // Checks a request against the model and the cache before anything runs: non-empty prompt,
-  // token ids in the vocabulary, max_tokens >= 1, prompt + max_tokens within the context, enough
-  // KV blocks in the whole cache, top-k counts within the vocabulary.
+  // Checks a request against the model, the cache and the scheduler's limits before anything
+  // runs (SchedulerCore::Validate).
   absl::Status Validate(const GenerateRequest& request) const;
 
   // Runs every request; results come back in input order. A request that fails validation gets
@@ -48,8 +48,13 @@ class OfflineScheduler {
   const OfflineRunStats& stats() const { return stats_; }
 
  private:
+  SchedulerOptions CoreOptions(size_t num_requests) const;
+
   Engine& engine_;
   OfflineSchedulerOptions options_;
+  const Tokenizer* tokenizer_;
+  SystemClock clock_;
+  SchedulerCore validator_;  // Validate() without a run
   OfflineRunStats stats_;
 };
 

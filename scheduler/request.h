@@ -55,6 +55,16 @@ struct GenerateRequest {
   std::optional<absl::Duration> timeout;
 };
 
+// One of a request's samples, in an offline result.
+struct GeneratedSample {
+  std::vector<int32_t> output_token_ids;
+  FinishReason finish_reason = FinishReason::kLength;
+  std::vector<LogprobEntry> logprobs;
+  std::optional<std::string> text;
+};
+
+// An offline run's result. The top-level output fields are the first sample's; with n > 1,
+// `samples` holds all of them.
 struct GenerateResult {
   std::string id;
   absl::Status status;  // not OK: the request failed and the fields below are partial
@@ -66,6 +76,7 @@ struct GenerateResult {
   std::vector<std::optional<LogprobEntry>> prompt_logprobs;
   // The output as text, when a tokenizer is at hand: what the output adds after the prompt.
   std::optional<std::string> text;
+  std::vector<GeneratedSample> samples;  // n > 1 only
 };
 
 }  // namespace tessera

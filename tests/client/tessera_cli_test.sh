@@ -100,6 +100,21 @@ JSON
 grep -q '"prompt_token_ids":\[415,' "$work/o" || fail "add_special_tokens false kept BOS: $(cat "$work/o")"
 echo '{"text": "hi", "token_ids": [1]}' > "$work/both.jsonl"
 expect_bad 'both.jsonl:1: "text" and "token_ids" exclude each other' generate --model "$tiny" --requests "$work/both.jsonl"
+# n samples and stop strings go through the serving scheduler.
+cat > "$work/n.jsonl" <<'JSON'
+{"id": "n", "text": "Once upon a time", "max_tokens": 6, "n": 3, "temperature": 1.0, "ignore_eos": true}
+{"id": "s", "text": "Once upon a time", "max_tokens": 6, "stop": ["\u00e9\u00e9\u00e9 never"], "min_tokens": 1}
+JSON
+"$tessera" generate --model "$tiny" --requests "$work/n.jsonl" > "$work/o" 2> "$work/e" || fail "n/stop: $(cat "$work/e")"
+[ "$(sed -n 1p "$work/o" | grep -o '"output_token_ids":\[[0-9,]*\]' | wc -l)" -eq 4 ] \
+  || fail "n=3 should print the first sample and 3 samples: $(sed -n 1p "$work/o")"
+sed -n 2p "$work/o" | grep -q '"finish_reason":"length"' || fail "stop that never matches: $(sed -n 2p "$work/o")"
+echo '{"text": "hi", "stop": 5}' > "$work/badstop.jsonl"
+expect_bad '"stop" must be a string or an array of strings' generate --model "$tiny" --requests "$work/badstop.jsonl"
+echo '{"token_ids": [1], "n": 0}' > "$work/badn.jsonl"
+expect_bad '"n" must be in [1,' generate --model "$tiny" --requests "$work/badn.jsonl"
+echo '{"token_ids": [1], "stop": ["x"]}' > "$work/stopnotok.jsonl"
+expect_bad 'stop strings need a tokenizer' generate --model "$work/model" --requests "$work/stopnotok.jsonl"
 echo '{"text": "hi"}' > "$work/notok.jsonl"
 expect_bad '"text" needs a tokenizer' generate --model "$work/model" --requests "$work/notok.jsonl"
 expect_bad '--text needs a tokenizer' generate --model "$work/model" --text hi

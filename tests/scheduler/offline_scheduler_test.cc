@@ -56,7 +56,7 @@ TEST(OfflineSchedulerTest, ValidationNamesTheProblem) {
   auto engine = MakeEngine(8);
   OfflineScheduler s(*engine, {});
   auto msg = [&](const GenerateRequest& r) { return std::string(s.Validate(r).message()); };
-  EXPECT_NE(msg(Req("a", {}, 4)).find("token_ids is empty"), std::string::npos);
+  EXPECT_NE(msg(Req("a", {}, 4)).find("the prompt is empty"), std::string::npos);
   EXPECT_NE(msg(Req("b", {1, 97}, 4)).find("token_ids[1] = 97 is outside the vocabulary"),
             std::string::npos);
   EXPECT_NE(msg(Req("c", {1}, 0)).find("max_tokens must be >= 1"), std::string::npos);
