@@ -94,6 +94,7 @@ class SchedulerCore {
 
   bool idle() const { return requests_.empty(); }
   int32_t num_waiting_new_requests() const { return waiting_new_requests_; }
+  int64_t num_waiting_new_prompt_tokens() const { return waiting_new_prompt_tokens_; }
   const SchedulerStats& stats() const { return stats_; }
   const KvBlockManager& blocks() const { return blocks_; }
 

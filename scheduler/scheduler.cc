@@ -1,0 +1,197 @@
+#include "scheduler/scheduler.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace tessera {
+
+// Forwards updates and tells the scheduler when a request is over, so its id can be reused and
+// it stops counting as in flight.
+class Scheduler::TrackingSink final : public RequestSink {
+ public:
+  TrackingSink(Scheduler* owner, std::string id, std::shared_ptr<RequestSink> inner)
+      : owner_(owner), id_(std::move(id)), inner_(std::move(inner)) {}
+  void Push(RequestUpdate update) override {
+    const bool finished = update.finished;
+    inner_->Push(std::move(update));
+    if (finished) owner_->Finished(id_);
+  }
+
+ private:
+  Scheduler* owner_;
+  std::string id_;
+  std::shared_ptr<RequestSink> inner_;
+};
+
+namespace {
+
+RequestUpdate FinalUpdate(const std::string& id, absl::Status status) {
+  RequestUpdate u;
+  u.request_id = id;
+  u.finished = true;
+  u.status = std::move(status);
+  return u;
+}
+
+}  // namespace
+
+Scheduler::Scheduler(Engine& engine, const Tokenizer* tokenizer, SchedulerOptions options,
+                     const Clock* clock)
+    : clock_(clock != nullptr ? *clock : system_clock_),
+      options_(options),
+      core_(engine, tokenizer, clock_, options) {
+  stats_ = core_.stats();
+}
+
+Scheduler::~Scheduler() { Shutdown(); }
+
+void Scheduler::Start() {
+  absl::MutexLock lock(&mu_);
+  if (thread_.joinable() || stopping_) return;
+  thread_ = std::thread([this] { Loop(); });
+}
+
+absl::Status Scheduler::Validate(const GenerateRequest& request) const {
+  return core_.Validate(request);
+}
+
+absl::Status Scheduler::Submit(GenerateRequest request, std::shared_ptr<RequestSink> sink) {
+  if (absl::Status s = core_.Validate(request); !s.ok()) return s;
+  const int64_t prompt = static_cast<int64_t>(request.prompt_token_ids.size());
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return absl::UnavailableError("the scheduler is shutting down");
+  if (in_flight_.contains(request.id)) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("request \"", request.id, "\" is already in flight"));
+  }
+  const int64_t queued = queued_new_requests_ + static_cast<int64_t>(inbox_.size());
+  const int64_t tokens = queued_prompt_tokens_ + inbox_prompt_tokens_;
+  if (queued >= options_.max_waiting_requests ||
+      tokens + prompt > options_.max_waiting_prompt_tokens) {
+    ++rejected_[request.tenant];
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the waiting queue is full (", queued, " requests, ", tokens, " prompt tokens; limits ",
+        options_.max_waiting_requests, " and ", options_.max_waiting_prompt_tokens, ")"));
+  }
+  in_flight_.insert(request.id);
+  inbox_prompt_tokens_ += prompt;
+  std::string id = request.id;
+  inbox_.push_back({std::move(request), std::make_shared<TrackingSink>(this, id, std::move(sink))});
+  return absl::OkStatus();
+}
+
+void Scheduler::Cancel(const std::string& request_id) {
+  absl::MutexLock lock(&mu_);
+  if (in_flight_.contains(request_id)) cancels_.push_back(request_id);
+}
+
+void Scheduler::Finished(const std::string& request_id) {
+  absl::MutexLock lock(&mu_);
+  in_flight_.erase(request_id);
+}
+
+void Scheduler::Loop() {
+  const auto has_work = [](Scheduler* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->mu_) {
+    return s->stopping_ || !s->inbox_.empty() || !s->cancels_.empty() || s->core_busy_;
+  };
+  const auto has_news = [](Scheduler* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->mu_) {
+    return s->stopping_ || !s->inbox_.empty() || !s->cancels_.empty();
+  };
+  std::vector<Submission> submissions;
+  std::vector<std::string> cancels;
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(+has_work, this));
+      if (stopping_) break;
+      submissions.swap(inbox_);
+      cancels.swap(cancels_);
+      inbox_prompt_tokens_ = 0;
+    }
+    for (Submission& s : submissions) {
+      const std::string id = s.request.id;
+      if (absl::Status st = core_.Add(std::move(s.request), s.sink); !st.ok()) {
+        s.sink->Push(FinalUpdate(id, std::move(st)));
+      }
+    }
+    submissions.clear();
+    for (const std::string& id : cancels) core_.Cancel(id);
+    cancels.clear();
+    absl::Status step_status;
+    bool ran = false;
+    if (!core_.idle()) {
+      absl::StatusOr<StepReport> report = core_.Step();
+      if (report.ok()) {
+        ran = report->ran;
+      } else {
+        step_status = report.status();
+      }
+    }
+    absl::MutexLock lock(&mu_);
+    stats_ = core_.stats();
+    queued_new_requests_ = core_.num_waiting_new_requests();
+    queued_prompt_tokens_ = core_.num_waiting_new_prompt_tokens();
+    core_busy_ = !core_.idle();
+    if (!step_status.ok()) engine_status_ = step_status;
+    // Requests in flight but nothing could run (e.g. only a deadline to wait for): do not spin.
+    if (core_busy_ && !ran) {
+      mu_.AwaitWithTimeout(absl::Condition(+has_news, this), absl::Milliseconds(1));
+    }
+  }
+  AbortEverything();
+}
+
+void Scheduler::AbortEverything() {
+  std::vector<Submission> submissions;
+  absl::Status status;
+  {
+    absl::MutexLock lock(&mu_);
+    submissions.swap(inbox_);
+    inbox_prompt_tokens_ = 0;
+    status = shutdown_status_;
+  }
+  for (Submission& s : submissions) s.sink->Push(FinalUpdate(s.request.id, status));
+  core_.AbortAll(status);
+  absl::MutexLock lock(&mu_);
+  stats_ = core_.stats();
+  core_busy_ = false;
+}
+
+void Scheduler::Shutdown(absl::Status status) {
+  bool run_inline = false;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!stopping_) {
+      stopping_ = true;
+      shutdown_status_ = std::move(status);
+      run_inline = !thread_.joinable();
+    }
+  }
+  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+  if (run_inline) AbortEverything();
+}
+
+SchedulerStats Scheduler::Stats() const {
+  absl::MutexLock lock(&mu_);
+  SchedulerStats s = stats_;
+  // Refusals at Submit never reach the core: count them here.
+  for (const auto& [tenant, n] : rejected_) {
+    s.tenants[tenant].requests_rejected += n;
+    s.tenants[tenant].requests_received += n;
+    s.requests_rejected_total += n;
+  }
+  return s;
+}
+
+int32_t Scheduler::num_in_flight() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int32_t>(in_flight_.size());
+}
+
+absl::Status Scheduler::engine_status() const {
+  absl::MutexLock lock(&mu_);
+  return engine_status_;
+}
+
+}  // namespace tessera

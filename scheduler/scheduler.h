@@ -1,0 +1,93 @@
+// The serving scheduler: one thread that owns a SchedulerCore and runs steps back to back, fed
+// by any number of client threads through a locked inbox (ARCHITECTURE.md rule 2).
+//
+// Submit validates at once and refuses at once (InvalidArgument, AlreadyExists for an id in
+// flight, ResourceExhausted when the waiting queue is full, Unavailable after Shutdown), so the
+// server can map each to its gRPC status before streaming. Everything else arrives through the
+// request's sink, on the scheduler thread.
+//
+// Thread-safe. The engine and tokenizer must outlive it.
+#ifndef TESSERA_SCHEDULER_SCHEDULER_H_
+#define TESSERA_SCHEDULER_SCHEDULER_H_
+
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "scheduler/clock.h"
+#include "scheduler/scheduler_core.h"
+
+namespace tessera {
+
+class Scheduler {
+ public:
+  // `clock` may be null (the system clock).
+  Scheduler(Engine& engine, const Tokenizer* tokenizer, SchedulerOptions options,
+            const Clock* clock = nullptr);
+  ~Scheduler();  // Shutdown()
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Starts the scheduler thread.
+  void Start();
+
+  absl::Status Validate(const GenerateRequest& request) const;
+  absl::Status Submit(GenerateRequest request, std::shared_ptr<RequestSink> sink);
+  // The request leaves at the next step boundary with a CANCELLED final update; no-op for an
+  // unknown or finished id.
+  void Cancel(const std::string& request_id);
+
+  // Refuses new requests, aborts those in flight with `status` (their sinks get the final
+  // update), and joins the thread. Idempotent.
+  void Shutdown(absl::Status status = absl::UnavailableError("the scheduler is shutting down"));
+
+  // The state after the latest step.
+  SchedulerStats Stats() const;
+  // Requests submitted and not finished.
+  int32_t num_in_flight() const;
+  // The last engine failure (OK if none): requests in flight then were aborted with INTERNAL.
+  absl::Status engine_status() const;
+
+ private:
+  struct Submission {
+    GenerateRequest request;
+    std::shared_ptr<RequestSink> sink;
+  };
+  class TrackingSink;
+
+  void Loop();
+  void Finished(const std::string& request_id);
+  // Aborts what is queued and in flight with the shutdown status (scheduler thread, or inline
+  // when it never started).
+  void AbortEverything();
+
+  SystemClock system_clock_;
+  const Clock& clock_;
+  SchedulerOptions options_;
+  SchedulerCore core_;  // only the scheduler thread touches it after Start (Validate is const)
+
+  mutable absl::Mutex mu_;
+  std::vector<Submission> inbox_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> cancels_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<std::string> in_flight_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, int64_t> rejected_ ABSL_GUARDED_BY(mu_);  // refused at Submit, by tenant
+  int32_t queued_new_requests_ ABSL_GUARDED_BY(mu_) = 0;  // core's count after the last step
+  int64_t inbox_prompt_tokens_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t queued_prompt_tokens_ ABSL_GUARDED_BY(mu_) = 0;
+  bool core_busy_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status shutdown_status_ ABSL_GUARDED_BY(mu_);
+  absl::Status engine_status_ ABSL_GUARDED_BY(mu_);
+  SchedulerStats stats_ ABSL_GUARDED_BY(mu_);
+  std::thread thread_;
+};
+
+}  // namespace tessera
+
+#endif  // TESSERA_SCHEDULER_SCHEDULER_H_
