@@ -83,6 +83,12 @@ absl::StatusOr<std::unique_ptr<BpeModel>> BpeModel::FromJson(const Json& model,
       }
       m->id_to_token_.resize(i + 1);
     }
+    // Two tokens with one id would make Decode depend on the order of the JSON keys.
+    if (!m->id_to_token_[i].empty()) {
+      return f.Error(absl::StrCat("model.vocab id ", i, " is given to both ",
+                                  QuoteForError(m->id_to_token_[i]), " and ",
+                                  QuoteForError(token)));
+    }
     m->vocab_[token] = i;
     m->id_to_token_[i] = token;
   }
