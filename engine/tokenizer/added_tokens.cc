@@ -2,13 +2,32 @@
 
 #include "engine/tokenizer/unicode_class.h"
 #include "engine/tokenizer/utf8.h"
+#include "utf8proc.h"
 
 namespace tessera::tokenizer {
 namespace {
 
+// Rust regex's \w, which Hugging Face tokenizers uses for single_word: letters, Nl, marks,
+// decimal digits, connector punctuation and the joiners ZWNJ/ZWJ. (Other_Alphabetic symbols
+// such as circled letters are left out.)
 bool IsWordChar(char32_t cp) {
-  const CharClass c = ClassOf(cp);
-  return c == kLetter || c == kNumber || cp == U'_';
+  if (cp == 0x200C || cp == 0x200D) return true;
+  switch (utf8proc_category(static_cast<utf8proc_int32_t>(cp))) {
+    case UTF8PROC_CATEGORY_LU:
+    case UTF8PROC_CATEGORY_LL:
+    case UTF8PROC_CATEGORY_LT:
+    case UTF8PROC_CATEGORY_LM:
+    case UTF8PROC_CATEGORY_LO:
+    case UTF8PROC_CATEGORY_NL:
+    case UTF8PROC_CATEGORY_MN:
+    case UTF8PROC_CATEGORY_MC:
+    case UTF8PROC_CATEGORY_ME:
+    case UTF8PROC_CATEGORY_ND:
+    case UTF8PROC_CATEGORY_PC:
+      return true;
+    default:
+      return false;
+  }
 }
 
 // The code point that ends just before byte `pos` (valid UTF-8, pos > 0), and its start.
