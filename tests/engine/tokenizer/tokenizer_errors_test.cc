@@ -2,6 +2,7 @@
 // names the offending component, text that is not valid UTF-8 is refused with the byte offset
 // of the first bad byte, and ids outside the vocabulary cannot be decoded.
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/status/status.h"

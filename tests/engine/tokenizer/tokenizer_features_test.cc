@@ -3,7 +3,9 @@
 // added-token single_word / lstrip / rstrip matching, normalized added tokens, invalid byte
 // runs in the ByteFallback decoder, and unknown characters without an unknown token. Also the
 // two spellings of merges.
+#include <cstdio>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 

@@ -2,6 +2,7 @@
 // (byte-level BPE, or byte fallback for Llama 2) up to their normalizer: Qwen applies NFC, so its
 // round trip gives the NFC form, computed here with utf8proc.
 #include <cstdlib>
+#include <iterator>
 #include <random>
 #include <string>
 #include <vector>

@@ -13,6 +13,7 @@ export const HARD_STRINGS = [
   ["contraction", "'S'T'RE'VE'M'LL'D"],
   ["contraction", "the cat'\u017f toy"],
   ["contraction", "'\u017f"],
+  ["contraction", "cat'\u017ftuff '\u017fs"],
   ["contraction", "it''s ''' 'x 'll've"],
   ["contraction", "rock 'n' roll 'tis"],
   ["contraction punctuation", "the dog\u2019s bone"],
@@ -29,6 +30,9 @@ export const HARD_STRINGS = [
   ["whitespace", "a \n\n b"],
   ["unicode_space", "a\u3000b\u2003c\u00a0\u00a0d"],
   ["unicode_space", "x\u0085y\u2028z"],
+  ["unicode_space", "x\u0085\u0085 y\u0085"],
+  // U+0085 is White_Space and U+FEFF is not: here JavaScript's own \s would split differently.
+  ["unicode_space zero_width", "x \u0085y \ufeffz"],
   // Digits.
   ["digit", "12345678901234567890"],
   ["digit punctuation", "1,234,567.89 and 0.000001"],
@@ -67,6 +71,8 @@ export const HARD_STRINGS = [
   ["zero_width", "zero\u200bwidth\u200cnon\u200djoiner"],
   ["zero_width", "\ufeffBOM at start"],
   ["zero_width", "mid\ufeffBOM"],
+  ["zero_width", "a\ufeff b \ufeff\ufeff end\ufeff"],
+  ["zero_width", "\ufeff"],
   ["control", "ctrl\u0000\u0001\u0007\u001b[0m\u007f end"],
   ["control", "\u000b\u000c vertical tab and form feed"],
   // Words longer than the 64-byte BPE cache limit.
