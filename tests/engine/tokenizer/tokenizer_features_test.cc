@@ -135,6 +135,16 @@ TEST(AddedTokenFlagsTest, StripUnicodeSpace) {
           {{"hi", false}, {"<mask>", true}, {"there", false}, {"<mask>", true}, {"<mask>", true}}));
 }
 
+// find_matches in added_vocabulary.rs walks Aho-Corasick's non-overlapping leftmost-longest
+// matches and drops those that single_word rejects: the text a rejected match covered is not
+// searched again, so "b" inside a rejected "ab" is not a match.
+TEST(AddedTokenFlagsTest, RejectedSingleWordMatchHidesOverlappingTokens) {
+  CharTokenizer tok("xab ", {Added("ab", true, false, false), Added("b", false, false, false)});
+  EXPECT_EQ(tok.Encode("xab"), tok.Expected({{"xab", false}}));
+  EXPECT_EQ(tok.Encode("xab b"), tok.Expected({{"xab ", false}, {"b", true}}));
+  EXPECT_EQ(tok.Encode("x ab"), tok.Expected({{"x ", false}, {"ab", true}}));
+}
+
 // A normalized added token is matched in the normalized text, against its own normalized
 // content (added_vocabulary.rs, refresh_added_tokens); others are matched in the raw text.
 TEST(AddedTokenFlagsTest, NormalizedTokenMatchesNormalizedContent) {
