@@ -74,10 +74,14 @@ bool AddedTokenMatcher::FindFrom(std::string_view text, size_t from, Match* matc
     if (best == nullptr) continue;
     // Matches are whole UTF-8 sequences because the contents are valid UTF-8.
     if (best->single_word) {
-      size_t unused;
-      if (start > 0 && IsWordChar(PreviousCodePoint(text, start, &unused))) continue;
-      size_t p = best_end;
-      if (best_end < text.size() && IsWordChar(NextCodePoint(text, &p))) continue;
+      size_t unused, p = best_end;
+      if ((start > 0 && IsWordChar(PreviousCodePoint(text, start, &unused))) ||
+          (best_end < text.size() && IsWordChar(NextCodePoint(text, &p)))) {
+        // Matches do not overlap, as in Hugging Face tokenizers' Aho-Corasick search: the
+        // rejected match still hides the tokens inside it.
+        start = best_end - 1;
+        continue;
+      }
     }
     size_t s = start, e = best_end;
     if (best->lstrip) {
