@@ -109,3 +109,24 @@ export const SPLIT_ONLY_STRINGS = [
   "123abc", "a123", " 123", "\n\n a", "\u{1F600}\u{1F600} x", " 's", "a's", "A'LL", "''",
   "  \n", "\n  ", " \r", "x\n", "$$$ 5", " .x", "._a", "\u00e9t\u00e9", "a\u0301b", "_x_",
 ];
+
+// Seeded random concatenations of hard fragments (added-token spellings, combining marks,
+// odd whitespace, contractions), for differential coverage beyond the hand-picked strings.
+function randomStrings(count, seed) {
+  const pool = [..."aZ9 '\t\n\r.,!?-_<>|/", "<|im_start|>", "<|im_end|>", "<s>", "</s>",
+    "<|begin_of_text|>", "<unk>", "\u00e9", "e\u0301", "\u4e2d", "\u{1F600}", "\u{1F3FB}", "\u200d",
+    "\ufeff", "\u0085", "\u00a0", "\u3000", "\u017f", "'s", "'LL", "\u0663", "\uff11", "\u0e44",
+    "\u0939\u093f", "\u1100\u1161", "  ", "\n\n", "123456", "\u0000", "\u2581", "\u00b2"];
+  const next = (n) => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed % n;
+  };
+  const out = [];
+  for (let i = 0; i < count; ++i) {
+    let s = "";
+    for (let j = next(25); j > 0; --j) s += pool[next(pool.length)];
+    out.push({ categories: ["random"], text: s });
+  }
+  return out;
+}
+HARD_STRINGS.push(...randomStrings(100, 12345));
