@@ -2,13 +2,32 @@
 
 #include "engine/tokenizer/unicode_class.h"
 #include "engine/tokenizer/utf8.h"
+#include "utf8proc.h"
 
 namespace tessera::tokenizer {
 namespace {
 
+// Rust regex's \w, which Hugging Face tokenizers uses for single_word: letters, Nl, marks,
+// decimal digits, connector punctuation and the joiners ZWNJ/ZWJ. (Other_Alphabetic symbols
+// such as circled letters are left out.)
 bool IsWordChar(char32_t cp) {
-  const CharClass c = ClassOf(cp);
-  return c == kLetter || c == kNumber || cp == U'_';
+  if (cp == 0x200C || cp == 0x200D) return true;
+  switch (utf8proc_category(static_cast<utf8proc_int32_t>(cp))) {
+    case UTF8PROC_CATEGORY_LU:
+    case UTF8PROC_CATEGORY_LL:
+    case UTF8PROC_CATEGORY_LT:
+    case UTF8PROC_CATEGORY_LM:
+    case UTF8PROC_CATEGORY_LO:
+    case UTF8PROC_CATEGORY_NL:
+    case UTF8PROC_CATEGORY_MN:
+    case UTF8PROC_CATEGORY_MC:
+    case UTF8PROC_CATEGORY_ME:
+    case UTF8PROC_CATEGORY_ND:
+    case UTF8PROC_CATEGORY_PC:
+      return true;
+    default:
+      return false;
+  }
 }
 
 // The code point that ends just before byte `pos` (valid UTF-8, pos > 0), and its start.
@@ -55,10 +74,14 @@ bool AddedTokenMatcher::FindFrom(std::string_view text, size_t from, Match* matc
     if (best == nullptr) continue;
     // Matches are whole UTF-8 sequences because the contents are valid UTF-8.
     if (best->single_word) {
-      size_t unused;
-      if (start > 0 && IsWordChar(PreviousCodePoint(text, start, &unused))) continue;
-      size_t p = best_end;
-      if (best_end < text.size() && IsWordChar(NextCodePoint(text, &p))) continue;
+      size_t unused, p = best_end;
+      if ((start > 0 && IsWordChar(PreviousCodePoint(text, start, &unused))) ||
+          (best_end < text.size() && IsWordChar(NextCodePoint(text, &p)))) {
+        // Matches do not overlap, as in Hugging Face tokenizers' Aho-Corasick search: the
+        // rejected match still hides the tokens inside it.
+        start = best_end - 1;
+        continue;
+      }
     }
     size_t s = start, e = best_end;
     if (best->lstrip) {

@@ -83,6 +83,12 @@ absl::StatusOr<std::unique_ptr<BpeModel>> BpeModel::FromJson(const Json& model,
       }
       m->id_to_token_.resize(i + 1);
     }
+    // Two tokens with one id would make Decode depend on the order of the JSON keys.
+    if (!m->id_to_token_[i].empty()) {
+      return f.Error(absl::StrCat("model.vocab id ", i, " is given to both ",
+                                  QuoteForError(m->id_to_token_[i]), " and ",
+                                  QuoteForError(token)));
+    }
     m->vocab_[token] = i;
     m->id_to_token_[i] = token;
   }
@@ -101,9 +107,10 @@ absl::StatusOr<std::unique_ptr<BpeModel>> BpeModel::FromJson(const Json& model,
     if (a == m->vocab_.end() || b == m->vocab_.end() || ab == m->vocab_.end()) {
       return f.Error(absl::StrCat("model.merges[", r, "] uses a token that is not in the vocab"));
     }
-    // A repeated merge keeps its first (best) rank.
-    m->merges_.try_emplace(PairKey(a->second, b->second),
-                           Merge{static_cast<int32_t>(r), ab->second});
+    // A repeated merge takes the rank of its last occurrence, as in Hugging Face tokenizers,
+    // which collects the merges into a map in file order.
+    m->merges_.insert_or_assign(PairKey(a->second, b->second),
+                                Merge{static_cast<int32_t>(r), ab->second});
   }
 
   auto unk = f.OptionalString("unk_token");

@@ -27,6 +27,8 @@ struct Tokenizer::Impl {
   tokenizer::PostProcessor post_processor;
   tokenizer::Decoder decoder;
   std::deque<AddedToken> added;  // stable addresses for the matchers
+  // Normalized added tokens as the normalized matcher sees them: content normalized.
+  std::deque<AddedToken> normalized_patterns;
   absl::flat_hash_map<int32_t, const AddedToken*> added_by_id;
   absl::flat_hash_map<std::string, int32_t> added_by_content;
   // Tokens matched in the raw input, and those matched after normalization.
@@ -142,9 +144,15 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromJson(std::string_view 
       const AddedToken& stored = impl->added.emplace_back(*std::move(t));
       impl->added_by_id[stored.id] = &stored;
       impl->added_by_content.try_emplace(stored.content, stored.id);
-      (stored.normalized && !impl->normalizer.empty() ? impl->normalized_matcher
-                                                      : impl->raw_matcher)
-          .Add(stored);
+      if (stored.normalized && !impl->normalizer.empty()) {
+        // Hugging Face matches a normalized token by its normalized content, e.g. "a b" as
+        // "a▁b" after a Replace(" ", "▁") normalizer.
+        AddedToken& pattern = impl->normalized_patterns.emplace_back(stored);
+        pattern.content = impl->normalizer.Apply(stored.content);
+        impl->normalized_matcher.Add(pattern);
+      } else {
+        impl->raw_matcher.Add(stored);
+      }
     }
   }
 
