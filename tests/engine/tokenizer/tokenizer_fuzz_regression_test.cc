@@ -1,6 +1,7 @@
 // Regressions found by the tokenizer fuzzers (tests/fuzz) or while writing them: each case is an
 // input that once crashed or misbehaved, kept here so that the normal test run guards it.
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "engine/tokenizer/tokenizer.h"
@@ -62,6 +63,24 @@ TEST(TokenizerFuzzRegressionTest, ModeratelyNestedSequenceLoads) {
     auto t = Tokenizer::FromJson(json);
     EXPECT_TRUE(t.ok()) << t.status();
   }
+}
+
+// "" as the unknown token: Encode gave its id, which Decode then refused as not in the
+// vocabulary, because an empty spelling marked a gap in the ids.
+TEST(TokenizerFuzzRegressionTest, EmptyUnknownTokenDecodes) {
+  auto t = Tokenizer::FromJson(
+      R"({"model": {"type": "BPE", "vocab": {"": 0, "a": 1}, "merges": [], "unk_token": ""}})");
+  ASSERT_TRUE(t.ok()) << t.status();
+  auto ids = (*t)->Encode("b", /*add_special_tokens=*/false);
+  ASSERT_TRUE(ids.ok()) << ids.status();
+  EXPECT_EQ(*ids, std::vector<int32_t>{0});
+  auto text = (*t)->Decode(*ids, /*skip_special_tokens=*/false);
+  ASSERT_TRUE(text.ok()) << text.status();
+  EXPECT_EQ(*text, "");
+  // A real gap is still refused.
+  auto gap = Tokenizer::FromJson(R"({"model": {"vocab": {"a": 0, "b": 2}, "merges": []}})");
+  ASSERT_TRUE(gap.ok()) << gap.status();
+  EXPECT_TRUE(absl::IsInvalidArgument((*gap)->Decode({1}, false).status()));
 }
 
 }  // namespace
