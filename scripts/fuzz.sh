@@ -9,6 +9,8 @@
 #   scripts/fuzz.sh tokenizer_json_fuzz              one target
 #   build-fuzz/tests/fuzz/tokenizer_encode_fuzz CRASH_FILE    replay a saved crash
 #
+# By hand, give a target a scratch folder (libFuzzer writes new inputs into its first corpus
+# folder), never tests/fuzz/corpus/ itself.
 # New inputs stay in build-fuzz/fuzz-work (the repo's corpora are only read); a crash is saved
 # there as crash-<sha1> with the log beside it. To keep a reproducer, minimize it
 # (-minimize_crash=1 -runs=10000 CRASH_FILE) and add it to tests/fuzz/corpus/<target>/.
