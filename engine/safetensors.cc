@@ -207,9 +207,10 @@ absl::Status SafetensorsFile::Parse() {
     }
     const std::string tensor = absl::StrCat("tensor ", QuoteForError(name), ": ");
     if (!entry.is_object()) return error(tensor, "must be an object, got ", DescribeJson(entry));
-    auto field = [&entry](const char* key) -> const Json* {
-      auto it = entry.find(key);
-      return it == entry.end() ? nullptr : &*it;
+    // An init-capture: clang before 16 cannot capture a structured binding by name.
+    auto field = [&object = entry](const char* key) -> const Json* {
+      auto it = object.find(key);
+      return it == object.end() ? nullptr : &*it;
     };
 
     const Json* dtype_json = field("dtype");

@@ -16,6 +16,10 @@ packages=(
   libutf8proc-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
+  # the libFuzzer build (scripts/fuzz.sh): clang, its sanitizer and libFuzzer runtimes
+  # (compiler-rt), the OpenMP runtime that clang needs to configure the tree, and
+  # llvm-symbolizer for readable crash reports
+  clang-14 libclang-rt-14-dev libomp-14-dev llvm-14
 )
 
 sudo_cmd=()

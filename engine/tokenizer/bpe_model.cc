@@ -137,7 +137,10 @@ std::optional<int32_t> BpeModel::TokenToId(std::string_view token) const {
 }
 
 const std::string* BpeModel::IdToToken(int32_t id) const {
-  if (id < 0 || id >= id_end() || id_to_token_[id].empty()) return nullptr;
+  if (id < 0 || id >= id_end()) return nullptr;
+  // An empty entry is a gap in the ids, unless "" itself is in the vocabulary with this id (it
+  // can be the unknown token, which Encode then produces).
+  if (id_to_token_[id].empty() && TokenToId("") != id) return nullptr;
   return &id_to_token_[id];
 }
 

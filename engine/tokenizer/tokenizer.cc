@@ -2,6 +2,7 @@
 
 #include <deque>
 #include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
@@ -47,6 +48,24 @@ namespace {
 
 constexpr uintmax_t kMaxTokenizerJsonBytes = uintmax_t{512} << 20;
 constexpr uintmax_t kMaxConfigBytes = uintmax_t{64} << 20;
+// The components are built recursively through "Sequence", so a hostile file nesting them
+// thousands deep would overflow the stack. serde_json, which Hugging Face tokenizers reads
+// tokenizer.json with, refuses nesting deeper than 128, so real files stay far below this.
+constexpr int kMaxComponentDepth = 128;
+
+// Whether `value` has arrays or objects nested more than `max_depth` deep (iteratively, for
+// the same reason).
+bool NestedDeeperThan(const Json& value, int max_depth) {
+  std::vector<std::pair<const Json*, int>> stack{{&value, 1}};
+  while (!stack.empty()) {
+    const auto [v, depth] = stack.back();
+    stack.pop_back();
+    if (!v->is_structured()) continue;
+    if (depth > max_depth) return true;
+    for (const Json& child : *v) stack.emplace_back(&child, depth + 1);
+  }
+  return false;
+}
 
 absl::StatusOr<AddedToken> ParseAddedToken(const Json& j, size_t index, std::string_view source) {
   JsonFields f(j, source, absl::StrCat("added_tokens[", index, "]."));
@@ -120,6 +139,12 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromJson(std::string_view 
     const Json* v = f.Find(key);
     return v == nullptr ? null : *v;
   };
+  for (const char* key : {"normalizer", "pre_tokenizer", "post_processor", "decoder"}) {
+    if (NestedDeeperThan(component(key), kMaxComponentDepth)) {
+      return f.Error(
+          absl::StrCat("\"", key, "\" is nested more than ", kMaxComponentDepth, " levels deep"));
+    }
+  }
   auto normalizer = tokenizer::Normalizer::FromJson(component("normalizer"), source);
   if (!normalizer.ok()) return normalizer.status();
   impl->normalizer = *std::move(normalizer);
