@@ -8,6 +8,7 @@
 #include "engine/cpu/rope.h"
 #include "engine/cuda/add_rms_norm.cuh"
 #include "engine/cuda/broadcast_rows.cuh"
+#include "engine/cuda/copy_kv_blocks.cuh"
 #include "engine/cuda/cuda_status.h"
 #include "engine/cuda/decode_graphs.h"
 #include "engine/cuda/device_info.h"
@@ -26,6 +27,14 @@ constexpr int32_t kLogitRowsPerPass = 256;
 
 constexpr int64_t kAlign = 256;
 int64_t AlignBytes(int64_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
+
+// The plan's block copies as (src, dst) pairs into `h`, as the copy kernel reads them.
+void WriteBlockCopies(const StepPlan& plan, int32_t* h) {
+  for (const BlockCopy& c : plan.block_copies) {
+    *h++ = c.src;
+    *h++ = c.dst;
+  }
+}
 
 #define TESSERA_RETURN_IF_ERROR(expr)                                   \
   do {                                                                  \
@@ -276,9 +285,11 @@ struct CudaEngine::DeviceStep {
 struct CudaEngine::IntsLayout {
   int64_t token_ids, positions, slots, qo_indptr, kv_indptr, last_len, num_cached, rows, kv_indices,
       total;
+  int64_t block_copies;  // (src, dst) pairs, after everything else
 
-  // Room for `tokens` tokens, `seqs` sequences and `blocks` page-table entries.
-  static IntsLayout For(int64_t tokens, int64_t seqs, int64_t blocks) {
+  // Room for `tokens` tokens, `seqs` sequences, `blocks` page-table entries and `copies` block
+  // copies.
+  static IntsLayout For(int64_t tokens, int64_t seqs, int64_t blocks, int64_t copies = 0) {
     IntsLayout l{};
     int64_t at = 0;
     auto take = [&at](int64_t n) {
@@ -295,6 +306,7 @@ struct CudaEngine::IntsLayout {
     l.num_cached = take(seqs);
     l.rows = take(tokens);
     l.kv_indices = take(blocks);
+    l.block_copies = take(2 * copies);
     l.total = at;
     return l;
   }
@@ -376,7 +388,8 @@ absl::StatusOr<StepResult> CudaEngine::Step(const StepPlan& plan) {
       result.seqs[s].prompt_logprobs.resize(plan.num_fed(s));
     }
   }
-  if (plan.num_tokens() == 0) return result;
+  // A step of block copies alone still runs (eagerly).
+  if (plan.num_tokens() == 0 && plan.block_copies.empty()) return result;
   if (UseDecodeGraph(plan)) {
     TESSERA_RETURN_IF_ERROR(StepDecodeGraph(plan, &result));
   } else {
@@ -387,10 +400,12 @@ absl::StatusOr<StepResult> CudaEngine::Step(const StepPlan& plan) {
 
 absl::Status CudaEngine::StepEager(const StepPlan& plan, StepResult* result) {
   const IntsLayout l = IntsLayout::For(plan.num_tokens(), plan.num_seqs(),
-                                       static_cast<int64_t>(plan.page_table.indices.size()));
+                                       static_cast<int64_t>(plan.page_table.indices.size()),
+                                       static_cast<int64_t>(plan.block_copies.size()));
   TESSERA_RETURN_IF_ERROR(ws_->ReserveInts(l.total));
   DeviceStep shape;
   const std::vector<int32_t> rows = FillInts(plan, l, ws_->host_ints, &shape);
+  WriteBlockCopies(plan, ws_->host_ints + l.block_copies);
   TESSERA_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(ws_->ints.data(), ws_->host_ints,
                                                l.total * sizeof(int32_t), cudaMemcpyHostToDevice,
                                                stream_));
@@ -399,6 +414,9 @@ absl::Status CudaEngine::StepEager(const StepPlan& plan, StepResult* result) {
   d.num_seqs = shape.num_seqs;
   d.max_q_len = shape.max_q_len;
   d.max_kv_len = shape.max_kv_len;
+  TESSERA_RETURN_IF_ERROR(EnqueueBlockCopies(plan, ws_->ints.data() + l.block_copies));
+  // Synchronize before returning: the next step rewrites the pinned mirror being uploaded.
+  if (d.num_tokens == 0) return Synchronize();
   TESSERA_RETURN_IF_ERROR(EnqueueForward(d));
   if (rows.empty()) return Synchronize();
   const std::vector<RowInfo> info = RowsOf(plan, rows);
@@ -416,7 +434,9 @@ absl::Status CudaEngine::StepEager(const StepPlan& plan, StepResult* result) {
 }
 
 bool CudaEngine::UseDecodeGraph(const StepPlan& plan) const {
-  if (!options_.cuda_graphs || plan.num_tokens() != plan.num_seqs()) return false;
+  if (!options_.cuda_graphs || plan.num_tokens() == 0 || plan.num_tokens() != plan.num_seqs()) {
+    return false;
+  }
   const int32_t batch = DecodeGraphCache::BatchBucket(plan.num_seqs());
   if (batch > GraphBatchCapacity()) return false;
   if (static_cast<int64_t>(plan.page_table.indices.size()) + batch > GraphBlockCapacity()) {
@@ -483,6 +503,9 @@ absl::Status CudaEngine::StepDecodeGraph(const StepPlan& plan, StepResult* resul
   d.num_seqs = batch;
   d.max_q_len = 1;
   d.max_kv_len = DecodeGraphCache::ContextBucket(shape.max_kv_len, config_.max_position_embeddings);
+  // The captured graphs hold no block copies: a forking step's copies run eagerly, ordered before
+  // the replay's KV writes by the stream.
+  TESSERA_RETURN_IF_ERROR(EnqueueBlockCopies(plan, nullptr));
   TESSERA_RETURN_IF_ERROR(graphs_->Launch(batch, d.max_kv_len, stream_, [&]() -> absl::Status {
     TESSERA_RETURN_IF_ERROR(EnqueueForward(d));
     return EnqueueLogits(d.rows, batch);
@@ -498,6 +521,27 @@ absl::Status CudaEngine::StepDecodeGraph(const StepPlan& plan, StepResult* resul
   for (size_t r = 0; r < rows.size(); ++r) ws_->host_requests[r] = by_row[rows[r]];
   FillOutputs(plan, info, 0, static_cast<int32_t>(rows.size()), result);
   return absl::OkStatus();
+}
+
+absl::Status CudaEngine::EnqueueBlockCopies(const StepPlan& plan, const int32_t* d_pairs) {
+  const int64_t n = static_cast<int64_t>(plan.block_copies.size());
+  if (n == 0) return absl::OkStatus();
+  if (d_pairs == nullptr) {
+    TESSERA_RETURN_IF_ERROR(ws_->ReserveInts(2 * n));
+    WriteBlockCopies(plan, ws_->host_ints);
+    TESSERA_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(ws_->ints.data(), ws_->host_ints,
+                                                 2 * n * sizeof(int32_t), cudaMemcpyHostToDevice,
+                                                 stream_));
+    d_pairs = ws_->ints.data();
+  }
+  CopyKvBlocksArgs copy;
+  copy.kv_cache = kv_.data();
+  copy.pairs = d_pairs;
+  copy.num_pairs = static_cast<int32_t>(n);
+  copy.num_layers = static_cast<int32_t>(config_.num_hidden_layers);
+  copy.num_blocks = plan_.num_kv_blocks;
+  copy.block_elems = 2 * int64_t{block_size_} * config_.kv_size();
+  return LaunchCopyKvBlocks(copy, stream_);
 }
 
 absl::Status CudaEngine::EnqueueForward(const DeviceStep& d) {

@@ -87,6 +87,10 @@ class CudaEngine final : public Engine {
   int32_t GraphBatchCapacity() const;
   int64_t GraphBlockCapacity() const;
   absl::Status StepDecodeGraph(const StepPlan& plan, StepResult* result);
+  // The plan's copy-on-write block copies, on the stream ahead of the step's KV writes. `d_pairs`:
+  // the (src, dst) pairs uploaded with the plan's arrays, or nullptr to upload them here (graph
+  // steps, whose fixed arrays have no room for them).
+  absl::Status EnqueueBlockCopies(const StepPlan& plan, const int32_t* d_pairs);
   // Embedding, every layer and the last residual add, on the stream (no host sync).
   absl::Status EnqueueForward(const DeviceStep& step);
   // Final norm of `count` rows, lm_head and the sampler over Workspace::requests.
