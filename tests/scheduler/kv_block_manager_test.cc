@@ -89,7 +89,9 @@ TEST(KvBlockManagerTest, RandomTrafficKeepsOwnershipExclusive) {
     ASSERT_EQ(total + m.num_free_blocks(), 64);
   }
   for (const auto& [id, len] : lengths) {
-    if (m.Contains(id)) ASSERT_TRUE(m.Free(id).ok());
+    if (m.Contains(id)) {
+      ASSERT_TRUE(m.Free(id).ok());
+    }
   }
   EXPECT_EQ(m.num_free_blocks(), 64);
 }
