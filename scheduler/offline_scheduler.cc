@@ -5,6 +5,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "engine/sampling_params.h"
 #include "scheduler/kv_block_manager.h"
 
 namespace tessera {
@@ -58,11 +59,8 @@ absl::Status OfflineScheduler::Validate(const GenerateRequest& r) const {
     return fail("needs ", blocks, " KV blocks but the cache has ", kv.num_blocks,
                 " in all; raise the KV cache size or lower max_tokens");
   }
-  if (!(r.sampling.temperature >= 0.0f) || r.sampling.temperature > 100.0f) {
-    return fail("temperature must be in [0, 100], got ", r.sampling.temperature);
-  }
-  if (r.sampling.num_logprobs < 0 || r.sampling.num_logprobs > c.vocab_size) {
-    return fail("logprobs must be in [0, ", c.vocab_size, "], got ", r.sampling.num_logprobs);
+  if (absl::Status s = ValidateSamplingParams(r.sampling, c.vocab_size); !s.ok()) {
+    return fail(s.message());
   }
   if (r.prompt_logprobs < 0 || r.prompt_logprobs > c.vocab_size) {
     return fail("prompt_logprobs must be in [0, ", c.vocab_size, "], got ", r.prompt_logprobs);
@@ -117,6 +115,9 @@ absl::StatusOr<std::vector<GenerateResult>> OfflineScheduler::Run(
       step.sample = true;
       step.sampling = s.sampling;
       step.sample_index = static_cast<int64_t>(s.result->output_token_ids.size());
+      // Views for the penalties; both vectors stay untouched until the step returns.
+      step.prompt_token_ids = s.request->prompt_token_ids;
+      step.output_token_ids = s.result->output_token_ids;
       plan.AddSequence({s.result->output_token_ids.back()}, blocks.BlockTable(s.id),
                        geometry.block_size, std::move(step));
       scheduled.push_back(&s);
@@ -132,6 +133,7 @@ absl::StatusOr<std::vector<GenerateResult>> OfflineScheduler::Run(
       step.num_cached_tokens = s.num_computed;
       step.sample = s.num_computed + chunk == s.prompt_len();
       step.sampling = s.sampling;
+      step.prompt_token_ids = prompt;
       if (s.request->prompt_logprobs > 0) {
         step.prompt_top_k = s.request->prompt_logprobs;
         for (int64_t j = 0; j < chunk; ++j) {

@@ -38,7 +38,8 @@ class OfflineScheduler {
 
   // Checks a request against the model and the cache before anything runs: non-empty prompt,
   // token ids in the vocabulary, max_tokens >= 1, prompt + max_tokens within the context, enough
-  // KV blocks in the whole cache, top-k counts within the vocabulary.
+  // KV blocks in the whole cache, sampling parameters in their ranges (ValidateSamplingParams),
+  // prompt log-probability counts within the vocabulary.
   absl::Status Validate(const GenerateRequest& request) const;
 
   // Runs every request; results come back in input order. A request that fails validation gets

@@ -22,7 +22,8 @@ struct GenerateRequest {
   std::string id;
   std::vector<int32_t> prompt_token_ids;
   int32_t max_tokens = 16;
-  SamplingParams sampling;      // temperature, seed, logprobs (top-k per generated token)
+  // temperature, seed, logprobs (top-k per generated token), top-k/top-p/min-p, penalties, bias
+  SamplingParams sampling;
   int32_t prompt_logprobs = 0;  // top-k per prompt position; 0 = none
 };
 
