@@ -1,8 +1,13 @@
 // The offline runner's wire format: JSON Lines requests in, one JSON line per result out.
 //
 // Request: {"id": str, "token_ids": [int], "max_tokens": int, "temperature": float (0 = greedy),
-//           "logprobs": int, "prompt_logprobs": int}; only "token_ids" is required; unknown
-//           fields are errors.
+//           "top_k": int (0 = off), "top_p": float in (0, 1], "min_p": float in [0, 1],
+//           "seed": int in [0, 2^64) (0 or absent: a random seed),
+//           "repetition_penalty": float in (0, 100] (1 = off),
+//           "presence_penalty", "frequency_penalty": float in [-2, 2],
+//           "logit_bias": {"token id": float in [-100, 100]} (OpenAI's shape),
+//           "logprobs": int in [0, 20], "prompt_logprobs": int}; only "token_ids" is required;
+//           unknown fields are errors. Token ids are checked against the model by the scheduler.
 // Result:  {"id", "prompt_token_ids", "output_token_ids", "finish_reason", "logprobs",
 //           "prompt_logprobs"}; logprobs entries are {"token_id", "logprob", "top": [...]};
 //           prompt_logprobs starts with null; both are null when not asked for.
