@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <limits>
+#include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
 
@@ -28,6 +30,92 @@ absl::StatusOr<int64_t> IntField(const json& v, absl::string_view where, absl::s
                       absl::StrCat("must be in [", lo, ", ", hi, "], got ", v.dump()));
   }
   return v.get<int64_t>();
+}
+
+// A number field within [lo, hi], or (lo, hi] when `lo_open`; integers are numbers too.
+absl::StatusOr<float> FloatField(const json& v, absl::string_view where, absl::string_view field,
+                                 double lo, double hi, bool lo_open = false) {
+  if (!v.is_number()) return FieldError(where, field, "must be a number");
+  const double x = v.get<double>();
+  if (!(lo_open ? x > lo : x >= lo) || !(x <= hi)) {
+    return FieldError(
+        where, field,
+        absl::StrCat("must be in ", lo_open ? "(" : "[", lo, ", ", hi, "], got ", v.dump()));
+  }
+  return static_cast<float>(x);
+}
+
+// OpenAI's logit_bias: {"token id": bias}. Sorted by id, as SamplingParams wants it.
+absl::StatusOr<std::vector<std::pair<int32_t, float>>> LogitBiasField(const json& v,
+                                                                      absl::string_view where) {
+  if (!v.is_object()) {
+    return FieldError(where, "logit_bias", "must be an object of \"token id\": bias");
+  }
+  std::vector<std::pair<int32_t, float>> bias;
+  for (const auto& [key, value] : v.items()) {
+    int32_t id = -1;
+    const bool digits = !key.empty() && key.size() <= 10 &&
+                        key.find_first_not_of("0123456789") == std::string::npos;
+    if (!digits || !absl::SimpleAtoi(key, &id)) {
+      return FieldError(where, "logit_bias",
+                        absl::StrCat("key \"", key, "\" must be a token id (0 to 2147483647)"));
+    }
+    auto b = FloatField(value, where, absl::StrCat("logit_bias[\"", key, "\"]"), -kMaxLogitBias,
+                        kMaxLogitBias);
+    if (!b.ok()) return b.status();
+    bias.emplace_back(id, *b);
+  }
+  std::sort(bias.begin(), bias.end());
+  for (size_t i = 1; i < bias.size(); ++i) {
+    if (bias[i].first == bias[i - 1].first) {
+      return FieldError(where, "logit_bias", absl::StrCat("lists token ", bias[i].first, " twice"));
+    }
+  }
+  return bias;
+}
+
+// Sets the sampling field `key` from `v`; false when `key` names no sampling field. Ranges are
+// ValidateSamplingParams's, checked here so that errors name the request line.
+absl::StatusOr<bool> ParseSamplingField(const std::string& key, const json& v,
+                                        absl::string_view where, SamplingParams* s) {
+  constexpr int64_t kMaxInt = std::numeric_limits<int32_t>::max();
+  absl::StatusOr<float> x = 0.0f;
+  if (key == "temperature") {
+    if ((x = FloatField(v, where, key, 0, 100)).ok()) s->temperature = *x;
+  } else if (key == "top_p") {
+    if ((x = FloatField(v, where, key, 0, 1, /*lo_open=*/true)).ok()) s->top_p = *x;
+  } else if (key == "min_p") {
+    if ((x = FloatField(v, where, key, 0, 1)).ok()) s->min_p = *x;
+  } else if (key == "repetition_penalty") {
+    if ((x = FloatField(v, where, key, 0, 100, /*lo_open=*/true)).ok()) {
+      s->repetition_penalty = *x;
+    }
+  } else if (key == "presence_penalty") {
+    if ((x = FloatField(v, where, key, -2, 2)).ok()) s->presence_penalty = *x;
+  } else if (key == "frequency_penalty") {
+    if ((x = FloatField(v, where, key, -2, 2)).ok()) s->frequency_penalty = *x;
+  } else if (key == "top_k") {
+    auto k = IntField(v, where, key, 0, kMaxInt);
+    if (!k.ok()) return k.status();
+    s->top_k = static_cast<int32_t>(*k);
+  } else if (key == "logprobs") {
+    auto n = IntField(v, where, key, 0, kMaxSampleLogprobs);
+    if (!n.ok()) return n.status();
+    s->num_logprobs = static_cast<int32_t>(*n);
+  } else if (key == "seed") {
+    if (!v.is_number_unsigned()) {
+      return FieldError(where, key, "must be an integer in [0, 2^64) (0 = a random seed)");
+    }
+    s->seed = v.get<uint64_t>();
+  } else if (key == "logit_bias") {
+    auto bias = LogitBiasField(v, where);
+    if (!bias.ok()) return bias.status();
+    s->logit_bias = *std::move(bias);
+  } else {
+    return false;
+  }
+  if (!x.ok()) return x.status();
+  return true;
 }
 
 // Output keeps the documented field order.
@@ -110,25 +198,21 @@ absl::StatusOr<GenerateRequest> ParseGenerateRequest(absl::string_view line,
       auto n = IntField(v, where, key, 1, kMaxInt);
       if (!n.ok()) return n.status();
       r.max_tokens = static_cast<int32_t>(*n);
-    } else if (key == "temperature") {
-      if (!v.is_number()) return FieldError(where, key, "must be a number");
-      const double t = v.get<double>();
-      if (!(t >= 0.0 && t <= 100.0)) return FieldError(where, key, "must be in [0, 100]");
-      r.sampling.temperature = static_cast<float>(t);
-    } else if (key == "logprobs") {
-      auto n = IntField(v, where, key, 0, kMaxInt);
-      if (!n.ok()) return n.status();
-      r.sampling.num_logprobs = static_cast<int32_t>(*n);
     } else if (key == "prompt_logprobs") {
       auto n = IntField(v, where, key, 0, kMaxInt);
       if (!n.ok()) return n.status();
       r.prompt_logprobs = static_cast<int32_t>(*n);
     } else {
-      return absl::InvalidArgumentError(absl::StrCat(
-          where, ": unknown field \"", key,
-          "\" (known: id, token_ids, text, add_special_tokens, max_tokens, min_tokens, n, "
-          "temperature, logprobs, prompt_logprobs, stop, stop_token_ids, ignore_eos, "
-          "include_stop_str_in_output, skip_special_tokens)"));
+      absl::StatusOr<bool> known = ParseSamplingField(key, v, where, &r.sampling);
+      if (!known.ok()) return known.status();
+      if (!*known) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            where, ": unknown field \"", key,
+            "\" (known: id, token_ids, text, add_special_tokens, max_tokens, min_tokens, n, "
+            "temperature, top_k, top_p, min_p, seed, repetition_penalty, presence_penalty, "
+            "frequency_penalty, logit_bias, logprobs, prompt_logprobs, stop, stop_token_ids, "
+            "ignore_eos, include_stop_str_in_output, skip_special_tokens)"));
+      }
     }
   }
   if (has_tokens && text.has_value()) {

@@ -1,12 +1,17 @@
 // The offline runner's wire format: JSON Lines requests in, one JSON line per result out.
 //
 // Request: {"id": str, "token_ids": [int] | "text": str, "add_special_tokens": bool (with
-//           "text", default true), "max_tokens": int, "temperature": float (0 = greedy),
-//           "logprobs": int, "prompt_logprobs": int, "skip_special_tokens": bool (output text,
-//           default true), "min_tokens": int, "n": int, "stop": str | [str],
-//           "stop_token_ids": [int], "ignore_eos": bool, "include_stop_str_in_output": bool};
-//           exactly one of "token_ids" and "text" is required ("text" needs a
-//           tokenizer); unknown fields are errors.
+//           "text", default true), "max_tokens": int, "min_tokens": int, "n": int,
+//           "temperature": float (0 = greedy), "top_k": int (0 = off), "top_p": float in (0, 1],
+//           "min_p": float in [0, 1], "seed": int in [0, 2^64) (0 or absent: a random seed),
+//           "repetition_penalty": float in (0, 100] (1 = off),
+//           "presence_penalty", "frequency_penalty": float in [-2, 2],
+//           "logit_bias": {"token id": float in [-100, 100]} (OpenAI's shape),
+//           "logprobs": int in [0, 20], "prompt_logprobs": int, "stop": str | [str],
+//           "stop_token_ids": [int], "ignore_eos": bool, "include_stop_str_in_output": bool,
+//           "skip_special_tokens": bool (output text, default true)}; exactly one of
+//           "token_ids" and "text" is required ("text" needs a tokenizer); unknown fields are
+//           errors. Token ids are checked against the model by the scheduler.
 // Result:  {"id", "prompt_token_ids", "output_token_ids", "text" (with a tokenizer),
 //           "finish_reason", "logprobs", "samples" (n > 1: every sample's output_token_ids,
 //           text, finish_reason and logprobs; the top level repeats the first),

@@ -1,5 +1,6 @@
 #include "engine/step_plan.h"
 
+#include <algorithm>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -33,6 +34,40 @@ absl::Status ValidateBlockCopies(const std::vector<BlockCopy>& copies, int32_t n
     }
     // A source may be written by this step (its last sharer writes in place): the copies are
     // made before any KV write.
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckIds(absl::Span<const int32_t> ids, int64_t vocab_size, absl::string_view what) {
+  for (size_t j = 0; j < ids.size(); ++j) {
+    if (ids[j] < 0 || ids[j] >= vocab_size) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, "[", j, "] = ", ids[j], " is outside the vocabulary [0, ", vocab_size, ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// What the sampler of a sampled sequence reads: its parameters and the ids it indexes by.
+absl::Status ValidateSampling(const StepSequence& seq, int64_t vocab_size) {
+  if (absl::Status s = ValidateSamplingParams(seq.sampling, vocab_size); !s.ok()) return s;
+  const std::vector<int32_t>& banned = seq.suppressed_token_ids;
+  if (absl::Status s = CheckIds(banned, vocab_size, "suppressed_token_ids"); !s.ok()) return s;
+  // Only a list at least as long as the vocabulary can ban all of it (ids may repeat).
+  if (static_cast<int64_t>(banned.size()) >= vocab_size) {
+    std::vector<bool> hit(vocab_size);
+    for (int32_t t : banned) hit[t] = true;
+    if (std::all_of(hit.begin(), hit.end(), [](bool b) { return b; })) {
+      return absl::InvalidArgumentError(
+          "suppressed_token_ids bans every token of the vocabulary: nothing is left to sample");
+    }
+  }
+  // History is checked only when a penalty reads it: a long prompt costs nothing otherwise.
+  if (UsesTokenHistory(seq.sampling)) {
+    if (absl::Status s = CheckIds(seq.prompt_token_ids, vocab_size, "prompt_token_ids"); !s.ok()) {
+      return s;
+    }
+    return CheckIds(seq.output_token_ids, vocab_size, "output_token_ids");
   }
   return absl::OkStatus();
 }
@@ -145,6 +180,12 @@ absl::Status StepPlan::Validate(int64_t vocab_size, int32_t num_blocks, int32_t 
     if (!(seq.sampling.temperature >= 0.0f)) {
       return absl::InvalidArgumentError(
           absl::StrCat("step plan: sequence ", i, ": temperature must be >= 0"));
+    }
+    if (seq.sample) {
+      if (absl::Status s = ValidateSampling(seq, vocab_size); !s.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("step plan: sequence ", i, ": ", s.message()));
+      }
     }
   }
   return ValidateBlockCopies(block_copies, num_blocks);

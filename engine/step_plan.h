@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/types/span.h"
 #include "engine/kv/page_table.h"
 #include "engine/sampling_params.h"
 
@@ -32,6 +33,15 @@ struct StepSequence {
   // request's seed it picks the random draw, so a seeded request samples the same tokens whatever
   // else shares its batches.
   int64_t sample_index = 0;
+  // The sequence's tokens so far, read by the repetition, presence and frequency penalties:
+  // non-owning views into the scheduler's storage, valid only for the duration of Engine::Step
+  // (an engine must not keep them). output_token_ids holds every token generated so far, the one
+  // a decode step feeds included. Empty is fine when the sampling uses no penalty.
+  absl::Span<const int32_t> prompt_token_ids;
+  absl::Span<const int32_t> output_token_ids;
+  // Tokens that get -inf for this sample, e.g. EOS and stop tokens until a request's min_tokens
+  // outputs exist. Must not cover the whole vocabulary (Validate rejects that).
+  std::vector<int32_t> suppressed_token_ids;
   // Prompt log-probabilities: for each fed token j, prompt_targets[j] is the token whose
   // log-probability given positions 0..j is wanted (the next prompt token), or -1 for none.
   // Empty means none for the whole chunk. Top-k alternatives come with each (0 = only the target).
@@ -68,9 +78,11 @@ struct StepPlan {
 
   // Checks internal consistency against the model and cache geometry: sizes of the CSR arrays,
   // token ids in [0, vocab), block ids in [0, num_blocks), enough blocks for every fed position,
-  // no block written by two sequences. Block copies: ids in [0, num_blocks), src != dst, no dst
-  // twice, no dst that is another copy's src (a src or a dst may be written by the step: copies
-  // come first). An error names the sequence or copy and what is wrong.
+  // no block written by two sequences; for sampled sequences, sampling parameters within their
+  // ranges (ValidateSamplingParams), suppressed ids in [0, vocab) and not all of it, and history
+  // ids in [0, vocab) when a penalty reads them. Block copies: ids in [0, num_blocks), src != dst,
+  // no dst twice, no dst that is another copy's src (a src or a dst may be written by the step:
+  // copies come first). An error names the sequence or copy and what is wrong.
   absl::Status Validate(int64_t vocab_size, int32_t num_blocks, int32_t block_size,
                         int64_t max_positions) const;
 };

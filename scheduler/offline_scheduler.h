@@ -38,7 +38,7 @@ class OfflineScheduler {
                    const Tokenizer* tokenizer = nullptr);
 
   // Checks a request against the model, the cache and the scheduler's limits before anything
-  // runs (SchedulerCore::Validate).
+  // runs (SchedulerCore::Validate, which includes ValidateSamplingParams).
   absl::Status Validate(const GenerateRequest& request) const;
 
   // Runs every request; results come back in input order. A request that fails validation gets

@@ -36,7 +36,8 @@ struct GenerateRequest {
   int32_t min_tokens = 0;
   // Independent samples of the prompt; they share its KV blocks.
   int32_t n = 1;
-  SamplingParams sampling;      // temperature, seed, logprobs (top-k per generated token), ...
+  // temperature, seed, logprobs (top-k per generated token), top-k/top-p/min-p, penalties, bias
+  SamplingParams sampling;
   int32_t prompt_logprobs = 0;  // top-k per prompt position; 0 = none
   // Whether special tokens (e.g. EOS) are left out of the output text.
   bool skip_special_tokens = true;

@@ -5,6 +5,7 @@
 
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
+#include "engine/sampling_params.h"
 #include "engine/tokenizer/utf8.h"
 
 namespace tessera {
@@ -94,11 +95,8 @@ absl::Status SchedulerCore::Validate(const GenerateRequest& r) const {
     return fail("needs ", blocks, " KV blocks but the cache has ", geometry_.num_blocks,
                 " in all; lower max_tokens or the prompt length");
   }
-  if (!(r.sampling.temperature >= 0.0f) || r.sampling.temperature > 100.0f) {
-    return fail("temperature must be in [0, 100], got ", r.sampling.temperature);
-  }
-  if (r.sampling.num_logprobs < 0 || r.sampling.num_logprobs > kMaxLogprobs) {
-    return fail("logprobs must be in [0, ", kMaxLogprobs, "], got ", r.sampling.num_logprobs);
+  if (absl::Status s = ValidateSamplingParams(r.sampling, c.vocab_size); !s.ok()) {
+    return fail(s.message());
   }
   if (r.prompt_logprobs < 0 || r.prompt_logprobs > kMaxLogprobs) {
     return fail("prompt_logprobs must be in [0, ", kMaxLogprobs, "], got ", r.prompt_logprobs);
@@ -303,6 +301,20 @@ void SchedulerCore::AddToPlan(Sequence* seq, int64_t chunk, StepPlan* plan) {
   step.sample = !seq->fork_pending && end == seq->total_len();
   step.sampling = seq->sampling;
   step.sample_index = static_cast<int64_t>(seq->output.size());
+  // Views for the penalties: both vectors stay untouched until the step returns.
+  step.prompt_token_ids = r.request.prompt_token_ids;
+  step.output_token_ids = seq->output;
+  // min_tokens: the tokens that would stop the sample cannot be drawn until it has enough.
+  if (step.sample && static_cast<int64_t>(seq->output.size()) < r.request.min_tokens) {
+    step.suppressed_token_ids = r.request.stop_token_ids;
+    if (!r.request.ignore_eos) {
+      for (int64_t eos : eos_ids_) {
+        if (eos >= 0 && eos < engine_.config().vocab_size) {
+          step.suppressed_token_ids.push_back(static_cast<int32_t>(eos));
+        }
+      }
+    }
+  }
   const int64_t prompt = seq->prompt_len();
   if (r.request.prompt_logprobs > 0 && end >= r.prompt_lp_next && start + 1 < prompt) {
     step.prompt_top_k = r.request.prompt_logprobs;

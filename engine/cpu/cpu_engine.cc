@@ -179,7 +179,8 @@ absl::StatusOr<StepResult> CpuEngine::Step(const StepPlan& plan) {
       }
       if (!last) continue;
       if (seq.sample) {
-        out.sampled_token = SampleToken(row, seq.sampling, seq.sample_index);
+        out.sampled_token =
+            SampleToken(row, seq.sampling, HistoryOf(seq), seq.sample_index, &sampler_scratch_);
         if (seq.sampling.num_logprobs > 0) {
           out.sample_logprobs =
               MakeLogprobEntry(logprobs, out.sampled_token, seq.sampling.num_logprobs);

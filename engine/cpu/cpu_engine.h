@@ -18,6 +18,7 @@
 #include "engine/cpu/cpu_weights.h"
 #include "engine/cpu/rope.h"
 #include "engine/engine.h"
+#include "engine/sampler.h"
 
 namespace tessera {
 
@@ -58,6 +59,8 @@ class CpuEngine final : public Engine {
   CpuWeights weights_;
   Rope rope_;
   CpuKvCache kv_;
+  // Reused by every sample (Step runs on one thread), so a large vocabulary is not reallocated.
+  SamplerScratch sampler_scratch_;
 };
 
 }  // namespace tessera

@@ -514,12 +514,15 @@ absl::Status CudaEngine::StepDecodeGraph(const StepPlan& plan, StepResult* resul
   TESSERA_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(ws_->host_results, ws_->results,
                                                batch * sizeof(GpuSampleResult),
                                                cudaMemcpyDeviceToHost, stream_));
+  TESSERA_RETURN_IF_ERROR(
+      EnqueueHostSampledRows(plan, info, 0, static_cast<int32_t>(rows.size()), rows.data()));
   TESSERA_RETURN_IF_ERROR(Synchronize());
   std::vector<GpuSampleResult> in_order(rows.size());
   for (size_t r = 0; r < rows.size(); ++r) in_order[r] = ws_->host_results[rows[r]];
   std::copy(in_order.begin(), in_order.end(), ws_->host_results);
   for (size_t r = 0; r < rows.size(); ++r) ws_->host_requests[r] = by_row[rows[r]];
   FillOutputs(plan, info, 0, static_cast<int32_t>(rows.size()), result);
+  SampleHostRows(plan, info, 0, static_cast<int32_t>(rows.size()), result);
   return absl::OkStatus();
 }
 
@@ -655,7 +658,8 @@ absl::Status CudaEngine::BuildRequests(const StepPlan& plan, const std::vector<R
     const StepSequence& seq = plan.seqs[ri.seq];
     GpuSampleRequest& q = ws_->host_requests[r];
     q = GpuSampleRequest{};
-    q.sample = ri.last && seq.sample ? 1 : 0;
+    // Rows sampled on the host ask the GPU sampler for prompt log-probabilities only.
+    q.sample = ri.last && seq.sample && !HostSampledRows::Needed(seq, vocab) ? 1 : 0;
     q.temperature = seq.sampling.temperature;
     q.seed = seq.sampling.seed;
     q.sample_index = seq.sample_index;
@@ -685,9 +689,41 @@ absl::Status CudaEngine::FetchOutputs(const StepPlan& plan, const std::vector<Ro
                                                    stream_));
     }
   }
+  TESSERA_RETURN_IF_ERROR(EnqueueHostSampledRows(plan, info, begin, count, nullptr));
   TESSERA_RETURN_IF_ERROR(Synchronize());
   FillOutputs(plan, info, begin, count, result);
+  SampleHostRows(plan, info, begin, count, result);
   return absl::OkStatus();
+}
+
+absl::Status CudaEngine::EnqueueHostSampledRows(const StepPlan& plan,
+                                                const std::vector<RowInfo>& info, int32_t begin,
+                                                int32_t count, const int32_t* logit_rows) {
+  const int64_t vocab = config_.vocab_size;
+  auto needed = [&](const RowInfo& ri) {
+    return ri.last && HostSampledRows::Needed(plan.seqs[ri.seq], vocab);
+  };
+  int32_t n = 0;
+  for (int32_t r = 0; r < count; ++r) n += needed(info[begin + r]) ? 1 : 0;
+  host_slots_.assign(count, -1);
+  if (n == 0) return absl::OkStatus();
+  TESSERA_RETURN_IF_ERROR(host_rows_.Reset(n, vocab));
+  for (int32_t r = 0; r < count; ++r) {
+    if (!needed(info[begin + r])) continue;
+    const int64_t row = logit_rows != nullptr ? logit_rows[r] : r;
+    TESSERA_RETURN_IF_ERROR(
+        host_rows_.EnqueueCopy(ws_->logits + row * vocab, stream_, &host_slots_[r]));
+  }
+  return absl::OkStatus();
+}
+
+void CudaEngine::SampleHostRows(const StepPlan& plan, const std::vector<RowInfo>& info,
+                                int32_t begin, int32_t count, StepResult* result) {
+  for (int32_t r = 0; r < count; ++r) {
+    if (host_slots_[r] < 0) continue;
+    const RowInfo& ri = info[begin + r];
+    host_rows_.Sample(host_slots_[r], plan.seqs[ri.seq], &result->seqs[ri.seq]);
+  }
 }
 
 void CudaEngine::FillOutputs(const StepPlan& plan, const std::vector<RowInfo>& info, int32_t begin,

@@ -3,6 +3,8 @@
 //
 // A step uploads the plan's integer arrays in one copy, runs every layer without a host sync, and
 // copies back only sampled ids and requested log-probabilities (and logits rows a test asks for).
+// Sequences whose sampling the GPU sampler does not cover yet (cuts, penalties, logit bias,
+// suppressed ids) have their logits row copied back and are sampled on the host (HostSampledRows).
 // The residual stream is kept in fp32; GEMM inputs and outputs are bf16 with fp32 accumulation.
 //
 // Not thread-safe (one caller, the scheduler thread). Owns its stream, weights and KV storage.
@@ -22,6 +24,7 @@
 #include "engine/cuda/decode_graphs.h"
 #include "engine/cuda/device_buffer.h"
 #include "engine/cuda/gemm.h"
+#include "engine/cuda/host_sampled_rows.h"
 #include "engine/cuda/memory_plan.h"
 #include "engine/engine.h"
 
@@ -104,6 +107,13 @@ class CudaEngine final : public Engine {
                             int32_t count, StepResult* result);
   void FillOutputs(const StepPlan& plan, const std::vector<RowInfo>& info, int32_t begin,
                    int32_t count, StepResult* result) const;
+  // Queues copies of the logits of the host-sampled rows among info[begin, begin + count); entry
+  // r's logits are device row logit_rows[r] of Workspace::logits, or row r when logit_rows is null.
+  absl::Status EnqueueHostSampledRows(const StepPlan& plan, const std::vector<RowInfo>& info,
+                                      int32_t begin, int32_t count, const int32_t* logit_rows);
+  // After the stream is synchronized: samples the rows EnqueueHostSampledRows queued.
+  void SampleHostRows(const StepPlan& plan, const std::vector<RowInfo>& info, int32_t begin,
+                      int32_t count, StepResult* result);
 
   ModelConfig config_;
   CudaEngineOptions options_;
@@ -120,6 +130,8 @@ class CudaEngine final : public Engine {
   // The plan arrays of graph-replayed steps live at fixed addresses.
   DeviceBuffer<int32_t> graph_ints_;
   int32_t* graph_host_ints_ = nullptr;
+  HostSampledRows host_rows_;
+  std::vector<int32_t> host_slots_;  // per row of the current pass: its slot in host_rows_, or -1
 };
 
 }  // namespace tessera

@@ -6,6 +6,7 @@
 #include <memory>
 #include <sstream>
 
+#include "engine/sampling_params.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "nlohmann/json.hpp"
 
@@ -24,6 +25,42 @@ TEST(ParseGenerateRequestTest, ReadsEveryField) {
   EXPECT_FLOAT_EQ(r->sampling.temperature, 0.7f);
   EXPECT_EQ(r->sampling.num_logprobs, 5);
   EXPECT_EQ(r->prompt_logprobs, 3);
+}
+
+TEST(ParseGenerateRequestTest, ReadsSamplingFields) {
+  auto r = ParseGenerateRequest(
+      R"({"token_ids": [1], "temperature": 0.8, "top_k": 40, "top_p": 0.9, "min_p": 0.05,
+          "seed": 18446744073709551615, "repetition_penalty": 1.2, "presence_penalty": -0.5,
+          "frequency_penalty": 2, "logit_bias": {"50": -100, "7": 2.5, "1000": 0}})",
+      "f:2", "2");
+  ASSERT_TRUE(r.ok()) << r.status();
+  const SamplingParams& s = r->sampling;
+  EXPECT_FLOAT_EQ(s.temperature, 0.8f);
+  EXPECT_EQ(s.top_k, 40);
+  EXPECT_FLOAT_EQ(s.top_p, 0.9f);
+  EXPECT_FLOAT_EQ(s.min_p, 0.05f);
+  EXPECT_EQ(s.seed, 18446744073709551615u);
+  EXPECT_FLOAT_EQ(s.repetition_penalty, 1.2f);
+  EXPECT_FLOAT_EQ(s.presence_penalty, -0.5f);
+  EXPECT_FLOAT_EQ(s.frequency_penalty, 2.0f);
+  // Sorted by token id, whatever the object's order.
+  const std::vector<std::pair<int32_t, float>> bias = {{7, 2.5f}, {50, -100.0f}, {1000, 0.0f}};
+  EXPECT_EQ(s.logit_bias, bias);
+  EXPECT_TRUE(ValidateSamplingParams(s, 32000).ok());
+}
+
+TEST(ParseGenerateRequestTest, SamplingDefaultsAreOff) {
+  auto r = ParseGenerateRequest(R"({"token_ids": [3]})", "f:1", "1");
+  ASSERT_TRUE(r.ok());
+  const SamplingParams& s = r->sampling;
+  EXPECT_EQ(s.top_k, 0);
+  EXPECT_EQ(s.top_p, 1.0f);
+  EXPECT_EQ(s.min_p, 0.0f);
+  EXPECT_EQ(s.seed, 0u);
+  EXPECT_EQ(s.repetition_penalty, 1.0f);
+  EXPECT_EQ(s.presence_penalty, 0.0f);
+  EXPECT_EQ(s.frequency_penalty, 0.0f);
+  EXPECT_TRUE(s.logit_bias.empty());
 }
 
 TEST(ParseGenerateRequestTest, DefaultsIdAndOptionalFields) {
@@ -48,6 +85,34 @@ TEST(ParseGenerateRequestTest, ErrorsNameTheField) {
       {R"({"token_ids": [1], "add_special_tokens": false})", "applies only to \"text\""},
       {R"({"token_ids": [1], "skip_special_tokens": 1})", "\"skip_special_tokens\" must be true"},
       {R"({"token_ids": [1], "temperature": -1})", "\"temperature\" must be in [0, 100]"},
+      {R"({"token_ids": [1], "top_p": 0})", "\"top_p\" must be in (0, 1], got 0"},
+      {R"({"token_ids": [1], "top_p": 1.5})", "\"top_p\" must be in (0, 1], got 1.5"},
+      {R"({"token_ids": [1], "top_p": "0.9"})", "\"top_p\" must be a number"},
+      {R"({"token_ids": [1], "top_k": -1})", "\"top_k\" must be in [0,"},
+      {R"({"token_ids": [1], "top_k": 5.5})", "\"top_k\" must be an integer"},
+      {R"({"token_ids": [1], "min_p": 2})", "\"min_p\" must be in [0, 1], got 2"},
+      {R"({"token_ids": [1], "repetition_penalty": 0})",
+       "\"repetition_penalty\" must be in (0, 100], got 0"},
+      {R"({"token_ids": [1], "presence_penalty": -2.5})",
+       "\"presence_penalty\" must be in [-2, 2], got -2.5"},
+      {R"({"token_ids": [1], "frequency_penalty": null})",
+       "\"frequency_penalty\" must be a number"},
+      {R"({"token_ids": [1], "seed": -1})", "\"seed\" must be an integer in [0, 2^64)"},
+      {R"({"token_ids": [1], "seed": 1.5})", "\"seed\" must be an integer in [0, 2^64)"},
+      {R"({"token_ids": [1], "logit_bias": [1, 2]})", "\"logit_bias\" must be an object"},
+      {R"({"token_ids": [1], "logit_bias": {"x": 1}})",
+       "\"logit_bias\" key \"x\" must be a token id"},
+      {R"({"token_ids": [1], "logit_bias": {"-3": 1}})",
+       "\"logit_bias\" key \"-3\" must be a token id"},
+      {R"({"token_ids": [1], "logit_bias": {"99999999999": 1}})",
+       "\"logit_bias\" key \"99999999999\" must be a token id"},
+      {R"({"token_ids": [1], "logit_bias": {"5": 101}})",
+       "\"logit_bias[\"5\"]\" must be in [-100, 100], got 101"},
+      {R"({"token_ids": [1], "logit_bias": {"5": "up"}})",
+       "\"logit_bias[\"5\"]\" must be a number"},
+      {R"({"token_ids": [1], "logit_bias": {"5": 1, "05": 2}})",
+       "\"logit_bias\" lists token 5 twice"},
+      {R"({"token_ids": [1], "logprobs": 21})", "\"logprobs\" must be in [0, 20], got 21"},
       {R"({"token_ids": [1], "temperature": "hot"})", "\"temperature\" must be a number"},
       {R"({"token_ids": [1], "logprobs": true})", "\"logprobs\" must be an integer"},
       {R"({"token_ids": [1], "id": 5})", "\"id\" must be a string"},

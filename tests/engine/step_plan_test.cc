@@ -115,5 +115,45 @@ TEST(StepPlanTest, RejectsBlockCopiesThatWouldCorruptTheCache) {
   ExpectInvalid(only, "onto itself");
 }
 
+TEST(StepPlanTest, RejectsSamplingTheSamplerCannotRun) {
+  StepPlan p = TwoSequences();
+  p.seqs[1].sampling.top_p = 0;
+  ExpectInvalid(p, "sequence 1: top_p must be in (0, 1]");
+
+  p = TwoSequences();
+  p.seqs[0].sampling.logit_bias = {{kVocab, 1.0f}};
+  ExpectInvalid(p, "sequence 0: logit_bias token id");
+
+  p = TwoSequences();
+  p.seqs[1].suppressed_token_ids = {2, kVocab};
+  ExpectInvalid(p, "sequence 1: suppressed_token_ids[1] = 100 is outside the vocabulary");
+
+  // Banning the whole vocabulary (ids may repeat) leaves nothing to sample.
+  p = TwoSequences();
+  for (int32_t t = 0; t < kVocab; ++t) p.seqs[0].suppressed_token_ids.push_back(t);
+  p.seqs[0].suppressed_token_ids.push_back(3);
+  ExpectInvalid(p, "bans every token");
+  p.seqs[0].suppressed_token_ids.back() = 3;
+  p.seqs[0].suppressed_token_ids[kVocab - 1] = 3;  // now token 99 is allowed
+  EXPECT_TRUE(p.Validate(kVocab, kBlocks, kBlockSize, 64).ok());
+
+  // History ids are checked when a penalty reads them, and only then.
+  const std::vector<int32_t> prompt = {1, 2, 500}, output = {3, -1};
+  p = TwoSequences();
+  p.seqs[1].prompt_token_ids = prompt;
+  p.seqs[1].output_token_ids = output;
+  EXPECT_TRUE(p.Validate(kVocab, kBlocks, kBlockSize, 64).ok());
+  p.seqs[1].sampling.repetition_penalty = 1.2f;
+  ExpectInvalid(p, "sequence 1: prompt_token_ids[2] = 500");
+  p.seqs[1].prompt_token_ids = absl::MakeConstSpan(prompt).first(2);
+  ExpectInvalid(p, "sequence 1: output_token_ids[1] = -1");
+
+  // A sequence that samples nothing is not held to sampling rules.
+  p = TwoSequences();
+  p.seqs[0].sample = false;
+  p.seqs[0].sampling.top_p = 0;
+  EXPECT_TRUE(p.Validate(kVocab, kBlocks, kBlockSize, 64).ok());
+}
+
 }  // namespace
 }  // namespace tessera

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "engine/cpu/cpu_engine.h"
 
 namespace tessera {
@@ -68,6 +70,56 @@ TEST(OfflineSchedulerTest, ValidationNamesTheProblem) {
       msg(Req("e", std::vector<int32_t>(30, 1), 11)).find("needs 10 KV blocks but the cache has 8"),
       std::string::npos);
   EXPECT_TRUE(s.Validate(Req("f", std::vector<int32_t>(30, 1), 3)).ok());
+  GenerateRequest g = Req("g", {1}, 3);
+  g.sampling.top_p = 1.5f;
+  EXPECT_NE(msg(g).find("request \"g\": top_p must be in (0, 1], got 1.5"), std::string::npos)
+      << msg(g);
+  g = Req("h", {1}, 3);
+  g.sampling.logit_bias = {{97, 1.0f}};
+  EXPECT_NE(msg(g).find("logit_bias token id must be in [0, 97)"), std::string::npos) << msg(g);
+}
+
+// Greedy decoding with penalties, checked token by token against logits the engine computes for
+// each prefix alone, processed here by the penalty formulas: the scheduler must hand the engine
+// the whole prompt and every output so far (the token being fed included).
+TEST(OfflineSchedulerTest, PenaltiesSeeThePromptAndEveryOutputToken) {
+  auto engine = MakeEngine(64);
+  // 62 and 34 are tokens plain greedy decoding picks from this prompt: the prompt penalty matters.
+  GenerateRequest r = Req("p", {5, 9, 62, 2, 34, 9}, 10);
+  r.sampling.repetition_penalty = 3.0f;
+  r.sampling.presence_penalty = 0.5f;
+  r.sampling.frequency_penalty = 0.75f;
+  r.sampling.logit_bias = {{11, 0.5f}};
+  OfflineScheduler s(*engine, {4, 256});  // prefill in chunks: history views cross them
+  auto results = s.Run({r});
+  ASSERT_TRUE(results.ok()) << results.status();
+  const std::vector<int32_t>& out = (*results)[0].output_token_ids;
+  ASSERT_EQ(out.size(), 10u);
+  std::vector<int32_t> seq = r.prompt_token_ids;
+  for (size_t t = 0; t < out.size(); ++t) {
+    StepPlan plan;
+    StepSequence step;
+    step.return_last_logits = true;
+    plan.AddSequence(seq, {0, 1, 2, 3, 4}, 4, step);
+    auto logits = engine->Step(plan);
+    ASSERT_TRUE(logits.ok()) << logits.status();
+    std::vector<float> l = logits->seqs[0].last_logits;
+    for (size_t v = 0; v < l.size(); ++v) {
+      const int32_t id = static_cast<int32_t>(v);
+      const bool seen = std::count(seq.begin(), seq.end(), id) > 0;
+      const auto count = std::count(out.begin(), out.begin() + t, id);
+      if (seen) l[v] = l[v] > 0 ? l[v] / 3.0f : l[v] * 3.0f;
+      if (count > 0) l[v] -= 0.75f * count + 0.5f;
+      if (id == 11) l[v] += 0.5f;
+    }
+    const int32_t want = static_cast<int32_t>(std::max_element(l.begin(), l.end()) - l.begin());
+    ASSERT_EQ(out[t], want) << "step " << t;
+    seq.push_back(out[t]);
+  }
+  // The penalties changed something: plain greedy decodes another sequence.
+  auto plain = s.Run({Req("q", r.prompt_token_ids, 10)});
+  ASSERT_TRUE(plain.ok());
+  EXPECT_NE((*plain)[0].output_token_ids, out);
 }
 
 TEST(OfflineSchedulerTest, InvalidRequestFailsAloneWhileOthersRun) {

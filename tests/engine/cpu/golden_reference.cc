@@ -57,4 +57,21 @@ GenerateRequest GreedyRequest(const GoldenCase& c, const std::string& id) {
   return r;
 }
 
+GenerateRequest SeededSamplingRequest(const GoldenCase& c, const std::string& id, uint64_t seed) {
+  GenerateRequest r;
+  r.id = id;
+  r.prompt_token_ids = c.prompt_ids;
+  r.max_tokens = 24;
+  r.sampling.num_logprobs = 2;
+  r.sampling.temperature = 0.8f;
+  r.sampling.seed = seed;
+  r.sampling.top_k = 40;
+  r.sampling.top_p = 0.9f;
+  r.sampling.min_p = 0.02f;
+  r.sampling.repetition_penalty = 1.2f;
+  r.sampling.presence_penalty = 0.3f;
+  r.sampling.frequency_penalty = 0.2f;
+  return r;
+}
+
 }  // namespace tessera

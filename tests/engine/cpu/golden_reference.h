@@ -31,6 +31,10 @@ std::vector<float> LoadLastLogits(const std::string& path, int case_index);
 GenerateRequest TeacherForcedRequest(const GoldenCase& c, const std::string& id);
 // The reference's greedy continuation: as many tokens, with the top-2 log-probabilities.
 GenerateRequest GreedyRequest(const GoldenCase& c, const std::string& id);
+// A seeded sampling request using every cut and penalty: temperature 0.8, top-k 40, top-p 0.9,
+// min-p 0.02, repetition penalty 1.2, presence 0.3, frequency 0.2; 24 tokens with the top-2
+// log-probabilities.
+GenerateRequest SeededSamplingRequest(const GoldenCase& c, const std::string& id, uint64_t seed);
 
 }  // namespace tessera
 
