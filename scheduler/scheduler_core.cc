@@ -374,6 +374,7 @@ absl::StatusOr<StepReport> SchedulerCore::Step() {
     schedule(seq, chunk);
   }
   report.num_preempted = static_cast<int32_t>(stats_.num_preemptions_total - preemptions_before);
+  blocks_.ReleaseCopySources();  // the plan holds this step's copies
 
   if (scheduled.empty()) {
     FlushUpdates();
