@@ -27,6 +27,14 @@ bool Contains(const std::vector<int32_t>& v, int32_t x) {
 
 double Seconds(absl::Duration d) { return absl::ToDoubleSeconds(d); }
 
+// Whether `seq` gives way to interactive work: a batch request does until it has waited
+// batch_max_wait since it arrived; after that it ranks as interactive (by age), or preemption by
+// newer interactive requests could starve it.
+bool YieldsToInteractive(const Sequence& seq, absl::Time now, absl::Duration batch_max_wait) {
+  const RequestState& r = *seq.request;
+  return r.request.priority == Priority::kBatch && now - r.arrival < batch_max_wait;
+}
+
 }  // namespace
 
 std::string_view FinishReasonName(FinishReason r) {
@@ -229,7 +237,9 @@ void SchedulerCore::Preempt(Sequence* seq, absl::Time now) {
   seq->num_computed = 0;
   seq->state = Sequence::State::kWaiting;
   RemoveFromRunning(seq);
-  waiting_.PushFront(seq, now);
+  // Its wait for aging counts from arrival: a batch request preempted right after aging must not
+  // wait batch_max_wait all over again, behind interactive requests admitted meanwhile.
+  waiting_.PushFront(seq, seq->request->arrival);
   ++seq->request->preemptions;
   ++stats_.num_preemptions_total;
 }
@@ -265,7 +275,7 @@ void SchedulerCore::PreemptForWaitingInteractive(absl::Time now) {
   while (blocked()) {
     Sequence* victim = nullptr;
     for (Sequence* s : running_) {
-      if (s->request->request.priority == Priority::kBatch &&
+      if (YieldsToInteractive(*s, now, options_.batch_max_wait) &&
           (victim == nullptr || s->admit_order > victim->admit_order)) {
         victim = s;
       }
@@ -340,11 +350,12 @@ absl::StatusOr<StepReport> SchedulerCore::Step() {
     if (!seq->is_decode()) report.num_prefill_tokens += static_cast<int32_t>(chunk);
   };
 
-  // Running sequences in priority order: interactive before batch, older first.
+  // Running sequences in priority order: interactive (and aged batch) before batch, older first.
   std::vector<Sequence*> order = running_;
-  std::sort(order.begin(), order.end(), [](const Sequence* a, const Sequence* b) {
-    const auto pa = a->request->request.priority, pb = b->request->request.priority;
-    return pa != pb ? pa < pb : a->admit_order < b->admit_order;
+  std::sort(order.begin(), order.end(), [&](const Sequence* a, const Sequence* b) {
+    const bool ya = YieldsToInteractive(*a, now, options_.batch_max_wait);
+    const bool yb = YieldsToInteractive(*b, now, options_.batch_max_wait);
+    return ya != yb ? yb : a->admit_order < b->admit_order;
   });
   for (size_t pos = 0; pos < order.size() && budget > 0 && seqs_left > 0; ++pos) {
     Sequence* seq = order[pos];

@@ -6,6 +6,8 @@
 //   2. lets a waiting interactive request preempt running batch ones when KV is short,
 //   3. forms the batch under the token budget and max_num_seqs: running sequences first, in
 //      priority order (interactive, then batch; older first), decodes and prefill chunks alike,
+//      where a batch request that has waited batch_max_wait since arrival ranks as interactive
+//      (aging: newer interactive requests can no longer preempt it),
 //      then newly admitted ones with the budget that is left (a long prompt is chunked, so it
 //      never stalls the decodes),
 //   4. decides capacity apart from batch forming: a sequence that needs KV blocks that are not

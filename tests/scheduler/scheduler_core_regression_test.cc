@@ -43,5 +43,39 @@ TEST(SchedulerCoreRegressionTest, CopySourceFreedByAPreemptionIsNotReusedInTheSa
   EXPECT_GT(sim.core().stats().num_preemptions_total, 0);
 }
 
+// One sequence slot, interactive requests always waiting, and a batch request whose prompt (200)
+// takes 4 steps of the 64-token budget. Once aged it was admitted, then preempted by the next
+// waiting interactive request one step later, its wait restarting: it could never finish its
+// prompt while the interactive stream lasted. An aged batch request now ranks as interactive
+// (by age) and its wait counts from arrival.
+TEST(SchedulerCoreRegressionTest, AgedBatchRequestIsNotPreemptedByNewerInteractiveOnes) {
+  SimulationConfig c;
+  c.options.max_num_seqs = 1;
+  c.options.max_num_batched_tokens = 64;
+  c.options.batch_max_wait = absl::Seconds(1);
+  c.engine.eos_probability = 0;
+  c.max_tick = absl::Milliseconds(20);
+  Simulation sim(c);
+  const absl::Time start = sim.now();
+  const absl::Duration load_for = absl::Seconds(10);
+  int next = 0;
+  sim.between_steps = [&](Simulation& s) {
+    while (s.now() < start + load_for && s.num_in_flight() < 4) {
+      GenerateRequest r = Request("i" + std::to_string(next++), 10, 1, 5);
+      r.ignore_eos = true;
+      s.Add(std::move(r));
+    }
+  };
+  GenerateRequest batch = Request("batch", 200, 1, 5);
+  batch.priority = Priority::kBatch;
+  std::vector<Arrival> arrivals;
+  arrivals.push_back({absl::ZeroDuration(), std::move(batch)});
+  ASSERT_TRUE(sim.Run(std::move(arrivals)));
+  ASSERT_TRUE(sim.CheckOutcomes());
+  const auto& sink = *sim.requests().at("batch").sink;
+  EXPECT_LT(*sink.final_time, start + load_for / 2)
+      << "the batch request took " << (*sink.final_time - start);
+}
+
 }  // namespace
 }  // namespace tessera
