@@ -165,6 +165,7 @@ absl::Status SchedulerCore::Add(GenerateRequest request, std::shared_ptr<Request
   RequestState* r = state.get();
   r->request = std::move(request);
   r->sink = std::move(sink);
+  r->tenant = &tenant;
   r->arrival = now;
   if (r->request.timeout) r->deadline = now + *r->request.timeout;
   r->base_seed = r->request.sampling.seed;
@@ -429,7 +430,7 @@ void SchedulerCore::ApplyOutput(Sequence* seq, int64_t fed, SequenceOutput& out,
   if (prompt_done > r->prompt_computed) {
     const int64_t fresh = prompt_done - r->prompt_computed;
     stats_.prompt_tokens_total += fresh;
-    stats_.tenants[r->request.tenant].prompt_tokens += fresh;
+    r->tenant->prompt_tokens += fresh;
     r->prompt_computed = prompt_done;
   }
   if (r->request.prompt_logprobs > 0) {
@@ -491,7 +492,7 @@ void SchedulerCore::AppendToken(Sequence* seq, int32_t token, std::optional<Logp
   seq->last_token_time = now;
   ++r->generated;
   ++stats_.generation_tokens_total;
-  ++stats_.tenants[req.tenant].generation_tokens;
+  ++r->tenant->generation_tokens;
 
   const int64_t n_out = static_cast<int64_t>(seq->output.size());
   const bool checks_on = n_out >= req.min_tokens;
@@ -577,7 +578,7 @@ void SchedulerCore::FinishRequest(RequestState* r, const absl::Status& status, a
   u.timings = t;
   stats_.e2e_request_latency_seconds.Observe(Seconds(t.e2e_latency));
   ++stats_.requests_finished[std::string(FinishReasonName(reason))];
-  ++stats_.tenants[r->request.tenant].requests_finished;
+  ++r->tenant->requests_finished;
 }
 
 void SchedulerCore::RemoveFromRunning(Sequence* seq) {
@@ -607,15 +608,21 @@ void SchedulerCore::AbortAll(const absl::Status& status) {
 }
 
 void SchedulerCore::RefreshGauges() {
-  for (auto& [name, t] : stats_.tenants) t.running = t.waiting = 0;
+  // O(running sequences + tenants), not O(requests): a long waiting queue costs nothing here.
+  // A request runs when any of its samples does; the rest of those in flight are waiting.
+  for (auto& [name, t] : stats_.tenants) t.running = 0;
+  const int64_t epoch = ++gauge_epoch_;
   int32_t running = 0;
-  for (const auto& [id, r] : requests_) {
-    const bool any_running = std::any_of(r->seqs.begin(), r->seqs.end(), [](const auto& s) {
-      return s->state == Sequence::State::kRunning;
-    });
-    running += any_running;
-    TenantStats& t = stats_.tenants[r->request.tenant];
-    ++(any_running ? t.running : t.waiting);
+  for (Sequence* seq : running_) {
+    RequestState* r = seq->request;
+    if (r->gauge_epoch == epoch) continue;
+    r->gauge_epoch = epoch;
+    ++running;
+    ++r->tenant->running;
+  }
+  for (auto& [name, t] : stats_.tenants) {
+    const int64_t in_flight = t.requests_received - t.requests_rejected - t.requests_finished;
+    t.waiting = static_cast<int32_t>(in_flight) - t.running;
   }
   stats_.num_requests_running = running;
   stats_.num_requests_waiting = static_cast<int32_t>(requests_.size()) - running;

@@ -144,6 +144,7 @@ class SchedulerCore {
   int64_t next_admit_order_ = 0;
   std::vector<RequestState*> touched_;  // requests with an update this step
   SchedulerStats stats_;
+  int64_t gauge_epoch_ = 0;  // counts RefreshGauges calls
 };
 
 }  // namespace tessera

@@ -21,6 +21,7 @@
 namespace tessera {
 
 struct RequestState;
+struct TenantStats;
 
 struct Sequence {
   enum class State : uint8_t { kWaiting, kRunning, kFinished };
@@ -54,6 +55,8 @@ struct Sequence {
 struct RequestState {
   GenerateRequest request;
   std::shared_ptr<RequestSink> sink;
+  TenantStats* tenant = nullptr;  // its tenant's entry in the scheduler's stats (a stable node)
+  int64_t gauge_epoch = -1;       // the last gauge refresh that counted it as running
   absl::Time arrival;
   std::optional<absl::Time> first_scheduled;
   std::optional<absl::Time> first_token;
