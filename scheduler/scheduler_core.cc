@@ -166,6 +166,7 @@ absl::Status SchedulerCore::Add(GenerateRequest request, std::shared_ptr<Request
   r->request = std::move(request);
   r->sink = std::move(sink);
   r->tenant = &tenant;
+  r->touched = &touched_;
   r->arrival = now;
   if (r->request.timeout) r->deadline = now + *r->request.timeout;
   r->base_seed = r->request.sampling.seed;
@@ -587,15 +588,15 @@ void SchedulerCore::RemoveFromRunning(Sequence* seq) {
 }
 
 void SchedulerCore::FlushUpdates() {
-  std::vector<std::string> done;
-  for (auto& [id, r] : requests_) {
-    if (r->update) {
-      r->sink->Push(*std::move(r->update));
-      r->update.reset();
-    }
-    if (r->done) done.push_back(id);
+  // Only the requests with news (every finished one has its final update): not all in flight.
+  for (RequestState* r : touched_) {
+    r->sink->Push(*std::move(r->update));
+    r->update.reset();
   }
-  for (const std::string& id : done) requests_.erase(id);
+  for (RequestState* r : touched_) {
+    if (r->done) requests_.erase(requests_.find(r->request.id));
+  }
+  touched_.clear();
 }
 
 void SchedulerCore::AbortAll(const absl::Status& status) {

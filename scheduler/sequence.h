@@ -76,11 +76,15 @@ struct RequestState {
   bool prompt_logprobs_sent = false;
   // This step's news, pushed to the sink after the step.
   std::optional<RequestUpdate> update;
+  // Where Update() lists the request when it starts one (the scheduler's, so that it flushes
+  // only the requests with news).
+  std::vector<RequestState*>* touched = nullptr;
 
   RequestUpdate& Update() {
     if (!update) {
       update.emplace();
       update->request_id = request.id;
+      if (touched != nullptr) touched->push_back(this);
     }
     return *update;
   }
