@@ -353,12 +353,14 @@ absl::StatusOr<StepReport> SchedulerCore::Step() {
   };
 
   // Running sequences in priority order: interactive (and aged batch) before batch, older first.
-  std::vector<Sequence*> order = running_;
-  std::sort(order.begin(), order.end(), [&](const Sequence* a, const Sequence* b) {
-    const bool ya = YieldsToInteractive(*a, now, options_.batch_max_wait);
-    const bool yb = YieldsToInteractive(*b, now, options_.batch_max_wait);
-    return ya != yb ? yb : a->admit_order < b->admit_order;
-  });
+  // running_ is in admission order already, so a stable partition does it (no sort per step).
+  std::vector<Sequence*> order;
+  order.reserve(running_.size());
+  for (bool yielding : {false, true}) {
+    for (Sequence* seq : running_) {
+      if (YieldsToInteractive(*seq, now, options_.batch_max_wait) == yielding) order.push_back(seq);
+    }
+  }
   for (size_t pos = 0; pos < order.size() && budget > 0 && seqs_left > 0; ++pos) {
     Sequence* seq = order[pos];
     if (seq->state != Sequence::State::kRunning) continue;  // preempted for an earlier one

@@ -137,7 +137,7 @@ class SchedulerCore {
 
   absl::flat_hash_map<std::string, std::unique_ptr<RequestState>> requests_;
   WaitingQueue waiting_;
-  std::vector<Sequence*> running_;
+  std::vector<Sequence*> running_;  // in admission order: admit_order grows along it
   int32_t waiting_new_requests_ = 0;
   int64_t waiting_new_prompt_tokens_ = 0;
   SeqId next_seq_id_ = 0;
