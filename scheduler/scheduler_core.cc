@@ -308,7 +308,8 @@ void SchedulerCore::AddToPlan(Sequence* seq, int64_t chunk, StepPlan* plan) {
   const RequestState& r = *seq->request;
   const int64_t start = seq->num_computed;
   const int64_t end = start + chunk;
-  std::vector<int32_t> tokens(chunk);
+  std::vector<int32_t>& tokens = feed_;
+  tokens.resize(chunk);
   for (int64_t i = 0; i < chunk; ++i) tokens[i] = seq->TokenAt(start + i);
   StepSequence step;
   step.num_cached_tokens = start;
@@ -337,7 +338,8 @@ absl::StatusOr<StepReport> SchedulerCore::Step() {
 
   StepReport report;
   const int64_t preemptions_before = stats_.num_preemptions_total;
-  StepPlan plan;
+  StepPlan& plan = plan_;
+  plan.Clear();
   std::vector<BlockCopyPair> copies;
   std::vector<Scheduled> scheduled;
   int64_t budget = options_.max_num_batched_tokens;

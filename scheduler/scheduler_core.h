@@ -143,6 +143,9 @@ class SchedulerCore {
   SeqId next_seq_id_ = 0;
   int64_t next_admit_order_ = 0;
   std::vector<RequestState*> touched_;  // requests with an update this step
+  // Reused from step to step, so that their buffers are not reallocated each time.
+  StepPlan plan_;
+  std::vector<int32_t> feed_;  // one sequence's tokens for the plan
   SchedulerStats stats_;
   int64_t gauge_epoch_ = 0;  // counts RefreshGauges calls
 };
