@@ -341,7 +341,8 @@ absl::StatusOr<StepReport> SchedulerCore::Step() {
   StepPlan& plan = plan_;
   plan.Clear();
   std::vector<BlockCopyPair> copies;
-  std::vector<Scheduled> scheduled;
+  std::vector<Scheduled>& scheduled = scheduled_;
+  scheduled.clear();
   int64_t budget = options_.max_num_batched_tokens;
   int32_t seqs_left = options_.max_num_seqs;
   auto schedule = [&](Sequence* seq, int64_t chunk) {
@@ -356,8 +357,8 @@ absl::StatusOr<StepReport> SchedulerCore::Step() {
 
   // Running sequences in priority order: interactive (and aged batch) before batch, older first.
   // running_ is in admission order already, so a stable partition does it (no sort per step).
-  std::vector<Sequence*> order;
-  order.reserve(running_.size());
+  std::vector<Sequence*>& order = order_;
+  order.clear();
   for (bool yielding : {false, true}) {
     for (Sequence* seq : running_) {
       if (YieldsToInteractive(*seq, now, options_.batch_max_wait) == yielding) order.push_back(seq);

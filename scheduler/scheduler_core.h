@@ -145,7 +145,9 @@ class SchedulerCore {
   std::vector<RequestState*> touched_;  // requests with an update this step
   // Reused from step to step, so that their buffers are not reallocated each time.
   StepPlan plan_;
-  std::vector<int32_t> feed_;  // one sequence's tokens for the plan
+  std::vector<int32_t> feed_;         // one sequence's tokens for the plan
+  std::vector<Sequence*> order_;      // running sequences in priority order
+  std::vector<Scheduled> scheduled_;  // what the plan holds, in plan order
   SchedulerStats stats_;
   int64_t gauge_epoch_ = 0;  // counts RefreshGauges calls
 };
