@@ -168,7 +168,10 @@ absl::Status SchedulerCore::Add(GenerateRequest request, std::shared_ptr<Request
   r->tenant = &tenant;
   r->touched = &touched_;
   r->arrival = now;
-  if (r->request.timeout) r->deadline = now + *r->request.timeout;
+  if (r->request.timeout) {
+    r->deadline = now + *r->request.timeout;
+    deadlines_.emplace(*r->deadline, r->request.id);
+  }
   r->base_seed = r->request.sampling.seed;
   // An unseeded sampling request still needs one seed for its whole life (preemption included).
   if (r->request.sampling.temperature > 0 && r->base_seed == 0) {
@@ -205,22 +208,31 @@ absl::Status SchedulerCore::Add(GenerateRequest request, std::shared_ptr<Request
 bool SchedulerCore::Cancel(const std::string& request_id) {
   auto it = requests_.find(request_id);
   if (it == requests_.end() || it->second->done) return false;
+  if (!it->second->cancelled) cancelled_.push_back(request_id);
   it->second->cancelled = true;
   return true;
 }
 
 void SchedulerCore::ReapAborted(absl::Time now) {
-  for (auto& [id, r] : requests_) {
-    if (r->done) continue;
-    if (r->cancelled) {
-      FinishRequest(r.get(), absl::CancelledError("request cancelled"), now);
-    } else if (r->deadline && now >= *r->deadline) {
-      FinishRequest(
-          r.get(),
-          absl::DeadlineExceededError(absl::StrCat("request \"", id, "\" ran past its timeout of ",
-                                                   absl::FormatDuration(*r->request.timeout))),
-          now);
-    }
+  // The flags are checked again: an id may have finished (AbortAll) or been reused since.
+  for (const std::string& id : cancelled_) {
+    auto it = requests_.find(id);
+    if (it == requests_.end() || it->second->done || !it->second->cancelled) continue;
+    FinishRequest(it->second.get(), absl::CancelledError("request cancelled"), now);
+  }
+  cancelled_.clear();
+  while (!deadlines_.empty() && deadlines_.top().first <= now) {
+    const std::string id = deadlines_.top().second;
+    deadlines_.pop();
+    auto it = requests_.find(id);
+    if (it == requests_.end()) continue;
+    RequestState* r = it->second.get();
+    if (r->done || !r->deadline || now < *r->deadline) continue;
+    FinishRequest(
+        r,
+        absl::DeadlineExceededError(absl::StrCat("request \"", id, "\" ran past its timeout of ",
+                                                 absl::FormatDuration(*r->request.timeout))),
+        now);
   }
 }
 

@@ -25,8 +25,11 @@
 #define TESSERA_SCHEDULER_SCHEDULER_CORE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <queue>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -143,6 +146,12 @@ class SchedulerCore {
   SeqId next_seq_id_ = 0;
   int64_t next_admit_order_ = 0;
   std::vector<RequestState*> touched_;  // requests with an update this step
+  // What ReapAborted looks at, so that a step does not scan every request in flight: ids
+  // cancelled since the last step, and a min-heap of deadlines (an entry whose request has
+  // finished, or whose id now names a newer request, is skipped when it comes up).
+  std::vector<std::string> cancelled_;
+  using Deadline = std::pair<absl::Time, std::string>;
+  std::priority_queue<Deadline, std::vector<Deadline>, std::greater<Deadline>> deadlines_;
   // Reused from step to step, so that their buffers are not reallocated each time.
   StepPlan plan_;
   std::vector<int32_t> feed_;         // one sequence's tokens for the plan

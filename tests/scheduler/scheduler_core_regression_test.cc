@@ -1,15 +1,22 @@
 // Scheduler bugs that the property tests found, each as the smallest workload that showed it,
-// run through the same simulation and checks.
+// run through the same simulation and checks; and corner cases of the scheduler's bookkeeping
+// that random workloads are unlikely to hit.
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "scheduler/clock.h"
+#include "scheduler/scheduler_core.h"
+#include "tests/scheduler/fake_engine.h"
 #include "tests/scheduler/scheduler_simulation.h"
 
 namespace tessera {
 namespace {
 
 using ::tessera::testing::Arrival;
+using ::tessera::testing::FakeEngine;
+using ::tessera::testing::FakeEngineOptions;
 using ::tessera::testing::Simulation;
 using ::tessera::testing::SimulationConfig;
 
@@ -75,6 +82,42 @@ TEST(SchedulerCoreRegressionTest, AgedBatchRequestIsNotPreemptedByNewerInteracti
   const auto& sink = *sim.requests().at("batch").sink;
   EXPECT_LT(*sink.final_time, start + load_for / 2)
       << "the batch request took " << (*sink.final_time - start);
+}
+
+// Cancellations and deadlines are looked up by request id when they come due; by then the id
+// may name a newer request, which must not inherit them.
+TEST(SchedulerCoreRegressionTest, AReusedIdInheritsNoCancelOrDeadline) {
+  FakeEngineOptions o;
+  o.eos_probability = 0;
+  FakeEngine engine(o);
+  ManualClock clock;
+  SchedulerCore core(engine, nullptr, clock, {});
+  auto run = [&](GenerateRequest r, int steps, absl::Duration tick) {
+    auto sink = std::make_shared<QueueSink>();
+    EXPECT_TRUE(core.Add(std::move(r), sink).ok());
+    for (int i = 0; i < steps && !core.idle(); ++i) {
+      EXPECT_TRUE(core.Step().ok());
+      clock.Advance(tick);
+    }
+    CollectedRequest c;
+    while (auto u = sink->Next(absl::ZeroDuration())) c.Add(*u);
+    return c;
+  };
+  // "a" with a 1 s timeout finishes at once; a new "a" without one outlives that second.
+  GenerateRequest a = Request("a", 4, 1, 1);
+  a.timeout = absl::Seconds(1);
+  ASSERT_TRUE(run(a, 10, absl::Milliseconds(10)).status.ok());
+  CollectedRequest a2 = run(Request("a", 4, 1, 5), 10, absl::Seconds(1));
+  EXPECT_TRUE(a2.finished && a2.status.ok()) << a2.status;
+  EXPECT_EQ(a2.samples.at(0).token_ids.size(), 5u);
+  // "b" is cancelled, then everything is aborted (shutdown) before a step; a new "b" runs.
+  auto sink = std::make_shared<QueueSink>();
+  ASSERT_TRUE(core.Add(Request("b", 4, 1, 3), sink).ok());
+  ASSERT_TRUE(core.Cancel("b"));
+  core.AbortAll(absl::UnavailableError("shutting down"));
+  ASSERT_TRUE(core.idle());
+  CollectedRequest b2 = run(Request("b", 4, 1, 3), 10, absl::Milliseconds(10));
+  EXPECT_TRUE(b2.finished && b2.status.ok()) << b2.status;
 }
 
 }  // namespace
