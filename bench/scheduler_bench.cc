@@ -67,7 +67,8 @@ struct Figures {
 
 Figures Run(int32_t running, int32_t waiting, int32_t steps, int32_t tenants) {
   // Blocks for every running sequence to grow by `steps` tokens and more.
-  const int32_t per_seq = (kPromptLen + steps + 64) / 16 + 2;
+  const int warmup = std::min(steps, 200);  // untimed: caches, allocator, vectors at full size
+  const int32_t per_seq = (kPromptLen + warmup + steps + 64) / 16 + 2;
   NoOpEngine engine(std::max(1 << 16, per_seq * running + 1024));
   ManualClock clock;
   SchedulerOptions o;
@@ -94,7 +95,6 @@ Figures Run(int32_t running, int32_t waiting, int32_t steps, int32_t tenants) {
   for (int i = 0; i < waiting; ++i) add(running + i);
   std::vector<double> us;
   us.reserve(steps);
-  const int warmup = std::min(steps, 200);  // untimed: caches, allocator, vectors at full size
   for (int s = -warmup; s < steps; ++s) {
     clock.Advance(absl::Milliseconds(20));
     const auto t0 = std::chrono::steady_clock::now();
