@@ -74,6 +74,16 @@ absl::Status ValidateSampling(const StepSequence& seq, int64_t vocab_size) {
 
 }  // namespace
 
+void StepPlan::Clear() {
+  token_ids.clear();
+  qo_indptr.assign(1, 0);
+  seqs.clear();
+  page_table.indptr.assign(1, 0);
+  page_table.indices.clear();
+  page_table.last_block_len.clear();
+  block_copies.clear();
+}
+
 void StepPlan::AddSequence(const std::vector<int32_t>& tokens, const std::vector<int32_t>& blocks,
                            int32_t block_size, StepSequence seq) {
   token_ids.insert(token_ids.end(), tokens.begin(), tokens.end());

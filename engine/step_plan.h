@@ -72,6 +72,9 @@ struct StepPlan {
   int32_t num_tokens() const { return static_cast<int32_t>(token_ids.size()); }
   int32_t num_fed(int32_t seq) const { return qo_indptr[seq + 1] - qo_indptr[seq]; }
 
+  // Empties the plan, keeping its buffers' capacity (a planner reuses one plan step after step).
+  void Clear();
+
   // Appends a sequence; `blocks` is its whole block table (cached tokens and fed ones).
   void AddSequence(const std::vector<int32_t>& tokens, const std::vector<int32_t>& blocks,
                    int32_t block_size, StepSequence seq);

@@ -5,7 +5,10 @@
 namespace tessera {
 
 KvBlockManager::KvBlockManager(int32_t num_blocks, int32_t block_size)
-    : num_blocks_(num_blocks), block_size_(block_size), refs_(num_blocks, 0) {
+    : num_blocks_(num_blocks),
+      block_size_(block_size),
+      refs_(num_blocks, 0),
+      is_copy_source_(num_blocks, false) {
   free_.reserve(num_blocks);
   // Highest id at the bottom so block 0 is handed out first (easier to read in tests and logs).
   for (int32_t b = num_blocks - 1; b >= 0; --b) free_.push_back(b);
@@ -58,7 +61,13 @@ absl::Status KvBlockManager::Allocate(SeqId seq, int64_t num_tokens, int64_t fir
     free_.pop_back();
     refs_[copy] = 1;
     --refs_[table[i]];
-    if (copies != nullptr) copies->emplace_back(table[i], copy);
+    if (copies != nullptr) {
+      copies->emplace_back(table[i], copy);
+      if (!is_copy_source_[table[i]]) {
+        is_copy_source_[table[i]] = true;
+        copy_sources_.push_back(table[i]);
+      }
+    }
     table[i] = copy;
   }
   while (static_cast<int64_t>(table.size()) < BlocksFor(num_tokens)) {
@@ -90,10 +99,18 @@ absl::Status KvBlockManager::Free(SeqId seq) {
   }
   // Reverse order so the sequence's first block is reused first.
   for (auto b = it->second.rbegin(); b != it->second.rend(); ++b) {
-    if (--refs_[*b] == 0) free_.push_back(*b);
+    if (--refs_[*b] == 0 && !is_copy_source_[*b]) free_.push_back(*b);
   }
   tables_.erase(it);
   return absl::OkStatus();
+}
+
+void KvBlockManager::ReleaseCopySources() {
+  for (int32_t b : copy_sources_) {
+    is_copy_source_[b] = false;
+    if (refs_[b] == 0) free_.push_back(b);
+  }
+  copy_sources_.clear();
 }
 
 const std::vector<int32_t>& KvBlockManager::BlockTable(SeqId seq) const {

@@ -9,10 +9,15 @@
 // a private copy first (copy-on-write): Allocate with `first_written` swaps the shared block for a
 // fresh one and reports the (src, dst) copy that the engine must perform before the step.
 //
-// Invariants: a block is either free or referenced by one or more sequences' tables, each
-// reference counted once; free + referenced = num_blocks. Misuse (freeing an unknown sequence,
-// allocating past capacity) is an error Status and changes nothing. Not thread-safe: the
-// scheduler thread owns it.
+// A reported copy's source must keep its content until the engine has made the copy. A plan's
+// copies run before its writes and in no fixed order, so a source that its last sharer lets go of
+// while the plan is being formed (a preempted sample) must not come back as another copy's
+// destination in that plan: it is held, neither free nor referenced, until ReleaseCopySources().
+//
+// Invariants: a block is free, referenced by one or more sequences' tables (each reference
+// counted once), or a held copy source; free + referenced + held = num_blocks. Misuse (freeing an
+// unknown sequence, allocating past capacity) is an error Status and changes nothing. Not
+// thread-safe: the scheduler thread owns it.
 #ifndef TESSERA_SCHEDULER_KV_BLOCK_MANAGER_H_
 #define TESSERA_SCHEDULER_KV_BLOCK_MANAGER_H_
 
@@ -53,6 +58,9 @@ class KvBlockManager {
   absl::Status Fork(SeqId parent, SeqId child);
   // Releases every block of `seq`. NotFound for a sequence that holds none (e.g. freed twice).
   absl::Status Free(SeqId seq);
+  // Frees the copy sources held since the last call: call once the copies reported so far are in
+  // a plan.
+  void ReleaseCopySources();
 
   // The block table of `seq` (empty for an unknown sequence).
   const std::vector<int32_t>& BlockTable(SeqId seq) const;
@@ -73,8 +81,10 @@ class KvBlockManager {
   // Index of the first block of `table` holding a position >= first_written that is shared.
   int64_t FirstSharedWritten(const std::vector<int32_t>& table, int64_t first_written) const;
 
-  std::vector<int32_t> free_;  // a stack: recently freed blocks are reused first
-  std::vector<int32_t> refs_;  // per block: tables referencing it
+  std::vector<int32_t> free_;          // a stack: recently freed blocks are reused first
+  std::vector<int32_t> refs_;          // per block: tables referencing it
+  std::vector<int32_t> copy_sources_;  // sources of copies reported since ReleaseCopySources
+  std::vector<bool> is_copy_source_;   // per block
   absl::flat_hash_map<SeqId, std::vector<int32_t>> tables_;
 };
 

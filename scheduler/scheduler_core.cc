@@ -28,6 +28,14 @@ bool Contains(const std::vector<int32_t>& v, int32_t x) {
 
 double Seconds(absl::Duration d) { return absl::ToDoubleSeconds(d); }
 
+// Whether `seq` gives way to interactive work: a batch request does until it has waited
+// batch_max_wait since it arrived; after that it ranks as interactive (by age), or preemption by
+// newer interactive requests could starve it.
+bool YieldsToInteractive(const Sequence& seq, absl::Time now, absl::Duration batch_max_wait) {
+  const RequestState& r = *seq.request;
+  return r.request.priority == Priority::kBatch && now - r.arrival < batch_max_wait;
+}
+
 }  // namespace
 
 std::string_view FinishReasonName(FinishReason r) {
@@ -155,8 +163,13 @@ absl::Status SchedulerCore::Add(GenerateRequest request, std::shared_ptr<Request
   RequestState* r = state.get();
   r->request = std::move(request);
   r->sink = std::move(sink);
+  r->tenant = &tenant;
+  r->touched = &touched_;
   r->arrival = now;
-  if (r->request.timeout) r->deadline = now + *r->request.timeout;
+  if (r->request.timeout) {
+    r->deadline = now + *r->request.timeout;
+    deadlines_.emplace(*r->deadline, r->request.id);
+  }
   r->base_seed = r->request.sampling.seed;
   // An unseeded sampling request still needs one seed for its whole life (preemption included).
   if (r->request.sampling.temperature > 0 && r->base_seed == 0) {
@@ -193,22 +206,31 @@ absl::Status SchedulerCore::Add(GenerateRequest request, std::shared_ptr<Request
 bool SchedulerCore::Cancel(const std::string& request_id) {
   auto it = requests_.find(request_id);
   if (it == requests_.end() || it->second->done) return false;
+  if (!it->second->cancelled) cancelled_.push_back(request_id);
   it->second->cancelled = true;
   return true;
 }
 
 void SchedulerCore::ReapAborted(absl::Time now) {
-  for (auto& [id, r] : requests_) {
-    if (r->done) continue;
-    if (r->cancelled) {
-      FinishRequest(r.get(), absl::CancelledError("request cancelled"), now);
-    } else if (r->deadline && now >= *r->deadline) {
-      FinishRequest(
-          r.get(),
-          absl::DeadlineExceededError(absl::StrCat("request \"", id, "\" ran past its timeout of ",
-                                                   absl::FormatDuration(*r->request.timeout))),
-          now);
-    }
+  // The flags are checked again: an id may have finished (AbortAll) or been reused since.
+  for (const std::string& id : cancelled_) {
+    auto it = requests_.find(id);
+    if (it == requests_.end() || it->second->done || !it->second->cancelled) continue;
+    FinishRequest(it->second.get(), absl::CancelledError("request cancelled"), now);
+  }
+  cancelled_.clear();
+  while (!deadlines_.empty() && deadlines_.top().first <= now) {
+    const std::string id = deadlines_.top().second;
+    deadlines_.pop();
+    auto it = requests_.find(id);
+    if (it == requests_.end()) continue;
+    RequestState* r = it->second.get();
+    if (r->done || !r->deadline || now < *r->deadline) continue;
+    FinishRequest(
+        r,
+        absl::DeadlineExceededError(absl::StrCat("request \"", id, "\" ran past its timeout of ",
+                                                 absl::FormatDuration(*r->request.timeout))),
+        now);
   }
 }
 
@@ -227,7 +249,9 @@ void SchedulerCore::Preempt(Sequence* seq, absl::Time now) {
   seq->num_computed = 0;
   seq->state = Sequence::State::kWaiting;
   RemoveFromRunning(seq);
-  waiting_.PushFront(seq, now);
+  // Its wait for aging counts from arrival: a batch request preempted right after aging must not
+  // wait batch_max_wait all over again, behind interactive requests admitted meanwhile.
+  waiting_.PushFront(seq, seq->request->arrival);
   ++seq->request->preemptions;
   ++stats_.num_preemptions_total;
 }
@@ -263,7 +287,7 @@ void SchedulerCore::PreemptForWaitingInteractive(absl::Time now) {
   while (blocked()) {
     Sequence* victim = nullptr;
     for (Sequence* s : running_) {
-      if (s->request->request.priority == Priority::kBatch &&
+      if (YieldsToInteractive(*s, now, options_.batch_max_wait) &&
           (victim == nullptr || s->admit_order > victim->admit_order)) {
         victim = s;
       }
@@ -294,7 +318,8 @@ void SchedulerCore::AddToPlan(Sequence* seq, int64_t chunk, StepPlan* plan) {
   const RequestState& r = *seq->request;
   const int64_t start = seq->num_computed;
   const int64_t end = start + chunk;
-  std::vector<int32_t> tokens(chunk);
+  std::vector<int32_t>& tokens = feed_;
+  tokens.resize(chunk);
   for (int64_t i = 0; i < chunk; ++i) tokens[i] = seq->TokenAt(start + i);
   StepSequence step;
   step.num_cached_tokens = start;
@@ -337,9 +362,11 @@ absl::StatusOr<StepReport> SchedulerCore::Step() {
 
   StepReport report;
   const int64_t preemptions_before = stats_.num_preemptions_total;
-  StepPlan plan;
+  StepPlan& plan = plan_;
+  plan.Clear();
   std::vector<BlockCopyPair> copies;
-  std::vector<Scheduled> scheduled;
+  std::vector<Scheduled>& scheduled = scheduled_;
+  scheduled.clear();
   int64_t budget = options_.max_num_batched_tokens;
   int32_t seqs_left = options_.max_num_seqs;
   auto schedule = [&](Sequence* seq, int64_t chunk) {
@@ -352,12 +379,15 @@ absl::StatusOr<StepReport> SchedulerCore::Step() {
     if (!seq->is_decode()) report.num_prefill_tokens += static_cast<int32_t>(chunk);
   };
 
-  // Running sequences in priority order: interactive before batch, older first.
-  std::vector<Sequence*> order = running_;
-  std::sort(order.begin(), order.end(), [](const Sequence* a, const Sequence* b) {
-    const auto pa = a->request->request.priority, pb = b->request->request.priority;
-    return pa != pb ? pa < pb : a->admit_order < b->admit_order;
-  });
+  // Running sequences in priority order: interactive (and aged batch) before batch, older first.
+  // running_ is in admission order already, so a stable partition does it (no sort per step).
+  std::vector<Sequence*>& order = order_;
+  order.clear();
+  for (bool yielding : {false, true}) {
+    for (Sequence* seq : running_) {
+      if (YieldsToInteractive(*seq, now, options_.batch_max_wait) == yielding) order.push_back(seq);
+    }
+  }
   for (size_t pos = 0; pos < order.size() && budget > 0 && seqs_left > 0; ++pos) {
     Sequence* seq = order[pos];
     if (seq->state != Sequence::State::kRunning) continue;  // preempted for an earlier one
@@ -386,6 +416,7 @@ absl::StatusOr<StepReport> SchedulerCore::Step() {
     schedule(seq, chunk);
   }
   report.num_preempted = static_cast<int32_t>(stats_.num_preemptions_total - preemptions_before);
+  blocks_.ReleaseCopySources();  // the plan holds this step's copies
 
   if (scheduled.empty()) {
     FlushUpdates();
@@ -429,7 +460,7 @@ void SchedulerCore::ApplyOutput(Sequence* seq, int64_t fed, SequenceOutput& out,
   if (prompt_done > r->prompt_computed) {
     const int64_t fresh = prompt_done - r->prompt_computed;
     stats_.prompt_tokens_total += fresh;
-    stats_.tenants[r->request.tenant].prompt_tokens += fresh;
+    r->tenant->prompt_tokens += fresh;
     r->prompt_computed = prompt_done;
   }
   if (r->request.prompt_logprobs > 0) {
@@ -491,7 +522,7 @@ void SchedulerCore::AppendToken(Sequence* seq, int32_t token, std::optional<Logp
   seq->last_token_time = now;
   ++r->generated;
   ++stats_.generation_tokens_total;
-  ++stats_.tenants[req.tenant].generation_tokens;
+  ++r->tenant->generation_tokens;
 
   const int64_t n_out = static_cast<int64_t>(seq->output.size());
   const bool checks_on = n_out >= req.min_tokens;
@@ -577,7 +608,7 @@ void SchedulerCore::FinishRequest(RequestState* r, const absl::Status& status, a
   u.timings = t;
   stats_.e2e_request_latency_seconds.Observe(Seconds(t.e2e_latency));
   ++stats_.requests_finished[std::string(FinishReasonName(reason))];
-  ++stats_.tenants[r->request.tenant].requests_finished;
+  ++r->tenant->requests_finished;
 }
 
 void SchedulerCore::RemoveFromRunning(Sequence* seq) {
@@ -586,15 +617,15 @@ void SchedulerCore::RemoveFromRunning(Sequence* seq) {
 }
 
 void SchedulerCore::FlushUpdates() {
-  std::vector<std::string> done;
-  for (auto& [id, r] : requests_) {
-    if (r->update) {
-      r->sink->Push(*std::move(r->update));
-      r->update.reset();
-    }
-    if (r->done) done.push_back(id);
+  // Only the requests with news (every finished one has its final update): not all in flight.
+  for (RequestState* r : touched_) {
+    r->sink->Push(*std::move(r->update));
+    r->update.reset();
   }
-  for (const std::string& id : done) requests_.erase(id);
+  for (RequestState* r : touched_) {
+    if (r->done) requests_.erase(requests_.find(r->request.id));
+  }
+  touched_.clear();
 }
 
 void SchedulerCore::AbortAll(const absl::Status& status) {
@@ -607,15 +638,21 @@ void SchedulerCore::AbortAll(const absl::Status& status) {
 }
 
 void SchedulerCore::RefreshGauges() {
-  for (auto& [name, t] : stats_.tenants) t.running = t.waiting = 0;
+  // O(running sequences + tenants), not O(requests): a long waiting queue costs nothing here.
+  // A request runs when any of its samples does; the rest of those in flight are waiting.
+  for (auto& [name, t] : stats_.tenants) t.running = 0;
+  const int64_t epoch = ++gauge_epoch_;
   int32_t running = 0;
-  for (const auto& [id, r] : requests_) {
-    const bool any_running = std::any_of(r->seqs.begin(), r->seqs.end(), [](const auto& s) {
-      return s->state == Sequence::State::kRunning;
-    });
-    running += any_running;
-    TenantStats& t = stats_.tenants[r->request.tenant];
-    ++(any_running ? t.running : t.waiting);
+  for (Sequence* seq : running_) {
+    RequestState* r = seq->request;
+    if (r->gauge_epoch == epoch) continue;
+    r->gauge_epoch = epoch;
+    ++running;
+    ++r->tenant->running;
+  }
+  for (auto& [name, t] : stats_.tenants) {
+    const int64_t in_flight = t.requests_received - t.requests_rejected - t.requests_finished;
+    t.waiting = static_cast<int32_t>(in_flight) - t.running;
   }
   stats_.num_requests_running = running;
   stats_.num_requests_waiting = static_cast<int32_t>(requests_.size()) - running;

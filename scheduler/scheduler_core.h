@@ -6,6 +6,8 @@
 //   2. lets a waiting interactive request preempt running batch ones when KV is short,
 //   3. forms the batch under the token budget and max_num_seqs: running sequences first, in
 //      priority order (interactive, then batch; older first), decodes and prefill chunks alike,
+//      where a batch request that has waited batch_max_wait since arrival ranks as interactive
+//      (aging: newer interactive requests can no longer preempt it),
 //      then newly admitted ones with the budget that is left (a long prompt is chunked, so it
 //      never stalls the decodes),
 //   4. decides capacity apart from batch forming: a sequence that needs KV blocks that are not
@@ -23,8 +25,11 @@
 #define TESSERA_SCHEDULER_SCHEDULER_CORE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <queue>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -136,13 +141,25 @@ class SchedulerCore {
 
   absl::flat_hash_map<std::string, std::unique_ptr<RequestState>> requests_;
   WaitingQueue waiting_;
-  std::vector<Sequence*> running_;
+  std::vector<Sequence*> running_;  // in admission order: admit_order grows along it
   int32_t waiting_new_requests_ = 0;
   int64_t waiting_new_prompt_tokens_ = 0;
   SeqId next_seq_id_ = 0;
   int64_t next_admit_order_ = 0;
   std::vector<RequestState*> touched_;  // requests with an update this step
+  // What ReapAborted looks at, so that a step does not scan every request in flight: ids
+  // cancelled since the last step, and a min-heap of deadlines (an entry whose request has
+  // finished, or whose id now names a newer request, is skipped when it comes up).
+  std::vector<std::string> cancelled_;
+  using Deadline = std::pair<absl::Time, std::string>;
+  std::priority_queue<Deadline, std::vector<Deadline>, std::greater<Deadline>> deadlines_;
+  // Reused from step to step, so that their buffers are not reallocated each time.
+  StepPlan plan_;
+  std::vector<int32_t> feed_;         // one sequence's tokens for the plan
+  std::vector<Sequence*> order_;      // running sequences in priority order
+  std::vector<Scheduled> scheduled_;  // what the plan holds, in plan order
   SchedulerStats stats_;
+  int64_t gauge_epoch_ = 0;  // counts RefreshGauges calls
 };
 
 }  // namespace tessera

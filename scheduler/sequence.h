@@ -21,6 +21,7 @@
 namespace tessera {
 
 struct RequestState;
+struct TenantStats;
 
 struct Sequence {
   enum class State : uint8_t { kWaiting, kRunning, kFinished };
@@ -54,6 +55,8 @@ struct Sequence {
 struct RequestState {
   GenerateRequest request;
   std::shared_ptr<RequestSink> sink;
+  TenantStats* tenant = nullptr;  // its tenant's entry in the scheduler's stats (a stable node)
+  int64_t gauge_epoch = -1;       // the last gauge refresh that counted it as running
   absl::Time arrival;
   std::optional<absl::Time> first_scheduled;
   std::optional<absl::Time> first_token;
@@ -73,11 +76,15 @@ struct RequestState {
   bool prompt_logprobs_sent = false;
   // This step's news, pushed to the sink after the step.
   std::optional<RequestUpdate> update;
+  // Where Update() lists the request when it starts one (the scheduler's, so that it flushes
+  // only the requests with news).
+  std::vector<RequestState*>* touched = nullptr;
 
   RequestUpdate& Update() {
     if (!update) {
       update.emplace();
       update->request_id = request.id;
+      if (touched != nullptr) touched->push_back(this);
     }
     return *update;
   }

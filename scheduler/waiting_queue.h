@@ -38,7 +38,7 @@ class WaitingQueue {
  private:
   struct Entry {
     Sequence* seq;
-    absl::Time since;  // when it (re)entered the queue
+    absl::Time since;  // what its wait counts from (the scheduler keeps arrival across preemption)
   };
   std::deque<Entry>& ClassOf(const Sequence* seq);
   bool BatchFirst(absl::Time now) const;

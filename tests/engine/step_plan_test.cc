@@ -33,6 +33,27 @@ TEST(StepPlanTest, AddSequenceBuildsCsrTables) {
   EXPECT_TRUE(plan.Validate(kVocab, kBlocks, kBlockSize, 64).ok());
 }
 
+TEST(StepPlanTest, ClearedPlanEqualsAFreshOne) {
+  StepPlan plan = TwoSequences();
+  plan.block_copies.push_back({1, 6});
+  plan.Clear();
+  const StepPlan fresh;
+  EXPECT_EQ(plan.num_seqs(), 0);
+  EXPECT_EQ(plan.num_tokens(), 0);
+  EXPECT_EQ(plan.qo_indptr, fresh.qo_indptr);
+  EXPECT_EQ(plan.page_table.indptr, fresh.page_table.indptr);
+  EXPECT_TRUE(plan.page_table.indices.empty());
+  EXPECT_TRUE(plan.page_table.last_block_len.empty());
+  EXPECT_TRUE(plan.block_copies.empty());
+  // Reused, it builds the same tables as a new plan.
+  StepSequence b;
+  b.num_cached_tokens = 4;
+  plan.AddSequence({7}, {2, 3, 5}, kBlockSize, b);
+  EXPECT_EQ(plan.qo_indptr, (std::vector<int32_t>{0, 1}));
+  EXPECT_EQ(plan.page_table.indices, (std::vector<int32_t>{2, 3}));
+  EXPECT_TRUE(plan.Validate(kVocab, kBlocks, kBlockSize, 64).ok());
+}
+
 void ExpectInvalid(const StepPlan& plan, const std::string& fragment) {
   const absl::Status s = plan.Validate(kVocab, kBlocks, kBlockSize, 64);
   EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;

@@ -114,6 +114,7 @@ TEST(KvBlockManagerTest, ForkSharesBlocksAndCopiesTheSharedBlockOnWrite) {
   EXPECT_EQ(m.BlockTable(2), (std::vector<int32_t>{0, copy}));
   EXPECT_EQ(m.RefCount(1), 1);
   EXPECT_EQ(m.RefCount(copy), 1);
+  m.ReleaseCopySources();  // the copy is in a plan
   // The parent now owns block 1 alone and writes it in place.
   copies.clear();
   EXPECT_EQ(m.BlocksNeeded(1, 7, 6), 0);
@@ -139,6 +140,30 @@ TEST(KvBlockManagerTest, CopyOnWriteThatDoesNotFitChangesNothing) {
   EXPECT_EQ(m.BlockTable(2), m.BlockTable(1));
   EXPECT_FALSE(m.Fork(1, 3).ok());  // 3 already holds blocks
   EXPECT_TRUE(absl::IsNotFound(m.Fork(9, 10)));
+}
+
+// Found by the scheduler property tests: a plan's copies run in no fixed order, so a copy source
+// freed while the plan is formed must not be handed out (as another copy's destination) before
+// the plan holds its copies.
+TEST(KvBlockManagerTest, CopySourceFreedBeforeItsPlanRunsIsHeldUntilReleased) {
+  KvBlockManager m(4, 4);
+  ASSERT_TRUE(m.Allocate(1, 2).ok());  // block 0
+  ASSERT_TRUE(m.Fork(1, 2).ok());
+  std::vector<BlockCopyPair> copies;
+  ASSERT_TRUE(m.Allocate(1, 3, 2, &copies).ok());  // copies 0 -> 1; 2 keeps 0 alone
+  ASSERT_EQ(copies, (std::vector<BlockCopyPair>{{0, 1}}));
+  ASSERT_TRUE(m.Free(2).ok());  // 0's last sharer goes (preempted) before the plan runs
+  EXPECT_EQ(m.RefCount(0), 0);
+  EXPECT_EQ(m.num_free_blocks(), 2);
+  ASSERT_TRUE(m.Allocate(3, 8).ok());  // takes the two free blocks, not block 0
+  EXPECT_EQ(m.BlockTable(3), (std::vector<int32_t>{2, 3}));
+  EXPECT_FALSE(m.CanAllocate(4, 1));
+  m.ReleaseCopySources();
+  EXPECT_EQ(m.num_free_blocks(), 1);
+  ASSERT_TRUE(m.Allocate(4, 1).ok());
+  EXPECT_EQ(m.BlockTable(4), (std::vector<int32_t>{0}));
+  m.ReleaseCopySources();  // nothing held: a no-op
+  EXPECT_EQ(m.num_free_blocks(), 0);
 }
 
 TEST(KvBlockManagerTest, RandomForksAndWritesKeepReferenceCountsExact) {
@@ -181,6 +206,7 @@ TEST(KvBlockManagerTest, RandomForksAndWritesKeepReferenceCountsExact) {
       if (m.Allocate(next, want).ok()) lengths[next] = want;
       ++next;
     }
+    m.ReleaseCopySources();  // each operation is a plan of its own
     std::map<int32_t, int32_t> refs;
     for (const auto& [id, len] : lengths) {
       const auto& table = m.BlockTable(id);

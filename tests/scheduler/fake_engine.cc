@@ -1,0 +1,166 @@
+#include "tests/scheduler/fake_engine.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace tessera::testing {
+namespace {
+
+// splitmix64's finalizer: a cheap bijective mix with good avalanche.
+uint64_t Mix(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+}  // namespace
+
+FakeEngine::FakeEngine(FakeEngineOptions options) : options_(std::move(options)) {
+  config_.architecture = "FakeForCausalLM";
+  config_.model_type = "fake";
+  config_.vocab_size = options_.vocab_size;
+  config_.max_position_embeddings = options_.max_position_embeddings;
+  config_.eos_token_ids = options_.eos_token_ids;
+  kv_.resize(static_cast<size_t>(options_.geometry.num_blocks) * options_.geometry.block_size);
+}
+
+uint64_t FakeEngine::Extend(uint64_t prefix, int32_t token, int64_t pos) {
+  return Mix(prefix ^ Mix((static_cast<uint64_t>(pos) << 32) ^ static_cast<uint32_t>(token)));
+}
+
+int32_t FakeEngine::NextToken(uint64_t prefix, const SamplingParams& sampling) const {
+  uint64_t h = Mix(prefix + 0x9E3779B97F4A7C15ull);
+  if (sampling.temperature > 0) h = Mix(h ^ Mix(sampling.seed));
+  const double u = static_cast<double>(h >> 11) * 0x1.0p-53;
+  if (u < options_.eos_probability && !options_.eos_token_ids.empty()) {
+    return static_cast<int32_t>(options_.eos_token_ids.front());
+  }
+  return static_cast<int32_t>(Mix(h) % static_cast<uint64_t>(options_.vocab_size));
+}
+
+FakeEngine::Slot& FakeEngine::SlotOf(const PageTable& pt, int32_t seq, int64_t pos) {
+  const int32_t bs = options_.geometry.block_size;
+  return kv_[static_cast<size_t>(pt.block_of(seq, pos, bs)) * bs + pos % bs];
+}
+
+void FakeEngine::CopyBlocks(const std::vector<BlockCopy>& copies) {
+  // Validate forbids chains, so copying one after another equals copying all at once.
+  const int32_t bs = options_.geometry.block_size;
+  for (const BlockCopy& c : copies) {
+    for (int32_t s = 0; s < bs; ++s) {
+      kv_[static_cast<size_t>(c.dst) * bs + s] = kv_[static_cast<size_t>(c.src) * bs + s];
+    }
+  }
+}
+
+absl::StatusOr<uint64_t> FakeEngine::CheckChain(const StepPlan& plan, int32_t seq, int64_t kv_len) {
+  // A sampling step feeds everything up to its last output token: the prompt is what precedes
+  // the sample_index tokens sampled so far. Other steps (prefill chunks) are not checked for it.
+  const StepSequence& s = plan.seqs[seq];
+  const int64_t generated_from = s.sample ? kv_len - s.sample_index : kv_len;
+  uint64_t fp = kEmptyPrefix;
+  for (int64_t q = 0; q < kv_len; ++q) {
+    const Slot& slot = SlotOf(plan.page_table, seq, q);
+    const char* problem = nullptr;
+    if (!slot.written) {
+      problem = "was never written";
+    } else if (slot.pos != q) {
+      problem = "holds another position";
+    } else if (slot.fingerprint != Extend(fp, slot.token, q)) {
+      problem = "holds another prefix";
+    }
+    // Positions past the prompt hold what this sequence sampled: the token the model draws, with
+    // this sequence's own seed, after the prefix before it.
+    if (problem == nullptr && q >= generated_from && q > 0 &&
+        slot.token != NextToken(fp, plan.seqs[seq].sampling)) {
+      problem = "holds a token this sequence did not sample";
+    }
+    if (problem != nullptr) {
+      return absl::InternalError(absl::StrCat(
+          "fake engine: step ", num_steps_ - 1, ", sequence ", seq, " (", kv_len, " tokens, ",
+          s.num_cached_tokens, " cached): the KV of position ", q, " (block ",
+          plan.page_table.block_of(seq, q, options_.geometry.block_size), ") ", problem,
+          slot.written ? absl::StrCat(" (position ", slot.pos, ")") : ""));
+    }
+    fp = slot.fingerprint;
+  }
+  return fp;
+}
+
+absl::StatusOr<StepResult> FakeEngine::Step(const StepPlan& plan) {
+  const int32_t bs = options_.geometry.block_size;
+  if (absl::Status s = plan.Validate(config_.vocab_size, options_.geometry.num_blocks, bs,
+                                     config_.max_position_embeddings);
+      !s.ok()) {
+    return s;
+  }
+  ++num_steps_;
+  PlanRecord& rec = plans_.emplace_back();
+  rec.num_tokens = plan.num_tokens();
+  rec.num_seqs = plan.num_seqs();
+  rec.block_copies = plan.block_copies;
+  rec.page_table = plan.page_table;
+  for (int32_t i = 0; i < plan.num_seqs(); ++i) {
+    rec.num_fed.push_back(plan.num_fed(i));
+    rec.num_cached.push_back(plan.seqs[i].num_cached_tokens);
+    rec.sample.push_back(plan.seqs[i].sample);
+  }
+
+  CopyBlocks(plan.block_copies);
+  // Every sequence's writes are computed from the cache before any of them lands, then applied;
+  // the chains are checked afterwards, so a write over another sequence's KV is caught.
+  std::vector<std::pair<Slot*, Slot>> writes;
+  for (int32_t i = 0; i < plan.num_seqs(); ++i) {
+    const int64_t cached = plan.seqs[i].num_cached_tokens;
+    uint64_t fp = cached == 0 ? kEmptyPrefix : SlotOf(plan.page_table, i, cached - 1).fingerprint;
+    for (int32_t j = 0; j < plan.num_fed(i); ++j) {
+      const int64_t pos = cached + j;
+      const int32_t token = plan.token_ids[plan.qo_indptr[i] + j];
+      fp = Extend(fp, token, pos);
+      writes.push_back({&SlotOf(plan.page_table, i, pos), Slot{true, token, pos, fp}});
+    }
+  }
+  for (auto& [slot, value] : writes) *slot = value;
+
+  StepResult result;
+  result.seqs.resize(plan.num_seqs());
+  for (int32_t i = 0; i < plan.num_seqs(); ++i) {
+    const StepSequence& s = plan.seqs[i];
+    const int64_t kv_len = s.num_cached_tokens + plan.num_fed(i);
+    absl::StatusOr<uint64_t> fp = CheckChain(plan, i, kv_len);
+    if (!fp.ok()) return fp.status();
+    for (int32_t j = 0; j < plan.num_fed(i); ++j) {
+      if (SlotOf(plan.page_table, i, s.num_cached_tokens + j).token !=
+          plan.token_ids[plan.qo_indptr[i] + j]) {
+        return absl::InternalError(absl::StrCat("fake engine: step ", num_steps_ - 1, ", sequence ",
+                                                i,
+                                                ": another sequence wrote over "
+                                                "position ",
+                                                s.num_cached_tokens + j));
+      }
+    }
+    SequenceOutput& out = result.seqs[i];
+    if (s.sample) {
+      out.sampled_token = NextToken(*fp, s.sampling);
+      if (s.sampling.num_logprobs > 0) {
+        LogprobEntry e;
+        e.chosen = {out.sampled_token, 0.0f};
+        e.top.push_back(e.chosen);
+        out.sample_logprobs = std::move(e);
+      }
+    }
+    if (!s.prompt_targets.empty()) {
+      out.prompt_logprobs.resize(plan.num_fed(i));
+      for (int32_t j = 0; j < plan.num_fed(i); ++j) {
+        if (s.prompt_targets[j] < 0) continue;
+        LogprobEntry e;
+        e.chosen = {s.prompt_targets[j], -1.0f};
+        out.prompt_logprobs[j] = std::move(e);
+      }
+    }
+  }
+  return result;
+}
+
+}  // namespace tessera::testing
