@@ -4,10 +4,12 @@
 //
 //   tokenizer_bench [--tokenizer-dir DIR] [--tokenizers llama3,llama2,qwen3] [--repeats 5]
 //                   [--bytes 1048576] [--english FILE] [--mixed FILE] [--dump-corpora DIR]
+//                   [--thread-cpu-time]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -35,11 +37,24 @@ double Median(std::vector<double> v) {
   return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
 }
 
+// Wall time by default; the thread's CPU time is steadier on cores shared with other work.
+enum class Clock { kWall, kThreadCpu };
+
+double Now(Clock clock) {
+  if (clock == Clock::kWall) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + ts.tv_nsec * 1e-9;
+}
+
 template <typename F>
-double Seconds(F&& f) {
-  const auto t0 = std::chrono::steady_clock::now();
+double Seconds(Clock clock, F&& f) {
+  const double t0 = Now(clock);
   f();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return Now(clock) - t0;
 }
 
 [[noreturn]] void Die(const std::string& what, const absl::Status& status) {
@@ -66,7 +81,7 @@ std::string LoadAverage() {
 }
 
 void BenchTokenizer(const std::string& name, const fs::path& dir,
-                    const std::vector<NamedCorpus>& corpora, int repeats) {
+                    const std::vector<NamedCorpus>& corpora, int repeats, Clock clock) {
   const fs::path json = dir / "tokenizer.json";
   std::error_code ec;
   const auto json_bytes = fs::file_size(json, ec);
@@ -80,8 +95,8 @@ void BenchTokenizer(const std::string& name, const fs::path& dir,
   std::unique_ptr<Tokenizer> tok;
   for (int r = 0; r < repeats; ++r) {
     for (size_t c = 0; c < corpora.size(); ++c) {
-      load_s.push_back(Seconds([&] { tok = LoadOrDie(dir); }));
-      cold_s[c].push_back(Seconds([&] { EncodeOrDie(*tok, corpora[c].corpus.text); }));
+      load_s.push_back(Seconds(clock, [&] { tok = LoadOrDie(dir); }));
+      cold_s[c].push_back(Seconds(clock, [&] { EncodeOrDie(*tok, corpora[c].corpus.text); }));
     }
   }
   std::printf("%s (%.1f MB tokenizer.json): load %.1f ms (median of %zu)\n", name.c_str(),
@@ -92,11 +107,11 @@ void BenchTokenizer(const std::string& name, const fs::path& dir,
     std::vector<int32_t> ids = EncodeOrDie(*tok, text);  // fills the word cache
     std::vector<double> warm_s, decode_s;
     for (int r = 0; r < repeats; ++r) {
-      warm_s.push_back(Seconds([&] { ids = EncodeOrDie(*tok, text); }));
+      warm_s.push_back(Seconds(clock, [&] { ids = EncodeOrDie(*tok, text); }));
     }
     std::string decoded;
     for (int r = 0; r < repeats; ++r) {
-      decode_s.push_back(Seconds([&] {
+      decode_s.push_back(Seconds(clock, [&] {
         auto d = tok->Decode(ids, /*skip_special_tokens=*/false);
         if (!d.ok()) Die("decode", d.status());
         decoded = *std::move(d);
@@ -126,6 +141,7 @@ int main(int argc, char** argv) {
   int repeats = 5;
   size_t bytes = size_t{1} << 20;
   std::string english_file, mixed_file, dump_dir;
+  bool thread_cpu = false;
   const std::string licenses = "/usr/share/common-licenses";
   app.add_option("--tokenizer-dir", tokenizer_dir, "Directory of <name>/tokenizer.json")
       ->capture_default_str();
@@ -139,7 +155,10 @@ int main(int argc, char** argv) {
   app.add_option("--english", english_file, "English corpus file (default: " + licenses + ")");
   app.add_option("--mixed", mixed_file, "Mixed corpus file (default: generated)");
   app.add_option("--dump-corpora", dump_dir, "Write the corpora used to DIR/{english,mixed}.txt");
+  app.add_flag("--thread-cpu-time", thread_cpu,
+               "Time with the thread's CPU clock instead of wall time (for busy machines)");
   CLI11_PARSE(app, argc, argv);
+  const Clock clock = thread_cpu ? Clock::kThreadCpu : Clock::kWall;
 
   std::vector<NamedCorpus> corpora;
   auto english = english_file.empty() ? bench::EnglishProse(licenses, bytes)
@@ -158,7 +177,8 @@ int main(int argc, char** argv) {
   }
   corpora.push_back({"mixed", *std::move(mixed)});
 
-  std::printf("load average at start: %s; %d repeats\n", LoadAverage().c_str(), repeats);
+  std::printf("load average at start: %s; %d repeats, %s\n", LoadAverage().c_str(), repeats,
+              thread_cpu ? "thread CPU time" : "wall time");
   for (const NamedCorpus& c : corpora) {
     std::printf("corpus %-8s %zu bytes, fnv1a %016llx: %s\n", c.name.c_str(), c.corpus.text.size(),
                 static_cast<unsigned long long>(bench::Fnv1a(c.corpus.text)),
@@ -169,7 +189,7 @@ int main(int argc, char** argv) {
     }
   }
   for (const std::string& name : names) {
-    BenchTokenizer(name, std::filesystem::path(tokenizer_dir) / name, corpora, repeats);
+    BenchTokenizer(name, std::filesystem::path(tokenizer_dir) / name, corpora, repeats, clock);
   }
   std::printf("load average at end: %s\n", LoadAverage().c_str());
   return 0;
