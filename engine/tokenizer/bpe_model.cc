@@ -19,23 +19,26 @@ absl::Status Unsupported(const JsonFields& f, std::string_view what) {
   return f.Error(absl::StrCat("model: ", Sv(what), " is not supported"));
 }
 
-// A merge is "a b" (older files) or ["a", "b"] (newer files, which allow spaces in tokens).
-absl::StatusOr<std::pair<std::string, std::string>> ParseMerge(const JsonFields& f, const Json& m,
-                                                               size_t index) {
-  const std::string key = absl::StrCat("model.merges[", index, "]");
+// A merge is "a b" (older files) or ["a", "b"] (newer files, which allow spaces in tokens). The
+// views point into `m`. The field name is only built for an error: there are ~10^5 merges.
+absl::StatusOr<std::pair<std::string_view, std::string_view>> ParseMerge(const JsonFields& f,
+                                                                         const Json& m,
+                                                                         size_t index) {
+  auto key = [&] { return absl::StrCat("model.merges[", index, "]"); };
   if (m.is_string()) {
-    const std::string& s = m.get_ref<const std::string&>();
+    const std::string_view s = m.get_ref<const std::string&>();
     const size_t space = s.find(' ');
-    if (space == std::string::npos || s.find(' ', space + 1) != std::string::npos) {
-      return f.Error(absl::StrCat("\"", key, "\" must be two tokens separated by one space, got ",
+    if (space == std::string_view::npos || s.find(' ', space + 1) != std::string_view::npos) {
+      return f.Error(absl::StrCat("\"", key(), "\" must be two tokens separated by one space, got ",
                                   QuoteForError(s)));
     }
     return std::make_pair(s.substr(0, space), s.substr(space + 1));
   }
   if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
-    return std::make_pair(m[0].get<std::string>(), m[1].get<std::string>());
+    return std::make_pair(std::string_view(m[0].get_ref<const std::string&>()),
+                          std::string_view(m[1].get_ref<const std::string&>()));
   }
-  return f.TypeError(key, "a string or a pair of strings", m);
+  return f.TypeError(key(), "a string or a pair of strings", m);
 }
 
 }  // namespace
@@ -74,16 +77,22 @@ absl::StatusOr<std::unique_ptr<BpeModel>> BpeModel::FromJson(const Json& model,
   }
   m->vocab_.reserve(vocab->size());
   for (const auto& [token, id_json] : vocab->items()) {
-    auto id = f.Int(absl::StrCat("vocab[", token, "]"), id_json, 0, kMaxVocabId);
-    if (!id.ok()) return id.status();
-    const auto i = static_cast<int32_t>(*id);
+    // The common case is checked without building the field name, which only an error needs.
+    int32_t i;
+    if (id_json.is_number_unsigned() && id_json.get<uint64_t>() <= kMaxVocabId) {
+      i = static_cast<int32_t>(id_json.get<uint64_t>());
+    } else {
+      auto id = f.Int(absl::StrCat("vocab[", token, "]"), id_json, 0, kMaxVocabId);
+      if (!id.ok()) return id.status();
+      i = static_cast<int32_t>(*id);
+    }
     if (i >= static_cast<int32_t>(m->id_to_token_.size())) {
       if (i > static_cast<int64_t>(vocab->size()) * 4 + 1024) {
         return f.Error(absl::StrCat("model.vocab id ", i, " is far beyond the vocabulary size"));
       }
       m->id_to_token_.resize(i + 1);
     }
-    m->vocab_[token] = i;
+    m->vocab_.insert_or_assign(token, i);
     m->id_to_token_[i] = token;
   }
 
@@ -92,12 +101,14 @@ absl::StatusOr<std::unique_ptr<BpeModel>> BpeModel::FromJson(const Json& model,
     return f.TypeError("merges", "an array", merges ? *merges : Json());
   }
   m->merges_.reserve(merges->size());
+  std::string joined;  // reused: the merged token, for its lookup
   for (size_t r = 0; r < merges->size(); ++r) {
     auto pair = ParseMerge(f, (*merges)[r], r);
     if (!pair.ok()) return pair.status();
-    auto a = m->vocab_.find(pair->first);
-    auto b = m->vocab_.find(pair->second);
-    auto ab = m->vocab_.find(pair->first + pair->second);
+    joined.assign(pair->first).append(pair->second);
+    auto a = m->vocab_.find(Sv(pair->first));
+    auto b = m->vocab_.find(Sv(pair->second));
+    auto ab = m->vocab_.find(Sv(joined));
     if (a == m->vocab_.end() || b == m->vocab_.end() || ab == m->vocab_.end()) {
       return f.Error(absl::StrCat("model.merges[", r, "] uses a token that is not in the vocab"));
     }
