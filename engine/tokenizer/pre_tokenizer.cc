@@ -69,39 +69,57 @@ absl::Status PreTokenizer::Add(const Json& json, const JsonFields& parent) {
   return f.Error(absl::StrCat("pre_tokenizer type ", QuoteForError(t), " is not supported"));
 }
 
-void PreTokenizer::Apply(std::string_view text, std::vector<std::string>* words) const {
-  std::vector<std::string> current{std::string(text)};
-  std::vector<std::string> next;
-  std::vector<std::string_view> pieces;
-  for (const Step& step : steps_) {
-    next.clear();
-    for (std::string& word : current) {
-      if (step.kind == Step::kByteLevel && step.add_prefix_space && !word.empty() &&
-          word[0] != ' ') {
-        word.insert(0, " ");
-      }
-      pieces.clear();
-      if (step.kind == Step::kSplit || step.use_regex) {
-        SplitWords(word, step.pattern, &pieces);
-      } else {
-        pieces.push_back(word);
-      }
-      for (std::string_view piece : pieces) {
-        if (step.kind == Step::kByteLevel) {
-          std::string spelled;
-          spelled.reserve(piece.size() * 2);
-          AppendByteLevelChars(piece, &spelled);
-          next.push_back(std::move(spelled));
-        } else {
-          next.emplace_back(piece);
-        }
-      }
+void PreTokenizer::ApplyStep(const Step& step, std::string_view word, WordList* out,
+                             Scratch* scratch) {
+  if (step.kind == Step::kByteLevel && step.add_prefix_space && word[0] != ' ') {
+    scratch->prefixed.assign(" ").append(word);
+    word = scratch->prefixed;
+  }
+  scratch->pieces.clear();
+  if (step.kind == Step::kSplit || step.use_regex) {
+    SplitWords(word, step.pattern, &scratch->pieces);
+  } else {
+    scratch->pieces.push_back(word);
+  }
+  for (std::string_view piece : scratch->pieces) {
+    if (step.kind == Step::kByteLevel) {
+      AppendByteLevelChars(piece, out->buffer());
+      out->EndWord();
+    } else {
+      out->Add(piece);
     }
-    std::swap(current, next);
   }
-  for (std::string& w : current) {
-    if (!w.empty()) words->push_back(std::move(w));
+}
+
+void PreTokenizer::Apply(std::string_view text, WordList* words) const {
+  words->clear();
+  if (text.empty()) return;
+  if (steps_.empty()) {
+    words->Add(text);
+    return;
   }
+  // Steps alternate between two lists, arranged so that the last one writes to `words`; the
+  // first reads `text` itself. No step makes an empty word out of a non-empty one.
+  WordList other;
+  const WordList* in = nullptr;
+  Scratch scratch;
+  for (size_t s = 0; s < steps_.size(); ++s) {
+    WordList* out = (steps_.size() - 1 - s) % 2 == 0 ? words : &other;
+    out->clear();
+    // ByteLevel at most doubles the bytes.
+    out->reserve(2 * (in == nullptr ? text.size() : in->byte_size()));
+    const size_t n = in == nullptr ? 1 : in->size();
+    for (size_t w = 0; w < n; ++w) {
+      ApplyStep(steps_[s], in == nullptr ? text : (*in)[w], out, &scratch);
+    }
+    in = out;
+  }
+}
+
+void PreTokenizer::Apply(std::string_view text, std::vector<std::string>* words) const {
+  WordList list;
+  Apply(text, &list);
+  for (size_t i = 0; i < list.size(); ++i) words->emplace_back(list[i]);
 }
 
 }  // namespace tessera::tokenizer

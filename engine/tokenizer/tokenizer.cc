@@ -172,18 +172,19 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromJson(std::string_view 
 }
 
 void Tokenizer::Impl::EncodeText(std::string_view text, std::vector<int32_t>* ids) const {
-  std::string normalized = normalizer.empty() ? std::string(text) : normalizer.Apply(text);
+  std::string normalized_storage;
+  std::string_view normalized = text;
+  if (!normalizer.empty()) normalized = normalized_storage = normalizer.Apply(text);
   std::vector<Segment> segments;
   normalized_matcher.Split(normalized, &segments);
-  std::vector<std::string> words;
+  tokenizer::WordList words;
   for (const Segment& s : segments) {
     if (s.id >= 0) {
       ids->push_back(s.id);
       continue;
     }
-    words.clear();
     pre_tokenizer.Apply(s.text, &words);
-    for (const std::string& w : words) model->Encode(w, ids);
+    for (size_t i = 0; i < words.size(); ++i) model->Encode(words[i], ids);
   }
 }
 
