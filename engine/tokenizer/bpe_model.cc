@@ -150,20 +150,10 @@ void BpeModel::Encode(std::string_view word, std::vector<int32_t>* out) const {
     EncodeUncached(word, out);
     return;
   }
-  {
-    std::lock_guard<std::mutex> lock(cache_mu_);
-    auto it = cache_.find(Sv(word));
-    if (it != cache_.end()) {
-      out->insert(out->end(), it->second.begin(), it->second.end());
-      return;
-    }
-  }
-  std::vector<int32_t> ids;
-  EncodeUncached(word, &ids);
-  out->insert(out->end(), ids.begin(), ids.end());
-  std::lock_guard<std::mutex> lock(cache_mu_);
-  if (cache_.size() >= kMaxCacheEntries) cache_.clear();
-  cache_.emplace(std::string(word), std::move(ids));
+  if (cache_.Lookup(word, out)) return;
+  const size_t start = out->size();
+  EncodeUncached(word, out);
+  cache_.Insert(word, absl::MakeConstSpan(out->data() + start, out->size() - start));
 }
 
 void BpeModel::EncodeUncached(std::string_view word, std::vector<int32_t>* out) const {

@@ -6,7 +6,6 @@
 #include <array>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,6 +14,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "engine/json_fields.h"
+#include "engine/tokenizer/word_cache.h"
 
 namespace tessera::tokenizer {
 
@@ -53,12 +53,11 @@ class BpeModel {
   bool fuse_unk_ = false;
   bool ignore_merges_ = false;
 
-  // Whole words repeat a lot in text, so their ids are cached. Long words (e.g. a whole line
-  // when there is no pre-tokenizer) are not; the cache is dropped when it grows too big.
+  // Long words (e.g. a whole line when there is no pre-tokenizer) are not cached: they rarely
+  // repeat.
   static constexpr size_t kMaxCachedWordBytes = 64;
   static constexpr size_t kMaxCacheEntries = 1 << 18;
-  mutable std::mutex cache_mu_;
-  mutable absl::flat_hash_map<std::string, std::vector<int32_t>> cache_;
+  WordCache cache_{kMaxCacheEntries};
 };
 
 }  // namespace tessera::tokenizer
