@@ -43,20 +43,22 @@ const Tables& GetTables() {
 
 }  // namespace
 
-void AppendByteLevelChars(std::string_view bytes, std::string* out) {
+char* WriteByteLevelChars(std::string_view bytes, char* out) {
   const Tables& t = GetTables();
-  // Written through a pointer with room for two bytes each: appending per character to a
-  // std::string checks its capacity every time.
-  const size_t start = out->size();
-  out->resize(start + 2 * bytes.size());
-  char* p = out->data() + start;
   for (char c : bytes) {
     const Spelling& s = t.chars[static_cast<unsigned char>(c)];
-    p[0] = s.bytes[0];
-    p[1] = s.bytes[1];
-    p += s.size;
+    out[0] = s.bytes[0];
+    out[1] = s.bytes[1];
+    out += s.size;
   }
-  out->resize(static_cast<size_t>(p - out->data()));
+  return out;
+}
+
+void AppendByteLevelChars(std::string_view bytes, std::string* out) {
+  const size_t start = out->size();
+  out->resize(start + 2 * bytes.size());
+  char* end = WriteByteLevelChars(bytes, out->data() + start);
+  out->resize(static_cast<size_t>(end - out->data()));
 }
 
 int ByteOfByteLevelChar(char32_t cp) { return cp < 512 ? GetTables().byte_of[cp] : -1; }

@@ -75,20 +75,20 @@ void PreTokenizer::ApplyStep(const Step& step, std::string_view word, WordList* 
     scratch->prefixed.assign(" ").append(word);
     word = scratch->prefixed;
   }
-  scratch->pieces.clear();
-  if (step.kind == Step::kSplit || step.use_regex) {
-    SplitWords(word, step.pattern, &scratch->pieces);
-  } else {
-    scratch->pieces.push_back(word);
-  }
-  for (std::string_view piece : scratch->pieces) {
+  auto add = [&](std::string_view piece) {
     if (step.kind == Step::kByteLevel) {
-      AppendByteLevelChars(piece, out->buffer());
-      out->EndWord();
+      out->EndWord(WriteByteLevelChars(piece, out->Grow(2 * piece.size())));
     } else {
       out->Add(piece);
     }
+  };
+  if (step.kind == Step::kByteLevel && !step.use_regex) {
+    add(word);
+    return;
   }
+  scratch->pieces.clear();
+  SplitWords(word, step.pattern, &scratch->pieces);
+  for (std::string_view piece : scratch->pieces) add(piece);
 }
 
 void PreTokenizer::Apply(std::string_view text, WordList* words) const {
