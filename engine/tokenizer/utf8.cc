@@ -1,5 +1,8 @@
 #include "engine/tokenizer/utf8.h"
 
+#include <cstdint>
+#include <cstring>
+
 namespace tessera::tokenizer {
 namespace {
 
@@ -52,6 +55,15 @@ size_t ValidSequenceLength(std::string_view s) {
 size_t FirstInvalidUtf8(std::string_view s) {
   size_t i = 0;
   while (i < s.size()) {
+    // Most text is mostly ASCII: skip it eight bytes at a time.
+    if (i + sizeof(uint64_t) <= s.size()) {
+      uint64_t word;
+      std::memcpy(&word, s.data() + i, sizeof(word));
+      if ((word & 0x8080808080808080ull) == 0) {
+        i += sizeof(word);
+        continue;
+      }
+    }
     if (static_cast<unsigned char>(s[i]) < 0x80) {
       ++i;
       continue;
