@@ -4,6 +4,7 @@
 #include <functional>
 #include <utility>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "engine/tokenizer/utf8.h"
@@ -127,6 +128,12 @@ absl::StatusOr<std::unique_ptr<BpeModel>> BpeModel::FromJson(const Json& model,
     }
     m->unk_id_ = it->second;
   }
+  std::string ch;
+  for (char32_t cp = 0; cp < m->small_char_ids_.size(); ++cp) {
+    ch.clear();
+    AppendUtf8(cp, &ch);
+    m->small_char_ids_[cp] = m->TokenToId(ch).value_or(-1);
+  }
   for (int b = 0; b < 256; ++b) {
     auto it = m->vocab_.find(absl::StrFormat("<0x%02X>", b));
     m->byte_tokens_[b] = it == m->vocab_.end() ? -1 : it->second;
@@ -156,6 +163,16 @@ void BpeModel::Encode(std::string_view word, std::vector<int32_t>* out) const {
   cache_.Insert(word, absl::MakeConstSpan(out->data() + start, out->size() - start));
 }
 
+std::optional<int32_t> BpeModel::CharToId(std::string_view ch) const {
+  if (ch.size() > 2) return TokenToId(ch);
+  const auto b0 = static_cast<unsigned char>(ch[0]);
+  const char32_t cp =
+      ch.size() == 1 ? b0 : ((b0 & 0x1Fu) << 6) | (static_cast<unsigned char>(ch[1]) & 0x3Fu);
+  const int32_t id = small_char_ids_[cp];
+  if (id < 0) return std::nullopt;
+  return id;
+}
+
 void BpeModel::EncodeUncached(std::string_view word, std::vector<int32_t>* out) const {
   if (word.empty()) return;
   if (ignore_merges_) {
@@ -171,7 +188,8 @@ void BpeModel::EncodeUncached(std::string_view word, std::vector<int32_t>* out) 
     int32_t prev;
     int32_t next;
   };
-  std::vector<Symbol> syms;
+  // Inline storage: most uncached words are short, and then need no heap block.
+  absl::InlinedVector<Symbol, 32> syms;
   syms.reserve(word.size());
   bool last_was_unk = false;
   auto push = [&](int32_t id) {
@@ -183,7 +201,7 @@ void BpeModel::EncodeUncached(std::string_view word, std::vector<int32_t>* out) 
     const size_t len = SequenceLength(static_cast<unsigned char>(word[pos]));
     const std::string_view ch = word.substr(pos, len);
     pos += len;
-    if (auto id = TokenToId(ch)) {
+    if (auto id = CharToId(ch)) {
       push(*id);
       last_was_unk = false;
       continue;
@@ -201,37 +219,39 @@ void BpeModel::EncodeUncached(std::string_view word, std::vector<int32_t>* out) 
   }
   if (syms.empty()) return;
   syms.back().next = -1;
+  Symbol* const sym = syms.data();  // fixed from here on; plain indexing is cheaper
+  const auto count = static_cast<int32_t>(syms.size());
 
   // Lowest rank first, leftmost first among equal ranks; entries are checked when popped
   // because merges around them may have changed the pair since it was queued.
   using Entry = std::pair<int32_t, int32_t>;  // (rank, left symbol index)
-  std::vector<Entry> heap;
+  absl::InlinedVector<Entry, 32> heap;
   auto queue_pair = [&](int32_t left) {
-    const int32_t right = syms[left].next;
+    const int32_t right = sym[left].next;
     if (right < 0) return;
-    auto it = merges_.find(PairKey(syms[left].id, syms[right].id));
+    auto it = merges_.find(PairKey(sym[left].id, sym[right].id));
     if (it == merges_.end()) return;
     heap.emplace_back(it->second.rank, left);
     std::push_heap(heap.begin(), heap.end(), std::greater<>());
   };
-  for (int32_t i = 0; i + 1 < static_cast<int32_t>(syms.size()); ++i) queue_pair(i);
+  for (int32_t i = 0; i + 1 < count; ++i) queue_pair(i);
   while (!heap.empty()) {
     std::pop_heap(heap.begin(), heap.end(), std::greater<>());
     const auto [rank, left] = heap.back();
     heap.pop_back();
-    if (syms[left].id < 0) continue;  // merged into its left neighbour
-    const int32_t right = syms[left].next;
+    if (sym[left].id < 0) continue;  // merged into its left neighbour
+    const int32_t right = sym[left].next;
     if (right < 0) continue;
-    auto it = merges_.find(PairKey(syms[left].id, syms[right].id));
+    auto it = merges_.find(PairKey(sym[left].id, sym[right].id));
     if (it == merges_.end() || it->second.rank != rank) continue;
-    syms[left].id = it->second.result;
-    syms[left].next = syms[right].next;
-    if (syms[right].next >= 0) syms[syms[right].next].prev = left;
-    syms[right].id = -1;
-    if (syms[left].prev >= 0) queue_pair(syms[left].prev);
+    sym[left].id = it->second.result;
+    sym[left].next = sym[right].next;
+    if (sym[right].next >= 0) sym[sym[right].next].prev = left;
+    sym[right].id = -1;
+    if (sym[left].prev >= 0) queue_pair(sym[left].prev);
     queue_pair(left);
   }
-  for (int32_t i = 0; i >= 0; i = syms[i].next) out->push_back(syms[i].id);
+  for (int32_t i = 0; i >= 0; i = sym[i].next) out->push_back(sym[i].id);
 }
 
 }  // namespace tessera::tokenizer

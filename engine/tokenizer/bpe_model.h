@@ -43,11 +43,16 @@ class BpeModel {
   }
 
   void EncodeUncached(std::string_view word, std::vector<int32_t>* out) const;
+  // TokenToId for one character (UTF-8).
+  std::optional<int32_t> CharToId(std::string_view ch) const;
 
   absl::flat_hash_map<std::string, int32_t> vocab_;
   std::vector<std::string> id_to_token_;
   absl::flat_hash_map<uint64_t, Merge> merges_;
   std::array<int32_t, 256> byte_tokens_;  // id of "<0xNN>", or -1
+  // Id of the token of each one- or two-byte character, or -1: all the characters of byte-level
+  // vocabularies, looked up without hashing a string.
+  std::array<int32_t, 0x800> small_char_ids_;
   std::optional<int32_t> unk_id_;
   bool byte_fallback_ = false;
   bool fuse_unk_ = false;
