@@ -16,6 +16,16 @@ using Json = nlohmann::json;
 
 constexpr int64_t kMaxVocabId = (int64_t{1} << 31) - 2;
 
+// U+2581, which sentencepiece-style normalizers put in place of spaces.
+constexpr std::string_view kMarker = "\xE2\x96\x81";
+
+// Whether `token` has a marker after some other character, i.e. is not of the form ▁*[^▁]*.
+bool HasInnerMarker(std::string_view token) {
+  size_t i = 0;
+  while (token.substr(i, kMarker.size()) == kMarker) i += kMarker.size();
+  return token.find(kMarker, i) != std::string_view::npos;
+}
+
 absl::Status Unsupported(const JsonFields& f, std::string_view what) {
   return f.Error(absl::StrCat("model: ", Sv(what), " is not supported"));
 }
@@ -77,6 +87,7 @@ absl::StatusOr<std::unique_ptr<BpeModel>> BpeModel::FromJson(const Json& model,
     return f.TypeError("vocab", "an object", vocab ? *vocab : Json());
   }
   m->vocab_.reserve(vocab->size());
+  bool unique_ids = true;  // no two tokens share an id
   for (const auto& [token, id_json] : vocab->items()) {
     // The common case is checked without building the field name, which only an error needs.
     int32_t i;
@@ -94,6 +105,7 @@ absl::StatusOr<std::unique_ptr<BpeModel>> BpeModel::FromJson(const Json& model,
       m->id_to_token_.resize(i + 1);
     }
     m->vocab_.insert_or_assign(token, i);
+    unique_ids &= m->id_to_token_[i].empty();
     m->id_to_token_[i] = token;
   }
 
@@ -138,6 +150,7 @@ absl::StatusOr<std::unique_ptr<BpeModel>> BpeModel::FromJson(const Json& model,
     auto it = m->vocab_.find(absl::StrFormat("<0x%02X>", b));
     m->byte_tokens_[b] = it == m->vocab_.end() ? -1 : it->second;
   }
+  m->split_at_markers_ = unique_ids && m->MarkerSplitIsExact();
   return m;
 }
 
@@ -152,7 +165,45 @@ const std::string* BpeModel::IdToToken(int32_t id) const {
   return &id_to_token_[id];
 }
 
+// Without a pre-tokenizer (Llama 2), the whole text is one word: merging it is slow, and too long
+// to cache. When no merge can join a character to a marker after it, cutting the word before such
+// markers leaves every merge where it was, and the pieces are short words that repeat.
+//
+// A merge joining symbols a and b makes the token a+b, so it can cross a cut between a
+// character c and a marker only if some token has a marker right after c (a token with a marker
+// after any other character). Merges are matched by id, so ids must name one token each; the
+// marker must be a token itself (not bytes or unknown); the unknown token must not contain it
+// (it stands for a character, but is spelled with its own); and ignore_merges is off (it would
+// take a piece that is a token whole, where the uncut word would be merged).
+bool BpeModel::MarkerSplitIsExact() const {
+  if (ignore_merges_ || !TokenToId(kMarker).has_value()) return false;
+  if (unk_id_.has_value() && id_to_token_[*unk_id_].find(kMarker) != std::string::npos) {
+    return false;
+  }
+  for (const std::string& token : id_to_token_) {
+    if (HasInnerMarker(token)) return false;
+  }
+  return true;
+}
+
 void BpeModel::Encode(std::string_view word, std::vector<int32_t>* out) const {
+  if (!split_at_markers_) {
+    EncodeWord(word, out);
+    return;
+  }
+  size_t start = 0;
+  for (size_t p = word.find(kMarker, 1); p != std::string_view::npos;
+       p = word.find(kMarker, p + kMarker.size())) {
+    // UTF-8 is self-synchronizing: the three bytes before p are a marker only if the character
+    // before p is one.
+    if (p >= kMarker.size() && word.substr(p - kMarker.size(), kMarker.size()) == kMarker) continue;
+    EncodeWord(word.substr(start, p - start), out);
+    start = p;
+  }
+  EncodeWord(word.substr(start), out);
+}
+
+void BpeModel::EncodeWord(std::string_view word, std::vector<int32_t>* out) const {
   if (word.size() > kMaxCachedWordBytes) {
     EncodeUncached(word, out);
     return;

@@ -42,7 +42,12 @@ class BpeModel {
     return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
   }
 
+  // Encode for a word that is not split at markers.
+  void EncodeWord(std::string_view word, std::vector<int32_t>* out) const;
   void EncodeUncached(std::string_view word, std::vector<int32_t>* out) const;
+  // Whether every word can be cut before each sentencepiece marker that follows another
+  // character without changing its encoding (see FromJson).
+  bool MarkerSplitIsExact() const;
   // TokenToId for one character (UTF-8).
   std::optional<int32_t> CharToId(std::string_view ch) const;
 
@@ -57,6 +62,7 @@ class BpeModel {
   bool byte_fallback_ = false;
   bool fuse_unk_ = false;
   bool ignore_merges_ = false;
+  bool split_at_markers_ = false;
 
   // Long words (e.g. a whole line when there is no pre-tokenizer) are not cached: they rarely
   // repeat.
