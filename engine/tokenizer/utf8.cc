@@ -108,6 +108,7 @@ void AppendUtf8(char32_t cp, std::string* out) {
 }
 
 std::string Utf8Lossy(std::string_view bytes) {
+  if (FirstInvalidUtf8(bytes) == std::string_view::npos) return std::string(bytes);
   std::string out;
   out.reserve(bytes.size());
   size_t i = 0;
