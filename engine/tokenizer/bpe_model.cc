@@ -7,6 +7,7 @@
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "engine/tokenizer/tokenizer_json.h"
 #include "engine/tokenizer/utf8.h"
 
 namespace tessera::tokenizer {
@@ -30,32 +31,54 @@ absl::Status Unsupported(const JsonFields& f, std::string_view what) {
   return f.Error(absl::StrCat("model: ", Sv(what), " is not supported"));
 }
 
+std::string MergeKey(size_t index) { return absl::StrCat("model.merges[", index, "]"); }
+
+// "a b" -> (a, b), views into `s`.
+absl::StatusOr<std::pair<std::string_view, std::string_view>> SplitMerge(const JsonFields& f,
+                                                                         std::string_view s,
+                                                                         size_t index) {
+  const size_t space = s.find(' ');
+  if (space == std::string_view::npos || s.find(' ', space + 1) != std::string_view::npos) {
+    return f.Error(absl::StrCat("\"", MergeKey(index),
+                                "\" must be two tokens separated by one space, got ",
+                                QuoteForError(s)));
+  }
+  return std::make_pair(s.substr(0, space), s.substr(space + 1));
+}
+
 // A merge is "a b" (older files) or ["a", "b"] (newer files, which allow spaces in tokens). The
 // views point into `m`. The field name is only built for an error: there are ~10^5 merges.
 absl::StatusOr<std::pair<std::string_view, std::string_view>> ParseMerge(const JsonFields& f,
                                                                          const Json& m,
                                                                          size_t index) {
-  auto key = [&] { return absl::StrCat("model.merges[", index, "]"); };
-  if (m.is_string()) {
-    const std::string_view s = m.get_ref<const std::string&>();
-    const size_t space = s.find(' ');
-    if (space == std::string_view::npos || s.find(' ', space + 1) != std::string_view::npos) {
-      return f.Error(absl::StrCat("\"", key(), "\" must be two tokens separated by one space, got ",
-                                  QuoteForError(s)));
-    }
-    return std::make_pair(s.substr(0, space), s.substr(space + 1));
-  }
+  if (m.is_string()) return SplitMerge(f, m.get_ref<const std::string&>(), index);
   if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
     return std::make_pair(std::string_view(m[0].get_ref<const std::string&>()),
                           std::string_view(m[1].get_ref<const std::string&>()));
   }
-  return f.TypeError(key(), "a string or a pair of strings", m);
+  return f.TypeError(MergeKey(index), "a string or a pair of strings", m);
+}
+
+// The same for a merge that the reader streamed.
+absl::StatusOr<std::pair<std::string_view, std::string_view>> ParseMerge(const JsonFields& f,
+                                                                         const RawMerge& m,
+                                                                         size_t index) {
+  switch (m.form) {
+    case RawMerge::kString:
+      return SplitMerge(f, m.first, index);
+    case RawMerge::kPair:
+      return std::make_pair(std::string_view(m.first), std::string_view(m.second));
+    case RawMerge::kInvalid:
+    default:
+      return f.TypeError(MergeKey(index), "a string or a pair of strings", m.invalid);
+  }
 }
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<BpeModel>> BpeModel::FromJson(const Json& model,
-                                                             std::string_view source) {
+                                                             std::string_view source,
+                                                             StreamedModel* streamed) {
   JsonFields f(model, source, "model.");
   if (!model.is_object()) return f.TypeError("", "an object", model);
   auto type = f.OptionalString("type");
@@ -82,53 +105,9 @@ absl::StatusOr<std::unique_ptr<BpeModel>> BpeModel::FromJson(const Json& model,
     *out = *v;
   }
 
-  const Json* vocab = f.Find("vocab");
-  if (vocab == nullptr || !vocab->is_object()) {
-    return f.TypeError("vocab", "an object", vocab ? *vocab : Json());
-  }
-  m->vocab_.reserve(vocab->size());
-  bool unique_ids = true;  // no two tokens share an id
-  for (const auto& [token, id_json] : vocab->items()) {
-    // The common case is checked without building the field name, which only an error needs.
-    int32_t i;
-    if (id_json.is_number_unsigned() && id_json.get<uint64_t>() <= kMaxVocabId) {
-      i = static_cast<int32_t>(id_json.get<uint64_t>());
-    } else {
-      auto id = f.Int(absl::StrCat("vocab[", token, "]"), id_json, 0, kMaxVocabId);
-      if (!id.ok()) return id.status();
-      i = static_cast<int32_t>(*id);
-    }
-    if (i >= static_cast<int32_t>(m->id_to_token_.size())) {
-      if (i > static_cast<int64_t>(vocab->size()) * 4 + 1024) {
-        return f.Error(absl::StrCat("model.vocab id ", i, " is far beyond the vocabulary size"));
-      }
-      m->id_to_token_.resize(i + 1);
-    }
-    m->vocab_.insert_or_assign(token, i);
-    unique_ids &= m->id_to_token_[i].empty();
-    m->id_to_token_[i] = token;
-  }
-
-  const Json* merges = f.Find("merges");
-  if (merges == nullptr || !merges->is_array()) {
-    return f.TypeError("merges", "an array", merges ? *merges : Json());
-  }
-  m->merges_.reserve(merges->size());
-  std::string joined;  // reused: the merged token, for its lookup
-  for (size_t r = 0; r < merges->size(); ++r) {
-    auto pair = ParseMerge(f, (*merges)[r], r);
-    if (!pair.ok()) return pair.status();
-    joined.assign(pair->first).append(pair->second);
-    auto a = m->vocab_.find(Sv(pair->first));
-    auto b = m->vocab_.find(Sv(pair->second));
-    auto ab = m->vocab_.find(Sv(joined));
-    if (a == m->vocab_.end() || b == m->vocab_.end() || ab == m->vocab_.end()) {
-      return f.Error(absl::StrCat("model.merges[", r, "] uses a token that is not in the vocab"));
-    }
-    // A repeated merge keeps its first (best) rank.
-    m->merges_.try_emplace(PairKey(a->second, b->second),
-                           Merge{static_cast<int32_t>(r), ab->second});
-  }
+  bool unique_ids = true;
+  if (absl::Status s = m->ReadVocab(f, streamed, &unique_ids); !s.ok()) return s;
+  if (absl::Status s = m->ReadMerges(f, streamed); !s.ok()) return s;
 
   auto unk = f.OptionalString("unk_token");
   if (!unk.ok()) return unk.status();
@@ -152,6 +131,99 @@ absl::StatusOr<std::unique_ptr<BpeModel>> BpeModel::FromJson(const Json& model,
   }
   m->split_at_markers_ = unique_ids && m->MarkerSplitIsExact();
   return m;
+}
+
+absl::Status BpeModel::ReadVocab(const JsonFields& f, StreamedModel* streamed, bool* unique_ids) {
+  const Json* vocab = f.Find("vocab");
+  if (vocab == nullptr && streamed != nullptr && streamed->vocab.has_value()) {
+    // A repeated token keeps its last id, as in a JSON tree: the entries are taken last first,
+    // and those already seen are skipped.
+    auto& entries = *streamed->vocab;
+    vocab_.reserve(entries.size());
+    for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
+      if (vocab_.contains(Sv(it->first))) continue;
+      if (absl::Status s =
+              AddToken(f, std::move(it->first), it->second, entries.size(), unique_ids);
+          !s.ok()) {
+        return s;
+      }
+    }
+    return absl::OkStatus();
+  }
+  if (vocab == nullptr || !vocab->is_object()) {
+    return f.TypeError("vocab", "an object", vocab ? *vocab : Json());
+  }
+  vocab_.reserve(vocab->size());
+  for (const auto& [token, id] : vocab->items()) {
+    if (absl::Status s = AddToken(f, token, id, vocab->size(), unique_ids); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status BpeModel::AddToken(const JsonFields& f, std::string token, const Json& id_json,
+                                size_t vocab_size, bool* unique_ids) {
+  // The common case is checked without building the field name, which only an error needs.
+  int32_t i;
+  if (id_json.is_number_unsigned() && id_json.get<uint64_t>() <= kMaxVocabId) {
+    i = static_cast<int32_t>(id_json.get<uint64_t>());
+  } else {
+    auto id = f.Int(absl::StrCat("vocab[", token, "]"), id_json, 0, kMaxVocabId);
+    if (!id.ok()) return id.status();
+    i = static_cast<int32_t>(*id);
+  }
+  if (i >= static_cast<int32_t>(id_to_token_.size())) {
+    if (i > static_cast<int64_t>(vocab_size) * 4 + 1024) {
+      return f.Error(absl::StrCat("model.vocab id ", i, " is far beyond the vocabulary size"));
+    }
+    id_to_token_.resize(i + 1);
+  }
+  vocab_.insert_or_assign(token, i);
+  // Of tokens sharing an id, the greatest names it, whatever order they come in (a JSON tree
+  // iterates its keys in order, so this is the last of them there).
+  std::string& name = id_to_token_[i];
+  *unique_ids &= name.empty();
+  if (name < token) name = std::move(token);
+  return absl::OkStatus();
+}
+
+absl::Status BpeModel::ReadMerges(const JsonFields& f, StreamedModel* streamed) {
+  std::string joined;  // reused by AddMerge
+  const Json* merges = f.Find("merges");
+  if (merges == nullptr && streamed != nullptr && streamed->merges.has_value()) {
+    const auto& list = *streamed->merges;
+    merges_.reserve(list.size());
+    for (size_t r = 0; r < list.size(); ++r) {
+      auto pair = ParseMerge(f, list[r], r);
+      if (!pair.ok()) return pair.status();
+      if (absl::Status s = AddMerge(f, pair->first, pair->second, r, &joined); !s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }
+  if (merges == nullptr || !merges->is_array()) {
+    return f.TypeError("merges", "an array", merges ? *merges : Json());
+  }
+  merges_.reserve(merges->size());
+  for (size_t r = 0; r < merges->size(); ++r) {
+    auto pair = ParseMerge(f, (*merges)[r], r);
+    if (!pair.ok()) return pair.status();
+    if (absl::Status s = AddMerge(f, pair->first, pair->second, r, &joined); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status BpeModel::AddMerge(const JsonFields& f, std::string_view a, std::string_view b,
+                                size_t rank, std::string* joined) {
+  joined->assign(a).append(b);
+  auto ia = vocab_.find(Sv(a));
+  auto ib = vocab_.find(Sv(b));
+  auto iab = vocab_.find(Sv(*joined));
+  if (ia == vocab_.end() || ib == vocab_.end() || iab == vocab_.end()) {
+    return f.Error(absl::StrCat("model.merges[", rank, "] uses a token that is not in the vocab"));
+  }
+  // A repeated merge keeps its first (best) rank.
+  merges_.try_emplace(PairKey(ia->second, ib->second),
+                      Merge{static_cast<int32_t>(rank), iab->second});
+  return absl::OkStatus();
 }
 
 std::optional<int32_t> BpeModel::TokenToId(std::string_view token) const {

@@ -18,11 +18,15 @@
 
 namespace tessera::tokenizer {
 
+struct StreamedModel;  // tokenizer_json.h
+
 class BpeModel {
  public:
-  // `model` is the "model" object of tokenizer.json; errors name `fields.source()`.
+  // `model` is the "model" object of tokenizer.json; errors name `source`. When `model` lacks
+  // "vocab" or "merges", they are taken (moved) from `streamed` if it has them.
   static absl::StatusOr<std::unique_ptr<BpeModel>> FromJson(const nlohmann::json& model,
-                                                            std::string_view source);
+                                                            std::string_view source,
+                                                            StreamedModel* streamed = nullptr);
 
   // Appends the ids of one pre-tokenized word (valid UTF-8). Thread-safe.
   void Encode(std::string_view word, std::vector<int32_t>* out) const;
@@ -41,6 +45,16 @@ class BpeModel {
   static uint64_t PairKey(int32_t a, int32_t b) {
     return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
   }
+
+  // Loading: the tokens and their ids, then the merges (which name tokens). `unique_ids` is
+  // cleared when two tokens share an id.
+  absl::Status ReadVocab(const JsonFields& f, StreamedModel* streamed, bool* unique_ids);
+  absl::Status AddToken(const JsonFields& f, std::string token, const nlohmann::json& id_json,
+                        size_t vocab_size, bool* unique_ids);
+  absl::Status ReadMerges(const JsonFields& f, StreamedModel* streamed);
+  // `joined` is scratch space, reused between calls.
+  absl::Status AddMerge(const JsonFields& f, std::string_view a, std::string_view b, size_t rank,
+                        std::string* joined);
 
   // Encode for a word that is not split at markers.
   void EncodeWord(std::string_view word, std::vector<int32_t>* out) const;

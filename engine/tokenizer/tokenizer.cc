@@ -12,6 +12,7 @@
 #include "engine/tokenizer/normalizer.h"
 #include "engine/tokenizer/post_processor.h"
 #include "engine/tokenizer/pre_tokenizer.h"
+#include "engine/tokenizer/tokenizer_json.h"
 #include "engine/tokenizer/utf8.h"
 
 namespace tessera {
@@ -102,14 +103,14 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Load(const std::filesystem
 absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromJson(std::string_view tokenizer_json,
                                                                std::string_view config_json,
                                                                std::string_view source) {
-  auto root = ParseJsonObject(tokenizer_json, source);
-  if (!root.ok()) return root.status();
-  JsonFields f(*root, source);
+  auto parsed = tokenizer::ParseTokenizerJson(tokenizer_json, source);
+  if (!parsed.ok()) return parsed.status();
+  JsonFields f(parsed->root, source);
   auto impl = std::make_unique<Impl>();
 
   const Json* model = f.FindNonNull("model");
   if (model == nullptr) return f.Error("\"model\" is missing");
-  auto m = tokenizer::BpeModel::FromJson(*model, source);
+  auto m = tokenizer::BpeModel::FromJson(*model, source, &parsed->model);
   if (!m.ok()) return m.status();
   impl->model = *std::move(m);
 
