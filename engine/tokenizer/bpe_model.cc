@@ -67,10 +67,10 @@ absl::StatusOr<std::pair<std::string_view, std::string_view>> ParseMerge(const J
     case RawMerge::kString:
       return SplitMerge(f, m.first, index);
     case RawMerge::kPair:
-      return std::make_pair(std::string_view(m.first), std::string_view(m.second));
+      return std::make_pair(m.first, m.second);
     case RawMerge::kInvalid:
     default:
-      return f.TypeError(MergeKey(index), "a string or a pair of strings", m.invalid);
+      return f.TypeError(MergeKey(index), "a string or a pair of strings", *m.invalid);
   }
 }
 
@@ -190,7 +190,7 @@ absl::Status BpeModel::ReadMerges(const JsonFields& f, StreamedModel* streamed) 
   std::string joined;  // reused by AddMerge
   const Json* merges = f.Find("merges");
   if (merges == nullptr && streamed != nullptr && streamed->merges.has_value()) {
-    const auto& list = *streamed->merges;
+    const MergeList& list = *streamed->merges;
     merges_.reserve(list.size());
     for (size_t r = 0; r < list.size(); ++r) {
       auto pair = ParseMerge(f, list[r], r);

@@ -34,12 +34,13 @@ class Reader {
   bool string(string_t& s) {
     if (skip_depth_ > 0) return true;
     if (mode_ == kMergeList) {
-      Merges().push_back({RawMerge::kString, std::move(s), {}, {}});
+      Merges().AddString(s);
       return true;
     }
     if (mode_ == kMergePair) {
-      if (pair_size_ == 0) pair_.first = std::move(s);
-      if (pair_size_ == 1) pair_.second = std::move(s);
+      // Copied, not moved: `s` is the parser's buffer, which keeps its capacity this way.
+      if (pair_size_ == 0) pair_.first = s;
+      if (pair_size_ == 1) pair_.second = s;
       ++pair_size_;
       return true;
     }
@@ -109,9 +110,9 @@ class Reader {
     if (mode_ == kMergePair) {
       mode_ = kMergeList;
       if (pair_valid_ && pair_size_ == 2) {
-        Merges().push_back({RawMerge::kPair, std::move(pair_.first), std::move(pair_.second), {}});
+        Merges().AddPair(pair_.first, pair_.second);
       } else {
-        Merges().push_back({RawMerge::kInvalid, {}, {}, Json(Json::value_t::array)});
+        Merges().AddInvalid(Json(Json::value_t::array));
       }
       return true;
     }
@@ -140,7 +141,7 @@ class Reader {
   bool InModel() const {
     return mode_ == kNone && stack_.size() == 2 && root_key_ == "model" && stack_[1]->is_object();
   }
-  std::vector<RawMerge>& Merges() { return *out_->model.merges; }
+  MergeList& Merges() { return *out_->model.merges; }
 
   // A scalar value wherever it is.
   bool Scalar(Json v) {
@@ -150,7 +151,7 @@ class Reader {
         out_->model.vocab->emplace_back(std::move(key_), std::move(v));
         break;
       case kMergeList:
-        Merges().push_back({RawMerge::kInvalid, {}, {}, std::move(v)});
+        Merges().AddInvalid(std::move(v));
         break;
       case kMergePair:
         pair_valid_ = false;
@@ -175,7 +176,7 @@ class Reader {
         out_->model.vocab->emplace_back(std::move(key_), Json(type));
         break;
       case kMergeList:
-        Merges().push_back({RawMerge::kInvalid, {}, {}, Json(type)});
+        Merges().AddInvalid(Json(type));
         break;
       case kMergePair:
         pair_valid_ = false;
@@ -222,6 +223,26 @@ class Reader {
 };
 
 }  // namespace
+
+RawMerge MergeList::operator[](size_t i) const {
+  const Entry& e = entries_[i];
+  const std::string_view bytes(bytes_);
+  return {e.form, bytes.substr(e.begin, e.first_size),
+          bytes.substr(e.begin + e.first_size, e.second_size),
+          e.form == RawMerge::kInvalid ? &invalid_[e.invalid] : nullptr};
+}
+
+void MergeList::Add(RawMerge::Form form, std::string_view a, std::string_view b) {
+  entries_.push_back(
+      {bytes_.size(), static_cast<uint32_t>(a.size()), static_cast<uint32_t>(b.size()), form, 0});
+  bytes_.append(a).append(b);
+}
+
+void MergeList::AddInvalid(Json v) {
+  entries_.push_back(
+      {bytes_.size(), 0, 0, RawMerge::kInvalid, static_cast<uint32_t>(invalid_.size())});
+  invalid_.push_back(std::move(v));
+}
 
 absl::StatusOr<TokenizerJson> ParseTokenizerJson(std::string_view text, std::string_view source) {
   TokenizerJson out;
