@@ -39,6 +39,8 @@ class Text {
     return {cp, classes_(cp), next};
   }
 
+  CharClass AsciiClass(unsigned char b) const { return classes_(b); }
+
   // The start of the code point that ends at `pos` (> 0).
   size_t Previous(size_t pos) const {
     do {
@@ -81,8 +83,23 @@ size_t MatchContraction(const Text& t, size_t i, bool case_insensitive) {
 }
 
 // The end of the run of at most `max_len` code points of class `c` that starts at `i`.
-size_t RunOf(const Text& t, size_t i, CharClass c, size_t max_len = SIZE_MAX) {
+size_t RunOf(const Text& t, size_t i, CharClass c, size_t max_len) {
   for (size_t n = 0; i < t.size() && n < max_len; ++n) {
+    const Char ch = t.At(i);
+    if (ch.cls != c) break;
+    i = ch.next;
+  }
+  return i;
+}
+
+// RunOf without a length limit, with a tight loop over ASCII (most runs are ASCII words).
+size_t RunOf(const Text& t, size_t i, CharClass c) {
+  while (i < t.size()) {
+    if (t.byte(i) < 0x80) {
+      if (t.AsciiClass(t.byte(i)) != c) break;
+      ++i;
+      continue;
+    }
     const Char ch = t.At(i);
     if (ch.cls != c) break;
     i = ch.next;
