@@ -69,51 +69,57 @@ absl::Status PreTokenizer::Add(const Json& json, const JsonFields& parent) {
   return f.Error(absl::StrCat("pre_tokenizer type ", QuoteForError(t), " is not supported"));
 }
 
-void PreTokenizer::ApplyStep(const Step& step, std::string_view word, WordList* out,
-                             Scratch* scratch) {
-  if (step.kind == Step::kByteLevel && step.add_prefix_space && word[0] != ' ') {
-    scratch->prefixed.assign(" ").append(word);
-    word = scratch->prefixed;
-  }
-  auto add = [&](std::string_view piece) {
-    if (step.kind == Step::kByteLevel) {
-      out->EndWord(WriteByteLevelChars(piece, out->Grow(2 * piece.size())));
-    } else {
-      out->Add(piece);
-    }
+void PreTokenizer::SpellWords(const Step& step, absl::Span<const std::string_view> in,
+                              WordList* out) {
+  size_t bytes = 0;
+  for (std::string_view w : in) bytes += w.size() + 1;
+  out->clear();
+  out->reserve(2 * bytes);  // each byte is spelled in at most two
+  std::string prefixed;
+  std::vector<std::string_view> pieces;
+  auto spell = [&](std::string_view piece) {
+    out->EndWord(WriteByteLevelChars(piece, out->Grow(2 * piece.size())));
   };
-  if (step.kind == Step::kByteLevel && !step.use_regex) {
-    add(word);
-    return;
+  for (std::string_view word : in) {
+    if (step.add_prefix_space && word[0] != ' ') {
+      prefixed.assign(" ").append(word);
+      word = prefixed;
+    }
+    if (!step.use_regex) {
+      spell(word);
+      continue;
+    }
+    pieces.clear();
+    SplitWords(word, step.pattern, &pieces);
+    for (std::string_view piece : pieces) spell(piece);
   }
-  scratch->pieces.clear();
-  SplitWords(word, step.pattern, &scratch->pieces);
-  for (std::string_view piece : scratch->pieces) add(piece);
 }
 
 void PreTokenizer::Apply(std::string_view text, WordList* words) const {
   words->clear();
   if (text.empty()) return;
-  if (steps_.empty()) {
-    words->Add(text);
-    return;
-  }
-  // Steps alternate between two lists, arranged so that the last one writes to `words`; the
-  // first reads `text` itself. No step makes an empty word out of a non-empty one.
-  WordList other;
-  const WordList* in = nullptr;
-  Scratch scratch;
+  // The words are views: into `text`, or into the list that the last ByteLevel step wrote. Split
+  // only narrows them, without copying; ByteLevel writes new bytes, to `words` when it is the
+  // last step and otherwise to the scratch list it did not read from. No step makes an empty
+  // word out of a non-empty one.
+  std::vector<std::string_view> current{text}, next;
+  WordList scratch[2];
+  int free_scratch = 0;
   for (size_t s = 0; s < steps_.size(); ++s) {
-    WordList* out = (steps_.size() - 1 - s) % 2 == 0 ? words : &other;
-    out->clear();
-    // ByteLevel at most doubles the bytes.
-    out->reserve(2 * (in == nullptr ? text.size() : in->byte_size()));
-    const size_t n = in == nullptr ? 1 : in->size();
-    for (size_t w = 0; w < n; ++w) {
-      ApplyStep(steps_[s], in == nullptr ? text : (*in)[w], out, &scratch);
+    const Step& step = steps_[s];
+    next.clear();
+    if (step.kind == Step::kSplit) {
+      for (std::string_view w : current) SplitWords(w, step.pattern, &next);
+    } else {
+      WordList* out = s + 1 == steps_.size() ? words : &scratch[free_scratch];
+      free_scratch ^= 1;
+      SpellWords(step, current, out);
+      if (out == words) return;
+      for (size_t i = 0; i < out->size(); ++i) next.push_back((*out)[i]);
     }
-    in = out;
+    std::swap(current, next);
   }
+  for (std::string_view w : current) words->Add(w);
 }
 
 void PreTokenizer::Apply(std::string_view text, std::vector<std::string>* words) const {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "engine/json_fields.h"
 #include "engine/tokenizer/word_list.h"
 #include "engine/tokenizer/word_splitter.h"
@@ -33,12 +34,8 @@ class PreTokenizer {
     bool add_prefix_space = false;               // kByteLevel
   };
   absl::Status Add(const nlohmann::json& json, const JsonFields& parent);
-  // Appends what `step` makes of `word` to `out`; `scratch` is reused between calls.
-  struct Scratch {
-    std::vector<std::string_view> pieces;
-    std::string prefixed;
-  };
-  static void ApplyStep(const Step& step, std::string_view word, WordList* out, Scratch* scratch);
+  // Replaces `out` with the ByteLevel step's spelling of the words `in`.
+  static void SpellWords(const Step& step, absl::Span<const std::string_view> in, WordList* out);
 
   std::vector<Step> steps_;
 };
