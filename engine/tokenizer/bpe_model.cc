@@ -245,13 +245,17 @@ const std::string* BpeModel::IdToToken(int32_t id) const {
 // character c and a marker only if some token has a marker right after c (a token with a marker
 // after any other character). Merges are matched by id, so ids must name one token each; the
 // marker must be a token itself (not bytes or unknown); the unknown token must not contain it
-// (it stands for a character, but is spelled with its own); and ignore_merges is off (it would
-// take a piece that is a token whole, where the uncut word would be merged).
+// (it stands for a character, but is spelled with its own); no character may be dropped (that
+// would bring a marker next to the one before the dropped character); and ignore_merges is off
+// (it would take a piece that is a token whole, where the uncut word would be merged).
 bool BpeModel::MarkerSplitIsExact() const {
   if (ignore_merges_ || !TokenToId(kMarker).has_value()) return false;
   if (unk_id_.has_value() && id_to_token_[*unk_id_].find(kMarker) != std::string::npos) {
     return false;
   }
+  const bool all_bytes =
+      std::all_of(byte_tokens_.begin(), byte_tokens_.end(), [](int32_t id) { return id >= 0; });
+  if (!unk_id_.has_value() && !(byte_fallback_ && all_bytes)) return false;
   for (const std::string& token : id_to_token_) {
     if (HasInnerMarker(token)) return false;
   }

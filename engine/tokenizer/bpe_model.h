@@ -60,7 +60,7 @@ class BpeModel {
   void EncodeWord(std::string_view word, std::vector<int32_t>* out) const;
   void EncodeUncached(std::string_view word, std::vector<int32_t>* out) const;
   // Whether every word can be cut before each sentencepiece marker that follows another
-  // character without changing its encoding (see FromJson).
+  // character without changing its encoding (the argument is at its definition).
   bool MarkerSplitIsExact() const;
   // TokenToId for one character (UTF-8).
   std::optional<int32_t> CharToId(std::string_view ch) const;
