@@ -1,5 +1,7 @@
 #include "engine/tokenizer/added_tokens.h"
 
+#include <cstring>
+
 #include "engine/tokenizer/unicode_class.h"
 #include "engine/tokenizer/utf8.h"
 #include "utf8proc.h"
@@ -53,12 +55,30 @@ void AddedTokenMatcher::Add(const AddedToken& token) {
   }
   // The first token added with a given content wins, as in the file's order.
   if (terminal_[node] == nullptr) terminal_[node] = &token;
-  first_bytes_.set(static_cast<unsigned char>(token.content[0]));
+  const auto first = static_cast<unsigned char>(token.content[0]);
+  if (!first_bytes_[first]) {
+    first_bytes_[first] = true;
+    ++first_byte_count_;
+    only_first_byte_ = first;
+  }
+}
+
+size_t AddedTokenMatcher::NextCandidate(std::string_view text, size_t from) const {
+  // Added tokens usually all start with '<' ("<|eot_id|>", "<s>"): memchr is much faster than
+  // a loop over the bytes.
+  if (from >= text.size()) return text.size();  // memchr must not see a null pointer
+  if (first_byte_count_ == 1) {
+    const void* p = std::memchr(text.data() + from, only_first_byte_, text.size() - from);
+    return p == nullptr ? text.size()
+                        : static_cast<size_t>(static_cast<const char*>(p) - text.data());
+  }
+  while (from < text.size() && !first_bytes_[static_cast<unsigned char>(text[from])]) ++from;
+  return from;
 }
 
 bool AddedTokenMatcher::FindFrom(std::string_view text, size_t from, Match* match) const {
-  for (size_t start = from; start < text.size(); ++start) {
-    if (!first_bytes_.test(static_cast<unsigned char>(text[start]))) continue;
+  for (size_t start = NextCandidate(text, from); start < text.size();
+       start = NextCandidate(text, start + 1)) {
     int32_t node = 0;
     const AddedToken* best = nullptr;
     size_t best_end = 0;

@@ -3,7 +3,7 @@
 #ifndef TESSERA_ENGINE_TOKENIZER_ADDED_TOKENS_H_
 #define TESSERA_ENGINE_TOKENIZER_ADDED_TOKENS_H_
 
-#include <bitset>
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -44,6 +44,8 @@ class AddedTokenMatcher {
     const AddedToken* token;
   };
   bool FindFrom(std::string_view text, size_t from, Match* match) const;
+  // The first position >= from whose byte starts some token, or text.size().
+  size_t NextCandidate(std::string_view text, size_t from) const;
   static uint64_t Edge(int32_t node, unsigned char byte) {
     return (static_cast<uint64_t>(node) << 8) | byte;
   }
@@ -51,7 +53,9 @@ class AddedTokenMatcher {
   std::vector<const AddedToken*> tokens_;
   absl::flat_hash_map<uint64_t, int32_t> edges_;
   std::vector<const AddedToken*> terminal_{nullptr};  // per trie node; node 0 is the root
-  std::bitset<256> first_bytes_;
+  std::array<bool, 256> first_bytes_{};               // bytes that start some token
+  int first_byte_count_ = 0;
+  unsigned char only_first_byte_ = 0;  // when first_byte_count_ == 1
 };
 
 }  // namespace tessera::tokenizer

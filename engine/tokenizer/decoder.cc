@@ -4,7 +4,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_replace.h"
 #include "engine/tokenizer/byte_level.h"
 #include "engine/tokenizer/utf8.h"
 
@@ -39,18 +38,18 @@ int ByteToken(std::string_view t) {
 std::string ByteLevelDecode(const std::vector<std::string>& tokens) {
   std::string bytes;
   for (const std::string& t : tokens) {
-    std::string mapped;
-    bool all_mapped = true;
+    // Mapped straight into `bytes`; a token found not to be byte-level is taken back out.
+    const size_t start = bytes.size();
     size_t pos = 0;
     while (pos < t.size()) {
       const int b = ByteOfByteLevelChar(NextCodePoint(t, &pos));
       if (b < 0) {
-        all_mapped = false;
+        bytes.resize(start);
+        bytes.append(t);
         break;
       }
-      mapped.push_back(static_cast<char>(b));
+      bytes.push_back(static_cast<char>(b));
     }
-    bytes.append(all_mapped ? mapped : t);
   }
   return Utf8Lossy(bytes);
 }
@@ -83,6 +82,22 @@ std::vector<std::string> ByteFallbackDecode(std::vector<std::string> tokens) {
   }
   flush();
   return out;
+}
+
+// Every `pattern` (non-empty) in `*t` replaced by `content`, leftmost first and without overlaps
+// like absl::StrReplaceAll, which is slow to call once per token.
+void ReplaceAll(std::string* t, std::string_view pattern, std::string_view content) {
+  size_t p = t->find(pattern);
+  if (p == std::string::npos) return;
+  std::string out;
+  out.reserve(t->size() + content.size());
+  size_t start = 0;
+  for (; p != std::string::npos; p = t->find(pattern, start)) {
+    out.append(*t, start, p - start).append(content);
+    start = p + pattern.size();
+  }
+  out.append(*t, start);
+  *t = std::move(out);
 }
 
 void Strip(std::string* t, std::string_view c, int start, int stop) {
@@ -173,7 +188,7 @@ std::string Decoder::Decode(std::vector<std::string> tokens) const {
         break;
       }
       case Step::kReplace:
-        for (std::string& t : tokens) t = absl::StrReplaceAll(t, {{step.pattern, step.content}});
+        for (std::string& t : tokens) ReplaceAll(&t, step.pattern, step.content);
         break;
       case Step::kByteFallback:
         tokens = ByteFallbackDecode(std::move(tokens));

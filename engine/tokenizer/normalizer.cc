@@ -11,11 +11,7 @@ namespace {
 
 using Json = nlohmann::json;
 
-std::string Nfc(std::string_view text) {
-  // ASCII is already in NFC; most text is, so skip utf8proc for it.
-  bool ascii = true;
-  for (char c : text) ascii &= static_cast<unsigned char>(c) < 0x80;
-  if (ascii) return std::string(text);
+std::string NfcByUtf8proc(std::string_view text) {
   utf8proc_uint8_t* out = nullptr;
   // Explicit length, not NULLTERM: the text may contain NUL characters.
   const utf8proc_ssize_t n =
@@ -26,6 +22,33 @@ std::string Nfc(std::string_view text) {
   std::string result(reinterpret_cast<const char*>(out), static_cast<size_t>(n));
   std::free(out);
   return result;
+}
+
+bool IsAscii(char c) { return static_cast<unsigned char>(c) < 0x80; }
+
+std::string Nfc(std::string_view text) {
+  // ASCII characters are unchanged by NFC, are starters, and never combine with a character
+  // before them, so NFC can be applied to the stretches between them one at a time. Only the
+  // stretches with non-ASCII characters go through utf8proc, each with the ASCII character before
+  // it (a combining mark may attach to it): most text is mostly ASCII.
+  std::string out;
+  out.reserve(text.size());
+  size_t i = 0;
+  while (i < text.size()) {
+    size_t j = i;
+    while (j < text.size() && IsAscii(text[j])) ++j;
+    if (j == text.size()) {
+      out.append(text.substr(i));
+      break;
+    }
+    const size_t start = j > i ? j - 1 : j;
+    size_t end = j;
+    while (end < text.size() && !IsAscii(text[end])) ++end;
+    out.append(text.substr(i, start - i));
+    out.append(NfcByUtf8proc(text.substr(start, end - start)));
+    i = end;
+  }
+  return out;
 }
 
 }  // namespace

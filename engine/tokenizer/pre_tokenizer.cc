@@ -69,39 +69,63 @@ absl::Status PreTokenizer::Add(const Json& json, const JsonFields& parent) {
   return f.Error(absl::StrCat("pre_tokenizer type ", QuoteForError(t), " is not supported"));
 }
 
-void PreTokenizer::Apply(std::string_view text, std::vector<std::string>* words) const {
-  std::vector<std::string> current{std::string(text)};
-  std::vector<std::string> next;
+void PreTokenizer::SpellWords(const Step& step, absl::Span<const std::string_view> in,
+                              WordList* out) {
+  size_t bytes = 0;
+  for (std::string_view w : in) bytes += w.size() + 1;
+  out->clear();
+  out->reserve(2 * bytes);  // each byte is spelled in at most two
+  std::string prefixed;
   std::vector<std::string_view> pieces;
-  for (const Step& step : steps_) {
+  auto spell = [&](std::string_view piece) {
+    out->EndWord(WriteByteLevelChars(piece, out->Grow(2 * piece.size())));
+  };
+  for (std::string_view word : in) {
+    if (step.add_prefix_space && word[0] != ' ') {
+      prefixed.assign(" ").append(word);
+      word = prefixed;
+    }
+    if (!step.use_regex) {
+      spell(word);
+      continue;
+    }
+    pieces.clear();
+    SplitWords(word, step.pattern, &pieces);
+    for (std::string_view piece : pieces) spell(piece);
+  }
+}
+
+void PreTokenizer::Apply(std::string_view text, WordList* words) const {
+  words->clear();
+  if (text.empty()) return;
+  // The words are views: into `text`, or into the list that the last ByteLevel step wrote. Split
+  // only narrows them, without copying; ByteLevel writes new bytes, to `words` when it is the
+  // last step and otherwise to the scratch list it did not read from. No step makes an empty
+  // word out of a non-empty one.
+  std::vector<std::string_view> current{text}, next;
+  WordList scratch[2];
+  int free_scratch = 0;
+  for (size_t s = 0; s < steps_.size(); ++s) {
+    const Step& step = steps_[s];
     next.clear();
-    for (std::string& word : current) {
-      if (step.kind == Step::kByteLevel && step.add_prefix_space && !word.empty() &&
-          word[0] != ' ') {
-        word.insert(0, " ");
-      }
-      pieces.clear();
-      if (step.kind == Step::kSplit || step.use_regex) {
-        SplitWords(word, step.pattern, &pieces);
-      } else {
-        pieces.push_back(word);
-      }
-      for (std::string_view piece : pieces) {
-        if (step.kind == Step::kByteLevel) {
-          std::string spelled;
-          spelled.reserve(piece.size() * 2);
-          AppendByteLevelChars(piece, &spelled);
-          next.push_back(std::move(spelled));
-        } else {
-          next.emplace_back(piece);
-        }
-      }
+    if (step.kind == Step::kSplit) {
+      for (std::string_view w : current) SplitWords(w, step.pattern, &next);
+    } else {
+      WordList* out = s + 1 == steps_.size() ? words : &scratch[free_scratch];
+      free_scratch ^= 1;
+      SpellWords(step, current, out);
+      if (out == words) return;
+      for (size_t i = 0; i < out->size(); ++i) next.push_back((*out)[i]);
     }
     std::swap(current, next);
   }
-  for (std::string& w : current) {
-    if (!w.empty()) words->push_back(std::move(w));
-  }
+  for (std::string_view w : current) words->Add(w);
+}
+
+void PreTokenizer::Apply(std::string_view text, std::vector<std::string>* words) const {
+  WordList list;
+  Apply(text, &list);
+  for (size_t i = 0; i < list.size(); ++i) words->emplace_back(list[i]);
 }
 
 }  // namespace tessera::tokenizer

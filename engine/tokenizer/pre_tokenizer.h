@@ -8,7 +8,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "engine/json_fields.h"
+#include "engine/tokenizer/word_list.h"
 #include "engine/tokenizer/word_splitter.h"
 
 namespace tessera::tokenizer {
@@ -18,8 +20,10 @@ class PreTokenizer {
   // `json` is the "pre_tokenizer" value (null means none: the whole text is one word).
   static absl::StatusOr<PreTokenizer> FromJson(const nlohmann::json& json, std::string_view source);
 
-  // Appends the words of `text` (valid UTF-8) to `words`; after ByteLevel they are spelled in
-  // byte-level characters, like the vocabulary.
+  // Replaces `words` with the non-empty words of `text` (valid UTF-8); after ByteLevel they are
+  // spelled in byte-level characters, like the vocabulary.
+  void Apply(std::string_view text, WordList* words) const;
+  // The same, appending copies of the words to `words`.
   void Apply(std::string_view text, std::vector<std::string>* words) const;
 
  private:
@@ -30,6 +34,8 @@ class PreTokenizer {
     bool add_prefix_space = false;               // kByteLevel
   };
   absl::Status Add(const nlohmann::json& json, const JsonFields& parent);
+  // Replaces `out` with the ByteLevel step's spelling of the words `in`.
+  static void SpellWords(const Step& step, absl::Span<const std::string_view> in, WordList* out);
 
   std::vector<Step> steps_;
 };

@@ -13,6 +13,7 @@
 #include "engine/tokenizer/normalizer.h"
 #include "engine/tokenizer/post_processor.h"
 #include "engine/tokenizer/pre_tokenizer.h"
+#include "engine/tokenizer/tokenizer_json.h"
 #include "engine/tokenizer/utf8.h"
 
 namespace tessera {
@@ -123,14 +124,14 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Load(const std::filesystem
 absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromJson(std::string_view tokenizer_json,
                                                                std::string_view config_json,
                                                                std::string_view source) {
-  auto root = ParseJsonObject(tokenizer_json, source);
-  if (!root.ok()) return root.status();
-  JsonFields f(*root, source);
+  auto parsed = tokenizer::ParseTokenizerJson(tokenizer_json, source);
+  if (!parsed.ok()) return parsed.status();
+  JsonFields f(parsed->root, source);
   auto impl = std::make_unique<Impl>();
 
   const Json* model = f.FindNonNull("model");
   if (model == nullptr) return f.Error("\"model\" is missing");
-  auto m = tokenizer::BpeModel::FromJson(*model, source);
+  auto m = tokenizer::BpeModel::FromJson(*model, source, &parsed->model);
   if (!m.ok()) return m.status();
   impl->model = *std::move(m);
 
@@ -205,18 +206,19 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromJson(std::string_view 
 }
 
 void Tokenizer::Impl::EncodeText(std::string_view text, std::vector<int32_t>* ids) const {
-  std::string normalized = normalizer.empty() ? std::string(text) : normalizer.Apply(text);
+  std::string normalized_storage;
+  std::string_view normalized = text;
+  if (!normalizer.empty()) normalized = normalized_storage = normalizer.Apply(text);
   std::vector<Segment> segments;
   normalized_matcher.Split(normalized, &segments);
-  std::vector<std::string> words;
+  tokenizer::WordList words;
   for (const Segment& s : segments) {
     if (s.id >= 0) {
       ids->push_back(s.id);
       continue;
     }
-    words.clear();
     pre_tokenizer.Apply(s.text, &words);
-    for (const std::string& w : words) model->Encode(w, ids);
+    for (size_t i = 0; i < words.size(); ++i) model->Encode(words[i], ids);
   }
 }
 

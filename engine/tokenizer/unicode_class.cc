@@ -1,13 +1,10 @@
 #include "engine/tokenizer/unicode_class.h"
 
-#include <array>
-
 #include "utf8proc.h"
 
 namespace tessera::tokenizer {
-namespace {
 
-CharClass ComputeClass(char32_t cp) {
+CharClass CharClassifier::Compute(char32_t cp) {
   if ((cp >= 0x09 && cp <= 0x0D) || cp == 0x85) return kWhitespace;
   switch (utf8proc_category(static_cast<utf8proc_int32_t>(cp))) {
     case UTF8PROC_CATEGORY_LU:
@@ -30,21 +27,13 @@ CharClass ComputeClass(char32_t cp) {
   }
 }
 
-// The Basic Multilingual Plane is tabulated once: the splitter asks for every code point.
-const std::array<uint8_t, 0x10000>& BmpTable() {
-  static const auto* table = [] {
-    auto* t = new std::array<uint8_t, 0x10000>;
-    for (char32_t cp = 0; cp < 0x10000; ++cp) (*t)[cp] = ComputeClass(cp);
-    return t;
-  }();
-  return *table;
+CharClassifier::CharClassifier() {
+  for (char32_t cp = 0; cp < bmp_.size(); ++cp) bmp_[cp] = Compute(cp);
 }
 
-}  // namespace
-
-CharClass ClassOf(char32_t cp) {
-  if (cp < 0x10000) return static_cast<CharClass>(BmpTable()[cp]);
-  return ComputeClass(cp);
+const CharClassifier& CharClassifier::Get() {
+  static const auto* classifier = new CharClassifier;
+  return *classifier;
 }
 
 }  // namespace tessera::tokenizer

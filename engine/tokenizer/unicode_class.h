@@ -4,6 +4,7 @@
 #ifndef TESSERA_ENGINE_TOKENIZER_UNICODE_CLASS_H_
 #define TESSERA_ENGINE_TOKENIZER_UNICODE_CLASS_H_
 
+#include <array>
 #include <cstdint>
 
 namespace tessera::tokenizer {
@@ -15,7 +16,25 @@ enum CharClass : uint8_t {
   kWhitespace = 3,  // White_Space
 };
 
-CharClass ClassOf(char32_t cp);
+// The class of any code point. The splitter asks for every code point of the text, so the Basic
+// Multilingual Plane is tabulated from utf8proc once per process; other planes ask utf8proc.
+// Immutable after construction, so thread-safe.
+class CharClassifier {
+ public:
+  static const CharClassifier& Get();
+
+  CharClass operator()(char32_t cp) const {
+    return cp < bmp_.size() ? static_cast<CharClass>(bmp_[cp]) : Compute(cp);
+  }
+
+ private:
+  CharClassifier();
+  static CharClass Compute(char32_t cp);
+
+  std::array<uint8_t, 0x10000> bmp_;
+};
+
+inline CharClass ClassOf(char32_t cp) { return CharClassifier::Get()(cp); }
 
 inline bool IsNewline(char32_t cp) { return cp == U'\r' || cp == U'\n'; }
 

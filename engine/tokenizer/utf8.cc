@@ -1,5 +1,8 @@
 #include "engine/tokenizer/utf8.h"
 
+#include <cstdint>
+#include <cstring>
+
 namespace tessera::tokenizer {
 namespace {
 
@@ -52,8 +55,31 @@ size_t ValidSequenceLength(std::string_view s) {
 size_t FirstInvalidUtf8(std::string_view s) {
   size_t i = 0;
   while (i < s.size()) {
-    if (static_cast<unsigned char>(s[i]) < 0x80) {
+    // Most text is mostly ASCII: skip it eight bytes at a time.
+    if (i + sizeof(uint64_t) <= s.size()) {
+      uint64_t word;
+      std::memcpy(&word, s.data() + i, sizeof(word));
+      if ((word & 0x8080808080808080ull) == 0) {
+        i += sizeof(word);
+        continue;
+      }
+    }
+    const auto b0 = static_cast<unsigned char>(s[i]);
+    if (b0 < 0x80) {
       ++i;
+      continue;
+    }
+    // The usual two- and three-byte sequences (Latin, Cyrillic, CJK...): lead bytes whose second
+    // byte may be any continuation byte. The rest takes the general path.
+    const bool plain3 = (b0 >= 0xE1 && b0 <= 0xEC) || b0 == 0xEE || b0 == 0xEF;
+    if (b0 >= 0xC2 && b0 <= 0xDF && i + 1 < s.size() &&
+        IsContinuation(static_cast<unsigned char>(s[i + 1]))) {
+      i += 2;
+      continue;
+    }
+    if (plain3 && i + 2 < s.size() && IsContinuation(static_cast<unsigned char>(s[i + 1])) &&
+        IsContinuation(static_cast<unsigned char>(s[i + 2]))) {
+      i += 3;
       continue;
     }
     const size_t n = ValidSequenceLength(s.substr(i));
@@ -61,15 +87,6 @@ size_t FirstInvalidUtf8(std::string_view s) {
     i += n;
   }
   return std::string_view::npos;
-}
-
-char32_t NextCodePoint(std::string_view s, size_t* pos) {
-  const auto b0 = static_cast<unsigned char>(s[*pos]);
-  const size_t n = SequenceLength(b0);
-  char32_t cp = n == 1 ? b0 : n == 2 ? (b0 & 0x1F) : n == 3 ? (b0 & 0x0F) : (b0 & 0x07);
-  for (size_t i = 1; i < n; ++i) cp = (cp << 6) | (static_cast<unsigned char>(s[*pos + i]) & 0x3F);
-  *pos += n;
-  return cp;
 }
 
 void AppendUtf8(char32_t cp, std::string* out) {
@@ -91,6 +108,7 @@ void AppendUtf8(char32_t cp, std::string* out) {
 }
 
 std::string Utf8Lossy(std::string_view bytes) {
+  if (FirstInvalidUtf8(bytes) == std::string_view::npos) return std::string(bytes);
   std::string out;
   out.reserve(bytes.size());
   size_t i = 0;

@@ -17,12 +17,20 @@ size_t ValidSequenceLength(std::string_view s);
 // Offset of the first byte that is not part of valid UTF-8, or npos when `s` is valid.
 size_t FirstInvalidUtf8(std::string_view s);
 
-// Decodes the code point at s[*pos] and advances *pos. `s` must be valid UTF-8.
-char32_t NextCodePoint(std::string_view s, size_t* pos);
-
 // Byte length of the UTF-8 sequence whose lead byte is `lead` (valid text only).
 inline size_t SequenceLength(unsigned char lead) {
   return lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
+}
+
+// Decodes the code point at s[*pos] and advances *pos. `s` must be valid UTF-8. Inline: the
+// splitter calls it for every non-ASCII character.
+inline char32_t NextCodePoint(std::string_view s, size_t* pos) {
+  const auto b0 = static_cast<unsigned char>(s[*pos]);
+  const size_t n = SequenceLength(b0);
+  char32_t cp = n == 1 ? b0 : n == 2 ? (b0 & 0x1F) : n == 3 ? (b0 & 0x0F) : (b0 & 0x07);
+  for (size_t i = 1; i < n; ++i) cp = (cp << 6) | (static_cast<unsigned char>(s[*pos + i]) & 0x3F);
+  *pos += n;
+  return cp;
 }
 
 void AppendUtf8(char32_t cp, std::string* out);

@@ -16,30 +16,47 @@ constexpr std::string_view kLlama3Regex =
 constexpr std::string_view kQwen2Regex =
     R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 
-// The text decoded once into code points, their classes and byte offsets, so that the matchers
-// below can look ahead and back by code point.
-struct Decoded {
-  std::vector<char32_t> cp;
-  std::vector<CharClass> cls;
-  std::vector<size_t> offset;  // size() + 1 entries: the last is the text length
-  size_t size() const { return cp.size(); }
+// The text read one code point at a time by byte offset; the matchers below look ahead by
+// decoding again, which for ASCII is one table lookup, instead of decoding the whole text into
+// arrays first.
+struct Char {
+  char32_t cp;
+  CharClass cls;
+  size_t next;  // byte offset of the next code point
 };
 
-Decoded Decode(std::string_view text) {
-  Decoded d;
-  d.cp.reserve(text.size());
-  d.cls.reserve(text.size());
-  d.offset.reserve(text.size() + 1);
-  size_t pos = 0;
-  while (pos < text.size()) {
-    d.offset.push_back(pos);
-    const char32_t c = NextCodePoint(text, &pos);
-    d.cp.push_back(c);
-    d.cls.push_back(ClassOf(c));
+class Text {
+ public:
+  explicit Text(std::string_view s) : s_(s), classes_(CharClassifier::Get()) {}
+
+  size_t size() const { return s_.size(); }
+  unsigned char byte(size_t pos) const { return static_cast<unsigned char>(s_[pos]); }
+
+  Char At(size_t pos) const {
+    if (byte(pos) < 0x80) return {byte(pos), classes_(byte(pos)), pos + 1};
+    size_t next = pos;
+    const char32_t cp = NextCodePoint(s_, &next);
+    return {cp, classes_(cp), next};
   }
-  d.offset.push_back(text.size());
-  return d;
-}
+
+  CharClass AsciiClass(unsigned char b) const { return classes_(b); }
+
+  // The start of the code point that ends at `pos` (> 0).
+  size_t Previous(size_t pos) const {
+    do {
+      --pos;
+    } while (pos > 0 && (byte(pos) & 0xC0) == 0x80);
+    return pos;
+  }
+
+  // Newlines are ASCII, and UTF-8 never has ASCII bytes inside a longer sequence, so bytes can
+  // be tested for them directly.
+  bool IsNewlineAt(size_t pos) const { return byte(pos) == '\r' || byte(pos) == '\n'; }
+
+ private:
+  std::string_view s_;
+  const CharClassifier& classes_;
+};
 
 // Case folding as Oniguruma applies it under (?i) for the letters of the contractions; U+017F
 // (long s) folds to 's'.
@@ -51,65 +68,101 @@ char32_t FoldContractionLetter(char32_t c, bool case_insensitive) {
 }
 
 // 's|'t|'re|'ve|'m|'ll|'d at i: the end of the match, or 0.
-size_t MatchContraction(const Decoded& d, size_t i, bool case_insensitive) {
-  if (d.cp[i] != U'\'' || i + 1 >= d.size()) return 0;
-  const char32_t c1 = FoldContractionLetter(d.cp[i + 1], case_insensitive);
-  if (c1 == U's' || c1 == U't' || c1 == U'm' || c1 == U'd') return i + 2;
-  if (i + 2 >= d.size()) return 0;
-  const char32_t c2 = FoldContractionLetter(d.cp[i + 2], case_insensitive);
-  if ((c1 == U'r' && c2 == U'e') || (c1 == U'v' && c2 == U'e') || (c1 == U'l' && c2 == U'l')) {
-    return i + 3;
+size_t MatchContraction(const Text& t, size_t i, bool case_insensitive) {
+  if (t.byte(i) != '\'' || i + 1 >= t.size()) return 0;
+  const Char c1 = t.At(i + 1);
+  const char32_t f1 = FoldContractionLetter(c1.cp, case_insensitive);
+  if (f1 == U's' || f1 == U't' || f1 == U'm' || f1 == U'd') return c1.next;
+  if (c1.next >= t.size()) return 0;
+  const Char c2 = t.At(c1.next);
+  const char32_t f2 = FoldContractionLetter(c2.cp, case_insensitive);
+  if ((f1 == U'r' && f2 == U'e') || (f1 == U'v' && f2 == U'e') || (f1 == U'l' && f2 == U'l')) {
+    return c2.next;
   }
   return 0;
 }
 
-size_t RunOf(const Decoded& d, size_t i, CharClass c, size_t max_len = SIZE_MAX) {
-  size_t j = i;
-  while (j < d.size() && d.cls[j] == c && j - i < max_len) ++j;
-  return j;
+// The end of the run of at most `max_len` code points of class `c` that starts at `i`.
+size_t RunOf(const Text& t, size_t i, CharClass c, size_t max_len) {
+  for (size_t n = 0; i < t.size() && n < max_len; ++n) {
+    const Char ch = t.At(i);
+    if (ch.cls != c) break;
+    i = ch.next;
+  }
+  return i;
+}
+
+// RunOf without a length limit, with a tight loop over ASCII (most runs are ASCII words).
+size_t RunOf(const Text& t, size_t i, CharClass c) {
+  while (i < t.size()) {
+    if (t.byte(i) < 0x80) {
+      if (t.AsciiClass(t.byte(i)) != c) break;
+      ++i;
+      continue;
+    }
+    const Char ch = t.At(i);
+    if (ch.cls != c) break;
+    i = ch.next;
+  }
+  return i;
 }
 
 // \s+(?!\S)|\s+ at a whitespace code point i: a run followed by more text gives back its last
 // code point (which then starts the next word, e.g. " world"), unless that leaves nothing.
-size_t MatchTrailingWhitespace(const Decoded& d, size_t i) {
-  const size_t j = RunOf(d, i, kWhitespace);
-  if (j == d.size() || j - i == 1) return j;
-  return j - 1;
+size_t MatchTrailingWhitespace(const Text& t, size_t i) {
+  const size_t j = RunOf(t, i, kWhitespace);
+  if (j == t.size()) return j;
+  const size_t last = t.Previous(j);
+  return last == i ? j : last;
 }
 
-size_t MatchGpt2(const Decoded& d, size_t i) {
-  if (size_t e = MatchContraction(d, i, /*case_insensitive=*/false)) return e;
+size_t MatchGpt2(const Text& t, size_t i) {
+  if (size_t e = MatchContraction(t, i, /*case_insensitive=*/false)) return e;
   // ` ?\p{L}+`, ` ?\p{N}+` and ` ?[^\s\p{L}\p{N}]+` share one shape.
-  const bool space = d.cp[i] == U' ' && i + 1 < d.size() && d.cls[i + 1] != kWhitespace;
-  const size_t start = space ? i + 1 : i;
-  if (d.cls[start] != kWhitespace) return RunOf(d, start, d.cls[start]);
-  return MatchTrailingWhitespace(d, i);
+  const Char c0 = t.At(i);
+  size_t start = i;
+  CharClass cls = c0.cls;
+  if (c0.cp == U' ' && c0.next < t.size()) {
+    const Char c1 = t.At(c0.next);
+    if (c1.cls != kWhitespace) {
+      start = c0.next;
+      cls = c1.cls;
+    }
+  }
+  if (cls != kWhitespace) return RunOf(t, start, cls);
+  return MatchTrailingWhitespace(t, i);
 }
 
-size_t MatchLlama3(const Decoded& d, size_t i, size_t max_digits) {
-  const size_t n = d.size();
-  if (size_t e = MatchContraction(d, i, /*case_insensitive=*/true)) return e;
+size_t MatchLlama3(const Text& t, size_t i, size_t max_digits) {
+  const size_t n = t.size();
+  if (size_t e = MatchContraction(t, i, /*case_insensitive=*/true)) return e;
+  const Char c0 = t.At(i);
   // [^\r\n\p{L}\p{N}]?\p{L}+
-  if (d.cls[i] == kLetter) return RunOf(d, i, kLetter);
-  if (d.cls[i] != kNumber && !IsNewline(d.cp[i]) && i + 1 < n && d.cls[i + 1] == kLetter) {
-    return RunOf(d, i + 1, kLetter);
+  if (c0.cls == kLetter) return RunOf(t, c0.next, kLetter);
+  if (c0.cls != kNumber && !IsNewline(c0.cp) && c0.next < n) {
+    const Char c1 = t.At(c0.next);
+    if (c1.cls == kLetter) return RunOf(t, c1.next, kLetter);
   }
   // \p{N}{1,3} or \p{N}
-  if (d.cls[i] == kNumber) return RunOf(d, i, kNumber, max_digits);
+  if (c0.cls == kNumber) return RunOf(t, i, kNumber, max_digits);
   // ` ?[^\s\p{L}\p{N}]+[\r\n]*`
   size_t j = i;
-  if (d.cp[i] == U' ' && i + 1 < n && d.cls[i + 1] == kOther) j = i + 1;
-  if (d.cls[j] == kOther) {
-    j = RunOf(d, j, kOther);
-    while (j < n && IsNewline(d.cp[j])) ++j;
+  CharClass cls = c0.cls;
+  if (c0.cp == U' ' && c0.next < n && t.At(c0.next).cls == kOther) {
+    j = c0.next;
+    cls = kOther;
+  }
+  if (cls == kOther) {
+    j = RunOf(t, j, kOther);
+    while (j < n && t.IsNewlineAt(j)) ++j;
     return j;
   }
   // Only whitespace is left. `\s*[\r\n]+` backtracks to the last newline of the run.
-  const size_t run_end = RunOf(d, i, kWhitespace);
+  const size_t run_end = RunOf(t, i, kWhitespace);
   for (size_t k = run_end; k > i; --k) {
-    if (IsNewline(d.cp[k - 1])) return k;
+    if (t.IsNewlineAt(k - 1)) return k;
   }
-  return MatchTrailingWhitespace(d, i);
+  return MatchTrailingWhitespace(t, i);
 }
 
 }  // namespace
@@ -122,23 +175,23 @@ std::optional<SplitPattern> RecognizeSplitPattern(std::string_view regex) {
 }
 
 void SplitWords(std::string_view text, SplitPattern pattern, std::vector<std::string_view>* out) {
-  const Decoded d = Decode(text);
+  const Text t(text);
   size_t i = 0;
-  while (i < d.size()) {
+  while (i < t.size()) {
     size_t end;
     switch (pattern) {
       case SplitPattern::kGpt2:
-        end = MatchGpt2(d, i);
+        end = MatchGpt2(t, i);
         break;
       case SplitPattern::kLlama3:
-        end = MatchLlama3(d, i, 3);
+        end = MatchLlama3(t, i, 3);
         break;
       case SplitPattern::kQwen2:
       default:
-        end = MatchLlama3(d, i, 1);
+        end = MatchLlama3(t, i, 1);
         break;
     }
-    out->push_back(text.substr(d.offset[i], d.offset[end] - d.offset[i]));
+    out->push_back(text.substr(i, end - i));
     i = end;
   }
 }
