@@ -26,6 +26,8 @@ class Scheduler::TrackingSink final : public RequestSink {
 
 namespace {
 
+constexpr absl::Duration kStatsPeriod = absl::Milliseconds(10);
+
 RequestUpdate FinalUpdate(const std::string& id, absl::Status status) {
   RequestUpdate u;
   u.request_id = id;
@@ -129,10 +131,16 @@ void Scheduler::Loop() {
       }
     }
     absl::MutexLock lock(&mu_);
-    stats_ = core_.stats();
     queued_new_requests_ = core_.num_waiting_new_requests();
     queued_prompt_tokens_ = core_.num_waiting_new_prompt_tokens();
     core_busy_ = !core_.idle();
+    // Copying the stats (maps, histograms) every step would cost more than the scheduling
+    // itself; a scrape a few milliseconds old is as good.
+    const absl::Time now = absl::Now();
+    if (!core_busy_ || now - stats_copied_ >= kStatsPeriod) {
+      stats_ = core_.stats();
+      stats_copied_ = now;
+    }
     if (!step_status.ok()) engine_status_ = step_status;
     // Requests in flight but nothing could run (e.g. only a deadline to wait for): do not spin.
     if (core_busy_ && !ran) {

@@ -47,7 +47,7 @@ class Scheduler {
   // update), and joins the thread. Idempotent.
   void Shutdown(absl::Status status = absl::UnavailableError("the scheduler is shutting down"));
 
-  // The state after the latest step.
+  // The state after a recent step: at most about 10 ms old while requests run, current once idle.
   SchedulerStats Stats() const;
   // Requests submitted and not finished.
   int32_t num_in_flight() const;
@@ -85,6 +85,7 @@ class Scheduler {
   absl::Status shutdown_status_ ABSL_GUARDED_BY(mu_);
   absl::Status engine_status_ ABSL_GUARDED_BY(mu_);
   SchedulerStats stats_ ABSL_GUARDED_BY(mu_);
+  absl::Time stats_copied_ = absl::InfinitePast();  // scheduler thread only
   std::thread thread_;
 };
 
