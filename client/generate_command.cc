@@ -10,11 +10,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "client/generate_io.h"
-#include "engine/cpu/cpu_engine.h"
+#include "engine/engine_loader.h"
 #include "engine/tokenizer/tokenizer.h"
-#ifdef TESSERA_WITH_CUDA
-#include "engine/cuda/cuda_engine.h"
-#endif
 #include "scheduler/offline_scheduler.h"
 
 namespace tessera {
@@ -71,39 +68,17 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(const GenerateCommandOp
   return Tokenizer::Load(o.model_dir);
 }
 
-absl::StatusOr<std::unique_ptr<Engine>> MakeEngine(const GenerateCommandOptions& o) {
-  if (o.backend == "cuda") {
-#ifdef TESSERA_WITH_CUDA
-    CudaEngineOptions eo;
-    eo.block_size = o.block_size;
-    eo.num_kv_blocks = o.num_kv_blocks;
-    eo.gpu_memory_utilization = o.gpu_memory_utilization;
-    eo.max_num_tokens = o.max_num_batched_tokens;
-    eo.max_num_seqs = o.max_num_seqs;
-    auto engine = CudaEngine::Load(o.model_dir, eo);
-    if (!engine.ok()) return engine.status();
-    const WeightLoadStats& ls = (*engine)->load_stats();
-    std::cerr << absl::StrFormat(
-        "tessera generate: loaded %.2f GB of weights in %.3f s (%.2f GB/s); memory: %s\n",
-        ls.bytes_read / 1e9, ls.seconds, ls.GBPerSecond(), (*engine)->memory_plan().ToString());
-    return std::unique_ptr<Engine>(std::move(*engine));
-#else
-    return absl::UnimplementedError(
-        "--backend cuda: this build has no CUDA backend (configure with -DTESSERA_CUDA=ON)");
-#endif
-  }
-  if (o.backend != "cpu") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--backend must be cpu or cuda, got \"", o.backend, "\""));
-  }
-  CpuEngineOptions eo;
+EngineLoadOptions EngineOptionsFrom(const GenerateCommandOptions& o) {
+  EngineLoadOptions eo;
+  eo.backend = o.backend;
   eo.block_size = o.block_size;
   eo.num_kv_blocks = o.num_kv_blocks;
   eo.kv_cache_bytes = o.kv_cache_bytes;
-  eo.num_threads = o.threads;
-  auto engine = CpuEngine::Load(o.model_dir, eo);
-  if (!engine.ok()) return engine.status();
-  return std::unique_ptr<Engine>(std::move(*engine));
+  eo.threads = o.threads;
+  eo.gpu_memory_utilization = o.gpu_memory_utilization;
+  eo.max_num_batched_tokens = o.max_num_batched_tokens;
+  eo.max_num_seqs = o.max_num_seqs;
+  return eo;
 }
 
 }  // namespace
@@ -120,14 +95,15 @@ int RunGenerate(const GenerateCommandOptions& o) {
     return 2;
   }
   const auto t0 = std::chrono::steady_clock::now();
-  absl::StatusOr<std::unique_ptr<Engine>> engine = MakeEngine(o);
-  if (!engine.ok()) {
-    std::cerr << "tessera generate: " << engine.status().message() << "\n";
-    return absl::IsNotFound(engine.status()) || absl::IsInvalidArgument(engine.status()) ? 2 : 1;
+  absl::StatusOr<LoadedEngine> loaded = LoadEngine(o.model_dir, EngineOptionsFrom(o));
+  if (!loaded.ok()) {
+    std::cerr << "tessera generate: " << loaded.status().message() << "\n";
+    return absl::IsNotFound(loaded.status()) || absl::IsInvalidArgument(loaded.status()) ? 2 : 1;
   }
+  if (o.backend == "cuda") std::cerr << "tessera generate: memory: " << loaded->memory_plan << "\n";
+  Engine& engine = *loaded->engine;
   const auto t1 = std::chrono::steady_clock::now();
-  OfflineScheduler scheduler(**engine, {o.max_num_batched_tokens, o.max_num_seqs},
-                             tokenizer->get());
+  OfflineScheduler scheduler(engine, {o.max_num_batched_tokens, o.max_num_seqs}, tokenizer->get());
   // Every request is checked before any runs, so bad input costs no compute.
   bool bad = false;
   for (const GenerateRequest& r : *requests) {

@@ -1,0 +1,76 @@
+#include "engine/engine_loader.h"
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "engine/cpu/cpu_engine.h"
+#ifdef TESSERA_WITH_CUDA
+#include "engine/cuda/cuda_engine.h"
+#endif
+
+namespace tessera {
+namespace {
+
+constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
+
+// Bytes of K and V for one token over all layers, at `bytes_per_value`.
+int64_t KvBytesPerToken(const ModelConfig& c, int64_t bytes_per_value) {
+  return 2 * c.num_hidden_layers * c.kv_size() * bytes_per_value;
+}
+
+std::string CpuMemoryPlan(const CpuEngine& engine) {
+  const KvCacheGeometry g = engine.kv_geometry();
+  const int64_t tokens = int64_t{g.num_blocks} * g.block_size;
+  const double weights = static_cast<double>(engine.weights().NumParameters()) * sizeof(float);
+  const double kv = static_cast<double>(tokens * KvBytesPerToken(engine.config(), sizeof(float)));
+  return absl::StrFormat(
+      "cpu (fp32): weights %.3f GiB, KV cache %.3f GiB = %d blocks x %d tokens = %d tokens",
+      weights / kGiB, kv / kGiB, g.num_blocks, g.block_size, tokens);
+}
+
+}  // namespace
+
+absl::StatusOr<LoadedEngine> LoadEngine(const std::string& model_dir, const EngineLoadOptions& o) {
+  const auto start = std::chrono::steady_clock::now();
+  LoadedEngine out;
+  if (o.backend == "cuda") {
+#ifdef TESSERA_WITH_CUDA
+    CudaEngineOptions eo;
+    eo.block_size = o.block_size;
+    eo.num_kv_blocks = o.num_kv_blocks;
+    eo.gpu_memory_utilization = o.gpu_memory_utilization;
+    eo.max_num_tokens = o.max_num_batched_tokens;
+    eo.max_num_seqs = o.max_num_seqs;
+    auto engine = CudaEngine::Load(model_dir, eo);
+    if (!engine.ok()) return engine.status();
+    const WeightLoadStats& ls = (*engine)->load_stats();
+    const KvCacheGeometry g = (*engine)->kv_geometry();
+    out.memory_plan = absl::StrFormat("cuda (bf16): %s; %d KV tokens; weights read at %.2f GB/s",
+                                      (*engine)->memory_plan().ToString(),
+                                      int64_t{g.num_blocks} * g.block_size, ls.GBPerSecond());
+    out.engine = *std::move(engine);
+#else
+    return absl::UnimplementedError(
+        "--backend cuda: this build has no CUDA backend (configure with -DTESSERA_CUDA=ON)");
+#endif
+  } else if (o.backend == "cpu") {
+    CpuEngineOptions eo;
+    eo.block_size = o.block_size;
+    eo.num_kv_blocks = o.num_kv_blocks;
+    eo.kv_cache_bytes = o.kv_cache_bytes;
+    eo.num_threads = o.threads;
+    auto engine = CpuEngine::Load(model_dir, eo);
+    if (!engine.ok()) return engine.status();
+    out.memory_plan = CpuMemoryPlan(**engine);
+    out.engine = *std::move(engine);
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--backend must be cpu or cuda, got \"", o.backend, "\""));
+  }
+  out.load_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return out;
+}
+
+}  // namespace tessera
