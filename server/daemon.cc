@@ -1,0 +1,235 @@
+#include "server/daemon.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+
+namespace tessera {
+namespace {
+
+constexpr char kInferenceService[] = "tessera.v1.Inference";
+constexpr char kVersion[] = "0.1.0";
+
+absl::StatusOr<std::string> ReadFile(const std::string& path, std::string_view flag) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(flag, " ", path, ": cannot open"));
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const DaemonOptions& o) {
+  if (o.tls_cert_file.empty() != o.tls_key_file.empty()) {
+    return absl::InvalidArgumentError("--tls-cert and --tls-key go together: give both or neither");
+  }
+  if (o.tls_cert_file.empty()) return grpc::InsecureServerCredentials();
+  absl::StatusOr<std::string> cert = ReadFile(o.tls_cert_file, "--tls-cert");
+  if (!cert.ok()) return cert.status();
+  absl::StatusOr<std::string> key = ReadFile(o.tls_key_file, "--tls-key");
+  if (!key.ok()) return key.status();
+  grpc::SslServerCredentialsOptions ssl;
+  ssl.pem_key_cert_pairs.push_back({*std::move(key), *std::move(cert)});
+  return grpc::SslServerCredentials(ssl);
+}
+
+absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(const DaemonOptions& o) {
+  if (!o.tokenizer.empty()) return Tokenizer::Load(o.tokenizer);
+  std::error_code ec;
+  if (!std::filesystem::exists(std::filesystem::path(o.model_dir) / "tokenizer.json", ec)) {
+    return std::unique_ptr<Tokenizer>();
+  }
+  return Tokenizer::Load(o.model_dir);
+}
+
+std::string ModelName(const DaemonOptions& o) {
+  if (!o.served_model_name.empty()) return o.served_model_name;
+  std::filesystem::path p = std::filesystem::path(o.model_dir).lexically_normal();
+  if (!p.has_filename()) p = p.parent_path();
+  return p.filename().string();
+}
+
+}  // namespace
+
+Daemon::Daemon(const DaemonOptions& options) : options_(options) {}
+
+absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& options) {
+  std::unique_ptr<Daemon> d(new Daemon(options));
+  if (absl::Status s = d->Init(); !s.ok()) return s;
+  return d;
+}
+
+absl::Status Daemon::Init() {
+  const DaemonOptions& o = options_;
+  std::optional<ApiKeys> keys;
+  if (!o.api_keys_file.empty()) {
+    absl::StatusOr<ApiKeys> loaded = ApiKeys::Load(o.api_keys_file);
+    if (!loaded.ok()) return loaded.status();
+    keys = *std::move(loaded);
+  }
+  std::map<std::string, int32_t> limits;
+  if (keys.has_value()) {
+    for (const auto& [tenant, policy] : keys->tenants()) {
+      if (policy.max_in_flight) limits[tenant] = *policy.max_in_flight;
+    }
+  }
+  const size_t num_keys = keys.has_value() ? keys->num_keys() : 0;
+  authenticator_ = std::make_unique<Authenticator>(std::move(keys));
+  tenant_limiter_ = std::make_unique<TenantLimiter>(o.max_in_flight_per_tenant, limits);
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = Credentials(o);
+  if (!credentials.ok()) return credentials.status();
+
+  absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = LoadTokenizer(o);
+  if (!tokenizer.ok()) return tokenizer.status();
+  tokenizer_ = *std::move(tokenizer);
+  absl::StatusOr<LoadedEngine> engine = LoadEngine(o.model_dir, o.engine);
+  if (!engine.ok()) return engine.status();
+  engine_ = *std::move(engine);
+  const ModelConfig& config = engine_.engine->config();
+  std::cerr << absl::StrFormat(
+      "tesserad: model %s (%s, %d layers, hidden %d, vocab %d, context %d) loaded in %.2f s%s\n",
+      o.model_dir, config.architecture, config.num_hidden_layers, config.hidden_size,
+      config.vocab_size, config.max_position_embeddings, engine_.load_seconds,
+      tokenizer_ ? "" : " (no tokenizer: token-id prompts only)");
+  std::cerr << "tesserad: memory plan: " << engine_.memory_plan << "\n";
+
+  scheduler_ = std::make_unique<Scheduler>(*engine_.engine, tokenizer_.get(), o.scheduler);
+  scheduler_->Start();
+
+  const KvCacheGeometry g = engine_.engine->kv_geometry();
+  CacheConfigInfo cache;
+  cache.block_size = g.block_size;
+  cache.num_gpu_blocks = g.num_blocks;
+  exporter_ = std::make_unique<MetricsExporter>(ModelName(o), cache);
+
+  InferenceServiceDeps deps;
+  deps.scheduler = scheduler_.get();
+  deps.tokenizer = tokenizer_.get();
+  deps.authenticator = authenticator_.get();
+  deps.tenant_limiter = tenant_limiter_.get();
+  deps.counters = &counters_;
+  deps.draining = &draining_;
+  deps.limits = o.limits;
+  deps.model_info = MakeModelInfo();
+  service_ = std::make_unique<InferenceService>(std::move(deps));
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  const std::string address = absl::StrCat(o.host, ":", o.port);
+  builder.AddListeningPort(address, *credentials, &grpc_port_);
+  builder.RegisterService(service_.get());
+  // Oversized requests reach the service, which names the limit and the field; gRPC's own cap
+  // (RESOURCE_EXHAUSTED) only stops absurd ones.
+  builder.SetMaxReceiveMessageSize(
+      static_cast<int>(std::max<int64_t>(o.limits.max_request_bytes * 2, int64_t{64} << 20)));
+  server_ = builder.BuildAndStart();
+  if (server_ == nullptr || grpc_port_ == 0) {
+    server_.reset();
+    scheduler_->Shutdown();
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", address, " (in use, or not an address of this machine)"));
+  }
+  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+  health->SetServingStatus("", true);
+  health->SetServingStatus(kInferenceService, true);
+
+  if (o.metrics_port >= 0) {
+    HttpEndpoint::Options http;
+    http.metrics = [this] { return RenderMetrics(); };
+    http.readiness = [this]() -> absl::Status {
+      if (draining_.load()) return absl::UnavailableError("draining");
+      return scheduler_->engine_status();
+    };
+    http_ = std::make_unique<HttpEndpoint>(std::move(http));
+    const std::string host = o.metrics_host.empty() ? o.host : o.metrics_host;
+    if (absl::Status s = http_->Start(host, o.metrics_port); !s.ok()) {
+      server_->Shutdown();
+      server_.reset();
+      scheduler_->Shutdown();
+      return s;
+    }
+  }
+  std::cerr << absl::StrFormat(
+      "tesserad: serving %s on %s:%d (%s, %s)%s\n", ModelName(o), o.host, grpc_port_,
+      o.tls_cert_file.empty() ? "plaintext" : "TLS",
+      authenticator_->enabled() ? absl::StrCat(num_keys, " API keys") : "no API keys",
+      http_ ? absl::StrFormat("; metrics on http://%s:%d/metrics",
+                              o.metrics_host.empty() ? o.host : o.metrics_host, http_->port())
+            : "");
+  return absl::OkStatus();
+}
+
+v1::ModelInfoResponse Daemon::MakeModelInfo() const {
+  const ModelConfig& c = engine_.engine->config();
+  const KvCacheGeometry g = engine_.engine->kv_geometry();
+  v1::ModelInfoResponse info;
+  info.set_model_id(ModelName(options_));
+  v1::ModelDescription* m = info.mutable_model();
+  m->set_architecture(c.architecture);
+  m->set_vocab_size(c.vocab_size);
+  m->set_max_context_tokens(c.max_position_embeddings);
+  m->set_num_layers(c.num_hidden_layers);
+  m->set_hidden_size(c.hidden_size);
+  m->set_num_attention_heads(c.num_attention_heads);
+  m->set_num_key_value_heads(c.num_key_value_heads);
+  m->set_head_dim(c.head_dim);
+  for (int64_t id : c.eos_token_ids) m->add_eos_token_ids(id);
+  info.set_backend(options_.engine.backend);
+  info.set_kv_block_size(g.block_size);
+  info.set_num_kv_blocks(g.num_blocks);
+  info.set_kv_token_capacity(int64_t{g.num_blocks} * g.block_size);
+  info.set_max_num_batched_tokens(options_.scheduler.max_num_batched_tokens);
+  info.set_max_num_seqs(options_.scheduler.max_num_seqs);
+  info.set_has_tokenizer(tokenizer_ != nullptr);
+  info.set_version(kVersion);
+  return info;
+}
+
+std::string Daemon::RenderMetrics() const {
+  return exporter_->Render(scheduler_->Stats(), counters_.Snapshot(), LoraInfo{});
+}
+
+int Daemon::metrics_port() const { return http_ ? http_->port() : -1; }
+
+bool Daemon::ready() const { return !draining_.load() && scheduler_->engine_status().ok(); }
+
+void Daemon::Drain(absl::Duration timeout, const std::function<bool()>& stop_waiting) {
+  if (drained_) return;
+  drained_ = true;
+  draining_.store(true, std::memory_order_release);
+  server_->GetHealthCheckService()->SetServingStatus(kInferenceService, false);
+  const absl::Time deadline = absl::Now() + timeout;
+  const int32_t at_start = scheduler_->num_in_flight();
+  std::cerr << absl::StrFormat("tesserad: draining: %d requests in flight, up to %s\n", at_start,
+                               absl::FormatDuration(timeout));
+  while (scheduler_->num_in_flight() > 0 && absl::Now() < deadline &&
+         !(stop_waiting && stop_waiting())) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  const int32_t left = scheduler_->num_in_flight();
+  // Streams still running end with UNAVAILABLE, which clients may retry elsewhere.
+  scheduler_->Shutdown(absl::UnavailableError("the server shut down before the request finished"));
+  // The final updates have been pushed; give the streams a moment to write them out.
+  server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  server_->Wait();
+  if (http_) http_->Stop();
+  std::cerr << absl::StrFormat("tesserad: drained: %d finished, %d cancelled\n", at_start - left,
+                               left);
+}
+
+Daemon::~Daemon() {
+  if (server_ != nullptr) Drain(absl::ZeroDuration());
+}
+
+}  // namespace tessera

@@ -1,0 +1,76 @@
+// tesserad assembled: the engine, the scheduler thread, the gRPC server (Inference, health,
+// reflection) and the HTTP endpoint (metrics, liveness, readiness), with their shutdown order.
+//
+// Start loads everything and starts serving; Drain is the SIGTERM path: readiness goes
+// NOT_SERVING at once, new calls get UNAVAILABLE, requests in flight get up to the drain timeout
+// to finish, the rest are cancelled, and the servers stop. Drain must be called from one thread;
+// the rest of the class is thread-safe.
+#ifndef TESSERA_SERVER_DAEMON_H_
+#define TESSERA_SERVER_DAEMON_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "engine/engine_loader.h"
+#include "engine/tokenizer/tokenizer.h"
+#include "scheduler/scheduler.h"
+#include "server/authenticator.h"
+#include "server/daemon_options.h"
+#include "server/edge_counters.h"
+#include "server/http_endpoint.h"
+#include "server/inference_service.h"
+#include "server/metrics_exporter.h"
+#include "server/tenant_limiter.h"
+
+namespace tessera {
+
+class Daemon {
+ public:
+  // Logs the memory plan and the addresses it listens on to stderr.
+  static absl::StatusOr<std::unique_ptr<Daemon>> Start(const DaemonOptions& options);
+  ~Daemon();  // Drain(0) if not drained
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  int grpc_port() const { return grpc_port_; }
+  int metrics_port() const;
+
+  // Returns when every request has finished, or `timeout` passed, or `stop_waiting` (polled
+  // every few milliseconds; may be empty) says so; then cancels what is left and stops serving.
+  void Drain(absl::Duration timeout, const std::function<bool()>& stop_waiting = {});
+
+  bool ready() const;
+  // Requests in the scheduler (queued or running).
+  int32_t num_in_flight() const { return scheduler_->num_in_flight(); }
+
+ private:
+  explicit Daemon(const DaemonOptions& options);
+  absl::Status Init();
+  v1::ModelInfoResponse MakeModelInfo() const;
+  std::string RenderMetrics() const;
+
+  DaemonOptions options_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  LoadedEngine engine_;
+  std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<Authenticator> authenticator_;
+  std::unique_ptr<TenantLimiter> tenant_limiter_;
+  EdgeCounters counters_;
+  std::unique_ptr<MetricsExporter> exporter_;
+  std::atomic<bool> draining_{false};
+  bool drained_ = false;
+  std::unique_ptr<InferenceService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  int grpc_port_ = 0;
+  std::unique_ptr<HttpEndpoint> http_;
+};
+
+}  // namespace tessera
+
+#endif  // TESSERA_SERVER_DAEMON_H_

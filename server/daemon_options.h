@@ -1,0 +1,35 @@
+// tesserad's settings, as its command line gives them.
+#ifndef TESSERA_SERVER_DAEMON_OPTIONS_H_
+#define TESSERA_SERVER_DAEMON_OPTIONS_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/time/time.h"
+#include "engine/engine_loader.h"
+#include "scheduler/scheduler_core.h"
+#include "server/request_convert.h"
+
+namespace tessera {
+
+struct DaemonOptions {
+  std::string model_dir;
+  std::string tokenizer;          // empty: the model directory's tokenizer.json, when present
+  std::string served_model_name;  // empty: the model directory's name
+  std::string host = "127.0.0.1";
+  int32_t port = 50051;         // 0: any free port (logged)
+  std::string metrics_host;     // empty: `host`
+  int32_t metrics_port = 9400;  // 0: any free port (logged); -1: no HTTP endpoint
+  std::string api_keys_file;    // empty: one anonymous tenant
+  std::string tls_cert_file;    // both or neither: PEM certificate chain and private key
+  std::string tls_key_file;
+  absl::Duration drain_timeout = absl::Seconds(30);
+  int32_t max_in_flight_per_tenant = 1024;
+  RequestLimits limits;
+  EngineLoadOptions engine;
+  SchedulerOptions scheduler;
+};
+
+}  // namespace tessera
+
+#endif  // TESSERA_SERVER_DAEMON_OPTIONS_H_

@@ -1,0 +1,156 @@
+#include "server/inference_service.h"
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "server/generate_call.h"
+#include "server/grpc_status.h"
+
+namespace tessera {
+namespace {
+
+uint64_t RandomPrefix() {
+  absl::BitGen gen;
+  return absl::Uniform<uint64_t>(gen);
+}
+
+// The call's deadline as a timeout from now; nullopt without one.
+std::optional<absl::Duration> TimeoutOf(const grpc::CallbackServerContext* context) {
+  const std::chrono::system_clock::time_point deadline = context->deadline();
+  if (deadline == std::chrono::system_clock::time_point::max()) return std::nullopt;
+  return absl::FromChrono(deadline) - absl::Now();
+}
+
+}  // namespace
+
+InferenceService::InferenceService(InferenceServiceDeps deps)
+    : deps_(std::move(deps)), id_prefix_(RandomPrefix()) {}
+
+std::string InferenceService::NewRequestId() {
+  return absl::StrCat("gen-", absl::Hex(id_prefix_, absl::kZeroPad16), "-",
+                      next_id_.fetch_add(1, std::memory_order_relaxed));
+}
+
+absl::StatusOr<Principal> InferenceService::Admit(
+    const grpc::CallbackServerContext* context) const {
+  if (deps_.draining->load(std::memory_order_acquire)) {
+    return absl::UnavailableError("the server is draining: retry on another replica");
+  }
+  const auto& metadata = context->client_metadata();
+  std::optional<absl::string_view> authorization;
+  if (auto it = metadata.find("authorization"); it != metadata.end()) {
+    authorization = absl::string_view(it->second.data(), it->second.size());
+  }
+  return deps_.authenticator->Authenticate(authorization);
+}
+
+absl::StatusOr<InferenceService::Admission> InferenceService::AdmitGenerate(
+    const grpc::CallbackServerContext* context, const v1::GenerateRequest& request,
+    const std::string& client_id, std::string* tenant) {
+  absl::StatusOr<Principal> principal = Admit(context);
+  if (!principal.ok()) return principal.status();
+  *tenant = principal->tenant;
+  absl::StatusOr<GenerateRequest> native =
+      ToSchedulerRequest(request, deps_.tokenizer, deps_.limits);
+  if (!native.ok()) return native.status();
+  native->id = client_id;
+  native->tenant = *tenant;
+  native->timeout = TimeoutOf(context);
+  if (native->timeout.has_value() && *native->timeout <= absl::ZeroDuration()) {
+    return absl::DeadlineExceededError("the call's deadline passed before it was queued");
+  }
+  if (absl::Status s = deps_.scheduler->Validate(*native); !s.ok()) return s;
+  absl::StatusOr<TenantLimiter::Slot> slot = deps_.tenant_limiter->Acquire(*tenant);
+  if (!slot.ok()) return slot.status();
+  // The scheduler keys requests by id: the tenant in it keeps tenants' ids apart.
+  native->id = absl::StrCat(*tenant, "/", client_id);
+  return Admission{*std::move(native), *std::move(slot)};
+}
+
+grpc::ServerWriteReactor<v1::GenerateResponse>* InferenceService::Generate(
+    grpc::CallbackServerContext* context, const v1::GenerateRequest* request) {
+  const std::string client_id =
+      request->request_id().empty() ? NewRequestId() : request->request_id();
+  std::string tenant;
+  absl::StatusOr<Admission> admission = AdmitGenerate(context, *request, client_id, &tenant);
+  EdgeCounters* counters = deps_.counters;
+  if (!admission.ok()) {
+    counters->RecordRejected(tenant, admission.status().code());
+    auto* call = new GenerateCall(deps_.scheduler, "", client_id, nullptr, nullptr);
+    call->Fail(ToGrpcStatus(admission.status()));
+    return call;
+  }
+  // The slot goes back when the request leaves the scheduler, not when the stream ends.
+  auto slot = std::make_shared<TenantLimiter::Slot>(std::move(admission->slot));
+  auto* call = new GenerateCall(deps_.scheduler, admission->request.id, client_id, deps_.tokenizer,
+                                [slot, counters, tenant](const grpc::Status& status) {
+                                  slot->Release();
+                                  counters->RecordFinished(
+                                      tenant, static_cast<absl::StatusCode>(status.error_code()));
+                                });
+  absl::Status submitted = deps_.scheduler->Submit(std::move(admission->request), call->sink());
+  if (!submitted.ok()) {
+    if (absl::IsAlreadyExists(submitted)) {
+      submitted = absl::AlreadyExistsError(
+          absl::StrCat("request_id \"", client_id, "\" is already in flight"));
+    }
+    slot->Release();
+    counters->RecordSubmitRefused(tenant, submitted);
+    call->Fail(ToGrpcStatus(submitted));
+    return call;
+  }
+  counters->RecordStarted(tenant);
+  return call;
+}
+
+grpc::ServerUnaryReactor* InferenceService::Tokenize(grpc::CallbackServerContext* context,
+                                                     const v1::TokenizeRequest* request,
+                                                     v1::TokenizeResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::Status status = Admit(context).status();
+  if (status.ok() && deps_.tokenizer == nullptr) {
+    status = absl::FailedPreconditionError("this model has no tokenizer (tokenizer.json)");
+  }
+  if (status.ok() &&
+      static_cast<int64_t>(request->text().size()) > deps_.limits.max_request_bytes) {
+    status = absl::InvalidArgumentError(absl::StrCat("text is ", request->text().size(),
+                                                     " bytes, over the limit of ",
+                                                     deps_.limits.max_request_bytes));
+  }
+  if (status.ok()) {
+    const bool add_special =
+        request->has_add_special_tokens() ? request->add_special_tokens() : true;
+    absl::StatusOr<std::vector<int32_t>> ids =
+        deps_.tokenizer->Encode(request->text(), add_special);
+    if (!ids.ok()) {
+      status = absl::InvalidArgumentError(absl::StrCat("text: ", ids.status().message()));
+    } else {
+      for (int32_t id : *ids) {
+        response->add_token_ids(id);
+        absl::StatusOr<std::string> piece = deps_.tokenizer->Decode({&id, 1}, false);
+        response->add_tokens(piece.ok() ? *std::move(piece) : "");
+      }
+    }
+  }
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* InferenceService::ModelInfo(grpc::CallbackServerContext* context,
+                                                      const v1::ModelInfoRequest* /*request*/,
+                                                      v1::ModelInfoResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::Status status = Admit(context).status();
+  if (status.ok()) *response = deps_.model_info;
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+}  // namespace tessera

@@ -1,0 +1,29 @@
+// tessera.v1.GenerateRequest -> the scheduler's GenerateRequest, at the edge (ARCHITECTURE.md
+// rule 1). Checks what only the edge knows (prompt form, text encoding, message size, enum values,
+// the adapter) and fills defaults; the scheduler's own Validate checks ranges against the model.
+#ifndef TESSERA_SERVER_REQUEST_CONVERT_H_
+#define TESSERA_SERVER_REQUEST_CONVERT_H_
+
+#include <cstdint>
+
+#include "absl/status/statusor.h"
+#include "engine/tokenizer/tokenizer.h"
+#include "scheduler/request.h"
+#include "tessera/v1/inference.pb.h"
+
+namespace tessera {
+
+struct RequestLimits {
+  int64_t max_request_bytes = int64_t{4} << 20;  // the serialized message
+};
+
+// InvalidArgument naming the field; NotFound for an adapter (none can be loaded yet). The result
+// has no id, tenant or timeout: the caller sets them. An unset seed on a sampling request gets a
+// random one, so unseeded requests differ from each other.
+absl::StatusOr<GenerateRequest> ToSchedulerRequest(const v1::GenerateRequest& in,
+                                                   const Tokenizer* tokenizer,
+                                                   const RequestLimits& limits);
+
+}  // namespace tessera
+
+#endif  // TESSERA_SERVER_REQUEST_CONVERT_H_

@@ -1,0 +1,110 @@
+// tesserad: serves a model over gRPC until SIGTERM or SIGINT, then drains and exits 0.
+#include <pthread.h>
+
+#include <csignal>
+#include <ctime>
+#include <iostream>
+
+#include "CLI/CLI.hpp"
+#include "absl/time/time.h"
+#include "server/daemon.h"
+
+namespace {
+
+void AddFlags(CLI::App& app, tessera::DaemonOptions& o, double& drain_seconds) {
+  app.add_option("--model", o.model_dir, "Hugging Face model directory")->required();
+  app.add_option("--backend", o.engine.backend, "cpu | cuda")->capture_default_str();
+  app.add_option("--tokenizer", o.tokenizer,
+                 "tokenizer.json or its directory (default: the model's, when present)");
+  app.add_option("--served-model-name", o.served_model_name,
+                 "Model name in ModelInfo and metrics (default: the directory's name)");
+  app.add_option("--host", o.host, "gRPC listening address")->capture_default_str();
+  app.add_option("--port", o.port, "gRPC port (0 = any free port)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65535));
+  app.add_option("--metrics-host", o.metrics_host, "HTTP address for /metrics (default: --host)");
+  app.add_option("--metrics-port", o.metrics_port,
+                 "HTTP port for /metrics, /healthz, /readyz (0 = any, -1 = off)")
+      ->capture_default_str()
+      ->check(CLI::Range(-1, 65535));
+  app.add_option("--api-keys", o.api_keys_file,
+                 "JSON file of API keys -> tenant and role (default: one anonymous tenant)");
+  app.add_option("--tls-cert", o.tls_cert_file, "PEM certificate chain (TLS; with --tls-key)");
+  app.add_option("--tls-key", o.tls_key_file, "PEM private key (TLS; with --tls-cert)");
+  app.add_option("--drain-timeout", drain_seconds,
+                 "Seconds that requests in flight get to finish after SIGTERM")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 86400.0));
+  app.add_option("--max-in-flight-per-tenant", o.max_in_flight_per_tenant,
+                 "Requests in flight per tenant (the API key file may set its own)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
+  app.add_option("--max-request-bytes", o.limits.max_request_bytes, "Largest request message")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1024}, int64_t{1} << 30));
+  // Engine.
+  app.add_option("--kv-cache-bytes", o.engine.kv_cache_bytes, "cpu: KV cache size")
+      ->capture_default_str();
+  app.add_option("--num-kv-blocks", o.engine.num_kv_blocks, "KV blocks (overrides the sizing)");
+  app.add_option("--block-size", o.engine.block_size, "Tokens per KV block")->capture_default_str();
+  app.add_option("--threads", o.engine.threads, "cpu: threads (0 = all cores)")
+      ->capture_default_str();
+  app.add_option("--gpu-memory-utilization", o.engine.gpu_memory_utilization,
+                 "cuda: share of device memory for weights, workspace and KV cache")
+      ->capture_default_str();
+  // Scheduler.
+  app.add_option("--max-num-batched-tokens", o.scheduler.max_num_batched_tokens, "Tokens per step")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 20));
+  app.add_option("--max-num-seqs", o.scheduler.max_num_seqs, "Sequences per step")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 16));
+  app.add_option("--max-waiting-requests", o.scheduler.max_waiting_requests,
+                 "Queued requests beyond which new ones get RESOURCE_EXHAUSTED")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 24));
+  app.add_option("--max-waiting-prompt-tokens", o.scheduler.max_waiting_prompt_tokens,
+                 "Queued prompt tokens beyond which new requests get RESOURCE_EXHAUSTED")
+      ->capture_default_str();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app("tesserad: serves a language model over gRPC (tessera.v1)");
+  tessera::DaemonOptions options;
+  double drain_seconds = 30;
+  AddFlags(app, options, drain_seconds);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  options.engine.max_num_batched_tokens = options.scheduler.max_num_batched_tokens;
+  options.engine.max_num_seqs = options.scheduler.max_num_seqs;
+  options.drain_timeout = absl::Seconds(drain_seconds);
+
+  // Every thread started from here on inherits the mask, so the signals reach only sigwait below.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  absl::StatusOr<std::unique_ptr<tessera::Daemon>> daemon = tessera::Daemon::Start(options);
+  if (!daemon.ok()) {
+    std::cerr << "tesserad: " << daemon.status().message() << "\n";
+    return absl::IsInvalidArgument(daemon.status()) || absl::IsNotFound(daemon.status()) ? 2 : 1;
+  }
+  int signal = 0;
+  sigwait(&signals, &signal);
+  std::cerr << "tesserad: " << (signal == SIGTERM ? "SIGTERM" : "SIGINT") << ": draining\n";
+  // A second signal cuts the drain short.
+  (*daemon)->Drain(options.drain_timeout, [&signals] {
+    timespec zero{0, 0};
+    return sigtimedwait(&signals, nullptr, &zero) > 0;
+  });
+  daemon->reset();
+  std::cerr << "tesserad: stopped\n";
+  return 0;
+}
