@@ -10,6 +10,8 @@ packages=(
   # RPC and base libraries
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   prometheus-cpp-dev
+  # the HTTP endpoint (/metrics, /healthz, /readyz)
+  libcpp-httplib-dev
   # JSON and command-line flags
   nlohmann-json3-dev libcli11-dev
   # Unicode categories and NFC for the tokenizer

@@ -1,0 +1,71 @@
+// Every metric and label name tesserad exports, in one place. The `vllm:` names and labels are
+// vLLM's, spelled exactly as vLLM's /metrics writes them (counters already end in `_total`), so
+// Kubernetes autoscalers, the Gateway API inference extension and dashboards built for vLLM read
+// tessera unchanged. The `tessera_` names are tessera's own (per tenant, targets, the edge).
+#ifndef TESSERA_SERVER_METRIC_NAMES_H_
+#define TESSERA_SERVER_METRIC_NAMES_H_
+
+namespace tessera::metric_names {
+
+// vLLM-compatible gauges.
+inline constexpr char kNumRequestsRunning[] = "vllm:num_requests_running";
+inline constexpr char kNumRequestsWaiting[] = "vllm:num_requests_waiting";
+inline constexpr char kKvCacheUsagePerc[] = "vllm:kv_cache_usage_perc";
+inline constexpr char kGpuCacheUsagePerc[] = "vllm:gpu_cache_usage_perc";  // older name, same value
+inline constexpr char kLoraRequestsInfo[] = "vllm:lora_requests_info";
+inline constexpr char kCacheConfigInfo[] = "vllm:cache_config_info";
+
+// vLLM-compatible counters.
+inline constexpr char kNumPreemptionsTotal[] = "vllm:num_preemptions_total";
+inline constexpr char kPromptTokensTotal[] = "vllm:prompt_tokens_total";
+inline constexpr char kGenerationTokensTotal[] = "vllm:generation_tokens_total";
+inline constexpr char kRequestSuccessTotal[] = "vllm:request_success_total";
+
+// vLLM-compatible histograms.
+inline constexpr char kTimeToFirstTokenSeconds[] = "vllm:time_to_first_token_seconds";
+inline constexpr char kInterTokenLatencySeconds[] = "vllm:inter_token_latency_seconds";
+inline constexpr char kE2eRequestLatencySeconds[] = "vllm:e2e_request_latency_seconds";
+inline constexpr char kRequestQueueTimeSeconds[] = "vllm:request_queue_time_seconds";
+inline constexpr char kIterationTokensTotal[] = "vllm:iteration_tokens_total";
+
+// tessera's own, per tenant.
+inline constexpr char kTenantRequestsReceived[] = "tessera_requests_received_total";
+inline constexpr char kTenantRequestsRejected[] = "tessera_requests_rejected_total";
+inline constexpr char kTenantRequestsFinished[] = "tessera_requests_finished_total";
+inline constexpr char kTenantPromptTokens[] = "tessera_prompt_tokens_total";
+inline constexpr char kTenantGenerationTokens[] = "tessera_generation_tokens_total";
+inline constexpr char kTenantRequestsRunning[] = "tessera_requests_running";
+inline constexpr char kTenantRequestsWaiting[] = "tessera_requests_waiting";
+inline constexpr char kTenantStreamsStarted[] = "tessera_streams_started_total";
+inline constexpr char kTenantStreamsFinished[] = "tessera_streams_finished_total";
+
+// tessera's own, whole server.
+inline constexpr char kTtftTarget[] = "tessera_ttft_target_total";
+inline constexpr char kTpotTarget[] = "tessera_tpot_target_total";
+inline constexpr char kSchedulerSteps[] = "tessera_scheduler_steps_total";
+inline constexpr char kSequencesRunning[] = "tessera_sequences_running";
+
+// Label names.
+inline constexpr char kModelNameLabel[] = "model_name";
+inline constexpr char kFinishedReasonLabel[] = "finished_reason";
+inline constexpr char kRunningLoraAdaptersLabel[] = "running_lora_adapters";
+inline constexpr char kWaitingLoraAdaptersLabel[] = "waiting_lora_adapters";
+inline constexpr char kMaxLoraLabel[] = "max_lora";
+inline constexpr char kTenantLabel[] = "tenant";
+inline constexpr char kReasonLabel[] = "reason";  // a gRPC status code name
+inline constexpr char kCodeLabel[] = "code";      // a gRPC status code name
+inline constexpr char kOutcomeLabel[] = "outcome";
+// vllm:cache_config_info's labels (vLLM's CacheConfig field names).
+inline constexpr char kBlockSizeLabel[] = "block_size";
+inline constexpr char kNumGpuBlocksLabel[] = "num_gpu_blocks";
+inline constexpr char kNumCpuBlocksLabel[] = "num_cpu_blocks";
+inline constexpr char kCacheDtypeLabel[] = "cache_dtype";
+inline constexpr char kEnablePrefixCachingLabel[] = "enable_prefix_caching";
+
+// Label values.
+inline constexpr char kOutcomeMet[] = "met";
+inline constexpr char kOutcomeMissed[] = "missed";
+
+}  // namespace tessera::metric_names
+
+#endif  // TESSERA_SERVER_METRIC_NAMES_H_

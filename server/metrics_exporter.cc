@@ -1,0 +1,286 @@
+#include "server/metrics_exporter.h"
+
+#include <map>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+#include "prometheus/text_serializer.h"
+#include "server/metric_names.h"
+
+namespace tessera {
+namespace {
+
+namespace names = metric_names;
+using prometheus::Labels;
+
+// The finish reasons vLLM exports from the start (FinishReasonName's values), so a rate over
+// them exists before the first request of each kind.
+constexpr const char* kFinishReasons[] = {"stop", "length", "abort"};
+
+// Raises `counter` to the cumulative `total`. A total below what was exported (it never should
+// be) leaves the counter alone: Prometheus counters only go up.
+void RaiseTo(prometheus::Counter& counter, double total) {
+  const double delta = total - counter.Value();
+  if (delta > 0) counter.Increment(delta);
+}
+
+// Passes on what `now` gained over `exported`, bucket by bucket.
+void Advance(prometheus::Histogram& metric, Histogram& exported, const Histogram& now) {
+  // Another shape would be a programmer error; /metrics keeps serving the rest.
+  if (now.bounds != exported.bounds || now.counts.size() != exported.counts.size()) return;
+  std::vector<double> increments(now.counts.size(), 0);
+  bool grew = false;
+  for (size_t i = 0; i < now.counts.size(); ++i) {
+    if (now.counts[i] > exported.counts[i]) {
+      increments[i] = static_cast<double>(now.counts[i] - exported.counts[i]);
+      exported.counts[i] = now.counts[i];
+      grew = true;
+    }
+  }
+  if (!grew) return;
+  metric.ObserveMultiple(increments, now.sum - exported.sum);
+  exported.sum = now.sum;
+  exported.count = now.count;
+}
+
+}  // namespace
+
+MetricsExporter::MetricsExporter(std::string model_name, const CacheConfigInfo& cache_config,
+                                 const Clock* clock)
+    : clock_(clock != nullptr ? *clock : system_clock_),
+      model_name_(std::move(model_name)),
+      registry_(std::make_unique<prometheus::Registry>()) {
+  RegisterServerMetrics(cache_config);
+  RegisterHistograms();
+  RegisterTenantMetrics();
+}
+
+MetricsExporter::~MetricsExporter() = default;
+
+prometheus::Family<prometheus::Gauge>& MetricsExporter::GaugeFamily(const char* name,
+                                                                    const char* help) {
+  return prometheus::BuildGauge()
+      .Name(name)
+      .Help(help)
+      .Labels({{names::kModelNameLabel, model_name_}})
+      .Register(*registry_);
+}
+
+prometheus::Family<prometheus::Counter>& MetricsExporter::CounterFamily(const char* name,
+                                                                        const char* help) {
+  return prometheus::BuildCounter()
+      .Name(name)
+      .Help(help)
+      .Labels({{names::kModelNameLabel, model_name_}})
+      .Register(*registry_);
+}
+
+MetricsExporter::HistogramMirror MetricsExporter::MakeHistogram(const char* name, const char* help,
+                                                                const Histogram& shape) {
+  HistogramMirror m{nullptr, Histogram(shape.bounds)};
+  m.metric = &prometheus::BuildHistogram()
+                  .Name(name)
+                  .Help(help)
+                  .Labels({{names::kModelNameLabel, model_name_}})
+                  .Register(*registry_)
+                  .Add({}, shape.bounds);
+  return m;
+}
+
+void MetricsExporter::RegisterServerMetrics(const CacheConfigInfo& cache_config) {
+  running_ =
+      &GaugeFamily(names::kNumRequestsRunning, "Number of requests in model execution batches.")
+           .Add({});
+  waiting_ = &GaugeFamily(names::kNumRequestsWaiting, "Number of requests waiting to be processed.")
+                  .Add({});
+  kv_usage_ =
+      &GaugeFamily(names::kKvCacheUsagePerc, "KV-cache usage. 1 means 100 percent usage.").Add({});
+  gpu_cache_usage_ =
+      &GaugeFamily(
+           names::kGpuCacheUsagePerc,
+           "GPU KV-cache usage. 1 means 100 percent usage. Same as vllm:kv_cache_usage_perc.")
+           .Add({});
+  sequences_running_ =
+      &GaugeFamily(names::kSequencesRunning, "Sequences (samples) in the running batch.").Add({});
+  preemptions_ =
+      &CounterFamily(names::kNumPreemptionsTotal, "Cumulative number of preemptions.").Add({});
+  prompt_tokens_ =
+      &CounterFamily(names::kPromptTokensTotal, "Number of prefill tokens processed.").Add({});
+  generation_tokens_ =
+      &CounterFamily(names::kGenerationTokensTotal, "Number of generation tokens processed.")
+           .Add({});
+  steps_ = &CounterFamily(names::kSchedulerSteps, "Scheduler steps run.").Add({});
+  request_success_ = &CounterFamily(names::kRequestSuccessTotal, "Count of finished requests.");
+  for (const char* reason : kFinishReasons) {
+    request_success_->Add({{names::kFinishedReasonLabel, reason}});
+  }
+  auto& ttft = CounterFamily(names::kTtftTarget,
+                             "Finished requests with a time-to-first-token target, by outcome.");
+  ttft_met_ = &ttft.Add({{names::kOutcomeLabel, names::kOutcomeMet}});
+  ttft_missed_ = &ttft.Add({{names::kOutcomeLabel, names::kOutcomeMissed}});
+  auto& tpot = CounterFamily(names::kTpotTarget,
+                             "Finished requests with a time-per-output-token target, by outcome.");
+  tpot_met_ = &tpot.Add({{names::kOutcomeLabel, names::kOutcomeMet}});
+  tpot_missed_ = &tpot.Add({{names::kOutcomeLabel, names::kOutcomeMissed}});
+
+  lora_info_ = &GaugeFamily(names::kLoraRequestsInfo, "Running stats on lora requests.");
+  GaugeFamily(names::kCacheConfigInfo, "Information of the LLMEngine CacheConfig.")
+      .Add({{names::kBlockSizeLabel, absl::StrCat(cache_config.block_size)},
+            {names::kNumGpuBlocksLabel, absl::StrCat(cache_config.num_gpu_blocks)},
+            {names::kNumCpuBlocksLabel, absl::StrCat(cache_config.num_cpu_blocks)},
+            {names::kCacheDtypeLabel, cache_config.cache_dtype},
+            {names::kEnablePrefixCachingLabel,
+             cache_config.enable_prefix_caching ? "True" : "False"}})
+      .Set(1);
+}
+
+void MetricsExporter::RegisterHistograms() {
+  // The scheduler's default histograms carry the bounds it records with.
+  const SchedulerStats shapes;
+  ttft_ =
+      MakeHistogram(names::kTimeToFirstTokenSeconds, "Histogram of time to first token in seconds.",
+                    shapes.time_to_first_token_seconds);
+  itl_ = MakeHistogram(names::kInterTokenLatencySeconds,
+                       "Histogram of inter-token latency in seconds.",
+                       shapes.inter_token_latency_seconds);
+  e2e_ = MakeHistogram(names::kE2eRequestLatencySeconds,
+                       "Histogram of e2e request latency in seconds.",
+                       shapes.e2e_request_latency_seconds);
+  queue_time_ = MakeHistogram(names::kRequestQueueTimeSeconds,
+                              "Histogram of time spent in WAITING phase for request.",
+                              shapes.queue_time_seconds);
+  iteration_tokens_ =
+      MakeHistogram(names::kIterationTokensTotal, "Histogram of number of tokens per engine_step.",
+                    shapes.tokens_per_step);
+}
+
+void MetricsExporter::RegisterTenantMetrics() {
+  tenant_received_ = &CounterFamily(names::kTenantRequestsReceived,
+                                    "Requests received per tenant, rejected ones included.");
+  tenant_rejected_ = &CounterFamily(names::kTenantRequestsRejected,
+                                    "Requests refused per tenant, by gRPC status code.");
+  tenant_finished_ = &CounterFamily(names::kTenantRequestsFinished,
+                                    "Requests finished per tenant (any finish reason).");
+  tenant_prompt_tokens_ =
+      &CounterFamily(names::kTenantPromptTokens, "Prompt tokens computed per tenant.");
+  tenant_generation_tokens_ =
+      &CounterFamily(names::kTenantGenerationTokens, "Tokens generated per tenant.");
+  tenant_running_ = &GaugeFamily(names::kTenantRequestsRunning, "Requests running per tenant.");
+  tenant_waiting_ = &GaugeFamily(names::kTenantRequestsWaiting, "Requests waiting per tenant.");
+  tenant_streams_started_ =
+      &CounterFamily(names::kTenantStreamsStarted, "Generate streams accepted per tenant.");
+  tenant_streams_finished_ = &CounterFamily(
+      names::kTenantStreamsFinished, "Generate streams ended per tenant, by gRPC status code.");
+}
+
+std::string MetricsExporter::Render(const SchedulerStats& scheduler, const EdgeStats& edge,
+                                    const LoraInfo& lora) {
+  absl::MutexLock lock(&mu_);
+  UpdateServer(scheduler);
+  UpdateTenants(scheduler, edge);
+  UpdateStreams(edge);
+  UpdateLora(lora);
+  return prometheus::TextSerializer().Serialize(registry_->Collect());
+}
+
+void MetricsExporter::UpdateServer(const SchedulerStats& s) {
+  running_->Set(s.num_requests_running);
+  waiting_->Set(s.num_requests_waiting);
+  kv_usage_->Set(s.kv_usage);
+  gpu_cache_usage_->Set(s.kv_usage);
+  sequences_running_->Set(s.num_seqs_running);
+  RaiseTo(*preemptions_, static_cast<double>(s.num_preemptions_total));
+  RaiseTo(*prompt_tokens_, static_cast<double>(s.prompt_tokens_total));
+  RaiseTo(*generation_tokens_, static_cast<double>(s.generation_tokens_total));
+  RaiseTo(*steps_, static_cast<double>(s.num_steps_total));
+  for (const auto& [reason, n] : s.requests_finished) {
+    RaiseTo(request_success_->Add({{names::kFinishedReasonLabel, reason}}), static_cast<double>(n));
+  }
+  RaiseTo(*ttft_met_, static_cast<double>(s.ttft_target_met));
+  RaiseTo(*ttft_missed_, static_cast<double>(s.ttft_target_missed));
+  RaiseTo(*tpot_met_, static_cast<double>(s.tpot_target_met));
+  RaiseTo(*tpot_missed_, static_cast<double>(s.tpot_target_missed));
+  Advance(*ttft_.metric, ttft_.exported, s.time_to_first_token_seconds);
+  Advance(*itl_.metric, itl_.exported, s.inter_token_latency_seconds);
+  Advance(*e2e_.metric, e2e_.exported, s.e2e_request_latency_seconds);
+  Advance(*queue_time_.metric, queue_time_.exported, s.queue_time_seconds);
+  Advance(*iteration_tokens_.metric, iteration_tokens_.exported, s.tokens_per_step);
+}
+
+void MetricsExporter::UpdateTenants(const SchedulerStats& s, const EdgeStats& edge) {
+  // Received and rejected merge both sources: the scheduler counts its queue-full refusals
+  // (RESOURCE_EXHAUSTED), the edge those it answered before the scheduler saw the request.
+  std::map<std::string, int64_t> received;
+  std::map<std::pair<std::string, std::string>, int64_t> rejected;
+  const std::string queue_full = StatusCodeName(absl::StatusCode::kResourceExhausted);
+  for (const auto& [tenant, t] : s.tenants) {
+    received[tenant] += t.requests_received;
+    if (t.requests_rejected > 0) rejected[{tenant, queue_full}] += t.requests_rejected;
+  }
+  for (const auto& [tenant, e] : edge.tenants) {
+    for (const auto& [reason, n] : e.rejected) {
+      received[tenant] += n;
+      rejected[{tenant, reason}] += n;
+    }
+  }
+  for (const auto& [tenant, n] : received) {
+    RaiseTo(tenant_received_->Add({{names::kTenantLabel, tenant}}), static_cast<double>(n));
+  }
+  for (const auto& [key, n] : rejected) {
+    RaiseTo(tenant_rejected_->Add(
+                {{names::kTenantLabel, key.first}, {names::kReasonLabel, key.second}}),
+            static_cast<double>(n));
+  }
+
+  std::set<std::string> idle = gauge_tenants_;
+  for (const auto& [tenant, t] : s.tenants) {
+    const Labels l{{names::kTenantLabel, tenant}};
+    RaiseTo(tenant_finished_->Add(l), static_cast<double>(t.requests_finished));
+    RaiseTo(tenant_prompt_tokens_->Add(l), static_cast<double>(t.prompt_tokens));
+    RaiseTo(tenant_generation_tokens_->Add(l), static_cast<double>(t.generation_tokens));
+    tenant_running_->Add(l).Set(t.running);
+    tenant_waiting_->Add(l).Set(t.waiting);
+    gauge_tenants_.insert(tenant);
+    idle.erase(tenant);
+  }
+  // A tenant the scheduler no longer lists has nothing in flight.
+  for (const std::string& tenant : idle) {
+    const Labels l{{names::kTenantLabel, tenant}};
+    tenant_running_->Add(l).Set(0);
+    tenant_waiting_->Add(l).Set(0);
+  }
+}
+
+void MetricsExporter::UpdateStreams(const EdgeStats& edge) {
+  for (const auto& [tenant, e] : edge.tenants) {
+    if (e.started > 0) {
+      RaiseTo(tenant_streams_started_->Add({{names::kTenantLabel, tenant}}),
+              static_cast<double>(e.started));
+    }
+    for (const auto& [code, n] : e.finished) {
+      RaiseTo(
+          tenant_streams_finished_->Add({{names::kTenantLabel, tenant}, {names::kCodeLabel, code}}),
+          static_cast<double>(n));
+    }
+  }
+}
+
+void MetricsExporter::UpdateLora(const LoraInfo& lora) {
+  // Like vLLM: one series whose labels name the adapters and whose value is the time of the
+  // update, so a reader picks the newest. Unlike vLLM the previous label set is dropped.
+  prometheus::Gauge& series = lora_info_->Add(
+      {{names::kRunningLoraAdaptersLabel, absl::StrJoin(lora.running_adapters, ",")},
+       {names::kWaitingLoraAdaptersLabel, absl::StrJoin(lora.waiting_adapters, ",")},
+       {names::kMaxLoraLabel, absl::StrCat(lora.max_lora)}});
+  if (lora_series_ != nullptr && lora_series_ != &series) lora_info_->Remove(lora_series_);
+  lora_series_ = &series;
+  series.Set(absl::ToDoubleSeconds(clock_.Now() - absl::UnixEpoch()));
+}
+
+}  // namespace tessera

@@ -1,0 +1,129 @@
+// Turns the scheduler's and the edge's plain counts into Prometheus text (format 0.0.4): the
+// vLLM-compatible `vllm:` metrics, each labelled model_name, and tessera's per-tenant `tessera_`
+// metrics (names in server/metric_names.h).
+//
+// The inputs are cumulative totals; the exporter owns a prometheus::Registry and on each Render
+// raises every counter and histogram by what the totals grew since the last one (never lowering
+// them), and sets the gauges. Histogram buckets are the scheduler's (vLLM's bounds).
+//
+// Thread-safe: Render may be called from several HTTP threads at once (it serialises).
+#ifndef TESSERA_SERVER_METRICS_EXPORTER_H_
+#define TESSERA_SERVER_METRICS_EXPORTER_H_
+
+#include <cstdint>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "scheduler/clock.h"
+#include "scheduler/scheduler_stats.h"
+#include "server/edge_counters.h"
+
+namespace prometheus {
+class Counter;
+class Gauge;
+class Histogram;
+template <typename T>
+class Family;
+class Registry;
+}  // namespace prometheus
+
+namespace tessera {
+
+// The KV cache's shape, fixed at start-up; exported as vllm:cache_config_info labels.
+struct CacheConfigInfo {
+  int32_t block_size = 0;
+  int32_t num_gpu_blocks = 0;
+  int32_t num_cpu_blocks = 0;
+  std::string cache_dtype = "auto";
+  bool enable_prefix_caching = false;
+};
+
+// The LoRA adapters in use, for vllm:lora_requests_info. Empty until LoRA serving lands.
+struct LoraInfo {
+  int32_t max_lora = 0;
+  std::vector<std::string> running_adapters;
+  std::vector<std::string> waiting_adapters;
+};
+
+class MetricsExporter {
+ public:
+  // `clock` (the time vllm:lora_requests_info reports) may be null: the system clock.
+  MetricsExporter(std::string model_name, const CacheConfigInfo& cache_config,
+                  const Clock* clock = nullptr);
+  ~MetricsExporter();
+  MetricsExporter(const MetricsExporter&) = delete;
+  MetricsExporter& operator=(const MetricsExporter&) = delete;
+
+  // Brings the registry up to `scheduler`, `edge` and `lora` and returns the Prometheus text.
+  std::string Render(const SchedulerStats& scheduler, const EdgeStats& edge,
+                     const LoraInfo& lora = {});
+
+ private:
+  // A prometheus histogram fed from a cumulative tessera Histogram.
+  struct HistogramMirror {
+    prometheus::Histogram* metric = nullptr;
+    Histogram exported;  // the totals already passed on
+  };
+
+  void RegisterServerMetrics(const CacheConfigInfo& cache_config);
+  void RegisterHistograms();
+  void RegisterTenantMetrics();
+  // A family labelled model_name.
+  prometheus::Family<prometheus::Gauge>& GaugeFamily(const char* name, const char* help);
+  prometheus::Family<prometheus::Counter>& CounterFamily(const char* name, const char* help);
+  void UpdateServer(const SchedulerStats& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void UpdateTenants(const SchedulerStats& s, const EdgeStats& edge)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void UpdateStreams(const EdgeStats& edge) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void UpdateLora(const LoraInfo& lora) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  HistogramMirror MakeHistogram(const char* name, const char* help, const Histogram& shape);
+
+  SystemClock system_clock_;
+  const Clock& clock_;
+  const std::string model_name_;
+  absl::Mutex mu_;
+  std::unique_ptr<prometheus::Registry> registry_;  // the families below live in it
+
+  // Set by the constructor only; prometheus metrics and families are thread-safe themselves.
+  prometheus::Gauge* running_ = nullptr;
+  prometheus::Gauge* waiting_ = nullptr;
+  prometheus::Gauge* kv_usage_ = nullptr;
+  prometheus::Gauge* gpu_cache_usage_ = nullptr;
+  prometheus::Gauge* sequences_running_ = nullptr;
+  prometheus::Counter* preemptions_ = nullptr;
+  prometheus::Counter* prompt_tokens_ = nullptr;
+  prometheus::Counter* generation_tokens_ = nullptr;
+  prometheus::Counter* steps_ = nullptr;
+  prometheus::Counter* ttft_met_ = nullptr;
+  prometheus::Counter* ttft_missed_ = nullptr;
+  prometheus::Counter* tpot_met_ = nullptr;
+  prometheus::Counter* tpot_missed_ = nullptr;
+  prometheus::Family<prometheus::Counter>* request_success_ = nullptr;
+  HistogramMirror ttft_ ABSL_GUARDED_BY(mu_);
+  HistogramMirror itl_ ABSL_GUARDED_BY(mu_);
+  HistogramMirror e2e_ ABSL_GUARDED_BY(mu_);
+  HistogramMirror queue_time_ ABSL_GUARDED_BY(mu_);
+  HistogramMirror iteration_tokens_ ABSL_GUARDED_BY(mu_);
+
+  prometheus::Family<prometheus::Gauge>* lora_info_ = nullptr;
+  prometheus::Gauge* lora_series_ ABSL_GUARDED_BY(mu_) = nullptr;  // the current label set's
+
+  prometheus::Family<prometheus::Counter>* tenant_received_ = nullptr;
+  prometheus::Family<prometheus::Counter>* tenant_rejected_ = nullptr;
+  prometheus::Family<prometheus::Counter>* tenant_finished_ = nullptr;
+  prometheus::Family<prometheus::Counter>* tenant_prompt_tokens_ = nullptr;
+  prometheus::Family<prometheus::Counter>* tenant_generation_tokens_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* tenant_running_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* tenant_waiting_ = nullptr;
+  prometheus::Family<prometheus::Counter>* tenant_streams_started_ = nullptr;
+  prometheus::Family<prometheus::Counter>* tenant_streams_finished_ = nullptr;
+  std::set<std::string> gauge_tenants_ ABSL_GUARDED_BY(mu_);  // tenants with gauge series
+};
+
+}  // namespace tessera
+
+#endif  // TESSERA_SERVER_METRICS_EXPORTER_H_

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# tesserad end to end, as a user runs it: `tessera make-model` writes the default model, the daemon
+# serves it on loopback, and the `tessera` CLI, curl and Python grpcio talk to it; then SIGTERM
+# drains it. With TLS, a second daemon serves a self-signed certificate made here.
+#   tesserad_e2e_test.sh TESSERAD TESSERA PROTO_ROOT GRPCIO_CLIENT_PY
+set -uo pipefail
+tesserad=$1 tessera=$2 proto_root=$3 grpcio_client=$4
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fail() { echo "tesserad_e2e: FAILED: $*" >&2; for f in "$work"/*.log; do echo "--- $f" >&2; tail -20 "$f" >&2; done; exit 1; }
+ok() { echo "tesserad_e2e: ok: $*"; }
+
+# Starts tesserad with the given flags, logging to $work/$1.log; sets port and metrics_port.
+start_daemon() {
+  local name=$1; shift
+  "$tesserad" --model "$work/model" --port 0 --metrics-port 0 --threads 1 "$@" \
+    >"$work/$name.log" 2>&1 &
+  daemon_pid=$!
+  pids+=("$daemon_pid")
+  for _ in $(seq 1 600); do
+    if grep -q "tesserad: serving" "$work/$name.log"; then break; fi
+    kill -0 "$daemon_pid" 2>/dev/null || fail "$name exited at start"
+    sleep 0.1
+  done
+  local line
+  line=$(grep "tesserad: serving" "$work/$name.log") || fail "$name did not start"
+  port=$(sed -E 's/.* on 127\.0\.0\.1:([0-9]+) .*/\1/' <<<"$line")
+  metrics_port=$(sed -E 's|.*http://127\.0\.0\.1:([0-9]+)/metrics.*|\1|' <<<"$line")
+}
+
+"$tessera" make-model "$work/model" >"$work/make-model.log" 2>&1 || fail "make-model"
+ok "make-model wrote $(ls "$work/model" | tr '\n' ' ')"
+
+start_daemon main --drain-timeout 60
+server=127.0.0.1:$port
+grep -q "memory plan: cpu (fp32): weights" "$work/main.log" || fail "no memory plan in the log"
+ok "tesserad listening on $server, metrics on $metrics_port"
+
+out=$("$tessera" health --server "$server") || fail "health exit $?"
+[ "$out" = SERVING ] || fail "health printed '$out'"
+out=$("$tessera" health --server "$server" --service tessera.v1.Inference) || fail "readiness"
+ok "health: liveness and readiness SERVING"
+
+"$tessera" model-info --server "$server" >"$work/info.json" || fail "model-info"
+grep -q '"hasTokenizer": true' "$work/info.json" || fail "model-info: $(cat "$work/info.json")"
+ok "model-info"
+
+"$tessera" complete --server "$server" --prompt "Hello, world" --max-tokens 8 --stream \
+  >"$work/stream.txt" 2>"$work/complete.err" || fail "complete --stream"
+"$tessera" complete --server "$server" --prompt "Hello, world" --max-tokens 8 --json \
+  >"$work/complete.json" 2>>"$work/complete.err" || fail "complete --json"
+grep -q '"completion_tokens": *[1-8]\b' "$work/complete.json" || fail "complete --json: $(cat "$work/complete.json")"
+# Greedy: the streamed text and the collected text are the same.
+python3 - "$work/stream.txt" "$work/complete.json" <<'PY' || fail "streamed text differs from --json text"
+import json, sys
+streamed = open(sys.argv[1]).read().rstrip("\n")
+collected = json.load(open(sys.argv[2]))["text"]
+sys.exit(0 if streamed == collected else 1)
+PY
+ok "complete: streamed and collected text agree"
+
+if "$tessera" complete --server "$server" --prompt "x" --temperature -1 2>"$work/bad.err"; then
+  fail "temperature -1 accepted"
+fi
+grep -q "INVALID_ARGUMENT" "$work/bad.err" && grep -q temperature "$work/bad.err" ||
+  fail "bad request: $(cat "$work/bad.err")"
+ok "bad request: $(head -1 "$work/bad.err")"
+
+curl -sf "http://127.0.0.1:$metrics_port/metrics" >"$work/metrics.txt" || fail "/metrics"
+grep -q '^vllm:generation_tokens_total{model_name="model"} ' "$work/metrics.txt" ||
+  fail "/metrics lacks vllm:generation_tokens_total"
+[ "$(curl -s "http://127.0.0.1:$metrics_port/healthz")" = ok ] || fail "/healthz"
+curl -sf "http://127.0.0.1:$metrics_port/readyz" >/dev/null || fail "/readyz"
+ok "/metrics, /healthz, /readyz"
+
+/usr/bin/python3 "$grpcio_client" "$server" "$proto_root" || fail "Python grpcio client"
+
+# SIGTERM while a long completion streams: it finishes, new calls are refused, exit code 0.
+"$tessera" complete --server "$server" --token-ids 1,2,3 --max-tokens 1500 --json \
+  >"$work/long.json" 2>"$work/long.err" &
+long_pid=$!
+for _ in $(seq 1 200); do
+  grep -q "requests_running{[^}]*} 1" <(curl -s "http://127.0.0.1:$metrics_port/metrics") && break
+  sleep 0.05
+done
+kill -TERM "$daemon_pid"
+for _ in $(seq 1 100); do
+  ! curl -sf "http://127.0.0.1:$metrics_port/readyz" >/dev/null && break
+  sleep 0.02
+done
+if "$tessera" health --server "$server" --service tessera.v1.Inference >"$work/drain-health.txt" 2>&1; then
+  fail "readiness still SERVING while draining"
+fi
+wait "$long_pid" || fail "the stream in flight failed during the drain: $(cat "$work/long.err")"
+wait "$daemon_pid"
+rc=$?
+[ $rc -eq 0 ] || fail "tesserad exited $rc after SIGTERM"
+grep -q "tesserad: drained: 1 finished, 0 cancelled" "$work/main.log" || fail "drain log"
+ok "SIGTERM: readiness NOT_SERVING, the stream finished, exit 0"
+
+# TLS with a self-signed certificate for localhost.
+if command -v openssl >/dev/null; then
+  openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=localhost" \
+    -addext "subjectAltName=DNS:localhost" -keyout "$work/key.pem" -out "$work/cert.pem" \
+    >/dev/null 2>&1 || fail "openssl"
+  start_daemon tls --tls-cert "$work/cert.pem" --tls-key "$work/key.pem" --metrics-port -1
+  out=$("$tessera" health --server "127.0.0.1:$port" --tls --tls-ca "$work/cert.pem" \
+        --tls-server-name localhost) || fail "health over TLS"
+  "$tessera" complete --server "127.0.0.1:$port" --tls --tls-ca "$work/cert.pem" \
+    --tls-server-name localhost --prompt "Hi" --max-tokens 3 >/dev/null || fail "complete over TLS"
+  if "$tessera" health --server "127.0.0.1:$port" --timeout 3 >/dev/null 2>&1; then
+    fail "a plaintext client was served by the TLS port"
+  fi
+  kill -INT "$daemon_pid"
+  wait "$daemon_pid" || fail "tesserad (TLS) exited $? after SIGINT"
+  ok "TLS: health and complete with the CA, plaintext refused, SIGINT exit 0"
+fi
+echo "tesserad_e2e: all passed"
