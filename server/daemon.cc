@@ -21,7 +21,7 @@ namespace {
 constexpr char kInferenceService[] = "tessera.v1.Inference";
 constexpr char kVersion[] = "0.1.0";
 
-absl::StatusOr<std::string> ReadFile(const std::string& path, std::string_view flag) {
+absl::StatusOr<std::string> ReadFile(const std::string& path, absl::string_view flag) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat(flag, " ", path, ": cannot open"));
   std::ostringstream text;
