@@ -1,7 +1,10 @@
 // The `tessera` command-line tool.
 #include "CLI/CLI.hpp"
+#include "client/complete_command.h"
 #include "client/generate_command.h"
+#include "client/health_command.h"
 #include "client/init_model_command.h"
+#include "client/model_info_command.h"
 #include "client/tokenize_command.h"
 
 int main(int argc, char** argv) {
@@ -11,6 +14,9 @@ int main(int argc, char** argv) {
   tessera::AddGenerateCommand(app, &exit_code);
   tessera::AddInitModelCommand(app, &exit_code);
   tessera::AddTokenizeCommand(app, &exit_code);
+  tessera::AddCompleteCommand(app, &exit_code);
+  tessera::AddHealthCommand(app, &exit_code);
+  tessera::AddModelInfoCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -66,6 +66,27 @@ expect_bad 'config.json' generate --model "$work/nowhere" --token-ids 1
 expect_bad '--token-ids: "x" is not a non-negative integer' generate --model "$work/model" --token-ids 1,x
 expect_bad '--backend must be cpu or cuda' generate --model "$work/model" --token-ids 1 --backend tpu
 
+# The daemon's client commands: help, flag errors (exit 2, nothing on stdout) and a refused
+# connection (exit 1 with the gRPC code). Calls against a live tesserad are the daemon's tests.
+for cmd in complete health model-info; do
+  "$tessera" $cmd --help > "$work/o" 2>&1 || fail "$cmd --help exits $?"
+  grep -q -- '--server' "$work/o" || fail "$cmd --help does not list --server"
+done
+expect_bad '--server is required' complete --prompt hi
+expect_bad 'one of --prompt or --token-ids is required' complete --server 127.0.0.1:1
+expect_bad '--prompt excludes --token-ids' complete --server 127.0.0.1:1 --prompt a --token-ids 1
+expect_bad 'INVALID_ARGUMENT: --token-ids: "x" is not a non-negative integer' complete --server 127.0.0.1:1 --token-ids 1,x
+expect_bad '--priority' complete --server 127.0.0.1:1 --prompt a --priority urgent
+expect_bad '--timeout: must be seconds >= 0' complete --server 127.0.0.1:1 --prompt a --timeout -1
+expect_bad '--tls-ca' complete --server 127.0.0.1:1 --prompt a --tls-ca "$work/nowhere.pem"
+expect_bad '--stream prints one sample' complete --server 127.0.0.1:1 --prompt a --stream --n 2
+expect_bad '--server is required' health
+"$tessera" complete --server 127.0.0.1:1 --prompt a > /dev/null 2> "$work/e"
+[ $? -eq 1 ] || fail "complete against a closed port should exit 1"
+grep -q '^tessera complete: UNAVAILABLE: ' "$work/e" || fail "refused connection: $(cat "$work/e")"
+"$tessera" health --server 127.0.0.1:1 > /dev/null 2> "$work/e"
+[ $? -eq 1 ] || fail "health against a closed port should exit 1"
+
 # The rest needs the fixtures' tokenizers (tiny-llama ships llama2's tokenizer.json). Expected
 # ids and texts are Hugging Face tokenizers' own, from the fixtures' tokenizers/reference.json.
 if [ -z "$fixtures" ] || [ ! -f "$fixtures/models/tiny-llama/tokenizer.json" ]; then

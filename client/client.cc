@@ -1,0 +1,167 @@
+#include "client/client.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "grpcpp/grpcpp.h"
+
+namespace tessera {
+namespace {
+
+absl::Status ToAbsl(const ::grpc::Status& s) {
+  if (s.ok()) return absl::OkStatus();
+  // gRPC and absl share the canonical code numbering.
+  return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+}
+
+}  // namespace
+
+size_t RequestedSamples(const v1::GenerateRequest& request) {
+  return request.has_n() && request.n() > 1 ? static_cast<size_t>(request.n()) : 1;
+}
+
+absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
+  if (options.target.empty()) return absl::InvalidArgumentError("target is empty");
+  if (!options.tls && (!options.tls_root_certs_pem.empty() || !options.tls_server_name.empty())) {
+    return absl::InvalidArgumentError("TLS root certificates or server name given without tls");
+  }
+  if (options.default_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("default_timeout must be positive");
+  }
+  std::shared_ptr<::grpc::ChannelCredentials> credentials;
+  ::grpc::ChannelArguments args;
+  if (options.tls) {
+    ::grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = options.tls_root_certs_pem;
+    credentials = ::grpc::SslCredentials(ssl);
+    if (!options.tls_server_name.empty()) {
+      args.SetSslTargetNameOverride(options.tls_server_name);
+    }
+  } else {
+    credentials = ::grpc::InsecureChannelCredentials();
+  }
+  std::shared_ptr<::grpc::Channel> channel =
+      ::grpc::CreateCustomChannel(options.target, credentials, args);
+  if (channel == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot open a channel to ", options.target));
+  }
+  return std::unique_ptr<Client>(new Client(std::move(options), std::move(channel)));
+}
+
+Client::Client(ClientOptions options, std::shared_ptr<::grpc::Channel> channel)
+    : options_(std::move(options)),
+      channel_(std::move(channel)),
+      inference_(v1::Inference::NewStub(channel_)),
+      health_(::grpc::health::v1::Health::NewStub(channel_)) {}
+
+std::unique_ptr<::grpc::ClientContext> Client::NewContext(const CallOptions& call) const {
+  auto context = std::make_unique<::grpc::ClientContext>();
+  const absl::Duration timeout = call.timeout.value_or(options_.default_timeout);
+  if (timeout != absl::InfiniteDuration()) {
+    context->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  }
+  if (call.wait_for_ready) context->set_wait_for_ready(true);
+  if (!options_.api_key.empty()) {
+    context->AddMetadata("authorization", absl::StrCat("Bearer ", options_.api_key));
+  }
+  return context;
+}
+
+absl::Status Client::Generate(const v1::GenerateRequest& request,
+                              const std::function<bool(const v1::GenerateResponse&)>& on_message,
+                              const CallOptions& call) {
+  std::unique_ptr<::grpc::ClientContext> context = NewContext(call);
+  std::unique_ptr<::grpc::ClientReader<v1::GenerateResponse>> reader =
+      inference_->Generate(context.get(), request);
+  v1::GenerateResponse response;
+  bool stopped = false;
+  while (reader->Read(&response)) {
+    if (!on_message(response)) {
+      context->TryCancel();
+      stopped = true;
+      break;
+    }
+  }
+  const ::grpc::Status status = reader->Finish();
+  // The stream may have ended on its own just before the cancellation reached it.
+  if (stopped) return absl::CancelledError("Generate cancelled by the caller");
+  return ToAbsl(status);
+}
+
+absl::StatusOr<GenerateOutput> Client::GenerateAndCollect(const v1::GenerateRequest& request,
+                                                          const CallOptions& call) {
+  GenerateOutput out;
+  const size_t n = RequestedSamples(request);
+  absl::Status fold_error;
+  absl::Status status = Generate(
+      request,
+      [&](const v1::GenerateResponse& response) {
+        fold_error = FoldGenerateResponse(response, n, out);
+        return fold_error.ok();
+      },
+      call);
+  if (!fold_error.ok()) return fold_error;
+  if (!status.ok()) return status;
+  out.samples.resize(n);  // samples that produced nothing still have an entry
+  return out;
+}
+
+absl::Status FoldGenerateResponse(const v1::GenerateResponse& response, size_t num_samples,
+                                  GenerateOutput& out) {
+  if (out.request_id.empty()) out.request_id = response.request_id();
+  for (const v1::SampleDelta& d : response.samples()) {
+    if (d.index() < 0 || static_cast<size_t>(d.index()) >= num_samples) {
+      return absl::InternalError(absl::StrCat("the server sent sample index ", d.index(),
+                                              " for a request of n=", num_samples));
+    }
+    // Grown as indices arrive rather than sized from n up front: n is the server's to validate.
+    if (out.samples.size() <= static_cast<size_t>(d.index())) out.samples.resize(d.index() + 1);
+    SampleOutput& s = out.samples[d.index()];
+    s.text += d.text();
+    s.token_ids.insert(s.token_ids.end(), d.token_ids().begin(), d.token_ids().end());
+    s.logprobs.insert(s.logprobs.end(), d.logprobs().begin(), d.logprobs().end());
+    if (d.finish_reason() != v1::FINISH_REASON_UNSPECIFIED) s.finish_reason = d.finish_reason();
+    if (!d.stop_string().empty()) s.stop_string = d.stop_string();
+    if (d.has_stop_token_id()) s.stop_token_id = d.stop_token_id();
+  }
+  out.prompt_logprobs.insert(out.prompt_logprobs.end(), response.prompt_logprobs().begin(),
+                             response.prompt_logprobs().end());
+  if (response.has_usage()) out.usage = response.usage();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::TokenizeResponse> Client::Tokenize(std::string_view text,
+                                                      bool add_special_tokens,
+                                                      const CallOptions& call) {
+  v1::TokenizeRequest request;
+  request.set_text(std::string(text));
+  request.set_add_special_tokens(add_special_tokens);
+  v1::TokenizeResponse response;
+  std::unique_ptr<::grpc::ClientContext> context = NewContext(call);
+  if (absl::Status s = ToAbsl(inference_->Tokenize(context.get(), request, &response)); !s.ok()) {
+    return s;
+  }
+  return response;
+}
+
+absl::StatusOr<v1::ModelInfoResponse> Client::ModelInfo(const CallOptions& call) {
+  v1::ModelInfoResponse response;
+  std::unique_ptr<::grpc::ClientContext> context = NewContext(call);
+  if (absl::Status s = ToAbsl(inference_->ModelInfo(context.get(), {}, &response)); !s.ok()) {
+    return s;
+  }
+  return response;
+}
+
+absl::StatusOr<HealthStatus> Client::Health(std::string_view service, const CallOptions& call) {
+  ::grpc::health::v1::HealthCheckRequest request;
+  request.set_service(std::string(service));
+  ::grpc::health::v1::HealthCheckResponse response;
+  std::unique_ptr<::grpc::ClientContext> context = NewContext(call);
+  if (absl::Status s = ToAbsl(health_->Check(context.get(), request, &response)); !s.ok()) {
+    return s;
+  }
+  return response.status();
+}
+
+}  // namespace tessera
