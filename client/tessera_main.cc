@@ -2,6 +2,7 @@
 #include "CLI/CLI.hpp"
 #include "client/generate_command.h"
 #include "client/init_model_command.h"
+#include "client/make_model_command.h"
 #include "client/tokenize_command.h"
 
 int main(int argc, char** argv) {
@@ -10,6 +11,7 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   tessera::AddGenerateCommand(app, &exit_code);
   tessera::AddInitModelCommand(app, &exit_code);
+  tessera::AddMakeModelCommand(app, &exit_code);
   tessera::AddTokenizeCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
