@@ -4,6 +4,7 @@
 #include "client/generate_command.h"
 #include "client/health_command.h"
 #include "client/init_model_command.h"
+#include "client/make_model_command.h"
 #include "client/model_info_command.h"
 #include "client/tokenize_command.h"
 
@@ -13,6 +14,7 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   tessera::AddGenerateCommand(app, &exit_code);
   tessera::AddInitModelCommand(app, &exit_code);
+  tessera::AddMakeModelCommand(app, &exit_code);
   tessera::AddTokenizeCommand(app, &exit_code);
   tessera::AddCompleteCommand(app, &exit_code);
   tessera::AddHealthCommand(app, &exit_code);

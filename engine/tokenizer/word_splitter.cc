@@ -174,6 +174,18 @@ std::optional<SplitPattern> RecognizeSplitPattern(std::string_view regex) {
   return std::nullopt;
 }
 
+std::string_view SplitPatternRegex(SplitPattern pattern) {
+  switch (pattern) {
+    case SplitPattern::kGpt2:
+      return kGpt2Regex;
+    case SplitPattern::kLlama3:
+      return kLlama3Regex;
+    case SplitPattern::kQwen2:
+    default:
+      return kQwen2Regex;
+  }
+}
+
 void SplitWords(std::string_view text, SplitPattern pattern, std::vector<std::string_view>* out) {
   const Text t(text);
   size_t i = 0;

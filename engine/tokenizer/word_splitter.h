@@ -24,6 +24,8 @@ enum class SplitPattern {
 
 // The pattern whose regex source is exactly `regex`, or nullopt.
 std::optional<SplitPattern> RecognizeSplitPattern(std::string_view regex);
+// The regex source of `pattern`, as tokenizer.json spells it (for writing tokenizers).
+std::string_view SplitPatternRegex(SplitPattern pattern);
 
 // Appends the matches of `pattern` in `text` (valid UTF-8) to `out`, in order. The patterns
 // match every code point, so the pieces concatenate back to `text` ("Isolated" behaviour).

@@ -87,6 +87,21 @@ grep -q '^tessera complete: UNAVAILABLE: ' "$work/e" || fail "refused connection
 "$tessera" health --server 127.0.0.1:1 > /dev/null 2> "$work/e"
 [ $? -eq 1 ] || fail "health against a closed port should exit 1"
 
+# make-model: a model with its own tokenizer, so text prompts work without fixtures. Its BOS
+# (<|begin_of_text|>) is id 1984, after the 256 byte tokens and 1728 merged ones.
+"$tessera" make-model "$work/made" 2> "$work/e" || fail "make-model: $(cat "$work/e")"
+grep -q 'wrote llama-mini' "$work/e" || fail "make-model: $(cat "$work/e")"
+"$tessera" make-model "$work/made" 2> "$work/e" || fail "make-model again: $(cat "$work/e")"
+grep -q 'already holds llama-mini' "$work/e" || fail "make-model is not idempotent: $(cat "$work/e")"
+"$tessera" generate --model "$work/made" --text "The morning train" --max-tokens 4 --threads 1 \
+  > "$work/m.jsonl" 2> "$work/e" || fail "generate on the made model: $(cat "$work/e")"
+grep -q '^{"id":"0","prompt_token_ids":\[1984,[0-9,]*\],"output_token_ids":\[[0-9]*,[0-9]*,[0-9]*,[0-9]*\],"text":' \
+  "$work/m.jsonl" || fail "made model output: $(cat "$work/m.jsonl")"
+expect_bad 'already holds something else (model.safetensors differs); pass --force' \
+  make-model "$work/made" --seed 1
+expect_bad '--preset: unknown "huge"' make-model "$work/other" --preset huge
+expect_bad 'exists and is not a directory' make-model "$work/req.jsonl"
+
 # The rest needs the fixtures' tokenizers (tiny-llama ships llama2's tokenizer.json). Expected
 # ids and texts are Hugging Face tokenizers' own, from the fixtures' tokenizers/reference.json.
 if [ -z "$fixtures" ] || [ ! -f "$fixtures/models/tiny-llama/tokenizer.json" ]; then
