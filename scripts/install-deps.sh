@@ -16,7 +16,9 @@ packages=(
   nlohmann-json3-dev libcli11-dev
   # Unicode categories and NFC for the tokenizer
   libutf8proc-dev
-  # tests and benchmarks
+  # tests and benchmarks; the daemon's end-to-end test drives it with curl, openssl (a TLS
+  # certificate) and Python grpcio (a client stack nobody here wrote)
+  curl openssl python3 python3-grpcio python3-protobuf
   libgtest-dev libgmock-dev libbenchmark-dev
   # the libFuzzer build (scripts/fuzz.sh): clang, its sanitizer and libFuzzer runtimes
   # (compiler-rt), the OpenMP runtime that clang needs to configure the tree, and

@@ -308,7 +308,7 @@ TEST_F(DaemonTest, HealthMetricsAndReadiness) {
             grpc::health::v1::HealthCheckResponse::SERVING);
   ASSERT_TRUE(client->GenerateAndCollect(TokenRequest({1, 415, 2936}, 5)).ok());
   int status = 0;
-  EXPECT_EQ(Get("/healthz", &status), "ok");
+  EXPECT_EQ(Get("/healthz", &status), "ok\n");
   EXPECT_EQ(status, 200);
   Get("/readyz", &status);
   EXPECT_EQ(status, 200);

@@ -47,7 +47,7 @@ out=$("$tessera" health --server "$server" --service tessera.v1.Inference) || fa
 ok "health: liveness and readiness SERVING"
 
 "$tessera" model-info --server "$server" >"$work/info.json" || fail "model-info"
-grep -q '"hasTokenizer": true' "$work/info.json" || fail "model-info: $(cat "$work/info.json")"
+grep -q '"has_tokenizer": true' "$work/info.json" || fail "model-info: $(cat "$work/info.json")"
 ok "model-info"
 
 "$tessera" complete --server "$server" --prompt "Hello, world" --max-tokens 8 --stream \
@@ -108,7 +108,7 @@ if command -v openssl >/dev/null; then
   openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=localhost" \
     -addext "subjectAltName=DNS:localhost" -keyout "$work/key.pem" -out "$work/cert.pem" \
     >/dev/null 2>&1 || fail "openssl"
-  start_daemon tls --tls-cert "$work/cert.pem" --tls-key "$work/key.pem" --metrics-port -1
+  start_daemon tls --tls-cert "$work/cert.pem" --tls-key "$work/key.pem"
   out=$("$tessera" health --server "127.0.0.1:$port" --tls --tls-ca "$work/cert.pem" \
         --tls-server-name localhost) || fail "health over TLS"
   "$tessera" complete --server "127.0.0.1:$port" --tls --tls-ca "$work/cert.pem" \
