@@ -29,11 +29,16 @@ int64_t KvBlockManager::FirstSharedWritten(const std::vector<int32_t>& table,
 
 int32_t KvBlockManager::BlocksNeeded(SeqId seq, int64_t num_tokens, int64_t first_written) const {
   auto it = tables_.find(seq);
-  const int64_t have = it == tables_.end() ? 0 : static_cast<int64_t>(it->second.size());
+  return TableBlocksNeeded(it == tables_.end() ? nullptr : &it->second, num_tokens, first_written);
+}
+
+int32_t KvBlockManager::TableBlocksNeeded(const std::vector<int32_t>* table, int64_t num_tokens,
+                                          int64_t first_written) const {
+  const int64_t have = table == nullptr ? 0 : static_cast<int64_t>(table->size());
   const int64_t need = BlocksFor(num_tokens);
   int64_t shared = 0;
-  if (it != tables_.end() && first_written >= 0) {
-    for (int64_t i = first_written / block_size_; i < have; ++i) shared += refs_[it->second[i]] > 1;
+  if (table != nullptr && first_written >= 0) {
+    for (int64_t i = first_written / block_size_; i < have; ++i) shared += refs_[(*table)[i]] > 1;
   }
   return static_cast<int32_t>((need > have ? need - have : 0) + shared);
 }
@@ -47,13 +52,16 @@ absl::Status KvBlockManager::Allocate(SeqId seq, int64_t num_tokens, int64_t fir
   if (num_tokens < 0) {
     return absl::InvalidArgumentError(absl::StrCat("sequence ", seq, ": negative token count"));
   }
-  const int32_t need = BlocksNeeded(seq, num_tokens, first_written);
+  // One hash lookup for the check and the growth (this runs for every sequence every step).
+  auto it = tables_.find(seq);
+  const int32_t need =
+      TableBlocksNeeded(it == tables_.end() ? nullptr : &it->second, num_tokens, first_written);
   if (need > num_free_blocks()) {
     return absl::ResourceExhaustedError(absl::StrCat("sequence ", seq, " needs ", need,
                                                      " more KV blocks; ", num_free_blocks(), " of ",
                                                      num_blocks_, " are free"));
   }
-  std::vector<int32_t>& table = tables_[seq];
+  std::vector<int32_t>& table = it != tables_.end() ? it->second : tables_[seq];
   for (int64_t i = FirstSharedWritten(table, first_written);
        i >= 0 && i < static_cast<int64_t>(table.size()); ++i) {
     if (refs_[table[i]] <= 1) continue;

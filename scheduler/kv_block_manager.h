@@ -78,6 +78,9 @@ class KvBlockManager {
  private:
   int32_t num_blocks_;
   int32_t block_size_;
+  // BlocksNeeded for a sequence whose table is `table` (null: it holds none).
+  int32_t TableBlocksNeeded(const std::vector<int32_t>* table, int64_t num_tokens,
+                            int64_t first_written) const;
   // Index of the first block of `table` holding a position >= first_written that is shared.
   int64_t FirstSharedWritten(const std::vector<int32_t>& table, int64_t first_written) const;
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -17,15 +18,19 @@
 
 namespace tessera {
 
+// The per-step containers are inlined vectors: a decode step adds one token to one sample, so
+// an update in the common case (n = 1) is built without a heap allocation. They read like
+// std::vector (size, [], begin/end, range-for).
+//
 // New output of one of the request's `n` samples.
 struct SampleDelta {
   int32_t index = 0;
-  std::vector<int32_t> token_ids;
-  std::vector<LogprobEntry> logprobs;  // one per new token, when asked
-  std::string text;                    // complete characters only (with a tokenizer)
-  std::optional<FinishReason> finish;  // on the sample's last delta
-  std::string stop_string;             // the stop string that finished it, if one did
-  int32_t stop_token_id = -1;          // the stop/EOS token that finished it, if one did
+  absl::InlinedVector<int32_t, 4> token_ids;
+  absl::InlinedVector<LogprobEntry, 1> logprobs;  // one per new token, when asked
+  std::string text;                               // complete characters only (with a tokenizer)
+  std::optional<FinishReason> finish;             // on the sample's last delta
+  std::string stop_string;                        // the stop string that finished it, if one did
+  int32_t stop_token_id = -1;                     // the stop/EOS token that finished it, if one did
 };
 
 // Set on a request's final update.
@@ -42,12 +47,12 @@ struct RequestTimings {
 
 struct RequestUpdate {
   std::string request_id;
-  std::vector<SampleDelta> samples;
+  absl::InlinedVector<SampleDelta, 1> samples;
   // Once, when the whole prompt has been computed and prompt log-probabilities were asked for:
   // one entry per prompt token, entry 0 empty.
   std::vector<std::optional<LogprobEntry>> prompt_logprobs;
-  std::optional<absl::Duration> time_to_first_token;  // with the first token
-  std::vector<absl::Duration> inter_token_latencies;  // per sample token after its first
+  std::optional<absl::Duration> time_to_first_token;             // with the first token
+  absl::InlinedVector<absl::Duration, 1> inter_token_latencies;  // per sample token after its first
   bool finished = false;
   // On the final update: OK, or why it ended early (CANCELLED, DEADLINE_EXCEEDED, INTERNAL).
   absl::Status status;

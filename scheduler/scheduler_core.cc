@@ -471,7 +471,9 @@ void SchedulerCore::ApplyOutput(Sequence* seq, int64_t fed, SequenceOutput& out,
     }
   }
   if (seq->fork_pending && seq->num_computed == seq->FeedLimit()) ForkSamples(seq, now);
-  if (out.sampled_token >= 0) AppendToken(seq, out.sampled_token, out.sample_logprobs, now);
+  if (out.sampled_token >= 0) {
+    AppendToken(seq, out.sampled_token, std::move(out.sample_logprobs), now);
+  }
 }
 
 void SchedulerCore::ForkSamples(Sequence* parent, absl::Time now) {
@@ -512,12 +514,14 @@ void SchedulerCore::AppendToken(Sequence* seq, int32_t token, std::optional<Logp
   }
   if (!r->first_token) {
     r->first_token = now;
-    r->Update().time_to_first_token = now - r->arrival;
-    stats_.time_to_first_token_seconds.Observe(Seconds(now - r->arrival));
+    const absl::Duration ttft = now - r->arrival;
+    r->Update().time_to_first_token = ttft;
+    stats_.time_to_first_token_seconds.Observe(Seconds(ttft));
   }
   if (seq->last_token_time) {
-    r->Update().inter_token_latencies.push_back(now - *seq->last_token_time);
-    stats_.inter_token_latency_seconds.Observe(Seconds(now - *seq->last_token_time));
+    const absl::Duration itl = now - *seq->last_token_time;
+    r->Update().inter_token_latencies.push_back(itl);
+    stats_.inter_token_latency_seconds.Observe(Seconds(itl));
   }
   seq->last_token_time = now;
   ++r->generated;

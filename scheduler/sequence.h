@@ -105,6 +105,8 @@ inline SampleDelta& RequestState::Delta(int32_t index) {
   for (SampleDelta& d : u.samples) {
     if (d.index == index) return d;
   }
+  // At most one delta per sample: with n > 1 the first one sizes the vector for all of them.
+  if (request.n > 1 && u.samples.empty()) u.samples.reserve(request.n);
   u.samples.emplace_back().index = index;
   return u.samples.back();
 }
