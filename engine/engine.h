@@ -11,8 +11,10 @@
 #define TESSERA_ENGINE_ENGINE_H_
 
 #include <cstdint>
+#include <memory>
 
 #include "absl/status/statusor.h"
+#include "engine/lora_weights.h"
 #include "engine/model_config.h"
 #include "engine/step_plan.h"
 
@@ -32,6 +34,18 @@ class Engine {
 
   // Runs one step. An invalid plan is an InvalidArgument error and changes nothing.
   virtual absl::StatusOr<StepResult> Step(const StepPlan& plan) = 0;
+
+  // LoRA: how many adapters the engine holds at once (0: no LoRA support). Sequences of a plan
+  // name a slot (StepSequence::adapter_slot); a step may mix every slot and the base model.
+  virtual int32_t num_adapter_slots() const { return 0; }
+  // Puts `weights` in `slot` for the following steps (null empties it). The scheduler must not
+  // change a slot that a sequence in flight uses. InvalidArgument for a slot out of range or
+  // weights whose shapes do not match the model (LoraWeights::Validate).
+  virtual absl::Status SetAdapter(int32_t slot, std::shared_ptr<const LoraWeights> weights) {
+    (void)slot;
+    (void)weights;
+    return absl::UnimplementedError("this engine does not serve LoRA adapters");
+  }
 };
 
 }  // namespace tessera

@@ -49,6 +49,8 @@ struct StepSequence {
   int32_t prompt_top_k = 0;
   // Return the full logits of the last fed position (tests, parity checks).
   bool return_last_logits = false;
+  // The LoRA adapter slot (Engine::SetAdapter) the sequence runs with; -1: the base model alone.
+  int32_t adapter_slot = -1;
 };
 
 // One copy-on-write copy: every layer's K and V of block `src` into block `dst`. The samples of
