@@ -282,6 +282,57 @@ TEST_F(DaemonAuthTest, KeysMapToTenantsWithTheirLimits) {
   EXPECT_THAT(metrics, HasSubstr("reason=\"RESOURCE_EXHAUSTED\""));
 }
 
+TEST_F(DaemonTest, AFullQueueRefusesWithResourceExhausted) {
+  DaemonOptions o = BaseOptions();
+  o.scheduler.max_num_seqs = 1;  // one request runs, the next waits
+  o.scheduler.max_waiting_requests = 1;
+  StartDaemon(o);
+  std::unique_ptr<Client> client = Connect();
+  absl::Notification streaming;
+  absl::Status running, waiting;
+  std::thread first([&] {
+    running = client->Generate(LongRequest(1500), [&](const v1::GenerateResponse&) {
+      if (!streaming.HasBeenNotified()) streaming.Notify();
+      return true;
+    });
+  });
+  streaming.WaitForNotification();
+  std::thread second([&] { waiting = client->GenerateAndCollect(LongRequest(10)).status(); });
+  // The second request is queued once the scheduler counts two in flight.
+  for (int i = 0; i < 500 && daemon_->num_in_flight() < 2; ++i)
+    absl::SleepFor(absl::Milliseconds(2));
+  absl::Status third = client->GenerateAndCollect(TokenRequest({1, 415}, 2)).status();
+  EXPECT_EQ(third.code(), absl::StatusCode::kResourceExhausted) << third;
+  first.join();
+  second.join();
+  EXPECT_TRUE(running.ok()) << running;
+  EXPECT_TRUE(waiting.ok()) << waiting;
+  int status = 0;
+  EXPECT_THAT(Get("/metrics", &status), HasSubstr("reason=\"RESOURCE_EXHAUSTED\""));
+}
+
+TEST_F(DaemonTest, SeededSamplesRepeatAndNSamplesArriveApart) {
+  StartDaemon(BaseOptions());
+  std::unique_ptr<Client> client = Connect();
+  v1::GenerateRequest r = TokenRequest({1, 415, 2936}, 12);
+  r.set_temperature(0.9f);
+  r.set_top_p(0.95f);
+  r.set_seed(1234);
+  r.set_n(2);
+  r.set_ignore_eos(true);
+  absl::StatusOr<GenerateOutput> a = client->GenerateAndCollect(r);
+  absl::StatusOr<GenerateOutput> b = client->GenerateAndCollect(r);
+  ASSERT_TRUE(a.ok()) << a.status();
+  ASSERT_TRUE(b.ok()) << b.status();
+  ASSERT_EQ(a->samples.size(), 2u);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(a->samples[i].token_ids.size(), 12u);
+    EXPECT_EQ(a->samples[i].token_ids, b->samples[i].token_ids) << "sample " << i;
+  }
+  EXPECT_NE(a->samples[0].token_ids, a->samples[1].token_ids);
+  EXPECT_EQ(a->usage.completion_tokens(), 24);
+}
+
 TEST_F(DaemonTest, ClientCancelAndDeadlineFreeTheRequest) {
   StartDaemon(BaseOptions());
   std::unique_ptr<Client> client = Connect();
