@@ -4,6 +4,7 @@
 #define TESSERA_SCHEDULER_REQUEST_H_
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -11,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "engine/lora_weights.h"
 #include "engine/sampling_params.h"
 #include "engine/step_plan.h"
 
@@ -25,6 +27,16 @@ std::string_view FinishReasonName(FinishReason r);  // "length" | "stop" | "abor
 enum class Priority : uint8_t { kInteractive, kBatch };
 
 std::string_view PriorityName(Priority p);  // "interactive" | "batch"
+
+// The LoRA adapter version a request runs with. The request holds it until it finishes, so a
+// reload under the same name never changes a request in flight.
+struct AdapterRef {
+  std::string name;
+  std::shared_ptr<const LoraWeights> weights;  // validated against the model by whoever loaded it
+  // Whatever keeps this version pinned where it came from (the registry's lease); released with
+  // the request. May be null.
+  std::shared_ptr<const void> pin;
+};
 
 struct GenerateRequest {
   std::string id;
@@ -54,6 +66,8 @@ struct GenerateRequest {
   std::optional<absl::Duration> tpot_target;
   // From arrival; a request still running then is aborted with DEADLINE_EXCEEDED.
   std::optional<absl::Duration> timeout;
+  // A LoRA adapter on the base model; null: the base model alone.
+  std::shared_ptr<const AdapterRef> adapter;
 };
 
 // One of a request's samples, in an offline result.

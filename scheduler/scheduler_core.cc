@@ -63,9 +63,11 @@ SchedulerCore::SchedulerCore(Engine& engine, const Tokenizer* tokenizer, const C
       geometry_(engine.kv_geometry()),
       blocks_(geometry_.num_blocks, geometry_.block_size),
       eos_ids_(engine.config().eos_token_ids),
-      waiting_(options.batch_max_wait) {
+      waiting_(options.batch_max_wait),
+      adapter_slots_(engine.num_adapter_slots()) {
   stats_.num_kv_blocks = geometry_.num_blocks;
   stats_.block_size = geometry_.block_size;
+  stats_.max_loras = adapter_slots_.num_slots();
 }
 
 SchedulerCore::~SchedulerCore() = default;
@@ -132,6 +134,14 @@ absl::Status SchedulerCore::Validate(const GenerateRequest& r) const {
                   ")");
     }
   }
+  if (r.adapter != nullptr) {
+    if (adapter_slots_.num_slots() == 0) {
+      return fail("adapter \"", r.adapter->name, "\": this engine serves no LoRA adapters");
+    }
+    if (r.adapter->weights == nullptr) {
+      return fail("adapter \"", r.adapter->name, "\" has no weights");
+    }
+  }
   if (r.timeout && *r.timeout <= absl::ZeroDuration()) return fail("the timeout has passed");
   if ((r.ttft_target && *r.ttft_target <= absl::ZeroDuration()) ||
       (r.tpot_target && *r.tpot_target <= absl::ZeroDuration())) {
@@ -196,6 +206,7 @@ absl::Status SchedulerCore::Add(GenerateRequest request, std::shared_ptr<Request
     r->seqs.push_back(std::move(seq));
   }
   r->unfinished = r->request.n;
+  if (r->request.adapter != nullptr) ++adapter_in_flight_[r->request.adapter->name];
   ++waiting_new_requests_;
   waiting_new_prompt_tokens_ += prompt;
   requests_.emplace(r->request.id, std::move(state));
@@ -351,6 +362,7 @@ void SchedulerCore::AddToPlan(Sequence* seq, int64_t chunk, StepPlan* plan) {
       }
     }
   }
+  step.adapter_slot = r.adapter_slot;
   seq->planned_step = stats_.num_steps_total;
   plan->AddSequence(tokens, blocks_.BlockTable(seq->id), geometry_.block_size, std::move(step));
 }
@@ -411,6 +423,11 @@ absl::StatusOr<StepReport> SchedulerCore::Step() {
     if (seq == nullptr) break;
     const int64_t chunk = FittingChunk(seq, std::min(seq->FeedLimit(), budget));
     if (chunk == 0) break;
+    // A head whose adapter has no slot blocks the queue too: admitting others that need slots
+    // could keep every slot busy forever, so the slots drain to it.
+    const AdapterAdmission adapter = PrepareAdapter(seq->request, now);
+    if (adapter == AdapterAdmission::kNoSlot) break;
+    if (adapter == AdapterAdmission::kFailed) continue;
     waiting_.PopFront(now);
     (void)Admit(seq, now);
     schedule(seq, chunk);
@@ -574,8 +591,38 @@ void SchedulerCore::FinishSequence(Sequence* seq, FinishReason reason, absl::Tim
   if (--r->unfinished == 0 && !r->done) FinishRequest(r, absl::OkStatus(), now);
 }
 
+SchedulerCore::AdapterAdmission SchedulerCore::PrepareAdapter(RequestState* r, absl::Time now) {
+  const AdapterRef* adapter = r->request.adapter.get();
+  if (adapter == nullptr || r->adapter_slot >= 0) return AdapterAdmission::kReady;
+  if (!adapter_slots_.CanAcquire(*adapter)) return AdapterAdmission::kNoSlot;
+  const AdapterSlots::Acquired acquired = adapter_slots_.Acquire(*adapter);
+  r->adapter_slot = acquired.slot;
+  if (acquired.needs_load) {
+    if (absl::Status s = engine_.SetAdapter(acquired.slot, adapter->weights); !s.ok()) {
+      adapter_slots_.Release(acquired.slot);
+      adapter_slots_.Clear(acquired.slot);
+      r->adapter_slot = -1;
+      FinishRequest(r,
+                    absl::InvalidArgumentError(
+                        absl::StrCat("request \"", r->request.id, "\": adapter \"", adapter->name,
+                                     "\" cannot be loaded by the engine: ", s.message())),
+                    now);
+      return AdapterAdmission::kFailed;
+    }
+  }
+  return AdapterAdmission::kReady;
+}
+
 void SchedulerCore::FinishRequest(RequestState* r, const absl::Status& status, absl::Time now) {
   r->done = true;
+  if (r->adapter_slot >= 0) {
+    adapter_slots_.Release(r->adapter_slot);
+    r->adapter_slot = -1;
+  }
+  if (r->request.adapter != nullptr) {
+    auto it = adapter_in_flight_.find(r->request.adapter->name);
+    if (it != adapter_in_flight_.end() && --it->second <= 0) adapter_in_flight_.erase(it);
+  }
   for (auto& seq : r->seqs) {
     if (seq->state != Sequence::State::kFinished)
       FinishSequence(seq.get(), FinishReason::kAbort, now);
@@ -645,6 +692,9 @@ void SchedulerCore::RefreshGauges() {
   // O(running sequences + tenants), not O(requests): a long waiting queue costs nothing here.
   // A request runs when any of its samples does; the rest of those in flight are waiting.
   for (auto& [name, t] : stats_.tenants) t.running = 0;
+  stats_.adapters.clear();
+  for (const auto& [name, in_flight] : adapter_in_flight_)
+    stats_.adapters[name].waiting = in_flight;
   const int64_t epoch = ++gauge_epoch_;
   int32_t running = 0;
   for (Sequence* seq : running_) {
@@ -653,6 +703,11 @@ void SchedulerCore::RefreshGauges() {
     r->gauge_epoch = epoch;
     ++running;
     ++r->tenant->running;
+    if (r->request.adapter != nullptr) {
+      AdapterUse& use = stats_.adapters[r->request.adapter->name];
+      ++use.running;
+      --use.waiting;
+    }
   }
   for (auto& [name, t] : stats_.tenants) {
     const int64_t in_flight = t.requests_received - t.requests_rejected - t.requests_finished;

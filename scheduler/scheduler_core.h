@@ -26,6 +26,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <queue>
 #include <string>
@@ -37,6 +38,7 @@
 #include "absl/time/time.h"
 #include "engine/engine.h"
 #include "engine/tokenizer/tokenizer.h"
+#include "scheduler/adapter_slots.h"
 #include "scheduler/clock.h"
 #include "scheduler/kv_block_manager.h"
 #include "scheduler/request.h"
@@ -120,6 +122,11 @@ class SchedulerCore {
   void Preempt(Sequence* seq, absl::Time now);
   void AddToPlan(Sequence* seq, int64_t chunk, StepPlan* plan);
   absl::Status Admit(Sequence* seq, absl::Time now);
+  enum class AdapterAdmission { kReady, kNoSlot, kFailed };
+  // Gives the request its adapter's slot (loading the adapter into the engine when it is not
+  // resident) before its first admission. kFailed: the engine refused the adapter and the
+  // request was finished with the error.
+  AdapterAdmission PrepareAdapter(RequestState* r, absl::Time now);
   void ApplyOutput(Sequence* seq, int64_t fed, SequenceOutput& out, absl::Time now);
   void AppendToken(Sequence* seq, int32_t token, std::optional<LogprobEntry> logprob,
                    absl::Time now);
@@ -158,6 +165,8 @@ class SchedulerCore {
   std::vector<int32_t> feed_;         // one sequence's tokens for the plan
   std::vector<Sequence*> order_;      // running sequences in priority order
   std::vector<Scheduled> scheduled_;  // what the plan holds, in plan order
+  AdapterSlots adapter_slots_;
+  std::map<std::string, int32_t> adapter_in_flight_;  // requests in flight by adapter name
   SchedulerStats stats_;
   int64_t gauge_epoch_ = 0;  // counts RefreshGauges calls
 };

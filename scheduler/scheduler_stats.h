@@ -21,6 +21,12 @@ struct TenantStats {
   int64_t generation_tokens = 0;
 };
 
+// Requests in flight that use one LoRA adapter.
+struct AdapterUse {
+  int32_t running = 0;
+  int32_t waiting = 0;
+};
+
 struct SchedulerStats {
   int32_t num_requests_running = 0;
   int32_t num_requests_waiting = 0;
@@ -44,6 +50,8 @@ struct SchedulerStats {
   Histogram inter_token_latency_seconds{InterTokenLatencyBuckets()};
   Histogram e2e_request_latency_seconds{RequestLatencyBuckets()};
   std::map<std::string, TenantStats> tenants;
+  int32_t max_loras = 0;                       // the engine's adapter slots
+  std::map<std::string, AdapterUse> adapters;  // by adapter name
 };
 
 }  // namespace tessera

@@ -62,6 +62,7 @@ struct RequestState {
   std::optional<absl::Time> first_token;
   std::optional<absl::Time> deadline;
   int32_t preemptions = 0;
+  int32_t adapter_slot = -1;  // the engine slot its adapter holds from first admission to finish
   int32_t unfinished = 0;
   int64_t generated = 0;
   bool cancelled = false;

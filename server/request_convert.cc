@@ -5,7 +5,6 @@
 #include <utility>
 #include <vector>
 
-#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 
 namespace tessera {
@@ -72,13 +71,7 @@ absl::StatusOr<GenerateRequest> ToSchedulerRequest(const v1::GenerateRequest& in
   s.presence_penalty = in.presence_penalty();
   s.frequency_penalty = in.frequency_penalty();
   s.num_logprobs = in.logprobs();
-  if (in.has_seed()) {
-    s.seed = in.seed();
-  } else if (s.temperature > 0) {
-    // Unseeded sampling must differ between requests; the scheduler treats a seed as given.
-    absl::BitGen gen;
-    s.seed = absl::Uniform<uint64_t>(gen);
-  }
+  s.seed = in.seed();  // 0 (or unset): unseeded; the scheduler draws one for the request
   s.logit_bias.assign(in.logit_bias().begin(), in.logit_bias().end());
   std::sort(s.logit_bias.begin(), s.logit_bias.end());
   r.prompt_logprobs = in.prompt_logprobs();

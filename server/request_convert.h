@@ -18,8 +18,7 @@ struct RequestLimits {
 };
 
 // InvalidArgument naming the field; NotFound for an adapter (none can be loaded yet). The result
-// has no id, tenant or timeout: the caller sets them. An unset seed on a sampling request gets a
-// random one, so unseeded requests differ from each other.
+// has no id, tenant or timeout: the caller sets them.
 absl::StatusOr<GenerateRequest> ToSchedulerRequest(const v1::GenerateRequest& in,
                                                    const Tokenizer* tokenizer,
                                                    const RequestLimits& limits);

@@ -18,7 +18,7 @@ TEST(BuildCompleteRequestTest, SetsOnlyTheFieldsGiven) {
   EXPECT_EQ(r->text(), "Hi");
   EXPECT_FALSE(r->has_max_tokens());
   EXPECT_FALSE(r->has_temperature());
-  EXPECT_FALSE(r->has_seed());
+  EXPECT_EQ(r->seed(), 0u);
   EXPECT_FALSE(r->has_n());
   EXPECT_EQ(r->priority(), v1::PRIORITY_UNSPECIFIED);
 }

