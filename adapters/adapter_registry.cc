@@ -174,6 +174,7 @@ absl::Status AdapterRegistry::Unload(const AdapterCaller& caller, const AdapterK
     }
     if (timed_out) {
       --e->unloaders;
+      changed_.SignalAll();  // a Load waiting for this unload may go ahead
       return absl::DeadlineExceededError(absl::StrCat("adapter ", key.name, " is still in use by ",
                                                       e->refcount, " requests after ",
                                                       absl::FormatDuration(timeout)));

@@ -262,6 +262,24 @@ TEST_F(RegistryBasicsTest, UnloadWaitGivesUpAfterItsTimeout) {
   EXPECT_TRUE(registry_->Unload(kAdmin, {"", "sql"}, UnloadMode::kWait).ok());
 }
 
+TEST_F(RegistryBasicsTest, LoadWaitingForAnUnloadGoesAheadWhenTheUnloadGivesUp) {
+  Make(false);
+  MustLoad("sql", "");
+  AdapterLease lease = *registry_->Acquire("sql", "t");
+  absl::Status unloaded;
+  std::thread unloader([&] {
+    unloaded = registry_->Unload(kAdmin, {"", "sql"}, UnloadMode::kWait, absl::Milliseconds(200));
+  });
+  while (registry_->Acquire("sql", "t").ok()) std::this_thread::yield();  // the unload waits
+  absl::StatusOr<AdapterInfo> reloaded;
+  std::thread loader([&] { reloaded = registry_->Load({"sql", Folder("sql"), ""}); });
+  unloader.join();
+  loader.join();  // would hang if the unload's giving up woke nobody (the lease is still held)
+  EXPECT_EQ(unloaded.code(), absl::StatusCode::kDeadlineExceeded);
+  ASSERT_TRUE(reloaded.ok()) << reloaded.status();
+  EXPECT_EQ(reloaded->refcount, 1);
+}
+
 TEST_F(RegistryBasicsTest, ReplacedVersionsCountForUnloading) {
   Make(false);
   MustLoad("sql", "");
