@@ -60,6 +60,7 @@ absl::StatusOr<LoadedEngine> LoadEngine(const std::string& model_dir, const Engi
     eo.num_kv_blocks = o.num_kv_blocks;
     eo.kv_cache_bytes = o.kv_cache_bytes;
     eo.num_threads = o.threads;
+    eo.max_loras = o.max_loras;
     auto engine = CpuEngine::Load(model_dir, eo);
     if (!engine.ok()) return engine.status();
     out.memory_plan = CpuMemoryPlan(**engine);

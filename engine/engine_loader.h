@@ -21,6 +21,7 @@ struct EngineLoadOptions {
   double gpu_memory_utilization = 0.9;        // cuda: share of the card for the engine
   int32_t max_num_batched_tokens = 2048;      // cuda: sizes the workspace
   int32_t max_num_seqs = 256;
+  int32_t max_loras = 8;  // LoRA adapter slots (cpu; the cuda backend has none yet)
 };
 
 struct LoadedEngine {

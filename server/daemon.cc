@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "adapters/peft_loader.h"
 
 namespace tessera {
 namespace {
@@ -103,6 +104,7 @@ absl::Status Daemon::Init() {
       tokenizer_ ? "" : " (no tokenizer: token-id prompts only)");
   std::cerr << "tesserad: memory plan: " << engine_.memory_plan << "\n";
 
+  if (absl::Status s = StartAdapters(); !s.ok()) return s;
   scheduler_ = std::make_unique<Scheduler>(*engine_.engine, tokenizer_.get(), o.scheduler);
   scheduler_->Start();
 
@@ -118,10 +120,13 @@ absl::Status Daemon::Init() {
   deps.authenticator = authenticator_.get();
   deps.tenant_limiter = tenant_limiter_.get();
   deps.counters = &counters_;
+  deps.adapters = adapters_.get();
   deps.draining = &draining_;
   deps.limits = o.limits;
   deps.model_info = MakeModelInfo();
   service_ = std::make_unique<InferenceService>(std::move(deps));
+  admin_ = std::make_unique<AdminService>(adapters_.get(), authenticator_.get(), &draining_,
+                                          !o.adapter_dir.empty());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -129,6 +134,7 @@ absl::Status Daemon::Init() {
   const std::string address = absl::StrCat(o.host, ":", o.port);
   builder.AddListeningPort(address, *credentials, &grpc_port_);
   builder.RegisterService(service_.get());
+  builder.RegisterService(admin_.get());
   // Oversized requests reach the service, which names the limit and the field; gRPC's own cap
   // (RESOURCE_EXHAUSTED) only stops absurd ones.
   builder.SetMaxReceiveMessageSize(
@@ -196,8 +202,63 @@ v1::ModelInfoResponse Daemon::MakeModelInfo() const {
   return info;
 }
 
+absl::Status Daemon::StartAdapters() {
+  const DaemonOptions& o = options_;
+  const int32_t slots = engine_.engine->num_adapter_slots();
+  if (slots == 0) {
+    if (!o.adapter_dir.empty() || !o.adapters.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--adapter-dir / --adapter: the ", o.engine.backend, " engine serves no LoRA adapters"));
+    }
+    return absl::OkStatus();
+  }
+  const ModelConfig config = engine_.engine->config();
+  PeftLoadOptions peft;
+  peft.max_lora_rank = o.max_lora_rank;
+  AdapterLoader loader = [config,
+                          peft](const std::filesystem::path& dir) -> absl::StatusOr<LoadedAdapter> {
+    absl::StatusOr<PeftAdapter> a = LoadPeftAdapter(dir.string(), config, peft);
+    if (!a.ok()) return a.status();
+    return LoadedAdapter{a->weights, a->digest, a->max_rank, a->num_bytes};
+  };
+  AdapterRegistryOptions ro;
+  ro.adapter_dir = o.adapter_dir;
+  ro.host_cache_bytes = o.adapter_host_cache_bytes;
+  adapters_ = std::make_unique<AdapterRegistry>(std::move(loader), ro);
+  for (const auto& [name, dir] : o.adapters) {
+    absl::StatusOr<AdapterInfo> info = adapters_->Load({name, dir, /*owner=*/""});
+    if (!info.ok()) return info.status();
+    std::cerr << absl::StrFormat("tesserad: adapter %s: rank %d, %.1f MB\n", name, info->rank,
+                                 info->bytes / 1e6);
+  }
+  std::cerr << absl::StrFormat(
+      "tesserad: LoRA: %d engine slots, max rank %d, host cache %.1f GB%s\n", slots,
+      o.max_lora_rank, o.adapter_host_cache_bytes / 1e9,
+      o.adapter_dir.empty() ? "" : absl::StrCat(", lazy loading from ", o.adapter_dir));
+  return absl::OkStatus();
+}
+
 std::string Daemon::RenderMetrics() const {
-  return exporter_->Render(scheduler_->Stats(), counters_.Snapshot(), LoraInfo{});
+  const SchedulerStats stats = scheduler_->Stats();
+  LoraInfo lora;
+  lora.max_lora = stats.max_loras;
+  for (const auto& [name, use] : stats.adapters) {
+    if (use.running > 0) lora.running_adapters.push_back(name);
+    if (use.waiting > 0) lora.waiting_adapters.push_back(name);
+  }
+  if (adapters_ != nullptr) {
+    const AdapterRegistryStats a = adapters_->Stats();
+    lora.loads = a.loads;
+    lora.load_failures = a.load_failures;
+    lora.evictions = a.evictions;
+    lora.load_attempts = a.load_count;
+    lora.load_seconds = a.load_seconds_sum;
+    lora.resident_host = a.num_host;
+    lora.resident_device = a.num_device;
+    lora.host_bytes = a.host_bytes;
+    lora.host_cache_bytes = a.host_cache_bytes;
+  }
+  return exporter_->Render(stats, counters_.Snapshot(), lora);
 }
 
 int Daemon::metrics_port() const { return http_ ? http_->port() : -1; }

@@ -17,9 +17,11 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "adapters/adapter_registry.h"
 #include "engine/engine_loader.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "scheduler/scheduler.h"
+#include "server/admin_service.h"
 #include "server/authenticator.h"
 #include "server/daemon_options.h"
 #include "server/edge_counters.h"
@@ -54,10 +56,13 @@ class Daemon {
   absl::Status Init();
   v1::ModelInfoResponse MakeModelInfo() const;
   std::string RenderMetrics() const;
+  absl::Status StartAdapters();
 
   DaemonOptions options_;
   std::unique_ptr<Tokenizer> tokenizer_;
   LoadedEngine engine_;
+  // Before the scheduler: requests in flight hold leases on it until the scheduler drops them.
+  std::unique_ptr<AdapterRegistry> adapters_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<Authenticator> authenticator_;
   std::unique_ptr<TenantLimiter> tenant_limiter_;
@@ -66,6 +71,7 @@ class Daemon {
   std::atomic<bool> draining_{false};
   bool drained_ = false;
   std::unique_ptr<InferenceService> service_;
+  std::unique_ptr<AdminService> admin_;
   std::unique_ptr<grpc::Server> server_;
   int grpc_port_ = 0;
   std::unique_ptr<HttpEndpoint> http_;

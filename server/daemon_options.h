@@ -4,6 +4,8 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "engine/engine_loader.h"
@@ -26,6 +28,13 @@ struct DaemonOptions {
   absl::Duration drain_timeout = absl::Seconds(30);
   int32_t max_in_flight_per_tenant = 1024;
   RequestLimits limits;
+  // LoRA adapters: lazily loaded by name from adapter_dir (public); preloaded (name, folder) pairs
+  // (public); the host cache's byte budget; the largest rank accepted. The engine's slots are
+  // engine.max_loras.
+  std::string adapter_dir;
+  std::vector<std::pair<std::string, std::string>> adapters;
+  int64_t adapter_host_cache_bytes = int64_t{4} << 30;
+  int32_t max_lora_rank = 64;
   EngineLoadOptions engine;
   SchedulerOptions scheduler;
 };

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "adapters/adapter_name.h"
 #include "server/generate_call.h"
 #include "server/grpc_status.h"
 
@@ -66,12 +67,38 @@ absl::StatusOr<InferenceService::Admission> InferenceService::AdmitGenerate(
   if (native->timeout.has_value() && *native->timeout <= absl::ZeroDuration()) {
     return absl::DeadlineExceededError("the call's deadline passed before it was queued");
   }
-  if (absl::Status s = deps_.scheduler->Validate(*native); !s.ok()) return s;
   absl::StatusOr<TenantLimiter::Slot> slot = deps_.tenant_limiter->Acquire(*tenant);
   if (!slot.ok()) return slot.status();
+  // After the tenant's limit: a tenant over it cannot make the daemon load adapters.
+  if (!request.adapter().empty()) {
+    absl::StatusOr<std::shared_ptr<const AdapterRef>> adapter =
+        AcquireAdapter(request.adapter(), *tenant);
+    if (!adapter.ok()) return adapter.status();
+    native->adapter = *std::move(adapter);
+  }
+  if (absl::Status s = deps_.scheduler->Validate(*native); !s.ok()) return s;
   // The scheduler keys requests by id: the tenant in it keeps tenants' ids apart.
   native->id = absl::StrCat(*tenant, "/", client_id);
   return Admission{*std::move(native), *std::move(slot)};
+}
+
+absl::StatusOr<std::shared_ptr<const AdapterRef>> InferenceService::AcquireAdapter(
+    const std::string& name, const std::string& tenant) {
+  if (absl::Status s = ValidateAdapterName(name); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("adapter: ", s.message()));
+  }
+  if (deps_.adapters == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("adapter \"", name, "\": this daemon's engine serves no LoRA adapters"));
+  }
+  absl::StatusOr<AdapterLease> lease = deps_.adapters->Acquire(name, tenant);
+  if (!lease.ok()) return lease.status();
+  auto ref = std::make_shared<AdapterRef>();
+  ref->name = name;
+  ref->weights = lease->shared_weights();
+  // The request pins this version until it leaves the scheduler.
+  ref->pin = std::make_shared<AdapterLease>(*std::move(lease));
+  return ref;
 }
 
 grpc::ServerWriteReactor<v1::GenerateResponse>* InferenceService::Generate(

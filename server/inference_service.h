@@ -3,7 +3,9 @@
 //
 // Refusals, in the order they are checked: draining -> UNAVAILABLE; missing or unknown key ->
 // UNAUTHENTICATED; bad request -> INVALID_ARGUMENT naming the field; unknown adapter -> NOT_FOUND;
-// tenant at its in-flight limit or the scheduler's queue full -> RESOURCE_EXHAUSTED.
+// tenant at its in-flight limit or the scheduler's queue full -> RESOURCE_EXHAUSTED. A request
+// naming an adapter holds a lease on its current version until it finishes; an adapter not yet
+// loaded is loaded from --adapter-dir on first use, on the calling gRPC thread.
 //
 // Thread-safe; everything it points to must outlive the gRPC server.
 #ifndef TESSERA_SERVER_INFERENCE_SERVICE_H_
@@ -15,6 +17,7 @@
 #include <cstdint>
 #include <string>
 
+#include "adapters/adapter_registry.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "scheduler/scheduler.h"
 #include "server/authenticator.h"
@@ -31,6 +34,7 @@ struct InferenceServiceDeps {
   const Authenticator* authenticator = nullptr;
   TenantLimiter* tenant_limiter = nullptr;
   EdgeCounters* counters = nullptr;
+  AdapterRegistry* adapters = nullptr;  // null: no LoRA (naming an adapter: FAILED_PRECONDITION)
   const std::atomic<bool>* draining = nullptr;
   RequestLimits limits;
   v1::ModelInfoResponse model_info;
@@ -53,6 +57,9 @@ class InferenceService final : public v1::Inference::CallbackService {
   // The caller, or why the call may not proceed (UNAVAILABLE while draining, UNAUTHENTICATED).
   absl::StatusOr<Principal> Admit(const grpc::CallbackServerContext* context) const;
   std::string NewRequestId();
+  // A lease on the adapter's current version for the tenant, as the scheduler's AdapterRef.
+  absl::StatusOr<std::shared_ptr<const AdapterRef>> AcquireAdapter(const std::string& name,
+                                                                   const std::string& tenant);
   struct Admission {
     GenerateRequest request;  // id: "<tenant>/<client id>"
     TenantLimiter::Slot slot;

@@ -13,6 +13,16 @@ inline constexpr char kNumRequestsWaiting[] = "vllm:num_requests_waiting";
 inline constexpr char kKvCacheUsagePerc[] = "vllm:kv_cache_usage_perc";
 inline constexpr char kGpuCacheUsagePerc[] = "vllm:gpu_cache_usage_perc";  // older name, same value
 inline constexpr char kLoraRequestsInfo[] = "vllm:lora_requests_info";
+// The adapter registry: loads, failures, evictions from the host cache, load time, residency.
+inline constexpr char kAdapterLoads[] = "tessera_adapter_loads_total";
+inline constexpr char kAdapterLoadFailures[] = "tessera_adapter_load_failures_total";
+inline constexpr char kAdapterEvictions[] = "tessera_adapter_evictions_total";
+inline constexpr char kAdapterLoadSeconds[] = "tessera_adapter_load_seconds_total";
+inline constexpr char kAdapterLoadAttempts[] = "tessera_adapter_load_attempts_total";
+inline constexpr char kAdaptersResident[] = "tessera_adapters_resident";
+inline constexpr char kAdapterHostBytes[] = "tessera_adapter_host_bytes";
+inline constexpr char kAdapterHostCacheBytes[] = "tessera_adapter_host_cache_bytes";
+inline constexpr char kTierLabel[] = "tier";
 inline constexpr char kCacheConfigInfo[] = "vllm:cache_config_info";
 
 // vLLM-compatible counters.

@@ -130,6 +130,25 @@ void MetricsExporter::RegisterServerMetrics(const CacheConfigInfo& cache_config)
   tpot_missed_ = &tpot.Add({{names::kOutcomeLabel, names::kOutcomeMissed}});
 
   lora_info_ = &GaugeFamily(names::kLoraRequestsInfo, "Running stats on lora requests.");
+  adapter_loads_ =
+      &CounterFamily(names::kAdapterLoads, "LoRA adapters loaded (explicit, lazy, after eviction).")
+           .Add({});
+  adapter_load_failures_ =
+      &CounterFamily(names::kAdapterLoadFailures, "LoRA adapter loads refused.").Add({});
+  adapter_evictions_ =
+      &CounterFamily(names::kAdapterEvictions, "LoRA adapters evicted from the host cache.")
+           .Add({});
+  adapter_load_seconds_ =
+      &CounterFamily(names::kAdapterLoadSeconds, "Seconds spent loading LoRA adapters.").Add({});
+  adapter_load_attempts_ =
+      &CounterFamily(names::kAdapterLoadAttempts, "LoRA adapter loads attempted (timed).").Add({});
+  auto& resident = GaugeFamily(names::kAdaptersResident, "LoRA adapters resident, by tier.");
+  adapters_resident_host_ = &resident.Add({{names::kTierLabel, "host"}});
+  adapters_resident_device_ = &resident.Add({{names::kTierLabel, "device"}});
+  adapter_host_bytes_ =
+      &GaugeFamily(names::kAdapterHostBytes, "Bytes of LoRA weights in the host cache.").Add({});
+  adapter_host_cache_bytes_ =
+      &GaugeFamily(names::kAdapterHostCacheBytes, "The host cache's byte budget.").Add({});
   GaugeFamily(names::kCacheConfigInfo, "Information of the LLMEngine CacheConfig.")
       .Add({{names::kBlockSizeLabel, absl::StrCat(cache_config.block_size)},
             {names::kNumGpuBlocksLabel, absl::StrCat(cache_config.num_gpu_blocks)},
@@ -272,6 +291,15 @@ void MetricsExporter::UpdateStreams(const EdgeStats& edge) {
 }
 
 void MetricsExporter::UpdateLora(const LoraInfo& lora) {
+  RaiseTo(*adapter_loads_, static_cast<double>(lora.loads));
+  RaiseTo(*adapter_load_failures_, static_cast<double>(lora.load_failures));
+  RaiseTo(*adapter_evictions_, static_cast<double>(lora.evictions));
+  RaiseTo(*adapter_load_seconds_, lora.load_seconds);
+  RaiseTo(*adapter_load_attempts_, static_cast<double>(lora.load_attempts));
+  adapters_resident_host_->Set(lora.resident_host);
+  adapters_resident_device_->Set(lora.resident_device);
+  adapter_host_bytes_->Set(static_cast<double>(lora.host_bytes));
+  adapter_host_cache_bytes_->Set(static_cast<double>(lora.host_cache_bytes));
   // Like vLLM: one series whose labels name the adapters and whose value is the time of the
   // update, so a reader picks the newest. Unlike vLLM the previous label set is dropped.
   prometheus::Gauge& series = lora_info_->Add(

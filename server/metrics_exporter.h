@@ -47,6 +47,16 @@ struct LoraInfo {
   int32_t max_lora = 0;
   std::vector<std::string> running_adapters;
   std::vector<std::string> waiting_adapters;
+  // The adapter registry's cumulative counts and residency (tessera_adapter_*).
+  int64_t loads = 0;
+  int64_t load_failures = 0;
+  int64_t evictions = 0;
+  int64_t load_attempts = 0;
+  double load_seconds = 0;
+  int32_t resident_host = 0;
+  int32_t resident_device = 0;
+  int64_t host_bytes = 0;
+  int64_t host_cache_bytes = 0;
 };
 
 class MetricsExporter {
@@ -111,6 +121,15 @@ class MetricsExporter {
 
   prometheus::Family<prometheus::Gauge>* lora_info_ = nullptr;
   prometheus::Gauge* lora_series_ ABSL_GUARDED_BY(mu_) = nullptr;  // the current label set's
+  prometheus::Counter* adapter_loads_ = nullptr;
+  prometheus::Counter* adapter_load_failures_ = nullptr;
+  prometheus::Counter* adapter_evictions_ = nullptr;
+  prometheus::Counter* adapter_load_seconds_ = nullptr;
+  prometheus::Counter* adapter_load_attempts_ = nullptr;
+  prometheus::Gauge* adapters_resident_host_ = nullptr;
+  prometheus::Gauge* adapters_resident_device_ = nullptr;
+  prometheus::Gauge* adapter_host_bytes_ = nullptr;
+  prometheus::Gauge* adapter_host_cache_bytes_ = nullptr;
 
   prometheus::Family<prometheus::Counter>* tenant_received_ = nullptr;
   prometheus::Family<prometheus::Counter>* tenant_rejected_ = nullptr;

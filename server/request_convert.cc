@@ -44,9 +44,6 @@ absl::StatusOr<GenerateRequest> ToSchedulerRequest(const v1::GenerateRequest& in
   } else {
     r.prompt_token_ids.assign(in.token_ids().begin(), in.token_ids().end());
   }
-  if (!in.adapter().empty()) {
-    return absl::NotFoundError(absl::StrCat("adapter \"", in.adapter(), "\" is not loaded"));
-  }
   switch (in.priority()) {
     case v1::PRIORITY_UNSPECIFIED:
     case v1::PRIORITY_INTERACTIVE:

@@ -17,8 +17,8 @@ struct RequestLimits {
   int64_t max_request_bytes = int64_t{4} << 20;  // the serialized message
 };
 
-// InvalidArgument naming the field; NotFound for an adapter (none can be loaded yet). The result
-// has no id, tenant or timeout: the caller sets them.
+// InvalidArgument naming the field. The result has no id, tenant, timeout or adapter: the caller
+// sets them.
 absl::StatusOr<GenerateRequest> ToSchedulerRequest(const v1::GenerateRequest& in,
                                                    const Tokenizer* tokenizer,
                                                    const RequestLimits& limits);

@@ -4,6 +4,8 @@
 #include <csignal>
 #include <ctime>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include "CLI/CLI.hpp"
 #include "absl/time/time.h"
@@ -11,7 +13,8 @@
 
 namespace {
 
-void AddFlags(CLI::App& app, tessera::DaemonOptions& o, double& drain_seconds) {
+void AddFlags(CLI::App& app, tessera::DaemonOptions& o, double& drain_seconds,
+              std::vector<std::string>& adapters) {
   app.add_option("--model", o.model_dir, "Hugging Face model directory")->required();
   app.add_option("--backend", o.engine.backend, "cpu | cuda")->capture_default_str();
   app.add_option("--tokenizer", o.tokenizer,
@@ -42,6 +45,24 @@ void AddFlags(CLI::App& app, tessera::DaemonOptions& o, double& drain_seconds) {
   app.add_option("--max-request-bytes", o.limits.max_request_bytes, "Largest request message")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1024}, int64_t{1} << 30));
+  // LoRA adapters.
+  app.add_option("--adapter-dir", o.adapter_dir,
+                 "Folder of PEFT adapters, loaded by name on first use (public)");
+  app.add_option("--adapter", adapters, "NAME=DIR: a PEFT adapter loaded at start (public)")
+      ->each([](const std::string& v) {
+        if (v.find('=') == std::string::npos || v.front() == '=' || v.back() == '=') {
+          throw CLI::ValidationError("--adapter", "expected NAME=DIR, got \"" + v + "\"");
+        }
+      });
+  app.add_option("--adapter-host-cache-bytes", o.adapter_host_cache_bytes,
+                 "Host memory for adapter weights; unused adapters beyond it are evicted LRU")
+      ->capture_default_str();
+  app.add_option("--max-lora-rank", o.max_lora_rank, "Largest adapter rank accepted")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
+  app.add_option("--max-loras", o.engine.max_loras, "Adapters the engine holds at once (slots)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 4096));
   // Engine.
   app.add_option("--kv-cache-bytes", o.engine.kv_cache_bytes, "cpu: KV cache size")
       ->capture_default_str();
@@ -74,7 +95,8 @@ int main(int argc, char** argv) {
   CLI::App app("tesserad: serves a language model over gRPC (tessera.v1)");
   tessera::DaemonOptions options;
   double drain_seconds = 30;
-  AddFlags(app, options, drain_seconds);
+  std::vector<std::string> adapters;
+  AddFlags(app, options, drain_seconds, adapters);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -83,6 +105,10 @@ int main(int argc, char** argv) {
   options.engine.max_num_batched_tokens = options.scheduler.max_num_batched_tokens;
   options.engine.max_num_seqs = options.scheduler.max_num_seqs;
   options.drain_timeout = absl::Seconds(drain_seconds);
+  for (const std::string& a : adapters) {
+    const size_t eq = a.find('=');
+    options.adapters.emplace_back(a.substr(0, eq), a.substr(eq + 1));
+  }
 
   // Every thread started from here on inherits the mask, so the signals reach only sigwait below.
   sigset_t signals;

@@ -92,7 +92,7 @@ TEST(RequestConvertTest, CopiesEveryField) {
   EXPECT_EQ(r->tpot_target, absl::Milliseconds(40));
 }
 
-TEST(RequestConvertTest, RefusesBadPromptsAndAdapters) {
+TEST(RequestConvertTest, RefusesBadPrompts) {
   auto code_and_message = [](const v1::GenerateRequest& in, RequestLimits limits = {}) {
     absl::Status s = ToSchedulerRequest(in, nullptr, limits).status();
     return std::make_pair(s.code(), std::string(s.message()));
@@ -109,11 +109,6 @@ TEST(RequestConvertTest, RefusesBadPromptsAndAdapters) {
   text.set_text("hi");
   EXPECT_THAT(code_and_message(text),
               Pair(absl::StatusCode::kInvalidArgument, HasSubstr("has none")));
-  v1::GenerateRequest adapter;
-  adapter.add_token_ids(1);
-  adapter.set_adapter("acme-support");
-  EXPECT_THAT(code_and_message(adapter),
-              Pair(absl::StatusCode::kNotFound, HasSubstr("adapter \"acme-support\"")));
   v1::GenerateRequest priority;
   priority.add_token_ids(1);
   priority.set_priority(static_cast<v1::Priority>(7));
