@@ -132,6 +132,10 @@ absl::Status StepPlan::Validate(int64_t vocab_size, int32_t num_blocks, int32_t 
           absl::StrCat("step plan: sequence ", i, " asks for a sample but feeds no token"));
     }
     const StepSequence& seq = seqs[i];
+    if (seq.adapter_slot < -1) {
+      return absl::InvalidArgumentError(absl::StrCat("step plan: sequence ", i, ": adapter slot ",
+                                                     seq.adapter_slot, " (-1 is the base model)"));
+    }
     if (seq.num_cached_tokens < 0) {
       return absl::InvalidArgumentError(
           absl::StrCat("step plan: sequence ", i, ": negative num_cached_tokens"));

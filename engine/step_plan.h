@@ -85,7 +85,8 @@ struct StepPlan {
   // token ids in [0, vocab), block ids in [0, num_blocks), enough blocks for every fed position,
   // no block written by two sequences; for sampled sequences, sampling parameters within their
   // ranges (ValidateSamplingParams), suppressed ids in [0, vocab) and not all of it, and history
-  // ids in [0, vocab) when a penalty reads them. Block copies: ids in [0, num_blocks), src != dst,
+  // ids in [0, vocab) when a penalty reads them; adapter_slot >= -1 (whether the slot holds an
+  // adapter is the engine's check). Block copies: ids in [0, num_blocks), src != dst,
   // no dst twice, no dst that is another copy's src (a src or a dst may be written by the step:
   // copies come first). An error names the sequence or copy and what is wrong.
   absl::Status Validate(int64_t vocab_size, int32_t num_blocks, int32_t block_size,

@@ -16,6 +16,8 @@ packages=(
   nlohmann-json3-dev libcli11-dev
   # Unicode categories and NFC for the tokenizer
   libutf8proc-dev
+  # SHA-256 content digests of LoRA adapters (libcrypto's EVP API)
+  libssl-dev
   # tests and benchmarks; the daemon's end-to-end test drives it with curl, openssl (a TLS
   # certificate) and Python grpcio (a client stack nobody here wrote)
   curl openssl python3 python3-grpcio python3-protobuf

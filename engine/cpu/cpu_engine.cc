@@ -9,12 +9,19 @@
 #include "absl/strings/str_cat.h"
 #include "engine/checkpoint.h"
 #include "engine/cpu/linear.h"
+#include "engine/cpu/lora.h"
 #include "engine/cpu/paged_attention.h"
 #include "engine/cpu/rms_norm.h"
 #include "engine/cpu/swiglu.h"
 #include "engine/sampler.h"
 
 namespace tessera {
+namespace {
+
+// Far above any real deployment; bounds the slot table a bad flag could allocate.
+constexpr int32_t kMaxLoraSlots = 1 << 16;
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<CpuEngine>> CpuEngine::Load(const std::string& model_dir,
                                                            const CpuEngineOptions& options) {
@@ -42,20 +49,84 @@ absl::StatusOr<std::unique_ptr<CpuEngine>> CpuEngine::Create(ModelConfig config,
         "KV cache of ", options.kv_cache_bytes, " bytes holds no block of ", per_block, " bytes"));
   }
   blocks = std::min<int64_t>(blocks, std::numeric_limits<int32_t>::max() / 2);
+  if (options.max_loras < 0 || options.max_loras > kMaxLoraSlots) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_loras must be in [0, ", kMaxLoraSlots, "], got ", options.max_loras));
+  }
   if (options.num_threads > 0) omp_set_num_threads(options.num_threads);
-  return std::unique_ptr<CpuEngine>(new CpuEngine(
-      std::move(config), std::move(weights), static_cast<int32_t>(blocks), options.block_size));
+  return std::unique_ptr<CpuEngine>(new CpuEngine(std::move(config), std::move(weights),
+                                                  static_cast<int32_t>(blocks), options.block_size,
+                                                  options.max_loras));
 }
 
-CpuEngine::CpuEngine(ModelConfig config, CpuWeights weights, int32_t num_blocks, int32_t block_size)
+CpuEngine::CpuEngine(ModelConfig config, CpuWeights weights, int32_t num_blocks, int32_t block_size,
+                     int32_t max_loras)
     : config_(std::move(config)),
       weights_(std::move(weights)),
       rope_(config_.head_dim, config_.rope_theta, config_.rope_scaling),
       kv_(config_.num_hidden_layers, num_blocks, block_size, config_.num_key_value_heads,
-          config_.head_dim) {}
+          config_.head_dim),
+      adapters_(max_loras) {}
+
+absl::Status CpuEngine::SetAdapter(int32_t slot, std::shared_ptr<const LoraWeights> weights) {
+  if (slot < 0 || slot >= num_adapter_slots()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("adapter slot ", slot, " outside [0, ", num_adapter_slots(), ")"));
+  }
+  if (weights != nullptr) {
+    if (absl::Status s = weights->Validate(config_); !s.ok()) return s;
+  }
+  adapters_[slot] = std::move(weights);
+  return absl::OkStatus();
+}
+
+absl::Status CpuEngine::CheckAdapterSlots(const StepPlan& plan) const {
+  for (int32_t s = 0; s < plan.num_seqs(); ++s) {
+    const int32_t slot = plan.seqs[s].adapter_slot;
+    if (slot < 0) continue;  // StepPlan::Validate has refused anything below -1
+    if (slot >= num_adapter_slots()) {
+      return absl::InvalidArgumentError(absl::StrCat("step plan: sequence ", s, ": adapter slot ",
+                                                     slot, " outside [0, ", num_adapter_slots(),
+                                                     ")"));
+    }
+    if (adapters_[slot] == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("step plan: sequence ", s, ": adapter slot ", slot, " is empty"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::vector<const LoraWeights*> CpuEngine::RowAdapters(const StepPlan& plan) const {
+  std::vector<const LoraWeights*> rows;
+  for (int32_t s = 0; s < plan.num_seqs(); ++s) {
+    const int32_t slot = plan.seqs[s].adapter_slot;
+    if (slot < 0) continue;
+    if (rows.empty()) rows.resize(plan.num_tokens());
+    for (int32_t t = plan.qo_indptr[s]; t < plan.qo_indptr[s + 1]; ++t) {
+      rows[t] = adapters_[slot].get();
+    }
+  }
+  return rows;
+}
+
+void CpuEngine::AddLora(int64_t l, LoraModule m,
+                        const std::vector<const LoraWeights*>& row_adapters, const float* x,
+                        float* y) const {
+  if (row_adapters.empty()) return;
+  std::vector<const LoraPair*> pairs(row_adapters.size());
+  bool any = false;
+  for (size_t t = 0; t < pairs.size(); ++t) {
+    pairs[t] = row_adapters[t] == nullptr ? nullptr : row_adapters[t]->Find(l, m);
+    any = any || pairs[t] != nullptr;
+  }
+  if (!any) return;
+  AddLoraDelta(x, LoraModuleInFeatures(config_, m), pairs, LoraModuleOutFeatures(config_, m), y);
+}
 
 void CpuEngine::Layer(int64_t l, const StepPlan& plan, const std::vector<int64_t>& num_cached,
-                      const std::vector<int64_t>& positions, std::vector<float>& x) {
+                      const std::vector<int64_t>& positions,
+                      const std::vector<const LoraWeights*>& row_adapters, std::vector<float>& x) {
   const ModelConfig& c = config_;
   const CpuLayerWeights& w = weights_.layers[l];
   const int64_t n = plan.num_tokens(), h = c.hidden_size, d = c.head_dim;
@@ -67,6 +138,9 @@ void CpuEngine::Layer(int64_t l, const StepPlan& plan, const std::vector<int64_t
   Linear(normed.data(), n, w.q, q.data());
   Linear(normed.data(), n, w.k, k.data());
   Linear(normed.data(), n, w.v, v.data());
+  AddLora(l, LoraModule::kQ, row_adapters, normed.data(), q.data());
+  AddLora(l, LoraModule::kK, row_adapters, normed.data(), k.data());
+  AddLora(l, LoraModule::kV, row_adapters, normed.data(), v.data());
 
   // RoPE, then K and V into their cache slots (the cache holds rotated keys).
   for (int32_t s = 0; s < plan.num_seqs(); ++s) {
@@ -88,6 +162,7 @@ void CpuEngine::Layer(int64_t l, const StepPlan& plan, const std::vector<int64_t
   PagedAttention(q.data(), plan.qo_indptr, num_cached, plan.page_table, kv_, l, shape, attn.data());
   std::vector<float> o(n * h);
   Linear(attn.data(), n, w.o, o.data());
+  AddLora(l, LoraModule::kO, row_adapters, attn.data(), o.data());
   for (int64_t i = 0; i < n * h; ++i) x[i] += o[i];
 
   RmsNorm(x.data(), w.post_attention_norm.data(), n, h, static_cast<float>(c.rms_norm_eps),
@@ -95,8 +170,11 @@ void CpuEngine::Layer(int64_t l, const StepPlan& plan, const std::vector<int64_t
   std::vector<float> gate(n * c.intermediate_size), up(n * c.intermediate_size);
   Linear(normed.data(), n, w.gate, gate.data());
   Linear(normed.data(), n, w.up, up.data());
+  AddLora(l, LoraModule::kGate, row_adapters, normed.data(), gate.data());
+  AddLora(l, LoraModule::kUp, row_adapters, normed.data(), up.data());
   SiluMul(gate.data(), up.data(), n * c.intermediate_size, gate.data());
   Linear(gate.data(), n, w.down, o.data());
+  AddLora(l, LoraModule::kDown, row_adapters, gate.data(), o.data());
   for (int64_t i = 0; i < n * h; ++i) x[i] += o[i];
 }
 
@@ -108,7 +186,10 @@ std::vector<float> CpuEngine::Forward(const StepPlan& plan, const std::vector<in
   }
   std::vector<int64_t> num_cached(plan.num_seqs());
   for (int32_t s = 0; s < plan.num_seqs(); ++s) num_cached[s] = plan.seqs[s].num_cached_tokens;
-  for (int64_t l = 0; l < config_.num_hidden_layers; ++l) Layer(l, plan, num_cached, positions, x);
+  const std::vector<const LoraWeights*> row_adapters = RowAdapters(plan);
+  for (int64_t l = 0; l < config_.num_hidden_layers; ++l) {
+    Layer(l, plan, num_cached, positions, row_adapters, x);
+  }
   return x;
 }
 
@@ -118,6 +199,7 @@ absl::StatusOr<StepResult> CpuEngine::Step(const StepPlan& plan) {
       !s.ok()) {
     return s;
   }
+  if (absl::Status s = CheckAdapterSlots(plan); !s.ok()) return s;
   // Copy-on-write copies come before the forward pass writes any KV.
   for (const BlockCopy& c : plan.block_copies) kv_.CopyBlock(c.src, c.dst);
   if (plan.num_tokens() == 0) {

@@ -4,6 +4,10 @@
 // OpenMP over independent outputs. It is the oracle every CUDA op is tested against, so it favours
 // clarity and a fixed summation order (a row's result does not depend on its batch) over speed.
 //
+// LoRA: each sequence may name an adapter slot; the rows of its tokens get y += scale * B (A x) on
+// every projection the adapter adapts (engine/cpu/lora.h), so one step mixes adapters and the base
+// model freely. Slots share ownership of their LoraWeights with whoever set them.
+//
 // Not thread-safe (one caller, the scheduler thread). Owns weights and KV storage.
 #ifndef TESSERA_ENGINE_CPU_CPU_ENGINE_H_
 #define TESSERA_ENGINE_CPU_CPU_ENGINE_H_
@@ -28,6 +32,8 @@ struct CpuEngineOptions {
   int32_t num_kv_blocks = 0;
   int64_t kv_cache_bytes = int64_t{1} << 30;
   int32_t num_threads = 0;  // 0 = all cores
+  // LoRA adapter slots (Engine::num_adapter_slots); 0 disables LoRA.
+  int32_t max_loras = 8;
 };
 
 class CpuEngine final : public Engine {
@@ -41,24 +47,37 @@ class CpuEngine final : public Engine {
   const ModelConfig& config() const override { return config_; }
   KvCacheGeometry kv_geometry() const override { return {kv_.num_blocks(), kv_.block_size()}; }
   absl::StatusOr<StepResult> Step(const StepPlan& plan) override;
+  int32_t num_adapter_slots() const override { return static_cast<int32_t>(adapters_.size()); }
+  absl::Status SetAdapter(int32_t slot, std::shared_ptr<const LoraWeights> weights) override;
 
   const CpuWeights& weights() const { return weights_; }
   // The KV storage, for tests that inspect blocks.
   const CpuKvCache& kv_cache() const { return kv_; }
 
  private:
-  CpuEngine(ModelConfig config, CpuWeights weights, int32_t num_blocks, int32_t block_size);
+  CpuEngine(ModelConfig config, CpuWeights weights, int32_t num_blocks, int32_t block_size,
+            int32_t max_loras);
+
+  // InvalidArgument when a sequence names a slot out of range or an empty one.
+  absl::Status CheckAdapterSlots(const StepPlan& plan) const;
+  // Each token's adapter (null: base model), or empty when no sequence of the plan uses one.
+  std::vector<const LoraWeights*> RowAdapters(const StepPlan& plan) const;
 
   // Runs all layers over the plan's tokens; returns the final hidden states [num_tokens, hidden]
   // before the final norm.
   std::vector<float> Forward(const StepPlan& plan, const std::vector<int64_t>& positions);
   void Layer(int64_t l, const StepPlan& plan, const std::vector<int64_t>& num_cached,
-             const std::vector<int64_t>& positions, std::vector<float>& x);
+             const std::vector<int64_t>& positions,
+             const std::vector<const LoraWeights*>& row_adapters, std::vector<float>& x);
+  // y += the LoRA delta of projection `m` of layer `l` for rows with an adapter; x is its input.
+  void AddLora(int64_t l, LoraModule m, const std::vector<const LoraWeights*>& row_adapters,
+               const float* x, float* y) const;
 
   ModelConfig config_;
   CpuWeights weights_;
   Rope rope_;
   CpuKvCache kv_;
+  std::vector<std::shared_ptr<const LoraWeights>> adapters_;  // one per slot; null when empty
   // Reused by every sample (Step runs on one thread), so a large vocabulary is not reallocated.
   SamplerScratch sampler_scratch_;
 };

@@ -92,6 +92,17 @@ TEST(StepPlanTest, RejectsWhatWouldCorruptTheCache) {
   EXPECT_FALSE(TwoSequences().Validate(kVocab, kBlocks, kBlockSize, 5).ok());  // past the context
 }
 
+TEST(StepPlanTest, AdapterSlotIsMinusOneOrANonNegativeSlot) {
+  StepPlan p = TwoSequences();
+  p.seqs[0].adapter_slot = 0;
+  p.seqs[1].adapter_slot = 1000;  // whether the slot exists is the engine's check
+  EXPECT_TRUE(p.Validate(kVocab, kBlocks, kBlockSize, 64).ok());
+  p.seqs[1].adapter_slot = -2;
+  const absl::Status s = p.Validate(kVocab, kBlocks, kBlockSize, 64);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("sequence 1: adapter slot -2"), absl::string_view::npos) << s;
+}
+
 TEST(StepPlanTest, AcceptsCopyOnWriteCopies) {
   // b writes block 3 and reads block 2: 3 may be a destination (b writes into its fresh copy),
   // 2 may be a source, here of two copies (one prompt block forked for two samples).
