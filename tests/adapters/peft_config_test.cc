@@ -85,6 +85,15 @@ TEST(PeftConfigTest, RegexStringMustMatchTheWholePath) {
   EXPECT_FALSE(dotstar.Targets(kQ0));
 }
 
+// A pattern that backtracks exponentially (a DFS matcher would not finish on a 31-character path)
+// runs in polynomial time: loading a hostile config cannot hang the daemon.
+TEST(PeftConfigTest, CatastrophicBacktrackingPatternsFinish) {
+  const PeftLoraConfig c = MustParse(
+      Config(R"("rank_pattern": {"(.*.*)*(.*.*)*(.*.*)*y": 2})", R"("((.*)*(.*)*)*(.*)*x")"));
+  EXPECT_FALSE(c.Targets(kQ0));
+  EXPECT_EQ(c.RankFor(kQ0), 8);
+}
+
 TEST(PeftConfigTest, AllLinearTargetsEveryProjection) {
   const PeftLoraConfig c = MustParse(Config("", R"("ALL-LINEAR")"));
   EXPECT_TRUE(c.all_linear);
