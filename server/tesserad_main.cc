@@ -2,6 +2,7 @@
 #include <pthread.h>
 
 #include <csignal>
+#include <cstdlib>
 #include <ctime>
 #include <iostream>
 #include <string>
@@ -92,6 +93,10 @@ void AddFlags(CLI::App& app, tessera::DaemonOptions& o, double& drain_seconds,
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The CPU backend's OpenMP workers sleep between steps instead of spinning: a daemon waits for
+  // requests most of the time, and spinning workers starve other processes (and each other) on
+  // a shared machine. Must be set before the OpenMP runtime starts; the environment still wins.
+  setenv("OMP_WAIT_POLICY", "passive", /*overwrite=*/0);
   CLI::App app("tesserad: serves a language model over gRPC (tessera.v1)");
   tessera::DaemonOptions options;
   double drain_seconds = 30;

@@ -53,10 +53,11 @@ absl::StatusOr<std::unique_ptr<CpuEngine>> CpuEngine::Create(ModelConfig config,
     return absl::InvalidArgumentError(
         absl::StrCat("max_loras must be in [0, ", kMaxLoraSlots, "], got ", options.max_loras));
   }
-  if (options.num_threads > 0) omp_set_num_threads(options.num_threads);
-  return std::unique_ptr<CpuEngine>(new CpuEngine(std::move(config), std::move(weights),
-                                                  static_cast<int32_t>(blocks), options.block_size,
-                                                  options.max_loras));
+  auto engine = std::unique_ptr<CpuEngine>(new CpuEngine(std::move(config), std::move(weights),
+                                                         static_cast<int32_t>(blocks),
+                                                         options.block_size, options.max_loras));
+  engine->num_threads_ = options.num_threads;
+  return engine;
 }
 
 CpuEngine::CpuEngine(ModelConfig config, CpuWeights weights, int32_t num_blocks, int32_t block_size,
@@ -194,6 +195,9 @@ std::vector<float> CpuEngine::Forward(const StepPlan& plan, const std::vector<in
 }
 
 absl::StatusOr<StepResult> CpuEngine::Step(const StepPlan& plan) {
+  // OpenMP's thread count is per calling thread: set it on the thread that steps (the daemon's
+  // scheduler thread is not the one that created the engine).
+  if (num_threads_ > 0 && omp_get_max_threads() != num_threads_) omp_set_num_threads(num_threads_);
   if (absl::Status s = plan.Validate(config_.vocab_size, kv_.num_blocks(), kv_.block_size(),
                                      config_.max_position_embeddings);
       !s.ok()) {

@@ -73,6 +73,7 @@ class CpuEngine final : public Engine {
   void AddLora(int64_t l, LoraModule m, const std::vector<const LoraWeights*>& row_adapters,
                const float* x, float* y) const;
 
+  int32_t num_threads_ = 0;  // 0: OpenMP's default
   ModelConfig config_;
   CpuWeights weights_;
   Rope rope_;

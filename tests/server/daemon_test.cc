@@ -199,7 +199,9 @@ TEST_F(DaemonTest, BadRequestsGetTheirStatusNamingTheField) {
        },
        absl::StatusCode::kInvalidArgument, "over the limit of 65536"},
       {[](v1::GenerateRequest& r) { r.set_adapter("nope"); }, absl::StatusCode::kNotFound,
-       "adapter \"nope\""},
+       "adapter nope not found"},
+      {[](v1::GenerateRequest& r) { r.set_adapter("../nope"); }, absl::StatusCode::kInvalidArgument,
+       "adapter: "},
   };
   for (const Case& c : cases) {
     v1::GenerateRequest r = TokenRequest({1, 415, 2936}, 4);

@@ -114,6 +114,14 @@ TEST(MetricsExporterTest, ExportsEveryNameWithItsType) {
       {"tessera_tpot_target_total", "counter"},
       {"tessera_scheduler_steps_total", "counter"},
       {"tessera_sequences_running", "gauge"},
+      {"tessera_adapter_loads_total", "counter"},
+      {"tessera_adapter_load_failures_total", "counter"},
+      {"tessera_adapter_evictions_total", "counter"},
+      {"tessera_adapter_load_seconds_total", "counter"},
+      {"tessera_adapter_load_attempts_total", "counter"},
+      {"tessera_adapters_resident", "gauge"},
+      {"tessera_adapter_host_bytes", "gauge"},
+      {"tessera_adapter_host_cache_bytes", "gauge"},
   };
   for (const auto& [name, type] : expected) {
     auto it = t.types.find(name);
@@ -338,6 +346,35 @@ TEST(MetricsExporterTest, LoraInfoKeepsOneSeriesValuedWithTheTime) {
                      {"waiting_lora_adapters", "poem"},
                      {"max_lora", "4"}}),
             1700000005);
+}
+
+TEST(MetricsExporterTest, AdapterRegistryCountsAndResidency) {
+  MetricsExporter exporter(kModel, TestCacheConfig());
+  LoraInfo lora;
+  lora.loads = 3;
+  lora.load_failures = 1;
+  lora.evictions = 2;
+  lora.load_attempts = 4;
+  lora.load_seconds = 0.5;
+  lora.resident_host = 5;
+  lora.host_bytes = 1000;
+  lora.host_cache_bytes = 4096;
+  PrometheusText t = Parse(exporter.Render(SchedulerStats{}, EdgeStats{}, lora));
+  EXPECT_EQ(ValueOf(t, names::kAdapterLoads), 3);
+  EXPECT_EQ(ValueOf(t, names::kAdapterLoadFailures), 1);
+  EXPECT_EQ(ValueOf(t, names::kAdapterEvictions), 2);
+  EXPECT_EQ(ValueOf(t, names::kAdapterLoadAttempts), 4);
+  EXPECT_DOUBLE_EQ(ValueOf(t, names::kAdapterLoadSeconds), 0.5);
+  EXPECT_EQ(ValueOf(t, names::kAdaptersResident, {{"tier", "host"}}), 5);
+  EXPECT_EQ(ValueOf(t, names::kAdaptersResident, {{"tier", "device"}}), 0);
+  EXPECT_EQ(ValueOf(t, names::kAdapterHostBytes), 1000);
+  EXPECT_EQ(ValueOf(t, names::kAdapterHostCacheBytes), 4096);
+  // Cumulative counts raise the counters by their growth; gauges follow.
+  lora.loads = 7;
+  lora.host_bytes = 10;
+  t = Parse(exporter.Render(SchedulerStats{}, EdgeStats{}, lora));
+  EXPECT_EQ(ValueOf(t, names::kAdapterLoads), 7);
+  EXPECT_EQ(ValueOf(t, names::kAdapterHostBytes), 10);
 }
 
 TEST(MetricsExporterTest, ConcurrentRendersAgree) {
