@@ -87,6 +87,25 @@ grep -q '^tessera complete: UNAVAILABLE: ' "$work/e" || fail "refused connection
 "$tessera" health --server 127.0.0.1:1 > /dev/null 2> "$work/e"
 [ $? -eq 1 ] || fail "health against a closed port should exit 1"
 
+# `tessera adapters`: help and flag errors (calls against a live tesserad are the daemon's tests).
+for cmd in load unload list; do
+  "$tessera" adapters $cmd --help > "$work/o" 2>&1 || fail "adapters $cmd --help exits $?"
+  grep -q -- '--server' "$work/o" || fail "adapters $cmd --help does not list --server"
+done
+"$tessera" adapters --help > "$work/o" 2>&1 || fail "adapters --help exits $?"
+for word in load unload list; do grep -q "$word" "$work/o" || fail "adapters --help lacks $word"; done
+expect_bad 'A subcommand is required' adapters
+expect_bad '--server is required' adapters list
+expect_bad 'name is required' adapters load --server 127.0.0.1:1
+expect_bad '--wait-timeout requires --wait' adapters unload sql --server 127.0.0.1:1 --wait-timeout 5
+expect_bad 'must be seconds >= 0' adapters unload sql --server 127.0.0.1:1 --wait --wait-timeout -1
+expect_bad 'tessera adapters load: INVALID_ARGUMENT: ' adapters load ../etc --server 127.0.0.1:1
+expect_bad 'tessera adapters unload: INVALID_ARGUMENT: ' adapters unload 'a/b' --server 127.0.0.1:1
+expect_bad 'not expected: /x --path' adapters unload sql --server 127.0.0.1:1 --path /x
+"$tessera" adapters list --server 127.0.0.1:1 > /dev/null 2> "$work/e"
+[ $? -eq 1 ] || fail "adapters list against a closed port should exit 1"
+grep -q '^tessera adapters list: UNAVAILABLE: ' "$work/e" || fail "refused connection: $(cat "$work/e")"
+
 # make-model: a model with its own tokenizer, so text prompts work without fixtures. Its BOS
 # (<|begin_of_text|>) is id 1984, after the 256 byte tokens and 1728 merged ones.
 "$tessera" make-model "$work/made" 2> "$work/e" || fail "make-model: $(cat "$work/e")"
