@@ -1,5 +1,7 @@
 #include "client/client.h"
 
+#include <cstdint>
+#include <limits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -52,6 +54,7 @@ Client::Client(ClientOptions options, std::shared_ptr<::grpc::Channel> channel)
     : options_(std::move(options)),
       channel_(std::move(channel)),
       inference_(v1::Inference::NewStub(channel_)),
+      admin_(v1::Admin::NewStub(channel_)),
       health_(::grpc::health::v1::Health::NewStub(channel_)) {}
 
 std::unique_ptr<::grpc::ClientContext> Client::NewContext(const CallOptions& call) const {
@@ -162,6 +165,50 @@ absl::StatusOr<HealthStatus> Client::Health(std::string_view service, const Call
     return s;
   }
   return response.status();
+}
+
+absl::StatusOr<v1::AdapterStatus> Client::LoadAdapter(std::string_view name, std::string_view path,
+                                                      std::string_view owner,
+                                                      const CallOptions& call) {
+  v1::LoadAdapterRequest request;
+  request.set_name(std::string(name));
+  request.set_path(std::string(path));
+  request.set_owner(std::string(owner));
+  v1::AdapterStatus response;
+  std::unique_ptr<::grpc::ClientContext> context = NewContext(call);
+  if (absl::Status s = ToAbsl(admin_->LoadAdapter(context.get(), request, &response)); !s.ok()) {
+    return s;
+  }
+  return response;
+}
+
+absl::Status Client::UnloadAdapter(std::string_view name, std::string_view owner, bool wait,
+                                   absl::Duration wait_timeout, const CallOptions& call) {
+  if (wait_timeout < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("UnloadAdapter: wait_timeout must not be negative");
+  }
+  v1::UnloadAdapterRequest request;
+  request.set_name(std::string(name));
+  request.set_owner(std::string(owner));
+  request.set_wait(wait);
+  // Whole milliseconds, rounded up so that a short timeout never becomes 0 (= no limit); past the
+  // field's range, no limit is the nearest meaning.
+  const absl::Duration ms = absl::Ceil(wait_timeout, absl::Milliseconds(1));
+  const int64_t millis = absl::ToInt64Milliseconds(ms);
+  request.set_wait_timeout_ms(
+      millis > std::numeric_limits<uint32_t>::max() ? 0 : static_cast<uint32_t>(millis));
+  v1::UnloadAdapterResponse response;
+  std::unique_ptr<::grpc::ClientContext> context = NewContext(call);
+  return ToAbsl(admin_->UnloadAdapter(context.get(), request, &response));
+}
+
+absl::StatusOr<v1::ListAdaptersResponse> Client::ListAdapters(const CallOptions& call) {
+  v1::ListAdaptersResponse response;
+  std::unique_ptr<::grpc::ClientContext> context = NewContext(call);
+  if (absl::Status s = ToAbsl(admin_->ListAdapters(context.get(), {}, &response)); !s.ok()) {
+    return s;
+  }
+  return response;
 }
 
 }  // namespace tessera

@@ -1,4 +1,5 @@
-// tessera::Client: the C++ SDK for a tesserad daemon (tessera.v1.Inference and grpc.health.v1).
+// tessera::Client: the C++ SDK for a tesserad daemon (tessera.v1.Inference, tessera.v1.Admin and
+// grpc.health.v1).
 //
 //   tessera::ClientOptions options;
 //   options.target = "localhost:50051";
@@ -16,6 +17,9 @@
 //   });
 //   // Or all at once:
 //   absl::StatusOr<tessera::GenerateOutput> out = (*client)->GenerateAndCollect(request);
+//
+//   // LoRA adapters (tessera.v1.Admin): requests name them in GenerateRequest.adapter.
+//   absl::StatusOr<tessera::v1::AdapterStatus> a = (*client)->LoadAdapter("support-bot");
 //
 // Errors: every call returns the server's gRPC status as an absl::Status with the same code and
 // message (UNAVAILABLE when the server cannot be reached, DEADLINE_EXCEEDED past the call's
@@ -38,6 +42,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "tessera/v1/admin.grpc.pb.h"
 #include "tessera/v1/inference.grpc.pb.h"
 
 namespace tessera {
@@ -107,6 +112,22 @@ class Client {
   // server does not know gives NOT_FOUND.
   absl::StatusOr<HealthStatus> Health(std::string_view service = "", const CallOptions& call = {});
 
+  // tessera.v1.Admin. LoadAdapter loads (or reloads, atomically) the adapter `name` from `path`
+  // on the server, or from the daemon's --adapter-dir when `path` is empty; `owner` (admin only)
+  // makes it a tenant's private adapter, empty = public. Returns its status after the load.
+  absl::StatusOr<v1::AdapterStatus> LoadAdapter(std::string_view name, std::string_view path = "",
+                                                std::string_view owner = "",
+                                                const CallOptions& call = {});
+  // Unloads (owner, name). Without `wait` the server refuses (FAILED_PRECONDITION) while
+  // requests use it; with `wait` it refuses new requests and waits for those in flight, at most
+  // `wait_timeout` (zero = no limit; rounded up to whole milliseconds), then DEADLINE_EXCEEDED.
+  // The call's own deadline (`call`) still applies. INVALID_ARGUMENT for a negative wait_timeout.
+  absl::Status UnloadAdapter(std::string_view name, std::string_view owner = "", bool wait = false,
+                             absl::Duration wait_timeout = absl::ZeroDuration(),
+                             const CallOptions& call = {});
+  // The adapters the caller may see (an admin: all), ordered by name then owner.
+  absl::StatusOr<v1::ListAdaptersResponse> ListAdapters(const CallOptions& call = {});
+
  private:
   Client(ClientOptions options, std::shared_ptr<::grpc::Channel> channel);
 
@@ -116,6 +137,7 @@ class Client {
   const ClientOptions options_;
   const std::shared_ptr<::grpc::Channel> channel_;
   const std::unique_ptr<v1::Inference::Stub> inference_;
+  const std::unique_ptr<v1::Admin::Stub> admin_;
   const std::unique_ptr<::grpc::health::v1::Health::Stub> health_;
 };
 

@@ -1,15 +1,21 @@
 #include "client/generate_command.h"
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <set>
+#include <string>
+#include <vector>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "client/generate_io.h"
+#include "client/offline_adapters.h"
 #include "engine/engine_loader.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "scheduler/offline_scheduler.h"
@@ -78,7 +84,69 @@ EngineLoadOptions EngineOptionsFrom(const GenerateCommandOptions& o) {
   eo.gpu_memory_utilization = o.gpu_memory_utilization;
   eo.max_num_batched_tokens = o.max_num_batched_tokens;
   eo.max_num_seqs = o.max_num_seqs;
+  eo.max_loras = o.max_loras;
   return eo;
+}
+
+// Errors the user can fix by changing the input exit 2; anything else (I/O) exits 1.
+int ExitCodeFor(const absl::Status& s) {
+  return absl::IsInvalidArgument(s) || absl::IsNotFound(s) || absl::IsFailedPrecondition(s) ? 2 : 1;
+}
+
+absl::StatusOr<OfflineAdapterOptions> AdapterOptionsFrom(const GenerateCommandOptions& o) {
+  OfflineAdapterOptions ao;
+  ao.adapter_dir = o.adapter_dir;
+  ao.max_lora_rank = o.max_lora_rank;
+  std::error_code ec;
+  if (!o.adapter_dir.empty() && !std::filesystem::is_directory(o.adapter_dir, ec)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--adapter-dir ", o.adapter_dir, ": not a directory"));
+  }
+  for (const std::string& flag : o.adapters) {
+    absl::StatusOr<std::pair<std::string, std::string>> a = ParseAdapterFlag(flag);
+    if (!a.ok()) return a.status();
+    ao.preload.push_back(*std::move(a));
+  }
+  return ao;
+}
+
+absl::Status PrintError(const absl::Status& s) {
+  std::cerr << "tessera generate: " << s.message() << "\n";
+  return s;
+}
+
+// Loads the --adapter folders and gives each request naming an adapter its weights. Null when the
+// run uses no adapters. Every request is checked; errors are printed here, one per adapter.
+absl::StatusOr<std::unique_ptr<OfflineAdapters>> PrepareAdapters(
+    const OfflineAdapterOptions& ao, const Engine& engine, std::vector<GenerateRequest>& requests) {
+  const bool named = std::any_of(requests.begin(), requests.end(),
+                                 [](const GenerateRequest& r) { return r.adapter != nullptr; });
+  if (!named && ao.adapter_dir.empty() && ao.preload.empty()) {
+    return std::unique_ptr<OfflineAdapters>();
+  }
+  if (engine.num_adapter_slots() == 0) {
+    return PrintError(absl::InvalidArgumentError(
+        "LoRA adapters (--adapter, --adapter-dir or \"adapter\"): this engine has no adapter "
+        "slots (--max-loras 0, or a backend without LoRA)"));
+  }
+  absl::StatusOr<std::unique_ptr<OfflineAdapters>> adapters =
+      OfflineAdapters::Create(engine.config(), ao);
+  if (!adapters.ok()) return PrintError(adapters.status());
+  absl::Status first_error;
+  std::set<std::string> reported;  // an adapter's error names the first request using it
+  for (GenerateRequest& r : requests) {
+    if (absl::Status s = (*adapters)->Resolve(r); !s.ok() && !reported.contains(r.adapter->name)) {
+      reported.insert(r.adapter->name);
+      if (first_error.ok()) first_error = s;
+      PrintError(s);
+    }
+  }
+  if (!first_error.ok()) return first_error;
+  for (const AdapterInfo& a : (*adapters)->List()) {
+    std::cerr << absl::StrFormat("tessera generate: adapter %s: rank %d, %.2f MB\n", a.name, a.rank,
+                                 a.bytes / 1e6);
+  }
+  return adapters;
 }
 
 }  // namespace
@@ -87,6 +155,11 @@ int RunGenerate(const GenerateCommandOptions& o) {
   absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = LoadTokenizer(o);
   if (!tokenizer.ok()) {
     std::cerr << "tessera generate: " << tokenizer.status().message() << "\n";
+    return 2;
+  }
+  absl::StatusOr<OfflineAdapterOptions> adapter_options = AdapterOptionsFrom(o);
+  if (!adapter_options.ok()) {
+    std::cerr << "tessera generate: " << adapter_options.status().message() << "\n";
     return 2;
   }
   absl::StatusOr<std::vector<GenerateRequest>> requests = LoadRequests(o, tokenizer->get());
@@ -102,6 +175,9 @@ int RunGenerate(const GenerateCommandOptions& o) {
   }
   if (o.backend == "cuda") std::cerr << "tessera generate: memory: " << loaded->memory_plan << "\n";
   Engine& engine = *loaded->engine;
+  absl::StatusOr<std::unique_ptr<OfflineAdapters>> adapters =
+      PrepareAdapters(*adapter_options, engine, *requests);
+  if (!adapters.ok()) return ExitCodeFor(adapters.status());  // printed by PrepareAdapters
   const auto t1 = std::chrono::steady_clock::now();
   OfflineScheduler scheduler(engine, {o.max_num_batched_tokens, o.max_num_seqs}, tokenizer->get());
   // Every request is checked before any runs, so bad input costs no compute.
@@ -164,6 +240,17 @@ void AddGenerateCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--threads", o->threads, "CPU threads (0 = all cores)")->capture_default_str();
   cmd->add_option("--gpu-memory-utilization", o->gpu_memory_utilization,
                   "cuda: share of device memory for weights, workspace and KV cache")
+      ->capture_default_str();
+  cmd->add_option(
+      "--adapter-dir", o->adapter_dir,
+      "LoRA adapters folder: a request's \"adapter\": NAME loads DIR/NAME on first use");
+  cmd->add_option("--adapter", o->adapters,
+                  "NAME=DIR: a PEFT LoRA adapter folder, loaded before running (repeatable)");
+  cmd->add_option("--max-loras", o->max_loras, "LoRA adapters the engine holds at once")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--max-lora-rank", o->max_lora_rank, "Largest LoRA rank accepted")
+      ->check(CLI::PositiveNumber)
       ->capture_default_str();
   cmd->callback([o, file, ids, text, exit_code] {
     if (file->count() == 0 && ids->count() == 0 && text->count() == 0) {

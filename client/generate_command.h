@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "CLI/CLI.hpp"
 
@@ -31,6 +32,11 @@ struct GenerateCommandOptions {
   int32_t max_num_seqs = 256;
   int32_t threads = 0;
   double gpu_memory_utilization = 0.9;  // cuda: share of the card for weights + workspace + KV
+  // LoRA adapters: requests name them with "adapter".
+  std::string adapter_dir;            // adapters loaded by name (DIR/<name>) on first use
+  std::vector<std::string> adapters;  // NAME=DIR, loaded before running
+  int32_t max_loras = 8;              // engine adapter slots
+  int32_t max_lora_rank = 64;
 };
 
 // Registers the subcommand on `app`; `*exit_code` receives its result when it runs.

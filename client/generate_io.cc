@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <limits>
+#include <memory>
 #include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "adapters/adapter_name.h"
 #include "nlohmann/json.hpp"
 
 namespace tessera {
@@ -198,6 +200,15 @@ absl::StatusOr<GenerateRequest> ParseGenerateRequest(absl::string_view line,
       auto n = IntField(v, where, key, 1, kMaxInt);
       if (!n.ok()) return n.status();
       r.max_tokens = static_cast<int32_t>(*n);
+    } else if (key == "adapter") {
+      if (!v.is_string()) return FieldError(where, key, "must be a string (an adapter name)");
+      if (absl::Status s = ValidateAdapterName(v.get<std::string>()); !s.ok()) {
+        return FieldError(where, key, s.message());
+      }
+      // The name only: the runner resolves it to the adapter's weights (OfflineAdapters).
+      auto ref = std::make_shared<AdapterRef>();
+      ref->name = v.get<std::string>();
+      r.adapter = std::move(ref);
     } else if (key == "prompt_logprobs") {
       auto n = IntField(v, where, key, 0, kMaxInt);
       if (!n.ok()) return n.status();
@@ -208,7 +219,8 @@ absl::StatusOr<GenerateRequest> ParseGenerateRequest(absl::string_view line,
       if (!*known) {
         return absl::InvalidArgumentError(absl::StrCat(
             where, ": unknown field \"", key,
-            "\" (known: id, token_ids, text, add_special_tokens, max_tokens, min_tokens, n, "
+            "\" (known: id, token_ids, text, add_special_tokens, adapter, max_tokens, min_tokens, "
+            "n, "
             "temperature, top_k, top_p, min_p, seed, repetition_penalty, presence_penalty, "
             "frequency_penalty, logit_bias, logprobs, prompt_logprobs, stop, stop_token_ids, "
             "ignore_eos, include_stop_str_in_output, skip_special_tokens)"));

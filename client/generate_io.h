@@ -9,7 +9,8 @@
 //           "logit_bias": {"token id": float in [-100, 100]} (OpenAI's shape),
 //           "logprobs": int in [0, 20], "prompt_logprobs": int, "stop": str | [str],
 //           "stop_token_ids": [int], "ignore_eos": bool, "include_stop_str_in_output": bool,
-//           "skip_special_tokens": bool (output text, default true)}; exactly one of
+//           "skip_special_tokens": bool (output text, default true), "adapter": str (a LoRA
+//           adapter's name; absent: the base model)}; exactly one of
 //           "token_ids" and "text" is required ("text" needs a tokenizer); unknown fields are
 //           errors. Token ids are checked against the model by the scheduler.
 // Result:  {"id", "prompt_token_ids", "output_token_ids", "text" (with a tokenizer),
@@ -33,7 +34,9 @@
 namespace tessera {
 
 // Parses one request line. `where` (e.g. "requests.jsonl:3") prefixes errors. A missing id
-// becomes `default_id`. `tokenizer` (may be null) turns "text" into token ids.
+// becomes `default_id`. `tokenizer` (may be null) turns "text" into token ids. An "adapter"
+// becomes a GenerateRequest::adapter holding the name only (no weights): the caller resolves it
+// (OfflineAdapters::Resolve) before running; the scheduler refuses an adapter without weights.
 absl::StatusOr<GenerateRequest> ParseGenerateRequest(absl::string_view line,
                                                      absl::string_view where,
                                                      const std::string& default_id,

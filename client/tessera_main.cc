@@ -1,5 +1,6 @@
 // The `tessera` command-line tool.
 #include "CLI/CLI.hpp"
+#include "client/adapters_command.h"
 #include "client/complete_command.h"
 #include "client/generate_command.h"
 #include "client/health_command.h"
@@ -19,6 +20,7 @@ int main(int argc, char** argv) {
   tessera::AddCompleteCommand(app, &exit_code);
   tessera::AddHealthCommand(app, &exit_code);
   tessera::AddModelInfoCommand(app, &exit_code);
+  tessera::AddAdaptersCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

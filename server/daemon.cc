@@ -14,7 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
-#include "adapters/peft_loader.h"
+#include "adapters/peft_adapter_loader.h"
 
 namespace tessera {
 namespace {
@@ -212,19 +212,13 @@ absl::Status Daemon::StartAdapters() {
     }
     return absl::OkStatus();
   }
-  const ModelConfig config = engine_.engine->config();
   PeftLoadOptions peft;
   peft.max_lora_rank = o.max_lora_rank;
-  AdapterLoader loader = [config,
-                          peft](const std::filesystem::path& dir) -> absl::StatusOr<LoadedAdapter> {
-    absl::StatusOr<PeftAdapter> a = LoadPeftAdapter(dir.string(), config, peft);
-    if (!a.ok()) return a.status();
-    return LoadedAdapter{a->weights, a->digest, a->max_rank, a->num_bytes};
-  };
   AdapterRegistryOptions ro;
   ro.adapter_dir = o.adapter_dir;
   ro.host_cache_bytes = o.adapter_host_cache_bytes;
-  adapters_ = std::make_unique<AdapterRegistry>(std::move(loader), ro);
+  adapters_ =
+      std::make_unique<AdapterRegistry>(PeftAdapterLoader(engine_.engine->config(), peft), ro);
   for (const auto& [name, dir] : o.adapters) {
     absl::StatusOr<AdapterInfo> info = adapters_->Load({name, dir, /*owner=*/""});
     if (!info.ok()) return info.status();

@@ -84,6 +84,20 @@ TEST_F(ClientTlsTest, TrustedCertificateConnectsAndCarriesTheApiKey) {
               ::testing::Optional(std::string("Bearer sekrit")));
 }
 
+TEST_F(ClientTlsTest, AdminCallsGoOverTheSameChannel) {
+  ClientOptions options = TrustingOptions();
+  options.api_key = "sekrit";
+  absl::StatusOr<std::unique_ptr<Client>> client = Client::Create(options);
+  ASSERT_TRUE(client.ok()) << client.status();
+  ASSERT_TRUE((*client)->LoadAdapter("sql").ok());
+  absl::StatusOr<v1::ListAdaptersResponse> list = (*client)->ListAdapters();
+  ASSERT_TRUE(list.ok()) << list.status();
+  ASSERT_EQ(list->adapters_size(), 1);
+  EXPECT_EQ(list->adapters(0).name(), "sql");
+  EXPECT_THAT(server_->admin().last_authorization(),
+              ::testing::Optional(std::string("Bearer sekrit")));
+}
+
 TEST_F(ClientTlsTest, ServerNameThatTheCertificateDoesNotNameFails) {
   ClientOptions options = TrustingOptions();
   options.tls_server_name = "other.test";

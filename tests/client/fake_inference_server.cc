@@ -14,19 +14,12 @@
 namespace tessera {
 
 ::grpc::Status FakeInferenceService::Authorize(const ::grpc::ServerContext& context) {
-  std::optional<std::string> authorization;
-  const auto& metadata = context.client_metadata();
-  if (auto it = metadata.find("authorization"); it != metadata.end()) {
-    authorization = std::string(it->second.data(), it->second.size());
-  }
+  std::optional<std::string> authorization = AuthorizationOf(context);
   {
     absl::MutexLock lock(&mu_);
     last_authorization_ = authorization;
   }
-  if (!required_api_key.empty() && authorization != "Bearer " + required_api_key) {
-    return {::grpc::StatusCode::UNAUTHENTICATED, "missing or unknown API key"};
-  }
-  return ::grpc::Status::OK;
+  return CheckBearer(authorization, required_api_key);
 }
 
 ::grpc::Status FakeInferenceService::Generate(::grpc::ServerContext* context,
@@ -105,6 +98,7 @@ FakeInferenceServer::FakeInferenceServer(std::shared_ptr<::grpc::ServerCredentia
   ::grpc::ServerBuilder builder;
   builder.AddListeningPort("127.0.0.1:0", std::move(credentials), &port_);
   builder.RegisterService(&service_);
+  builder.RegisterService(&admin_);
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port_ <= 0) {
     ADD_FAILURE() << "the fake server did not start";

@@ -1,5 +1,6 @@
 // An in-process tessera.v1.Inference server for the SDK's tests, on 127.0.0.1 at a free port,
-// with gRPC's default health service. It serves scripted answers and records what it was sent.
+// with gRPC's default health service and a fake tessera.v1.Admin (fake_admin_service.h). It
+// serves scripted answers and records what it was sent.
 //
 // Generate, by request_id:
 //   "error": fails INVALID_ARGUMENT with kGenerateErrorMessage;
@@ -23,6 +24,7 @@
 #include "absl/synchronization/notification.h"
 #include "grpcpp/grpcpp.h"
 #include "tessera/v1/inference.grpc.pb.h"
+#include "tests/client/fake_admin_service.h"
 
 namespace tessera {
 
@@ -64,10 +66,12 @@ class FakeInferenceServer {
 
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   FakeInferenceService& service() { return service_; }
+  FakeAdminService& admin() { return admin_; }
   ::grpc::HealthCheckServiceInterface& health() { return *server_->GetHealthCheckService(); }
 
  private:
   FakeInferenceService service_;
+  FakeAdminService admin_;
   int port_ = 0;
   std::unique_ptr<::grpc::Server> server_;
 };

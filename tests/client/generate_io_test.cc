@@ -69,6 +69,15 @@ TEST(ParseGenerateRequestTest, DefaultsIdAndOptionalFields) {
   EXPECT_EQ(r->id, "7");
   EXPECT_EQ(r->max_tokens, 16);
   EXPECT_EQ(r->sampling.temperature, 0.0f);
+  EXPECT_EQ(r->adapter, nullptr);  // the base model
+}
+
+TEST(ParseGenerateRequestTest, AdapterIsANameForTheRunnerToResolve) {
+  auto r = ParseGenerateRequest(R"({"token_ids": [3], "adapter": "sql-v2.1_b"})", "f:1", "1");
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_NE(r->adapter, nullptr);
+  EXPECT_EQ(r->adapter->name, "sql-v2.1_b");
+  EXPECT_EQ(r->adapter->weights, nullptr);
 }
 
 TEST(ParseGenerateRequestTest, ErrorsNameTheField) {
@@ -116,6 +125,9 @@ TEST(ParseGenerateRequestTest, ErrorsNameTheField) {
       {R"({"token_ids": [1], "temperature": "hot"})", "\"temperature\" must be a number"},
       {R"({"token_ids": [1], "logprobs": true})", "\"logprobs\" must be an integer"},
       {R"({"token_ids": [1], "id": 5})", "\"id\" must be a string"},
+      {R"({"token_ids": [1], "adapter": 3})", "\"adapter\" must be a string"},
+      {R"({"token_ids": [1], "adapter": "../etc"})", "\"adapter\" "},
+      {R"({"token_ids": [1], "adapter": ""})", "\"adapter\" "},
       {R"({"token_ids": [99999999999]})", "\"token_ids[0]\" must be in"},
       {R"([1, 2])", "must be a JSON object"},
       {R"({"token_ids": [1)", "not valid JSON"},

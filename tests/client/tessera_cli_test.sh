@@ -87,6 +87,25 @@ grep -q '^tessera complete: UNAVAILABLE: ' "$work/e" || fail "refused connection
 "$tessera" health --server 127.0.0.1:1 > /dev/null 2> "$work/e"
 [ $? -eq 1 ] || fail "health against a closed port should exit 1"
 
+# `tessera adapters`: help and flag errors (calls against a live tesserad are the daemon's tests).
+for cmd in load unload list; do
+  "$tessera" adapters $cmd --help > "$work/o" 2>&1 || fail "adapters $cmd --help exits $?"
+  grep -q -- '--server' "$work/o" || fail "adapters $cmd --help does not list --server"
+done
+"$tessera" adapters --help > "$work/o" 2>&1 || fail "adapters --help exits $?"
+for word in load unload list; do grep -q "$word" "$work/o" || fail "adapters --help lacks $word"; done
+expect_bad 'A subcommand is required' adapters
+expect_bad '--server is required' adapters list
+expect_bad 'name is required' adapters load --server 127.0.0.1:1
+expect_bad '--wait-timeout requires --wait' adapters unload sql --server 127.0.0.1:1 --wait-timeout 5
+expect_bad 'must be seconds >= 0' adapters unload sql --server 127.0.0.1:1 --wait --wait-timeout -1
+expect_bad 'tessera adapters load: INVALID_ARGUMENT: ' adapters load ../etc --server 127.0.0.1:1
+expect_bad 'tessera adapters unload: INVALID_ARGUMENT: ' adapters unload 'a/b' --server 127.0.0.1:1
+expect_bad 'not expected: /x --path' adapters unload sql --server 127.0.0.1:1 --path /x
+"$tessera" adapters list --server 127.0.0.1:1 > /dev/null 2> "$work/e"
+[ $? -eq 1 ] || fail "adapters list against a closed port should exit 1"
+grep -q '^tessera adapters list: UNAVAILABLE: ' "$work/e" || fail "refused connection: $(cat "$work/e")"
+
 # make-model: a model with its own tokenizer, so text prompts work without fixtures. Its BOS
 # (<|begin_of_text|>) is id 1984, after the 256 byte tokens and 1728 merged ones.
 "$tessera" make-model "$work/made" 2> "$work/e" || fail "make-model: $(cat "$work/e")"
@@ -171,4 +190,116 @@ expect_bad 'stop strings need a tokenizer' generate --model "$work/model" --requ
 echo '{"text": "hi"}' > "$work/notok.jsonl"
 expect_bad '"text" needs a tokenizer' generate --model "$work/model" --requests "$work/notok.jsonl"
 expect_bad '--text needs a tokenizer' generate --model "$work/model" --text hi
+
+# LoRA adapters: greedy output on the fixture adapters against the PEFT references, one adapter at
+# a time and all mixed in one run, and the errors.
+adapters=$fixtures/adapters
+if [ ! -f "$adapters/tiny-llama-r8-all/adapter_config.json" ]; then
+  echo "tessera_cli_test: all checks passed (adapter checks skipped: no fixture adapters)"
+  exit 0
+fi
+# make_requests OUT ADAPTER:REF:CASES...: one greedy request per case of refs/REF.public.json,
+# its id "REF#CASE", on ADAPTER ("-" = the base model).
+make_requests() {
+  local out=$1; shift
+  python3 - "$fixtures/refs" "$@" > "$out" <<'PY' || fail "make_requests $*"
+import json, sys
+for spec in sys.argv[2:]:
+    adapter, ref, cases = spec.split(":")
+    doc = json.load(open(f"{sys.argv[1]}/{ref}.public.json"))
+    for i in cases.split(","):
+        c = doc["cases"][int(i)]
+        r = {"id": f"{ref}#{i}", "token_ids": c["prompt_ids"], "max_tokens": len(c["greedy"]),
+             "ignore_eos": True}
+        if adapter != "-":
+            r["adapter"] = adapter
+        print(json.dumps(r))
+PY
+}
+# check_refs OUT COUNT: every output line's tokens equal its reference's greedy tokens up to the
+# first step whose margin (top-1 minus top-2 logit) is below 1e-3, where fp32 rounding may flip it.
+check_refs() {
+  python3 - "$fixtures/refs" "$1" "$2" <<'PY' || fail "$1 differs from the references"
+import json, sys
+refs, out, want = sys.argv[1], sys.argv[2], int(sys.argv[3])
+lines = [json.loads(l) for l in open(out)]
+bad = 0
+for r in lines:
+    ref, i = r["id"].rsplit("#", 1)
+    c = json.load(open(f"{refs}/{ref}.public.json"))["cases"][int(i)]
+    k = next((j for j, m in enumerate(c["margins"]) if m < 1e-3), len(c["greedy"]))
+    got = r["output_token_ids"]
+    if len(got) != len(c["greedy"]) or got[:k] != c["greedy"][:k]:
+        print(f"{r['id']}: got {got}, want the first {k} of {c['greedy']}")
+        bad += 1
+if len(lines) != want:
+    print(f"{out}: {len(lines)} results, want {want}")
+    bad += 1
+sys.exit(1 if bad else 0)
+PY
+}
+r8=tiny-llama+tiny-llama-r8-all
+r16=tiny-llama+tiny-llama-r16-attn
+r4=tiny-llama+tiny-llama-r4-mlp
+all=0,1,2,3,4,5,6,7
+# Loaded up front with --adapter, under names of our choosing.
+make_requests "$work/r8.jsonl" "a8:$r8:$all"
+"$tessera" generate --model "$tiny" --requests "$work/r8.jsonl" \
+  --adapter "a8=$adapters/tiny-llama-r8-all" > "$work/o" 2> "$work/e" || fail "r8: $(cat "$work/e")"
+check_refs "$work/o" 8
+grep -q 'adapter a8: rank 8' "$work/e" || fail "no adapter summary: $(cat "$work/e")"
+make_requests "$work/r4.jsonl" "a4:$r4:$all"
+"$tessera" generate --model "$tiny" --requests "$work/r4.jsonl" \
+  --adapter "a4=$adapters/tiny-llama-r4-mlp" > "$work/o" 2> "$work/e" || fail "r4: $(cat "$work/e")"
+check_refs "$work/o" 8
+# By name from --adapter-dir, loaded on first use.
+make_requests "$work/r16.jsonl" "tiny-llama-r16-attn:$r16:$all"
+"$tessera" generate --model "$tiny" --requests "$work/r16.jsonl" --adapter-dir "$adapters" \
+  > "$work/o" 2> "$work/e" || fail "r16: $(cat "$work/e")"
+check_refs "$work/o" 8
+# One run mixing the base model and the three adapters, request by request: each gets its own
+# reference (the adapters' greedy tokens differ from the base model's on these prompts). With
+# --max-loras 1 the adapters take turns in the one slot.
+make_requests "$work/mixed.jsonl" "-:tiny-llama:0,2,5,6" "a8:$r8:0,2,5,6" \
+  "tiny-llama-r16-attn:$r16:0,2,5,6" "a4:$r4:2,5,6"
+python3 -c 'import random, sys; l = open(sys.argv[1]).readlines(); random.Random(7).shuffle(l); open(sys.argv[1], "w").writelines(l)' "$work/mixed.jsonl"
+for slots in 8 1; do
+  "$tessera" generate --model "$tiny" --requests "$work/mixed.jsonl" --max-loras $slots \
+    --adapter "a8=$adapters/tiny-llama-r8-all" --adapter "a4=$adapters/tiny-llama-r4-mlp" \
+    --adapter-dir "$adapters" > "$work/o" 2> "$work/e" || fail "mixed ($slots slots): $(cat "$work/e")"
+  check_refs "$work/o" 15
+done
+
+# Errors: exit 2, nothing on stdout, a message naming the request or the flag.
+printf '{"id": "u1", "token_ids": [1], "adapter": "nope"}\n' > "$work/unknown.jsonl"
+expect_bad 'request "u1": adapter nope not found (load it with --adapter NAME=DIR, or give --adapter-dir)' \
+  generate --model "$tiny" --requests "$work/unknown.jsonl" --adapter "a8=$adapters/tiny-llama-r8-all"
+expect_bad 'request "u1": adapter nope not found (not given with --adapter, and --adapter-dir has no folder of that name)' \
+  generate --model "$tiny" --requests "$work/unknown.jsonl" --adapter-dir "$adapters"
+printf '{"token_ids": [1], "adapter": "../x"}\n' > "$work/badname.jsonl"
+expect_bad 'badname.jsonl:1: "adapter" ' generate --model "$tiny" --requests "$work/badname.jsonl"
+expect_bad '--adapter "a8": expected NAME=DIR' generate --model "$tiny" --token-ids 1 --adapter a8
+expect_bad '--adapter "=dir": expected NAME=DIR' generate --model "$tiny" --token-ids 1 --adapter =dir
+expect_bad '--adapter "a/b=dir": ' generate --model "$tiny" --token-ids 1 --adapter a/b=dir
+expect_bad '--adapter a8 is given twice' generate --model "$tiny" --token-ids 1 \
+  --adapter "a8=$adapters/tiny-llama-r8-all" --adapter "a8=$adapters/tiny-llama-r4-mlp"
+expect_bad "adapter gone: $work/nowhere" generate --model "$tiny" --token-ids 1 --adapter "gone=$work/nowhere"
+expect_bad "--adapter-dir $work/nowhere: not a directory" generate --model "$tiny" --token-ids 1 \
+  --adapter-dir "$work/nowhere"
+expect_bad 'exceeds --max-lora-rank 8' generate --model "$tiny" --token-ids 1 --max-lora-rank 8 \
+  --adapter "a16=$adapters/tiny-llama-r16-attn"
+expect_bad 'this engine has no adapter slots' generate --model "$tiny" --requests "$work/r8.jsonl" \
+  --max-loras 0 --adapter "a8=$adapters/tiny-llama-r8-all"
+# A malformed adapter: the r8 weights with a config claiming rank 4.
+mkdir -p "$work/lora/bad"
+cp "$adapters/tiny-llama-r8-all/adapter_model.safetensors" "$work/lora/bad/"
+python3 -c 'import json, sys; c = json.load(open(sys.argv[1])); c["r"] = 4; json.dump(c, open(sys.argv[2], "w"))' \
+  "$adapters/tiny-llama-r8-all/adapter_config.json" "$work/lora/bad/adapter_config.json"
+expect_bad 'adapter bad: ' generate --model "$tiny" --token-ids 1 --adapter "bad=$work/lora/bad"
+grep -q 'rank' "$work/e" || fail "malformed adapter message lacks the reason: $(cat "$work/e")"
+printf '{"id": "m1", "token_ids": [1], "adapter": "bad"}\n{"id": "m2", "token_ids": [1], "adapter": "bad"}\n' \
+  > "$work/malformed.jsonl"
+expect_bad 'request "m1": adapter bad: ' generate --model "$tiny" --requests "$work/malformed.jsonl" \
+  --adapter-dir "$work/lora"
+[ "$(wc -l < "$work/e")" -eq 1 ] || fail "one message per bad adapter: $(cat "$work/e")"
 echo "tessera_cli_test: all checks passed"
