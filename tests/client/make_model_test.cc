@@ -1,5 +1,7 @@
 // `tessera make-model`: the directory it writes loads with tessera's own tokenizer and CPU engine,
 // round-trips any UTF-8 text, generates deterministically, and is written idempotently.
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -34,7 +36,8 @@ class MakeModelTest : public ::testing::Test {
  protected:
   void SetUp() override {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    root_ = fs::path(::testing::TempDir()) / "make_model_test" / info->name();
+    root_ = fs::path(::testing::TempDir()) / ("make_model_test-" + std::to_string(getpid())) /
+            info->name();
     fs::remove_all(root_);
     fs::create_directories(root_);
   }
@@ -64,7 +67,9 @@ class MakeModelTest : public ::testing::Test {
 class DefaultModelTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new fs::path(fs::path(::testing::TempDir()) / "make_model_test_default");
+    // ctest runs each test of the suite in its own process, two at a time: one folder each.
+    dir_ = new fs::path(fs::path(::testing::TempDir()) /
+                        ("make_model_test_default-" + std::to_string(getpid())));
     fs::remove_all(*dir_);
     MakeModelOptions o;
     o.dir = dir_->string();
