@@ -155,7 +155,7 @@ void Bench(const std::string& name, Engine& engine, const BenchSettings& setting
 void BenchLora(const std::string& name, Engine& engine, const BenchSettings& settings,
                int64_t params, const std::vector<int>& ranks) {
   for (int rank : ranks) {
-    if (absl::Status s = engine.SetAdapter(0, RandomLora(engine.config(), rank)); !s.ok()) {
+    if (absl::Status s = engine.SetAdapter(0, RandomLora(engine.config(), rank), {}); !s.ok()) {
       std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
       std::exit(1);
     }

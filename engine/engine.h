@@ -14,6 +14,7 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "engine/lora_weights.h"
 #include "engine/model_config.h"
 #include "engine/step_plan.h"
@@ -38,12 +39,25 @@ class Engine {
   // LoRA: how many adapters the engine holds at once (0: no LoRA support). Sequences of a plan
   // name a slot (StepSequence::adapter_slot); a step may mix every slot and the base model.
   virtual int32_t num_adapter_slots() const { return 0; }
-  // Puts `weights` in `slot` for the following steps (null empties it). The scheduler must not
-  // change a slot that a sequence in flight uses. InvalidArgument for a slot out of range or
-  // weights whose shapes do not match the model (LoraWeights::Validate).
-  virtual absl::Status SetAdapter(int32_t slot, std::shared_ptr<const LoraWeights> weights) {
+  // Unified paging: how many KV blocks (Engine::kv_geometry's ids) the engine needs to hold
+  // `weights` on its device, taken from the same pool as the KV cache, so no memory is set aside
+  // for adapters. 0: the engine keeps adapters elsewhere (the CPU engine reads the host copy).
+  // InvalidArgument when the adapter cannot be stored (shapes, or rows longer than a block holds).
+  virtual absl::StatusOr<int32_t> AdapterKvBlocks(const LoraWeights& weights) const {
+    (void)weights;
+    return 0;
+  }
+  // Puts `weights` in `slot` for the following steps (null empties it), stored in `kv_blocks`
+  // (exactly AdapterKvBlocks(*weights) ids, none of them used by a sequence until the slot is
+  // emptied or refilled). The scheduler must not change a slot that a sequence in flight uses.
+  // InvalidArgument for a slot out of range, weights whose shapes do not match the model
+  // (LoraWeights::Validate) or the wrong number of blocks. The engine may copy asynchronously; a
+  // step that uses the slot runs after the copy.
+  virtual absl::Status SetAdapter(int32_t slot, std::shared_ptr<const LoraWeights> weights,
+                                  absl::Span<const int32_t> kv_blocks) {
     (void)slot;
     (void)weights;
+    (void)kv_blocks;
     return absl::UnimplementedError("this engine does not serve LoRA adapters");
   }
 };

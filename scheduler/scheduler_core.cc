@@ -598,7 +598,7 @@ SchedulerCore::AdapterAdmission SchedulerCore::PrepareAdapter(RequestState* r, a
   const AdapterSlots::Acquired acquired = adapter_slots_.Acquire(*adapter);
   r->adapter_slot = acquired.slot;
   if (acquired.needs_load) {
-    if (absl::Status s = engine_.SetAdapter(acquired.slot, adapter->weights); !s.ok()) {
+    if (absl::Status s = engine_.SetAdapter(acquired.slot, adapter->weights, {}); !s.ok()) {
       adapter_slots_.Release(acquired.slot);
       adapter_slots_.Clear(acquired.slot);
       r->adapter_slot = -1;

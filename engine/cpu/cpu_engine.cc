@@ -69,10 +69,15 @@ CpuEngine::CpuEngine(ModelConfig config, CpuWeights weights, int32_t num_blocks,
           config_.head_dim),
       adapters_(max_loras) {}
 
-absl::Status CpuEngine::SetAdapter(int32_t slot, std::shared_ptr<const LoraWeights> weights) {
+absl::Status CpuEngine::SetAdapter(int32_t slot, std::shared_ptr<const LoraWeights> weights,
+                                   absl::Span<const int32_t> kv_blocks) {
   if (slot < 0 || slot >= num_adapter_slots()) {
     return absl::InvalidArgumentError(
         absl::StrCat("adapter slot ", slot, " outside [0, ", num_adapter_slots(), ")"));
+  }
+  if (!kv_blocks.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("adapter slot ", slot, ": ", kv_blocks.size(),
+                                                   " KV blocks given; the CPU engine needs none"));
   }
   if (weights != nullptr) {
     if (absl::Status s = weights->Validate(config_); !s.ok()) return s;

@@ -48,7 +48,9 @@ class CpuEngine final : public Engine {
   KvCacheGeometry kv_geometry() const override { return {kv_.num_blocks(), kv_.block_size()}; }
   absl::StatusOr<StepResult> Step(const StepPlan& plan) override;
   int32_t num_adapter_slots() const override { return static_cast<int32_t>(adapters_.size()); }
-  absl::Status SetAdapter(int32_t slot, std::shared_ptr<const LoraWeights> weights) override;
+  // Adapters stay in host memory (AdapterKvBlocks is 0), so `kv_blocks` must be empty.
+  absl::Status SetAdapter(int32_t slot, std::shared_ptr<const LoraWeights> weights,
+                          absl::Span<const int32_t> kv_blocks) override;
 
   const CpuWeights& weights() const { return weights_; }
   // The KV storage, for tests that inspect blocks.

@@ -23,7 +23,9 @@ class SlottedEngine final : public Engine {
   const ModelConfig& config() const override { return fake_.config(); }
   KvCacheGeometry kv_geometry() const override { return fake_.kv_geometry(); }
   int32_t num_adapter_slots() const override { return static_cast<int32_t>(slots_.size()); }
-  absl::Status SetAdapter(int32_t slot, std::shared_ptr<const LoraWeights> weights) override {
+  absl::Status SetAdapter(int32_t slot, std::shared_ptr<const LoraWeights> weights,
+                          absl::Span<const int32_t> kv_blocks) override {
+    if (!kv_blocks.empty()) return absl::InvalidArgumentError("no KV blocks expected");
     if (slot < 0 || slot >= num_adapter_slots()) return absl::InvalidArgumentError("bad slot");
     if (refuse_ == weights.get() && weights != nullptr) {
       return absl::InvalidArgumentError("shapes do not match");

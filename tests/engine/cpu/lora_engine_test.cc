@@ -149,7 +149,7 @@ TEST(LoraEngineTest, EachProjectionMatchesMergedWeights) {
     SCOPED_TRACE(LoraModuleName(modules[0]));
     const auto lora = RandomLora(c, 4, modules, 17 + static_cast<uint32_t>(modules.size()));
     auto engine = MakeEngine(base);
-    ASSERT_TRUE(engine->SetAdapter(5, lora).ok());
+    ASSERT_TRUE(engine->SetAdapter(5, lora, {}).ok());
     auto merged = MakeEngine(Merge(base, *lora));
     const std::vector<std::vector<float>> got = LastLogits(*engine, 5, -1);
     const std::vector<std::vector<float>> want = LastLogits(*merged, -1, -1);
@@ -171,17 +171,17 @@ TEST(LoraEngineTest, SlotsDefaultToEightAndSetAdapterChecksSlotAndShapes) {
   auto engine = MakeEngine(CpuWeights::Random(c, 1));
   EXPECT_EQ(engine->num_adapter_slots(), 8);
   const auto lora = RandomLora(c, 2, {LoraModule::kQ}, 1);
-  EXPECT_TRUE(engine->SetAdapter(0, lora).ok());
-  EXPECT_TRUE(engine->SetAdapter(7, lora).ok());
-  EXPECT_THAT(engine->SetAdapter(8, lora).message(), HasSubstr("outside [0, 8)"));
-  EXPECT_EQ(engine->SetAdapter(-1, lora).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(engine->SetAdapter(0, lora, {}).ok());
+  EXPECT_TRUE(engine->SetAdapter(7, lora, {}).ok());
+  EXPECT_THAT(engine->SetAdapter(8, lora, {}).message(), HasSubstr("outside [0, 8)"));
+  EXPECT_EQ(engine->SetAdapter(-1, lora, {}).code(), absl::StatusCode::kInvalidArgument);
   auto wrong = std::make_shared<LoraWeights>(*lora);
   wrong->layers.pop_back();
-  EXPECT_EQ(engine->SetAdapter(1, wrong).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(engine->SetAdapter(1, wrong, {}).code(), absl::StatusCode::kInvalidArgument);
   auto wrong_shape = std::make_shared<LoraWeights>(*lora);
   wrong_shape->layers[1][0].in_features = 7;
-  EXPECT_THAT(engine->SetAdapter(1, wrong_shape).message(), HasSubstr("layer 1 q_proj"));
-  EXPECT_TRUE(engine->SetAdapter(0, nullptr).ok());
+  EXPECT_THAT(engine->SetAdapter(1, wrong_shape, {}).message(), HasSubstr("layer 1 q_proj"));
+  EXPECT_TRUE(engine->SetAdapter(0, nullptr, {}).ok());
 
   EXPECT_EQ(MakeEngine(CpuWeights::Random(c, 1), 0)->num_adapter_slots(), 0);
   CpuEngineOptions bad;
@@ -192,7 +192,7 @@ TEST(LoraEngineTest, SlotsDefaultToEightAndSetAdapterChecksSlotAndShapes) {
 TEST(LoraEngineTest, StepRefusesEmptyOrOutOfRangeSlotsAndChangesNothing) {
   const ModelConfig c = SmallConfig();
   auto engine = MakeEngine(CpuWeights::Random(c, 1));
-  ASSERT_TRUE(engine->SetAdapter(2, RandomLora(c, 2, {LoraModule::kV}, 4)).ok());
+  ASSERT_TRUE(engine->SetAdapter(2, RandomLora(c, 2, {LoraModule::kV}, 4), {}).ok());
   // Blocks 0 and 1 hold sequences' KV; a refused step must not overwrite block 0 nor copy block 1
   // into block 3.
   StepPlan first;
@@ -232,7 +232,7 @@ TEST(LoraEngineTest, StepRefusesEmptyOrOutOfRangeSlotsAndChangesNothing) {
     EXPECT_EQ(snapshot(), before) << slot;
   }
   // Emptying a slot makes it refused too.
-  ASSERT_TRUE(engine->SetAdapter(2, nullptr).ok());
+  ASSERT_TRUE(engine->SetAdapter(2, nullptr, {}).ok());
   StepPlan plan;
   StepSequence s;
   s.adapter_slot = 2;

@@ -169,7 +169,7 @@ class LoraGoldenTest : public ::testing::Test {
 
 TEST_F(LoraGoldenTest, EachAdapterMatchesPeft) {
   for (size_t a = 0; a < kAdapters.size(); ++a) {
-    ASSERT_TRUE(engine_->SetAdapter(3, adapters_[a]).ok());
+    ASSERT_TRUE(engine_->SetAdapter(3, adapters_[a], {}).ok());
     std::vector<Lane> lanes;
     for (size_t i = 0; i < refs_[a].size(); ++i) {
       lanes.push_back({&refs_[a][i], 3, kAdapters[a] + " case " + std::to_string(i)});
@@ -200,7 +200,7 @@ TEST_F(LoraGoldenTest, AdapterReferencesDifferFromTheBaseModel) {
 TEST_F(LoraGoldenTest, OneBatchMixingBaseAndAllAdaptersGivesEachItsOwnReference) {
   const std::vector<int32_t> slots = {5, 0, 2};
   for (size_t a = 0; a < kAdapters.size(); ++a) {
-    ASSERT_TRUE(engine_->SetAdapter(slots[a], adapters_[a]).ok());
+    ASSERT_TRUE(engine_->SetAdapter(slots[a], adapters_[a], {}).ok());
   }
   std::vector<Lane> lanes;
   for (size_t i = 0; i < base_ref_.size(); ++i) {
@@ -228,7 +228,7 @@ TEST_F(LoraGoldenTest, BaseModelIsUnchangedByAdaptersInSlots) {
   const std::vector<SequenceOutput> alone = TeacherForce(*engine_, base);
   // Every slot full; slot 3 holds adapters_[0], the one the mixed lanes use.
   for (int32_t slot = 0; slot < engine_->num_adapter_slots(); ++slot) {
-    ASSERT_TRUE(engine_->SetAdapter(slot, adapters_[slot % adapters_.size()]).ok());
+    ASSERT_TRUE(engine_->SetAdapter(slot, adapters_[slot % adapters_.size()], {}).ok());
   }
   const std::vector<SequenceOutput> with_slots = TeacherForce(*engine_, base);
   const std::vector<SequenceOutput> beside = TeacherForce(*engine_, mixed);
