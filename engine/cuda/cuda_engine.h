@@ -43,6 +43,11 @@ struct CudaEngineOptions {
   // steps always run eagerly). Off by default until the graph path has run on a GPU: it was
   // written after this build's last GPU session (see the CUDA backend issue's notes).
   bool cuda_graphs = false;
+  // LoRA: adapter slots (Engine::num_adapter_slots; 0 disables LoRA) and the largest rank a slot
+  // takes. Adapters are stored in blocks of the KV pool (AdapterKvBlocks), so neither reserves
+  // device memory beyond the small per-slot tables and a shrink scratch sized by the step.
+  int32_t max_loras = 0;
+  int32_t max_lora_rank = 64;
 };
 
 class CudaEngine final : public Engine {
