@@ -14,6 +14,9 @@
 #include "engine/cuda/device_info.h"
 #include "engine/cuda/embedding.cuh"
 #include "engine/cuda/gpu_sampler.cuh"
+#include "engine/cuda/lora_args.h"
+#include "engine/cuda/lora_bgmv.cuh"
+#include "engine/cuda/lora_sgmv.cuh"
 #include "engine/cuda/paged_attention.cuh"
 #include "engine/cuda/rope_kv_write.cuh"
 #include "engine/cuda/silu_mul.cuh"
@@ -25,8 +28,37 @@ namespace {
 // chunk need no [tokens, vocab] logits buffer.
 constexpr int32_t kLogitRowsPerPass = 256;
 
+// A step's LoRA runs segmented (SGMV) when its adapter rows average at least this many per
+// segment (prefill chunks), gathered per row (BGMV) otherwise (decodes).
+constexpr int32_t kSgmvMinRowsPerSegment = 4;
+
 constexpr int64_t kAlign = 256;
 int64_t AlignBytes(int64_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
+
+// A run of consecutive token rows with one adapter slot (-1: the base model).
+struct LoraRun {
+  int32_t start;
+  int32_t slot;
+};
+
+// The plan's rows as runs (a sequence's rows are consecutive; neighbours with the same slot merge),
+// and how many rows run with an adapter.
+std::vector<LoraRun> LoraRunsOf(const StepPlan& plan, int64_t* adapter_rows,
+                                int64_t* adapter_runs) {
+  std::vector<LoraRun> runs;
+  *adapter_rows = 0;
+  *adapter_runs = 0;
+  for (int32_t s = 0; s < plan.num_seqs(); ++s) {
+    const int32_t begin = plan.qo_indptr[s], end = plan.qo_indptr[s + 1];
+    if (end == begin) continue;
+    const int32_t slot = plan.seqs[s].adapter_slot;
+    if (slot >= 0) *adapter_rows += end - begin;
+    if (!runs.empty() && runs.back().slot == slot) continue;
+    runs.push_back({begin, slot});
+    if (slot >= 0) ++*adapter_runs;
+  }
+  return runs;
+}
 
 // The plan's block copies as (src, dst) pairs into `h`, as the copy kernel reads them.
 void WriteBlockCopies(const StepPlan& plan, int32_t* h) {
@@ -187,6 +219,14 @@ absl::Status CheckOptions(const ModelConfig& c, const CudaEngineOptions& o) {
     return absl::InvalidArgumentError(absl::StrCat("need 1 <= max_num_seqs (", o.max_num_seqs,
                                                    ") <= max_num_tokens (", o.max_num_tokens, ")"));
   }
+  if (o.max_loras < 0 || o.max_loras > 4096) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max LoRA slots must be in [0, 4096], got ", o.max_loras));
+  }
+  if (o.max_loras > 0 && (o.max_lora_rank < 1 || o.max_lora_rank > 1024)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max LoRA rank must be in [1, 1024], got ", o.max_lora_rank));
+  }
   return absl::OkStatus();
 }
 
@@ -211,6 +251,10 @@ absl::Status CudaEngine::InitBuffers(int64_t weight_bytes) {
   in.gpu_memory_utilization = options_.gpu_memory_utilization;
   in.weight_bytes = weight_bytes;
   in.workspace_bytes = Workspace::Bytes(config_, options_) + CublasHandle::kWorkspaceBytes;
+  if (options_.max_loras > 0) {
+    in.workspace_bytes += DeviceLoraPool::DeviceBytes(
+        config_, options_.max_loras + 1, options_.max_lora_rank, options_.max_num_tokens);
+  }
   in.kv_bytes_per_block = CudaKvBytesPerBlock(config_, block_size_);
   in.num_kv_blocks = options_.num_kv_blocks;
   // One longest request must fit, or the engine could never finish it.
@@ -225,6 +269,17 @@ absl::Status CudaEngine::InitBuffers(int64_t weight_bytes) {
   ws_ = std::make_unique<Workspace>();
   TESSERA_RETURN_IF_ERROR(ws_->Init(config_, options_));
   TESSERA_RETURN_IF_ERROR(kv_.Allocate(plan_.kv_bytes / 2));
+  if (options_.max_loras > 0) {
+    KvPoolView view;
+    view.base = kv_.data();
+    view.num_layers = static_cast<int32_t>(config_.num_hidden_layers);
+    view.num_blocks = plan_.num_kv_blocks;
+    view.chunk_elems = 2 * int64_t{block_size_} * config_.kv_size();
+    absl::StatusOr<std::unique_ptr<DeviceLoraPool>> pool = DeviceLoraPool::Create(
+        config_, options_.max_loras + 1, options_.max_lora_rank, options_.max_num_tokens, view);
+    if (!pool.ok()) return pool.status();
+    lora_ = *std::move(pool);
+  }
   const std::vector<float> inv_freq =
       RopeInverseFrequencies(config_.head_dim, config_.rope_theta, config_.rope_scaling);
   TESSERA_RETURN_IF_ERROR(inv_freq_.Allocate(static_cast<int64_t>(inv_freq.size())));
@@ -260,6 +315,35 @@ absl::StatusOr<std::unique_ptr<CudaEngine>> CudaEngine::CreateRandom(
   return e;
 }
 
+absl::StatusOr<int32_t> CudaEngine::AdapterKvBlocks(const LoraWeights& weights) const {
+  if (lora_ == nullptr) {
+    return absl::FailedPreconditionError("this CUDA engine was created without LoRA slots");
+  }
+  return lora_->BlocksFor(weights);
+}
+
+absl::Status CudaEngine::SetAdapter(int32_t slot, std::shared_ptr<const LoraWeights> weights,
+                                    absl::Span<const int32_t> kv_blocks) {
+  // The pool's last slot is the engine's own, always empty (SGMV's base-model segments).
+  if (slot < 0 || slot >= num_adapter_slots()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("adapter slot ", slot, " outside [0, ", num_adapter_slots(), ")"));
+  }
+  return lora_->Set(slot, std::move(weights), kv_blocks, stream_);
+}
+
+absl::Status CudaEngine::WaitForAdapters(const StepPlan& plan) {
+  if (lora_ == nullptr) return absl::OkStatus();
+  std::vector<int32_t> used;
+  for (const StepSequence& seq : plan.seqs) {
+    if (seq.adapter_slot >= 0) used.push_back(seq.adapter_slot);
+  }
+  if (used.empty()) return lora_->BeforeStep({}, stream_);
+  std::sort(used.begin(), used.end());
+  used.erase(std::unique(used.begin(), used.end()), used.end());
+  return lora_->BeforeStep(used, stream_);
+}
+
 absl::Status CudaEngine::Synchronize() {
   return CudaStatus(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
 }
@@ -274,7 +358,14 @@ struct CudaEngine::DeviceStep {
   const int32_t* kv_indices = nullptr;
   const int32_t* last_len = nullptr;
   const int32_t* num_cached = nullptr;
-  const int32_t* rows = nullptr;  // the token rows that need logits
+  const int32_t* rows = nullptr;        // the token rows that need logits
+  const int32_t* row_slot = nullptr;    // per token row: its adapter slot or -1
+  const int32_t* seg_starts = nullptr;  // LoRA segments (eager steps that run SGMV)
+  const int32_t* seg_slots = nullptr;
+  int32_t num_segments = 0;
+  int32_t max_segment_rows = 0;
+  bool lora = false;  // some row runs with an adapter
+  bool sgmv = false;
   int32_t num_tokens = 0;
   int32_t num_seqs = 0;
   int32_t max_q_len = 0;
@@ -283,13 +374,14 @@ struct CudaEngine::DeviceStep {
 
 // Where the host mirror of the plan's arrays puts each one: offsets into one int32 buffer.
 struct CudaEngine::IntsLayout {
-  int64_t token_ids, positions, slots, qo_indptr, kv_indptr, last_len, num_cached, rows, kv_indices,
-      total;
+  int64_t token_ids, positions, slots, qo_indptr, kv_indptr, last_len, num_cached, rows, row_slot,
+      seg_starts, seg_slots, kv_indices, total;
   int64_t block_copies;  // (src, dst) pairs, after everything else
 
-  // Room for `tokens` tokens, `seqs` sequences, `blocks` page-table entries and `copies` block
-  // copies.
-  static IntsLayout For(int64_t tokens, int64_t seqs, int64_t blocks, int64_t copies = 0) {
+  // Room for `tokens` tokens, `seqs` sequences, `blocks` page-table entries, `copies` block
+  // copies and `segments` LoRA segments.
+  static IntsLayout For(int64_t tokens, int64_t seqs, int64_t blocks, int64_t copies = 0,
+                        int64_t segments = 0) {
     IntsLayout l{};
     int64_t at = 0;
     auto take = [&at](int64_t n) {
@@ -305,6 +397,9 @@ struct CudaEngine::IntsLayout {
     l.last_len = take(seqs);
     l.num_cached = take(seqs);
     l.rows = take(tokens);
+    l.row_slot = take(tokens);
+    l.seg_starts = take(segments + 1);
+    l.seg_slots = take(segments);
     l.kv_indices = take(blocks);
     l.block_copies = take(2 * copies);
     l.total = at;
@@ -322,6 +417,9 @@ struct CudaEngine::IntsLayout {
     s.last_len = d + last_len;
     s.num_cached = d + num_cached;
     s.rows = d + rows;
+    s.row_slot = d + row_slot;
+    s.seg_starts = d + seg_starts;
+    s.seg_slots = d + seg_slots;
     return s;
   }
 };
@@ -341,6 +439,15 @@ absl::Status CudaEngine::CheckPlan(const StepPlan& plan) const {
       return absl::InvalidArgumentError(
           absl::StrCat("sequence ", s, ": at most ", kMaxTopK, " log-probabilities per position"));
     }
+    if (seq.adapter_slot >= num_adapter_slots()) {
+      return absl::InvalidArgumentError(absl::StrCat("step plan: sequence ", s, ": adapter slot ",
+                                                     seq.adapter_slot, " outside [0, ",
+                                                     num_adapter_slots(), ")"));
+    }
+    if (seq.adapter_slot >= 0 && !lora_->filled(seq.adapter_slot)) {
+      return absl::InvalidArgumentError(absl::StrCat("step plan: sequence ", s, ": adapter slot ",
+                                                     seq.adapter_slot, " is empty"));
+    }
   }
   return absl::OkStatus();
 }
@@ -359,10 +466,13 @@ std::vector<int32_t> CudaEngine::FillInts(const StepPlan& plan, const IntsLayout
   shape->num_seqs = plan.num_seqs();
   shape->max_q_len = 0;
   shape->max_kv_len = 0;
+  shape->lora = false;
   for (int32_t s = 0; s < plan.num_seqs(); ++s) {
     const StepSequence& seq = plan.seqs[s];
     const int32_t begin = plan.qo_indptr[s], end = plan.qo_indptr[s + 1];
     h[l.num_cached + s] = static_cast<int32_t>(seq.num_cached_tokens);
+    std::fill(h + l.row_slot + begin, h + l.row_slot + end, seq.adapter_slot);
+    if (seq.adapter_slot >= 0 && end > begin) shape->lora = true;
     shape->max_q_len = std::max(shape->max_q_len, end - begin);
     shape->max_kv_len = std::max(shape->max_kv_len, seq.num_cached_tokens + (end - begin));
     for (int32_t t = begin; t < end; ++t) {
@@ -390,6 +500,7 @@ absl::StatusOr<StepResult> CudaEngine::Step(const StepPlan& plan) {
   }
   // A step of block copies alone still runs (eagerly).
   if (plan.num_tokens() == 0 && plan.block_copies.empty()) return result;
+  TESSERA_RETURN_IF_ERROR(WaitForAdapters(plan));
   if (UseDecodeGraph(plan)) {
     TESSERA_RETURN_IF_ERROR(StepDecodeGraph(plan, &result));
   } else {
@@ -399,13 +510,27 @@ absl::StatusOr<StepResult> CudaEngine::Step(const StepPlan& plan) {
 }
 
 absl::Status CudaEngine::StepEager(const StepPlan& plan, StepResult* result) {
-  const IntsLayout l = IntsLayout::For(plan.num_tokens(), plan.num_seqs(),
-                                       static_cast<int64_t>(plan.page_table.indices.size()),
-                                       static_cast<int64_t>(plan.block_copies.size()));
+  int64_t adapter_rows = 0, adapter_runs = 0;
+  const std::vector<LoraRun> runs = LoraRunsOf(plan, &adapter_rows, &adapter_runs);
+  const bool sgmv = adapter_runs > 0 && adapter_rows >= kSgmvMinRowsPerSegment * adapter_runs;
+  const int64_t num_segments = sgmv ? static_cast<int64_t>(runs.size()) : 0;
+  const IntsLayout l = IntsLayout::For(
+      plan.num_tokens(), plan.num_seqs(), static_cast<int64_t>(plan.page_table.indices.size()),
+      static_cast<int64_t>(plan.block_copies.size()), num_segments);
   TESSERA_RETURN_IF_ERROR(ws_->ReserveInts(l.total));
   DeviceStep shape;
   const std::vector<int32_t> rows = FillInts(plan, l, ws_->host_ints, &shape);
   WriteBlockCopies(plan, ws_->host_ints + l.block_copies);
+  // SGMV segments cover every row; base-model runs name the pool's always-empty slot (rank 0
+  // everywhere), so the kernel leaves them alone.
+  int32_t max_segment_rows = 0;
+  for (int64_t i = 0; i < num_segments; ++i) {
+    const int32_t end = i + 1 < num_segments ? runs[i + 1].start : plan.num_tokens();
+    ws_->host_ints[l.seg_starts + i] = runs[i].start;
+    ws_->host_ints[l.seg_slots + i] = runs[i].slot >= 0 ? runs[i].slot : options_.max_loras;
+    max_segment_rows = std::max(max_segment_rows, end - runs[i].start);
+  }
+  if (num_segments > 0) ws_->host_ints[l.seg_starts + num_segments] = plan.num_tokens();
   TESSERA_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(ws_->ints.data(), ws_->host_ints,
                                                l.total * sizeof(int32_t), cudaMemcpyHostToDevice,
                                                stream_));
@@ -414,6 +539,10 @@ absl::Status CudaEngine::StepEager(const StepPlan& plan, StepResult* result) {
   d.num_seqs = shape.num_seqs;
   d.max_q_len = shape.max_q_len;
   d.max_kv_len = shape.max_kv_len;
+  d.lora = shape.lora;
+  d.sgmv = sgmv;
+  d.num_segments = static_cast<int32_t>(num_segments);
+  d.max_segment_rows = max_segment_rows;
   TESSERA_RETURN_IF_ERROR(EnqueueBlockCopies(plan, ws_->ints.data() + l.block_copies));
   // Synchronize before returning: the next step rewrites the pinned mirror being uploaded.
   if (d.num_tokens == 0) return Synchronize();
@@ -479,6 +608,7 @@ absl::Status CudaEngine::StepDecodeGraph(const StepPlan& plan, StepResult* resul
     h[l.token_ids + i] = 0;
     h[l.positions + i] = 0;
     h[l.slots + i] = -1;
+    h[l.row_slot + i] = -1;
     h[l.qo_indptr + i + 1] = i + 1;
     h[l.kv_indices + blocks] = 0;
     h[l.kv_indptr + i + 1] = ++blocks;
@@ -503,13 +633,15 @@ absl::Status CudaEngine::StepDecodeGraph(const StepPlan& plan, StepResult* resul
   d.num_seqs = batch;
   d.max_q_len = 1;
   d.max_kv_len = DecodeGraphCache::ContextBucket(shape.max_kv_len, config_.max_position_embeddings);
+  d.lora = shape.lora;  // graphs run BGMV: it reads every row's slot from the fixed arrays
   // The captured graphs hold no block copies: a forking step's copies run eagerly, ordered before
   // the replay's KV writes by the stream.
   TESSERA_RETURN_IF_ERROR(EnqueueBlockCopies(plan, nullptr));
-  TESSERA_RETURN_IF_ERROR(graphs_->Launch(batch, d.max_kv_len, stream_, [&]() -> absl::Status {
-    TESSERA_RETURN_IF_ERROR(EnqueueForward(d));
-    return EnqueueLogits(d.rows, batch);
-  }));
+  TESSERA_RETURN_IF_ERROR(
+      graphs_->Launch(batch, d.max_kv_len, d.lora ? 1 : 0, stream_, [&]() -> absl::Status {
+        TESSERA_RETURN_IF_ERROR(EnqueueForward(d));
+        return EnqueueLogits(d.rows, batch);
+      }));
   // Results come back by row; put them in the order of `rows` for FetchOutputs.
   TESSERA_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(ws_->host_results, ws_->results,
                                                batch * sizeof(GpuSampleResult),
@@ -548,6 +680,11 @@ absl::Status CudaEngine::EnqueueBlockCopies(const StepPlan& plan, const int32_t*
 }
 
 absl::Status CudaEngine::EnqueueForward(const DeviceStep& d) {
+  constexpr int kQ = static_cast<int>(LoraModule::kQ), kK = static_cast<int>(LoraModule::kK),
+                kV = static_cast<int>(LoraModule::kV), kO = static_cast<int>(LoraModule::kO),
+                kGate = static_cast<int>(LoraModule::kGate),
+                kUp = static_cast<int>(LoraModule::kUp),
+                kDown = static_cast<int>(LoraModule::kDown);
   Workspace& w = *ws_;
   const int32_t n = d.num_tokens;
   const int32_t hidden = static_cast<int32_t>(config_.hidden_size);
@@ -565,6 +702,8 @@ absl::Status CudaEngine::EnqueueForward(const DeviceStep& d) {
                                              lw.input_norm, eps, w.normed, stream_));
     TESSERA_RETURN_IF_ERROR(
         Gemm(*cublas_, w.normed, n, lw.qkv, qkv_rows, hidden, w.qkv, GemmOutput::kBf16));
+    TESSERA_RETURN_IF_ERROR(
+        EnqueueLora(d, static_cast<int32_t>(l), {kQ, kK, kV}, w.normed, hidden, w.qkv, qkv_rows));
     __nv_bfloat16* kv_layer = kv_.data() + l * layer_elems;
     RopeKvWriteArgs rope;
     rope.qkv = w.qkv;
@@ -606,6 +745,8 @@ absl::Status CudaEngine::EnqueueForward(const DeviceStep& d) {
     }
     TESSERA_RETURN_IF_ERROR(Gemm(*cublas_, w.attn, n, lw.o, hidden, config_.q_size(), w.delta,
                                  GemmOutput::kBf16, lw.o_bias != nullptr ? 1.0f : 0.0f));
+    TESSERA_RETURN_IF_ERROR(
+        EnqueueLora(d, static_cast<int32_t>(l), {kO}, w.attn, config_.q_size(), w.delta, hidden));
     TESSERA_RETURN_IF_ERROR(LaunchAddRmsNorm(w.x, w.delta, nullptr, n, hidden,
                                              lw.post_attention_norm, eps, w.normed, stream_));
     if (lw.gate_up_bias != nullptr) {
@@ -614,17 +755,58 @@ absl::Status CudaEngine::EnqueueForward(const DeviceStep& d) {
     TESSERA_RETURN_IF_ERROR(Gemm(*cublas_, w.normed, n, lw.gate_up, 2 * int64_t{im}, hidden,
                                  w.gate_up, GemmOutput::kBf16,
                                  lw.gate_up_bias != nullptr ? 1.0f : 0.0f));
+    TESSERA_RETURN_IF_ERROR(EnqueueLora(d, static_cast<int32_t>(l), {kGate, kUp}, w.normed, hidden,
+                                        w.gate_up, 2 * int64_t{im}));
     TESSERA_RETURN_IF_ERROR(LaunchSiluMul(w.gate_up, n, im, w.act, stream_));
     if (lw.down_bias != nullptr) {
       TESSERA_RETURN_IF_ERROR(LaunchBroadcastRows(lw.down_bias, n, hidden, w.delta, stream_));
     }
     TESSERA_RETURN_IF_ERROR(Gemm(*cublas_, w.act, n, lw.down, hidden, im, w.delta,
                                  GemmOutput::kBf16, lw.down_bias != nullptr ? 1.0f : 0.0f));
+    TESSERA_RETURN_IF_ERROR(
+        EnqueueLora(d, static_cast<int32_t>(l), {kDown}, w.act, im, w.delta, hidden));
   }
   // The last MLP output joins the residual; the normalized output here is scratch (only the rows
   // that need logits are normalized again, by EnqueueLogits).
   return LaunchAddRmsNorm(w.x, w.delta, nullptr, n, hidden, weights_.final_norm(), eps, w.normed,
                           stream_);
+}
+
+absl::Status CudaEngine::EnqueueLora(const DeviceStep& d, int32_t layer,
+                                     std::initializer_list<int> modules, const __nv_bfloat16* x,
+                                     int64_t x_stride, __nv_bfloat16* y, int64_t y_stride) {
+  if (!d.lora || lora_ == nullptr) return absl::OkStatus();
+  LoraGroupArgs a;
+  a.table = lora_->table();
+  a.num_layers = static_cast<int32_t>(config_.num_hidden_layers);
+  a.layer = layer;
+  a.num_projections = static_cast<int32_t>(modules.size());
+  int64_t offset = 0;
+  int i = 0;
+  for (int m : modules) {
+    const auto module = static_cast<LoraModule>(m);
+    a.proj[i].module = m;
+    a.proj[i].out_features = static_cast<int32_t>(LoraModuleOutFeatures(config_, module));
+    a.proj[i].out_offset = offset;
+    offset += a.proj[i].out_features;
+    if (i == 0) a.in_features = static_cast<int32_t>(LoraModuleInFeatures(config_, module));
+    ++i;
+  }
+  a.x = x;
+  a.x_stride = x_stride;
+  a.y = y;
+  a.y_stride = y_stride;
+  a.num_rows = d.num_tokens;
+  a.row_slot = d.row_slot;
+  a.max_rank = lora_->max_rank();
+  a.shrink = lora_->shrink();
+  if (!d.sgmv) return LaunchLoraBgmv(a, stream_);
+  LoraSegments seg;
+  seg.starts = d.seg_starts;
+  seg.slots = d.seg_slots;
+  seg.num_segments = d.num_segments;
+  seg.max_segment_rows = d.max_segment_rows;
+  return LaunchLoraSgmv(a, seg, stream_);
 }
 
 absl::Status CudaEngine::EnqueueLogits(const int32_t* d_rows, int32_t count) {

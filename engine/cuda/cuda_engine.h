@@ -15,6 +15,7 @@
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <vector>
@@ -23,6 +24,7 @@
 #include "engine/cuda/cuda_weights.h"
 #include "engine/cuda/decode_graphs.h"
 #include "engine/cuda/device_buffer.h"
+#include "engine/cuda/device_lora_pool.h"
 #include "engine/cuda/gemm.h"
 #include "engine/cuda/host_sampled_rows.h"
 #include "engine/cuda/memory_plan.h"
@@ -65,6 +67,13 @@ class CudaEngine final : public Engine {
   KvCacheGeometry kv_geometry() const override { return {plan_.num_kv_blocks, block_size_}; }
   absl::StatusOr<StepResult> Step(const StepPlan& plan) override;
 
+  // LoRA (CudaEngineOptions::max_loras slots): adapters live in KV blocks the caller lends
+  // (unified paging) and load asynchronously on a copy stream (DeviceLoraPool).
+  int32_t num_adapter_slots() const override { return options_.max_loras; }
+  absl::StatusOr<int32_t> AdapterKvBlocks(const LoraWeights& weights) const override;
+  absl::Status SetAdapter(int32_t slot, std::shared_ptr<const LoraWeights> weights,
+                          absl::Span<const int32_t> kv_blocks) override;
+
   const MemoryPlan& memory_plan() const { return plan_; }
   const WeightLoadStats& load_stats() const { return load_stats_; }
   // Blocks until the device has finished every queued step (benchmarks time around it).
@@ -101,6 +110,13 @@ class CudaEngine final : public Engine {
   absl::Status EnqueueBlockCopies(const StepPlan& plan, const int32_t* d_pairs);
   // Embedding, every layer and the last residual add, on the stream (no host sync).
   absl::Status EnqueueForward(const DeviceStep& step);
+  // The LoRA deltas of one layer's projection group (q|k|v, o, gate|up or down) onto its GEMM
+  // output, for the rows whose sequences run with an adapter. No-op for a step without any.
+  absl::Status EnqueueLora(const DeviceStep& step, int32_t layer,
+                           std::initializer_list<int> modules, const __nv_bfloat16* x,
+                           int64_t x_stride, __nv_bfloat16* y, int64_t y_stride);
+  // Orders the stream after the adapter loads the plan's sequences depend on.
+  absl::Status WaitForAdapters(const StepPlan& plan);
   // Final norm of `count` rows, lm_head and the sampler over Workspace::requests.
   absl::Status EnqueueLogits(const int32_t* d_rows, int32_t count);
   static std::vector<RowInfo> RowsOf(const StepPlan& plan, const std::vector<int32_t>& rows);
@@ -132,6 +148,7 @@ class CudaEngine final : public Engine {
   DeviceBuffer<__nv_bfloat16> kv_;
   DeviceBuffer<float> inv_freq_;
   std::unique_ptr<DecodeGraphCache> graphs_;
+  std::unique_ptr<DeviceLoraPool> lora_;  // null when max_loras is 0
   // The plan arrays of graph-replayed steps live at fixed addresses.
   DeviceBuffer<int32_t> graph_ints_;
   int32_t* graph_host_ints_ = nullptr;

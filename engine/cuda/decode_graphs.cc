@@ -22,9 +22,10 @@ int64_t DecodeGraphCache::ContextBucket(int64_t len, int64_t cap) {
   return std::min(b, std::max(cap, len));
 }
 
-absl::Status DecodeGraphCache::Launch(int32_t batch, int64_t context, cudaStream_t stream,
+absl::Status DecodeGraphCache::Launch(int32_t batch, int64_t context, int32_t variant,
+                                      cudaStream_t stream,
                                       const std::function<absl::Status()>& enqueue) {
-  const auto key = std::make_pair(batch, context);
+  const auto key = std::make_tuple(batch, context, variant);
   auto it = graphs_.find(key);
   if (it == graphs_.end()) {
     // Relaxed mode: the launchers may query device attributes while the stream is captured.
