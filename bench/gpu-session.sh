@@ -16,7 +16,8 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm --format=csv |
 
 if [ "$what" != bench ]; then
   for t in device_info_test memory_plan_test elementwise_ops_test gpu_sampler_test \
-           paged_attention_test cuda_golden_test; do
+           paged_attention_test cuda_block_copy_test cuda_golden_test lora_layout_test \
+           lora_kernels_test cuda_lora_golden_test; do
     [ -x "$bin/$t" ] || { summary+=("$t: not built"); continue; }
     timeout ${TEST_TIMEOUT:-240} "$bin/$t" > "$OUT/$t.log" 2>&1
     rc=$?
@@ -43,6 +44,9 @@ if [ "$what" != bench ]; then
   sanitize sampler-mem memcheck gpu_sampler_test '*Ties*:*LargeLogits*:*CounterUniform*'
   sanitize sampler-race racecheck gpu_sampler_test '*Ties*'
   sanitize golden-mem memcheck cuda_golden_test '*LastLogits*tiny_llama*'
+  sanitize lora-mem memcheck lora_kernels_test '*'
+  sanitize lora-race racecheck lora_kernels_test '*'
+  sanitize lora-golden-mem memcheck cuda_lora_golden_test '*OneBatchMixing*:*EmptiedSlot*'
 fi
 
 if [ "$what" != tests ]; then

@@ -85,6 +85,7 @@ EngineLoadOptions EngineOptionsFrom(const GenerateCommandOptions& o) {
   eo.max_num_batched_tokens = o.max_num_batched_tokens;
   eo.max_num_seqs = o.max_num_seqs;
   eo.max_loras = o.max_loras;
+  eo.max_lora_rank = o.max_lora_rank;
   return eo;
 }
 

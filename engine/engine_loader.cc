@@ -42,13 +42,16 @@ absl::StatusOr<LoadedEngine> LoadEngine(const std::string& model_dir, const Engi
     eo.gpu_memory_utilization = o.gpu_memory_utilization;
     eo.max_num_tokens = o.max_num_batched_tokens;
     eo.max_num_seqs = o.max_num_seqs;
+    eo.max_loras = o.max_loras;
+    eo.max_lora_rank = o.max_lora_rank;
     auto engine = CudaEngine::Load(model_dir, eo);
     if (!engine.ok()) return engine.status();
     const WeightLoadStats& ls = (*engine)->load_stats();
     const KvCacheGeometry g = (*engine)->kv_geometry();
-    out.memory_plan = absl::StrFormat("cuda (bf16): %s; %d KV tokens; weights read at %.2f GB/s",
-                                      (*engine)->memory_plan().ToString(),
-                                      int64_t{g.num_blocks} * g.block_size, ls.GBPerSecond());
+    out.memory_plan = absl::StrFormat(
+        "cuda (bf16): %s; %d KV tokens (LoRA adapters borrow KV blocks); weights read at %.2f GB/s",
+        (*engine)->memory_plan().ToString(), int64_t{g.num_blocks} * g.block_size,
+        ls.GBPerSecond());
     out.engine = *std::move(engine);
 #else
     return absl::UnimplementedError(

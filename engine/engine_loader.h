@@ -21,7 +21,8 @@ struct EngineLoadOptions {
   double gpu_memory_utilization = 0.9;        // cuda: share of the card for the engine
   int32_t max_num_batched_tokens = 2048;      // cuda: sizes the workspace
   int32_t max_num_seqs = 256;
-  int32_t max_loras = 8;  // LoRA adapter slots (cpu; the cuda backend has none yet)
+  int32_t max_loras = 8;       // LoRA adapter slots
+  int32_t max_lora_rank = 64;  // cuda: sizes the adapter tables and the shrink scratch
 };
 
 struct LoadedEngine {

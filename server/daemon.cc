@@ -93,7 +93,9 @@ absl::Status Daemon::Init() {
   absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = LoadTokenizer(o);
   if (!tokenizer.ok()) return tokenizer.status();
   tokenizer_ = *std::move(tokenizer);
-  absl::StatusOr<LoadedEngine> engine = LoadEngine(o.model_dir, o.engine);
+  EngineLoadOptions eo = o.engine;
+  eo.max_lora_rank = o.max_lora_rank;  // one flag for the loader's check and the engine's tables
+  absl::StatusOr<LoadedEngine> engine = LoadEngine(o.model_dir, eo);
   if (!engine.ok()) return engine.status();
   engine_ = *std::move(engine);
   const ModelConfig& config = engine_.engine->config();
