@@ -345,6 +345,7 @@ absl::Status CudaEngine::WaitForAdapters(const StepPlan& plan) {
 }
 
 absl::Status CudaEngine::Synchronize() {
+  if (lora_ != nullptr) TESSERA_RETURN_IF_ERROR(lora_->Synchronize());
   return CudaStatus(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
 }
 

@@ -76,7 +76,8 @@ class CudaEngine final : public Engine {
 
   const MemoryPlan& memory_plan() const { return plan_; }
   const WeightLoadStats& load_stats() const { return load_stats_; }
-  // Blocks until the device has finished every queued step (benchmarks time around it).
+  // Blocks until the device has finished every queued step and adapter load (benchmarks time
+  // around it).
   absl::Status Synchronize();
 
  private:

@@ -21,6 +21,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "engine/cuda/cuda_status.h"
 #include "engine/cuda/device_buffer.h"
 #include "engine/cuda/lora_device_table.h"
 #include "engine/lora_weights.h"
@@ -62,6 +63,11 @@ class DeviceLoraPool {
   // Orders `compute` after the loads of the slots a step uses, and after any load whose slot was
   // changed again before it finished (its blocks may go back to the KV cache).
   absl::Status BeforeStep(absl::Span<const int32_t> used_slots, cudaStream_t compute);
+
+  // Blocks until every queued load has finished.
+  absl::Status Synchronize() {
+    return CudaStatus(cudaStreamSynchronize(copy_), "cudaStreamSynchronize (adapter loads)");
+  }
 
   const LoraModuleDesc* table() const { return descs_.data(); }
   float* shrink() { return shrink_.data(); }
