@@ -50,6 +50,22 @@ void AdapterSlots::Release(int32_t slot) {
   s.last_used = ++clock_;
 }
 
-void AdapterSlots::Clear(int32_t slot) { slots_[slot].weights.reset(); }
+void AdapterSlots::Clear(int32_t slot) {
+  slots_[slot].weights.reset();
+  slots_[slot].last_used = 0;
+}
+
+void AdapterSlots::Fill(int32_t slot, const AdapterRef& adapter) {
+  Slot& s = slots_[slot];
+  s.weights = adapter.weights;
+  s.last_used = ++clock_;
+}
+
+int32_t AdapterSlots::EmptySlot() const {
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    if (slots_[i].users == 0 && slots_[i].weights == nullptr) return static_cast<int32_t>(i);
+  }
+  return -1;
+}
 
 }  // namespace tessera

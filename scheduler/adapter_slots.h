@@ -4,7 +4,9 @@
 // when it is first admitted and gives it back when it finishes (preemption keeps it, so a
 // resumed request never waits for its adapter again). A slot whose users have all finished keeps
 // its adapter, so the next request for it needs no load; when a new adapter needs a slot, the
-// least recently used free one is reused. Query then commit: CanAcquire, then Acquire.
+// least recently used free one is reused, an empty slot before any that holds an adapter. Query
+// then commit: CanAcquire, then Acquire. Where the adapters' memory comes from is AdapterPager's
+// business; this class only tracks slots.
 //
 // Not thread-safe (the scheduler thread).
 #ifndef TESSERA_SCHEDULER_ADAPTER_SLOTS_H_
@@ -29,14 +31,27 @@ class AdapterSlots {
 
   // Whether `adapter` is resident or a slot is free for it.
   bool CanAcquire(const AdapterRef& adapter) const;
-  // Pins a slot for one more request. Requires CanAcquire.
+  // Pins a slot for one more request. Requires CanAcquire. A load goes to FreeSlot().
   Acquired Acquire(const AdapterRef& adapter);
   void Release(int32_t slot);
-  // Forgets what `slot` holds (the engine could not load it), so nothing takes it as resident.
+  // Forgets what `slot` holds (the engine could not load it, or the adapter was evicted), so
+  // nothing takes it as resident; an empty slot is the first one reused.
   void Clear(int32_t slot);
+  // Puts `adapter` in `slot` without pinning it (a prefetch): `slot` must have no users. It is
+  // resident from then on, the most recently used of the idle slots.
+  void Fill(int32_t slot, const AdapterRef& adapter);
+
+  // The slot where `adapter` is resident; -1 if none.
+  int32_t Find(const AdapterRef& adapter) const;
+  // The slot a load would take: the least recently used one without users (an empty one first);
+  // -1 if every slot is pinned.
+  int32_t FreeSlot() const;
+  // A slot that holds nothing and has no users; -1 if none.
+  int32_t EmptySlot() const;
 
   int32_t num_slots() const { return static_cast<int32_t>(slots_.size()); }
   int32_t users(int32_t slot) const { return slots_[slot].users; }
+  int64_t last_used(int32_t slot) const { return slots_[slot].last_used; }
   // The weights resident in `slot` (null if none).
   const LoraWeights* resident(int32_t slot) const { return slots_[slot].weights.get(); }
 
@@ -46,10 +61,8 @@ class AdapterSlots {
     // count as in use there).
     std::shared_ptr<const LoraWeights> weights;
     int32_t users = 0;
-    int64_t last_used = 0;
+    int64_t last_used = 0;  // 0: never used, or emptied
   };
-  int32_t Find(const AdapterRef& adapter) const;  // -1 when not resident
-  int32_t FreeSlot() const;                       // LRU among slots without users; -1 if none
 
   std::vector<Slot> slots_;
   int64_t clock_ = 0;

@@ -8,7 +8,8 @@ KvBlockManager::KvBlockManager(int32_t num_blocks, int32_t block_size)
     : num_blocks_(num_blocks),
       block_size_(block_size),
       refs_(num_blocks, 0),
-      is_copy_source_(num_blocks, false) {
+      is_copy_source_(num_blocks, false),
+      is_reserved_(num_blocks, false) {
   free_.reserve(num_blocks);
   // Highest id at the bottom so block 0 is handed out first (easier to read in tests and logs).
   for (int32_t b = num_blocks - 1; b >= 0; --b) free_.push_back(b);
@@ -119,6 +120,77 @@ void KvBlockManager::ReleaseCopySources() {
     if (refs_[b] == 0) free_.push_back(b);
   }
   copy_sources_.clear();
+}
+
+absl::StatusOr<std::vector<int32_t>> KvBlockManager::Reserve(int32_t n) {
+  if (!CanReserve(n)) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "cannot reserve ", n, " KV blocks; ", num_free_blocks(), " of ", num_blocks_, " are free"));
+  }
+  std::vector<int32_t> taken(n);
+  for (int32_t& b : taken) {
+    b = free_.back();
+    free_.pop_back();
+    is_reserved_[b] = true;
+  }
+  num_reserved_ += n;
+  return taken;
+}
+
+absl::Status KvBlockManager::Unreserve(absl::Span<const int32_t> blocks) {
+  std::vector<bool> seen(blocks.size() > 0 ? num_blocks_ : 0, false);
+  for (int32_t b : blocks) {
+    if (b < 0 || b >= num_blocks_ || !is_reserved_[b] || seen[b]) {
+      return absl::InvalidArgumentError(absl::StrCat("KV block ", b, " is not reserved"));
+    }
+    seen[b] = true;
+  }
+  // Reverse order so the first block taken is the first reused.
+  for (auto b = blocks.rbegin(); b != blocks.rend(); ++b) {
+    is_reserved_[*b] = false;
+    free_.push_back(*b);
+  }
+  num_reserved_ -= static_cast<int32_t>(blocks.size());
+  return absl::OkStatus();
+}
+
+absl::Status KvBlockManager::CheckInvariants() const {
+  std::vector<int32_t> refs(num_blocks_, 0);
+  for (const auto& [seq, table] : tables_) {
+    for (int32_t b : table) ++refs[b];
+  }
+  std::vector<bool> is_free(num_blocks_, false);
+  for (int32_t b : free_) {
+    if (is_free[b]) return absl::InternalError(absl::StrCat("KV block ", b, " is free twice"));
+    is_free[b] = true;
+  }
+  int32_t referenced = 0, held = 0, reserved = 0;
+  for (int32_t b = 0; b < num_blocks_; ++b) {
+    if (refs[b] != refs_[b]) {
+      return absl::InternalError(
+          absl::StrCat("KV block ", b, ": ", refs[b], " table references, counted ", refs_[b]));
+    }
+    const bool is_held = is_copy_source_[b] && refs[b] == 0;
+    const int states = (refs[b] > 0) + is_free[b] + is_held + is_reserved_[b];
+    if (states != 1) {
+      return absl::InternalError(absl::StrCat(
+          "KV block ", b, " is in ", states, " states (referenced ", refs[b], ", free ", is_free[b],
+          ", held ", is_held, ", reserved ", static_cast<bool>(is_reserved_[b]), ")"));
+    }
+    referenced += refs[b] > 0;
+    held += is_held;
+    reserved += is_reserved_[b];
+  }
+  if (reserved != num_reserved_) {
+    return absl::InternalError(
+        absl::StrCat(reserved, " KV blocks are reserved, counted ", num_reserved_));
+  }
+  if (num_free_blocks() + referenced + held + reserved != num_blocks_) {
+    return absl::InternalError(absl::StrCat("free ", num_free_blocks(), " + referenced ",
+                                            referenced, " + held ", held, " + reserved ", reserved,
+                                            " != ", num_blocks_, " KV blocks"));
+  }
+  return absl::OkStatus();
 }
 
 const std::vector<int32_t>& KvBlockManager::BlockTable(SeqId seq) const {

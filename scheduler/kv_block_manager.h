@@ -14,9 +14,14 @@
 // while the plan is being formed (a preempted sample) must not come back as another copy's
 // destination in that plan: it is held, neither free nor referenced, until ReleaseCopySources().
 //
+// Reserved blocks: the engine may keep other data in blocks of the same pool (LoRA adapters'
+// weights: S-LoRA's unified paging). Reserve(n) takes n free blocks out for such a holder and
+// Unreserve gives them back; no table references a reserved block until it is given back.
+//
 // Invariants: a block is free, referenced by one or more sequences' tables (each reference
-// counted once), or a held copy source; free + referenced + held = num_blocks. Misuse (freeing an
-// unknown sequence, allocating past capacity) is an error Status and changes nothing. Not
+// counted once), a held copy source, or reserved; free + referenced + held + reserved =
+// num_blocks (CheckInvariants recounts it). Misuse (freeing an unknown sequence, allocating past
+// capacity, giving back a block that is not reserved) is an error Status and changes nothing. Not
 // thread-safe: the scheduler thread owns it.
 #ifndef TESSERA_SCHEDULER_KV_BLOCK_MANAGER_H_
 #define TESSERA_SCHEDULER_KV_BLOCK_MANAGER_H_
@@ -27,6 +32,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
 
 namespace tessera {
 
@@ -62,6 +69,22 @@ class KvBlockManager {
   // a plan.
   void ReleaseCopySources();
 
+  // Whether `n` blocks can be reserved now.
+  bool CanReserve(int32_t n) const { return n >= 0 && n <= num_free_blocks(); }
+  // Takes `n` free blocks out of the pool for a holder outside the block tables. ResourceExhausted
+  // when fewer are free; nothing changes then.
+  absl::StatusOr<std::vector<int32_t>> Reserve(int32_t n);
+  // Gives reserved blocks back to the free ones. InvalidArgument when one is not reserved (or is
+  // named twice); nothing changes then.
+  absl::Status Unreserve(absl::Span<const int32_t> blocks);
+  bool IsReserved(int32_t block) const { return is_reserved_[block]; }
+  int32_t num_reserved_blocks() const { return num_reserved_; }
+
+  // Recounts every block: Internal naming the first inconsistency (free + referenced + held +
+  // reserved != num_blocks, a block in two of those states). O(num_blocks + table sizes): for
+  // tests and debugging.
+  absl::Status CheckInvariants() const;
+
   // The block table of `seq` (empty for an unknown sequence).
   const std::vector<int32_t>& BlockTable(SeqId seq) const;
   bool Contains(SeqId seq) const { return tables_.contains(seq); }
@@ -72,7 +95,7 @@ class KvBlockManager {
   int32_t num_sequences() const { return static_cast<int32_t>(tables_.size()); }
   // How many tables reference `block` (0 when free).
   int32_t RefCount(int32_t block) const { return refs_[block]; }
-  // Fraction of blocks in use, in [0, 1].
+  // Fraction of blocks not free (reserved ones included), in [0, 1].
   double Usage() const;
 
  private:
@@ -88,6 +111,8 @@ class KvBlockManager {
   std::vector<int32_t> refs_;          // per block: tables referencing it
   std::vector<int32_t> copy_sources_;  // sources of copies reported since ReleaseCopySources
   std::vector<bool> is_copy_source_;   // per block
+  std::vector<bool> is_reserved_;      // per block
+  int32_t num_reserved_ = 0;
   absl::flat_hash_map<SeqId, std::vector<int32_t>> tables_;
 };
 

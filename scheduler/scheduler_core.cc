@@ -64,10 +64,10 @@ SchedulerCore::SchedulerCore(Engine& engine, const Tokenizer* tokenizer, const C
       blocks_(geometry_.num_blocks, geometry_.block_size),
       eos_ids_(engine.config().eos_token_ids),
       waiting_(options.batch_max_wait),
-      adapter_slots_(engine.num_adapter_slots()) {
+      adapters_(engine, blocks_) {
   stats_.num_kv_blocks = geometry_.num_blocks;
   stats_.block_size = geometry_.block_size;
-  stats_.max_loras = adapter_slots_.num_slots();
+  stats_.max_loras = adapters_.slots().num_slots();
 }
 
 SchedulerCore::~SchedulerCore() = default;
@@ -135,7 +135,7 @@ absl::Status SchedulerCore::Validate(const GenerateRequest& r) const {
     }
   }
   if (r.adapter != nullptr) {
-    if (adapter_slots_.num_slots() == 0) {
+    if (adapters_.slots().num_slots() == 0) {
       return fail("adapter \"", r.adapter->name, "\": this engine serves no LoRA adapters");
     }
     if (r.adapter->weights == nullptr) {
@@ -265,11 +265,48 @@ void SchedulerCore::Preempt(Sequence* seq, absl::Time now) {
   waiting_.PushFront(seq, seq->request->arrival);
   ++seq->request->preemptions;
   ++stats_.num_preemptions_total;
+  UnpinIfWaiting(seq->request);
+}
+
+void SchedulerCore::UnpinIfWaiting(RequestState* r) {
+  // A preempted request waits for blocks; pinned, its adapter's blocks could be the ones it (or
+  // the request ahead of it) waits for, and with a few such requests nothing would ever run. An
+  // adapter kept outside the pool costs nothing pinned, and the request resumes without waiting
+  // for a slot.
+  if (r->adapter_slot < 0 || adapters_.blocks_of(r->adapter_slot).empty()) return;
+  for (const auto& seq : r->seqs) {
+    if (seq->state == Sequence::State::kRunning) return;
+  }
+  adapters_.Unpin(r->adapter_slot);
+  r->adapter_slot = -1;
+}
+
+void SchedulerCore::ReclaimAdapterBlocks(const Sequence* seq, int64_t tokens) {
+  const int32_t need = blocks_.BlocksNeeded(seq->id, tokens, seq->num_computed);
+  if (need <= blocks_.num_free_blocks()) return;
+  const AdapterRef* own = seq->request->request.adapter.get();
+  adapters_.Reclaim(need, own != nullptr ? own->weights.get() : nullptr);
+}
+
+int32_t SchedulerCore::FirstTokenBlocks(const Sequence* seq) const {
+  return blocks_.BlocksNeeded(seq->id, seq->num_computed + 1, seq->num_computed);
+}
+
+bool SchedulerCore::AdapterHasRoom(const Sequence* seq) const {
+  const RequestState* r = seq->request;
+  const AdapterRef* adapter = r->request.adapter.get();
+  if (adapter == nullptr || r->adapter_slot >= 0) return true;
+  const absl::StatusOr<int32_t> need = adapters_.BlocksFor(*adapter);
+  // An adapter the engine cannot store fails its request at admission; nothing to make room for.
+  return !need.ok() || adapters_.HasRoom(*adapter, *need, FirstTokenBlocks(seq));
 }
 
 bool SchedulerCore::MakeRoom(Sequence* seq, int64_t tokens, const std::vector<Sequence*>& order,
                              size_t pos, absl::Time now) {
   while (!blocks_.CanAllocate(seq->id, tokens, seq->num_computed)) {
+    // Idle adapters go before any sequence (a preempted one may have just made its adapter idle).
+    ReclaimAdapterBlocks(seq, tokens);
+    if (blocks_.CanAllocate(seq->id, tokens, seq->num_computed)) break;
     Sequence* victim = nullptr;
     for (size_t j = order.size(); j-- > pos + 1;) {
       if (order[j]->state == Sequence::State::kRunning) {
@@ -292,8 +329,11 @@ void SchedulerCore::PreemptForWaitingInteractive(absl::Time now) {
   const int64_t want =
       std::min<int64_t>(head->FeedLimit() - head->num_computed, options_.max_num_batched_tokens);
   auto blocked = [&] {
+    // Idle adapters' blocks go before any sequence (a preempted one may have made its adapter
+    // idle).
+    if (FittingChunk(head, want) < want) ReclaimAdapterBlocks(head, head->num_computed + want);
     return FittingChunk(head, want) == 0 ||
-           static_cast<int32_t>(running_.size()) >= options_.max_num_seqs;
+           static_cast<int32_t>(running_.size()) >= options_.max_num_seqs || !AdapterHasRoom(head);
   };
   while (blocked()) {
     Sequence* victim = nullptr;
@@ -407,6 +447,9 @@ absl::StatusOr<StepReport> SchedulerCore::Step() {
     if (want <= 0) continue;
     int64_t chunk = std::min(want, budget);
     if (!blocks_.CanAllocate(seq->id, seq->num_computed + chunk, seq->num_computed)) {
+      ReclaimAdapterBlocks(seq, seq->num_computed + chunk);
+    }
+    if (!blocks_.CanAllocate(seq->id, seq->num_computed + chunk, seq->num_computed)) {
       const int64_t fit = seq->is_decode() ? 0 : FittingChunk(seq, chunk);
       if (fit > 0) {
         chunk = fit;
@@ -421,18 +464,28 @@ absl::StatusOr<StepReport> SchedulerCore::Step() {
   while (budget > 0 && seqs_left > 0) {
     Sequence* seq = waiting_.Front(now);
     if (seq == nullptr) break;
-    const int64_t chunk = FittingChunk(seq, std::min(seq->FeedLimit(), budget));
+    const int64_t want = std::min(seq->FeedLimit(), budget);
+    int64_t chunk = FittingChunk(seq, want);
+    if (chunk < want) {
+      ReclaimAdapterBlocks(seq, seq->num_computed + want);
+      chunk = FittingChunk(seq, want);
+    }
     if (chunk == 0) break;
-    // A head whose adapter has no slot blocks the queue too: admitting others that need slots
-    // could keep every slot busy forever, so the slots drain to it.
-    const AdapterAdmission adapter = PrepareAdapter(seq->request, now);
-    if (adapter == AdapterAdmission::kNoSlot) break;
+    // A head whose adapter has no slot (or no blocks) blocks the queue too: admitting others that
+    // need slots could keep every slot busy forever, so the slots drain to it.
+    const AdapterAdmission adapter = PrepareAdapter(seq, now);
+    if (adapter == AdapterAdmission::kWait) break;
     if (adapter == AdapterAdmission::kFailed) continue;
+    chunk = FittingChunk(seq, want);  // the adapter's blocks may have come from the free ones
+    if (chunk == 0) break;            // cannot happen: the load left the first token's free
     waiting_.PopFront(now);
     (void)Admit(seq, now);
     schedule(seq, chunk);
   }
   report.num_preempted = static_cast<int32_t>(stats_.num_preemptions_total - preemptions_before);
+  // Before the copy sources are freed: an adapter's load must not overwrite a block this step's
+  // plan still copies from.
+  PrefetchAdapters();
   blocks_.ReleaseCopySources();  // the plan holds this step's copies
 
   if (scheduled.empty()) {
@@ -588,35 +641,80 @@ void SchedulerCore::FinishSequence(Sequence* seq, FinishReason reason, absl::Tim
     waiting_.Remove(seq);
   }
   seq->state = Sequence::State::kFinished;
-  if (--r->unfinished == 0 && !r->done) FinishRequest(r, absl::OkStatus(), now);
+  if (--r->unfinished == 0 && !r->done) {
+    FinishRequest(r, absl::OkStatus(), now);
+  } else {
+    UnpinIfWaiting(r);  // the samples left may all be waiting (preempted)
+  }
 }
 
-SchedulerCore::AdapterAdmission SchedulerCore::PrepareAdapter(RequestState* r, absl::Time now) {
+SchedulerCore::AdapterAdmission SchedulerCore::PrepareAdapter(Sequence* seq, absl::Time now) {
+  RequestState* r = seq->request;
   const AdapterRef* adapter = r->request.adapter.get();
   if (adapter == nullptr || r->adapter_slot >= 0) return AdapterAdmission::kReady;
-  if (!adapter_slots_.CanAcquire(*adapter)) return AdapterAdmission::kNoSlot;
-  const AdapterSlots::Acquired acquired = adapter_slots_.Acquire(*adapter);
-  r->adapter_slot = acquired.slot;
-  if (acquired.needs_load) {
-    if (absl::Status s = engine_.SetAdapter(acquired.slot, adapter->weights, {}); !s.ok()) {
-      adapter_slots_.Release(acquired.slot);
-      adapter_slots_.Clear(acquired.slot);
-      r->adapter_slot = -1;
-      FinishRequest(r,
-                    absl::InvalidArgumentError(
-                        absl::StrCat("request \"", r->request.id, "\": adapter \"", adapter->name,
-                                     "\" cannot be loaded by the engine: ", s.message())),
-                    now);
-      return AdapterAdmission::kFailed;
-    }
+  if (!adapters_.slots().CanAcquire(*adapter)) return AdapterAdmission::kWait;
+  auto fail = [&](auto&&... parts) {
+    FinishRequest(
+        r,
+        absl::InvalidArgumentError(absl::StrCat("request \"", r->request.id, "\": adapter \"",
+                                                adapter->name, "\" ", parts...)),
+        now);
+    return AdapterAdmission::kFailed;
+  };
+  const absl::StatusOr<int32_t> need = adapters_.BlocksFor(*adapter);
+  if (!need.ok()) return fail("cannot be stored by the engine: ", need.status().message());
+  // Validate checked the request alone against the cache; with its adapter it must fit too, or
+  // it would wait (or preempt itself) forever.
+  const int64_t own = blocks_.BlocksFor(static_cast<int64_t>(r->request.prompt_token_ids.size()) +
+                                        r->request.max_tokens - 1);
+  if (own + *need > geometry_.num_blocks) {
+    return fail("takes ", *need, " KV blocks and the request ", own, " more, but the cache has ",
+                geometry_.num_blocks, " in all");
   }
-  return AdapterAdmission::kReady;
+  const AdapterPager::Pinned pinned = adapters_.Pin(*adapter, *need, FirstTokenBlocks(seq));
+  switch (pinned.outcome) {
+    case AdapterPager::Outcome::kPinned:
+      r->adapter_slot = pinned.slot;
+      return AdapterAdmission::kReady;
+    case AdapterPager::Outcome::kFailed:
+      return fail("cannot be loaded by the engine: ", pinned.error.message());
+    case AdapterPager::Outcome::kNoSlot:
+    case AdapterPager::Outcome::kNoRoom:
+      break;
+  }
+  return AdapterAdmission::kWait;
+}
+
+void SchedulerCore::PrefetchAdapters() {
+  if (options_.adapter_prefetch_depth <= 0 || waiting_.empty() || !adapters_.HasEmptySlot()) {
+    return;
+  }
+  // Only blocks that stay free whatever the next step does: it adds at most a token budget of KV,
+  // plus a partly filled block and a copy-on-write copy per sequence. A prefetched adapter is idle,
+  // so a step that needs its blocks after all evicts it rather than preempt anything.
+  const int64_t next_seqs = std::min<int64_t>(
+      options_.max_num_seqs, static_cast<int64_t>(running_.size() + waiting_.size()));
+  const int64_t reserve = blocks_.BlocksFor(options_.max_num_batched_tokens) + 2 * next_seqs;
+  if (reserve >= blocks_.num_free_blocks()) return;
+  std::vector<const LoraWeights*> tried;
+  waiting_.ForEach([&](const Sequence* seq) {
+    const RequestState* r = seq->request;
+    const AdapterRef* adapter = r->request.adapter.get();
+    if (adapter == nullptr || r->adapter_slot >= 0 || adapters_.IsResident(*adapter) ||
+        std::find(tried.begin(), tried.end(), adapter->weights.get()) != tried.end()) {
+      return true;
+    }
+    tried.push_back(adapter->weights.get());
+    adapters_.Prefetch(*adapter, static_cast<int32_t>(reserve));
+    return static_cast<int32_t>(tried.size()) < options_.adapter_prefetch_depth &&
+           adapters_.HasEmptySlot();
+  });
 }
 
 void SchedulerCore::FinishRequest(RequestState* r, const absl::Status& status, absl::Time now) {
   r->done = true;
   if (r->adapter_slot >= 0) {
-    adapter_slots_.Release(r->adapter_slot);
+    adapters_.Unpin(r->adapter_slot);
     r->adapter_slot = -1;
   }
   if (r->request.adapter != nullptr) {
@@ -717,6 +815,10 @@ void SchedulerCore::RefreshGauges() {
   stats_.num_requests_waiting = static_cast<int32_t>(requests_.size()) - running;
   stats_.num_seqs_running = static_cast<int32_t>(running_.size());
   stats_.kv_usage = blocks_.Usage();
+  stats_.adapter_kv_blocks = adapters_.held_blocks();
+  stats_.adapter_loads_total = adapters_.num_loads();
+  stats_.adapter_prefetches_total = adapters_.num_prefetches();
+  stats_.adapter_evictions_total = adapters_.num_evictions();
 }
 
 }  // namespace tessera

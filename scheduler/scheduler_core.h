@@ -11,11 +11,18 @@
 //      then newly admitted ones with the budget that is left (a long prompt is chunked, so it
 //      never stalls the decodes),
 //   4. decides capacity apart from batch forming: a sequence that needs KV blocks that are not
-//      free preempts the lowest-priority, newest sequence not yet in this step (possibly itself)
+//      free first takes those of idle resident LoRA adapters (AdapterPager, unified paging), then
+//      preempts the lowest-priority, newest sequence not yet in this step (possibly itself)
 //      by recompute -- its blocks are freed and it later recomputes prompt + output, resuming
 //      with identical output,
-//   5. runs Engine::Step and applies the samples: stop tokens, EOS (unless ignore_eos), stop
+//   5. prefetches the adapters of waiting requests into empty slots, from blocks that the next
+//      step cannot need (so the engine copies them while this step runs),
+//   6. runs Engine::Step and applies the samples: stop tokens, EOS (unless ignore_eos), stop
 //      strings, min_tokens, max_tokens; the `n` samples of one prompt share its KV blocks.
+// A request pins its adapter's slot from its first admission to its finish. Where the engine keeps
+// adapters in KV blocks, a request whose sequences are all preempted lets go of its pin (its
+// adapter stays resident, idle, unless evicted meanwhile), so that waiting requests never hold
+// blocks that running ones need.
 // A request that can never fit (alone, in the whole cache) is refused when added, so the loop
 // cannot deadlock; the oldest running sequence of the highest class always progresses.
 //
@@ -38,7 +45,7 @@
 #include "absl/time/time.h"
 #include "engine/engine.h"
 #include "engine/tokenizer/tokenizer.h"
-#include "scheduler/adapter_slots.h"
+#include "scheduler/adapter_pager.h"
 #include "scheduler/clock.h"
 #include "scheduler/kv_block_manager.h"
 #include "scheduler/request.h"
@@ -61,6 +68,9 @@ struct SchedulerOptions {
   int32_t max_stop_strings = 16;
   int32_t max_stop_string_bytes = 256;
   int32_t max_n = 64;
+  // Waiting requests' adapters (distinct, in queue order) that a step considers loading ahead of
+  // their admission; 0: no prefetch.
+  int32_t adapter_prefetch_depth = 4;
 };
 
 // What one step did (for tests and the benchmark).
@@ -120,13 +130,25 @@ class SchedulerCore {
   // The largest chunk <= `want` that fits the free blocks for `seq` (0 if none).
   int64_t FittingChunk(const Sequence* seq, int64_t want) const;
   void Preempt(Sequence* seq, absl::Time now);
+  // Evicts idle adapters (never `seq`'s own) until `seq` can hold `tokens` tokens, or none is
+  // left to evict.
+  void ReclaimAdapterBlocks(const Sequence* seq, int64_t tokens);
+  // Whether the blocks for `seq`'s adapter (and then its first token) can be found.
+  bool AdapterHasRoom(const Sequence* seq) const;
+  // Blocks that `seq` needs to feed its next token (what an adapter load must leave free).
+  int32_t FirstTokenBlocks(const Sequence* seq) const;
+  // Lets go of `r`'s adapter pin when none of its sequences runs (they are preempted, or
+  // finished) and the adapter holds blocks.
+  void UnpinIfWaiting(RequestState* r);
+  void PrefetchAdapters();
   void AddToPlan(Sequence* seq, int64_t chunk, StepPlan* plan);
   absl::Status Admit(Sequence* seq, absl::Time now);
-  enum class AdapterAdmission { kReady, kNoSlot, kFailed };
-  // Gives the request its adapter's slot (loading the adapter into the engine when it is not
-  // resident) before its first admission. kFailed: the engine refused the adapter and the
-  // request was finished with the error.
-  AdapterAdmission PrepareAdapter(RequestState* r, absl::Time now);
+  enum class AdapterAdmission { kReady, kWait, kFailed };
+  // Gives `seq`'s request its adapter's slot (loading the adapter into the engine when it is not
+  // resident) before it is admitted. kWait: no slot is free, or no room for the adapter's blocks.
+  // kFailed: the engine refused the adapter, or it and the request cannot fit the cache together;
+  // the request was finished with the error.
+  AdapterAdmission PrepareAdapter(Sequence* seq, absl::Time now);
   void ApplyOutput(Sequence* seq, int64_t fed, SequenceOutput& out, absl::Time now);
   void AppendToken(Sequence* seq, int32_t token, std::optional<LogprobEntry> logprob,
                    absl::Time now);
@@ -162,10 +184,10 @@ class SchedulerCore {
   std::priority_queue<Deadline, std::vector<Deadline>, std::greater<Deadline>> deadlines_;
   // Reused from step to step, so that their buffers are not reallocated each time.
   StepPlan plan_;
-  std::vector<int32_t> feed_;         // one sequence's tokens for the plan
-  std::vector<Sequence*> order_;      // running sequences in priority order
-  std::vector<Scheduled> scheduled_;  // what the plan holds, in plan order
-  AdapterSlots adapter_slots_;
+  std::vector<int32_t> feed_;                         // one sequence's tokens for the plan
+  std::vector<Sequence*> order_;                      // running sequences in priority order
+  std::vector<Scheduled> scheduled_;                  // what the plan holds, in plan order
+  AdapterPager adapters_;                             // after blocks_, which it uses
   std::map<std::string, int32_t> adapter_in_flight_;  // requests in flight by adapter name
   SchedulerStats stats_;
   int64_t gauge_epoch_ = 0;  // counts RefreshGauges calls

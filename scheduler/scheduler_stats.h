@@ -52,6 +52,13 @@ struct SchedulerStats {
   std::map<std::string, TenantStats> tenants;
   int32_t max_loras = 0;                       // the engine's adapter slots
   std::map<std::string, AdapterUse> adapters;  // by adapter name
+  // Unified paging: KV blocks holding resident adapters' weights (counted in kv_usage too), and
+  // the adapters put into engine slots (prefetches included), loaded ahead of their request's
+  // admission, and dropped from the engine for another adapter or for KV blocks.
+  int32_t adapter_kv_blocks = 0;
+  int64_t adapter_loads_total = 0;
+  int64_t adapter_prefetches_total = 0;
+  int64_t adapter_evictions_total = 0;
 };
 
 }  // namespace tessera

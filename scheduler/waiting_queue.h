@@ -29,10 +29,16 @@ class WaitingQueue {
 
   bool empty() const { return interactive_.empty() && batch_.empty(); }
   size_t size() const { return interactive_.size() + batch_.size(); }
+  // Calls `f(seq)` for the queued sequences, interactive first, each class oldest first, while
+  // it returns true.
   template <typename F>
   void ForEach(F&& f) const {
-    for (const Entry& e : interactive_) f(e.seq);
-    for (const Entry& e : batch_) f(e.seq);
+    for (const Entry& e : interactive_) {
+      if (!f(e.seq)) return;
+    }
+    for (const Entry& e : batch_) {
+      if (!f(e.seq)) return;
+    }
   }
 
  private:

@@ -23,6 +23,14 @@ inline constexpr char kAdaptersResident[] = "tessera_adapters_resident";
 inline constexpr char kAdapterHostBytes[] = "tessera_adapter_host_bytes";
 inline constexpr char kAdapterHostCacheBytes[] = "tessera_adapter_host_cache_bytes";
 inline constexpr char kTierLabel[] = "tier";
+// The scheduler's side: adapters in engine slots, stored in KV blocks (unified paging); loads by
+// trigger (a request's admission, or a prefetch ahead of it), evictions from the engine.
+inline constexpr char kAdapterKvBlocks[] = "tessera_adapter_kv_blocks";
+inline constexpr char kAdapterDeviceLoads[] = "tessera_adapter_device_loads_total";
+inline constexpr char kAdapterDeviceEvictions[] = "tessera_adapter_device_evictions_total";
+inline constexpr char kTriggerLabel[] = "trigger";
+inline constexpr char kTriggerAdmission[] = "admission";
+inline constexpr char kTriggerPrefetch[] = "prefetch";
 inline constexpr char kCacheConfigInfo[] = "vllm:cache_config_info";
 
 // vLLM-compatible counters.

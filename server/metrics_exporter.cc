@@ -149,6 +149,19 @@ void MetricsExporter::RegisterServerMetrics(const CacheConfigInfo& cache_config)
       &GaugeFamily(names::kAdapterHostBytes, "Bytes of LoRA weights in the host cache.").Add({});
   adapter_host_cache_bytes_ =
       &GaugeFamily(names::kAdapterHostCacheBytes, "The host cache's byte budget.").Add({});
+  adapter_kv_blocks_ =
+      &GaugeFamily(names::kAdapterKvBlocks, "KV cache blocks holding resident LoRA adapters.")
+           .Add({});
+  auto& device_loads = CounterFamily(
+      names::kAdapterDeviceLoads, "LoRA adapters loaded into engine slots, by what triggered it.");
+  adapter_device_loads_admission_ =
+      &device_loads.Add({{names::kTriggerLabel, names::kTriggerAdmission}});
+  adapter_device_loads_prefetch_ =
+      &device_loads.Add({{names::kTriggerLabel, names::kTriggerPrefetch}});
+  adapter_device_evictions_ =
+      &CounterFamily(names::kAdapterDeviceEvictions,
+                     "LoRA adapters dropped from engine slots (for another adapter or KV blocks).")
+           .Add({});
   GaugeFamily(names::kCacheConfigInfo, "Information of the LLMEngine CacheConfig.")
       .Add({{names::kBlockSizeLabel, absl::StrCat(cache_config.block_size)},
             {names::kNumGpuBlocksLabel, absl::StrCat(cache_config.num_gpu_blocks)},
@@ -218,6 +231,11 @@ void MetricsExporter::UpdateServer(const SchedulerStats& s) {
   RaiseTo(*prompt_tokens_, static_cast<double>(s.prompt_tokens_total));
   RaiseTo(*generation_tokens_, static_cast<double>(s.generation_tokens_total));
   RaiseTo(*steps_, static_cast<double>(s.num_steps_total));
+  adapter_kv_blocks_->Set(s.adapter_kv_blocks);
+  RaiseTo(*adapter_device_loads_admission_,
+          static_cast<double>(s.adapter_loads_total - s.adapter_prefetches_total));
+  RaiseTo(*adapter_device_loads_prefetch_, static_cast<double>(s.adapter_prefetches_total));
+  RaiseTo(*adapter_device_evictions_, static_cast<double>(s.adapter_evictions_total));
   for (const auto& [reason, n] : s.requests_finished) {
     RaiseTo(request_success_->Add({{names::kFinishedReasonLabel, reason}}), static_cast<double>(n));
   }

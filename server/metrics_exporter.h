@@ -130,6 +130,10 @@ class MetricsExporter {
   prometheus::Gauge* adapters_resident_device_ = nullptr;
   prometheus::Gauge* adapter_host_bytes_ = nullptr;
   prometheus::Gauge* adapter_host_cache_bytes_ = nullptr;
+  prometheus::Gauge* adapter_kv_blocks_ = nullptr;
+  prometheus::Counter* adapter_device_loads_admission_ = nullptr;
+  prometheus::Counter* adapter_device_loads_prefetch_ = nullptr;
+  prometheus::Counter* adapter_device_evictions_ = nullptr;
 
   prometheus::Family<prometheus::Counter>* tenant_received_ = nullptr;
   prometheus::Family<prometheus::Counter>* tenant_rejected_ = nullptr;

@@ -1,5 +1,6 @@
 #include "tests/scheduler/fake_engine.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -23,14 +24,95 @@ FakeEngine::FakeEngine(FakeEngineOptions options) : options_(std::move(options))
   config_.max_position_embeddings = options_.max_position_embeddings;
   config_.eos_token_ids = options_.eos_token_ids;
   kv_.resize(static_cast<size_t>(options_.geometry.num_blocks) * options_.geometry.block_size);
+  adapters_.resize(std::max(options_.num_adapter_slots, 0));
+  block_adapter_.assign(options_.geometry.num_blocks, -1);
+}
+
+uint64_t FakeEngine::AdapterTag(const LoraWeights* adapter) {
+  return adapter == nullptr ? 0 : Mix(reinterpret_cast<uintptr_t>(adapter));
+}
+
+absl::StatusOr<int32_t> FakeEngine::AdapterKvBlocks(const LoraWeights& weights) const {
+  return options_.adapter_kv_blocks ? options_.adapter_kv_blocks(weights) : 0;
+}
+
+absl::Status FakeEngine::SetAdapter(int32_t slot, std::shared_ptr<const LoraWeights> weights,
+                                    absl::Span<const int32_t> kv_blocks) {
+  if (slot < 0 || slot >= num_adapter_slots()) {
+    return absl::InvalidArgumentError(absl::StrCat("fake engine: no adapter slot ", slot));
+  }
+  int32_t need = 0;
+  if (weights != nullptr) {
+    absl::StatusOr<int32_t> n = AdapterKvBlocks(*weights);
+    if (!n.ok()) return n.status();
+    need = *n;
+    if (options_.adapter_load_error) {
+      if (absl::Status s = options_.adapter_load_error(*weights); !s.ok()) return s;
+    }
+  }
+  if (static_cast<int32_t>(kv_blocks.size()) != need) {
+    return absl::InvalidArgumentError(absl::StrCat("fake engine: slot ", slot, " given ",
+                                                   kv_blocks.size(), " KV blocks, needs ", need));
+  }
+  for (size_t i = 0; i < kv_blocks.size(); ++i) {
+    const int32_t b = kv_blocks[i];
+    if (b < 0 || b >= options_.geometry.num_blocks ||
+        (block_adapter_[b] >= 0 && block_adapter_[b] != slot) ||
+        std::find(kv_blocks.begin(), kv_blocks.begin() + i, b) != kv_blocks.begin() + i) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("fake engine: slot ", slot, " given KV block ", b,
+                       ", out of range, repeated or held by another adapter"));
+    }
+  }
+  for (int32_t b : adapters_[slot].blocks) block_adapter_[b] = -1;
+  adapters_[slot].blocks.assign(kv_blocks.begin(), kv_blocks.end());
+  for (int32_t b : kv_blocks) block_adapter_[b] = slot;
+  num_adapter_loads_ += weights != nullptr;
+  adapters_[slot].weights = std::move(weights);
+  return absl::OkStatus();
+}
+
+const LoraWeights* FakeEngine::AdapterOf(const StepPlan& plan, int32_t seq) const {
+  const int32_t slot = plan.seqs[seq].adapter_slot;
+  if (num_adapter_slots() == 0 || slot < 0) return nullptr;
+  return adapters_[slot].weights.get();
+}
+
+absl::Status FakeEngine::CheckAdapters(const StepPlan& plan) const {
+  if (num_adapter_slots() == 0) return absl::OkStatus();
+  for (int32_t i = 0; i < plan.num_seqs(); ++i) {
+    const int32_t slot = plan.seqs[i].adapter_slot;
+    if (slot >= num_adapter_slots() || (slot >= 0 && adapters_[slot].weights == nullptr)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "fake engine: step ", num_steps_, ", sequence ", i, " names empty adapter slot ", slot));
+    }
+  }
+  auto held = [&](int32_t b) {
+    return b >= 0 && b < static_cast<int32_t>(block_adapter_.size()) && block_adapter_[b] >= 0;
+  };
+  for (int32_t b : plan.page_table.indices) {
+    if (held(b)) {
+      return absl::InternalError(absl::StrCat("fake engine: step ", num_steps_, ": KV block ", b,
+                                              " is in a page table but holds the adapter of slot ",
+                                              block_adapter_[b]));
+    }
+  }
+  for (const BlockCopy& c : plan.block_copies) {
+    if (held(c.src) || held(c.dst)) {
+      return absl::InternalError(absl::StrCat("fake engine: step ", num_steps_, ": block copy ",
+                                              c.src, " -> ", c.dst, " touches an adapter's block"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 uint64_t FakeEngine::Extend(uint64_t prefix, int32_t token, int64_t pos) {
   return Mix(prefix ^ Mix((static_cast<uint64_t>(pos) << 32) ^ static_cast<uint32_t>(token)));
 }
 
-int32_t FakeEngine::NextToken(uint64_t prefix, const SamplingParams& sampling) const {
-  uint64_t h = Mix(prefix + 0x9E3779B97F4A7C15ull);
+int32_t FakeEngine::NextToken(uint64_t prefix, const SamplingParams& sampling,
+                              const LoraWeights* adapter) const {
+  uint64_t h = Mix((prefix ^ AdapterTag(adapter)) + 0x9E3779B97F4A7C15ull);
   if (sampling.temperature > 0) h = Mix(h ^ Mix(sampling.seed));
   const double u = static_cast<double>(h >> 11) * 0x1.0p-53;
   if (u < options_.eos_probability && !options_.eos_token_ids.empty()) {
@@ -73,7 +155,7 @@ absl::StatusOr<uint64_t> FakeEngine::CheckChain(const StepPlan& plan, int32_t se
     // Positions past the prompt hold what this sequence sampled: the token the model draws, with
     // this sequence's own seed, after the prefix before it.
     if (problem == nullptr && q >= generated_from && q > 0 &&
-        slot.token != NextToken(fp, plan.seqs[seq].sampling)) {
+        slot.token != NextToken(fp, plan.seqs[seq].sampling, AdapterOf(plan, seq))) {
       problem = "holds a token this sequence did not sample";
     }
     if (problem != nullptr) {
@@ -95,6 +177,7 @@ absl::StatusOr<StepResult> FakeEngine::Step(const StepPlan& plan) {
       !s.ok()) {
     return s;
   }
+  if (absl::Status s = CheckAdapters(plan); !s.ok()) return s;
   ++num_steps_;
   PlanRecord& rec = plans_.emplace_back();
   rec.num_tokens = plan.num_tokens();
@@ -105,6 +188,7 @@ absl::StatusOr<StepResult> FakeEngine::Step(const StepPlan& plan) {
     rec.num_fed.push_back(plan.num_fed(i));
     rec.num_cached.push_back(plan.seqs[i].num_cached_tokens);
     rec.sample.push_back(plan.seqs[i].sample);
+    rec.adapters.push_back(AdapterOf(plan, i));
   }
 
   CopyBlocks(plan.block_copies);
@@ -142,7 +226,7 @@ absl::StatusOr<StepResult> FakeEngine::Step(const StepPlan& plan) {
     }
     SequenceOutput& out = result.seqs[i];
     if (s.sample) {
-      out.sampled_token = NextToken(*fp, s.sampling);
+      out.sampled_token = NextToken(*fp, s.sampling, AdapterOf(plan, i));
       if (s.sampling.num_logprobs > 0) {
         LogprobEntry e;
         e.chosen = {out.sampled_token, 0.0f};

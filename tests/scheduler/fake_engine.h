@@ -17,12 +17,21 @@
 // A broken invariant is returned as an INTERNAL error naming the step, sequence and position (the
 // scheduler then aborts everything, which a test sees at once).
 //
-// Every plan is recorded (counts, copies, page tables) until ClearPlans(). Not thread-safe, like
-// any Engine.
+// LoRA (when num_adapter_slots > 0): slots filled by SetAdapter, each adapter stored in exactly
+// AdapterKvBlocks(weights) blocks of the KV pool (unified paging). SetAdapter refuses a wrong
+// count, repeated or out-of-range ids, and blocks another slot holds; a step fails when a sequence
+// names an empty slot, or when its page table or a block copy names a block an adapter holds. A
+// sequence's sampled tokens depend on the adapter in its slot (AdapterTag), so a request that ran
+// with another adapter's weights -- a pinned slot refilled, say -- gets other tokens.
+//
+// Every plan is recorded (counts, copies, page tables, adapters) until ClearPlans(). Not
+// thread-safe, like any Engine.
 #ifndef TESSERA_TESTS_SCHEDULER_FAKE_ENGINE_H_
 #define TESSERA_TESTS_SCHEDULER_FAKE_ENGINE_H_
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <vector>
 
 #include "engine/engine.h"
@@ -36,6 +45,12 @@ struct FakeEngineOptions {
   // Chance that NextToken returns the first EOS id instead of a hashed token.
   double eos_probability = 0.02;
   KvCacheGeometry geometry{/*num_blocks=*/256, /*block_size=*/16};
+  // LoRA slots; 0: none, and the plans' adapter slots are ignored (a wrapper may serve them).
+  int32_t num_adapter_slots = 0;
+  // The KV blocks an adapter takes (AdapterKvBlocks); null: none.
+  std::function<absl::StatusOr<int32_t>(const LoraWeights&)> adapter_kv_blocks;
+  // A load of these weights fails with this status (SetAdapter) unless OK; null: none fails.
+  std::function<absl::Status(const LoraWeights&)> adapter_load_error;
 };
 
 // What the fake saw of one step's plan.
@@ -47,6 +62,7 @@ struct PlanRecord {
   std::vector<bool> sample;
   std::vector<BlockCopy> block_copies;
   PageTable page_table;
+  std::vector<const LoraWeights*> adapters;  // per sequence: the weights in its slot (or null)
 };
 
 class FakeEngine final : public Engine {
@@ -59,11 +75,24 @@ class FakeEngine final : public Engine {
   const ModelConfig& config() const override { return config_; }
   KvCacheGeometry kv_geometry() const override { return options_.geometry; }
   absl::StatusOr<StepResult> Step(const StepPlan& plan) override;
+  int32_t num_adapter_slots() const override { return options_.num_adapter_slots; }
+  absl::StatusOr<int32_t> AdapterKvBlocks(const LoraWeights& weights) const override;
+  absl::Status SetAdapter(int32_t slot, std::shared_ptr<const LoraWeights> weights,
+                          absl::Span<const int32_t> kv_blocks) override;
 
   // The pure model. Extend: the fingerprint of `prefix` followed by `token` at `pos`.
   static uint64_t Extend(uint64_t prefix, int32_t token, int64_t pos);
-  // The token sampled after a prefix (greedy ignores the seed).
-  int32_t NextToken(uint64_t prefix, const SamplingParams& sampling) const;
+  // The token sampled after a prefix with `adapter` (null: the base model); greedy ignores the
+  // seed.
+  int32_t NextToken(uint64_t prefix, const SamplingParams& sampling,
+                    const LoraWeights* adapter = nullptr) const;
+  // What an adapter changes in the model: a value told apart by its weights' address (0: none).
+  static uint64_t AdapterTag(const LoraWeights* adapter);
+
+  // The adapter in `slot` and the blocks it is stored in.
+  const LoraWeights* adapter(int32_t slot) const { return adapters_[slot].weights.get(); }
+  const std::vector<int32_t>& adapter_blocks(int32_t slot) const { return adapters_[slot].blocks; }
+  int64_t num_adapter_loads() const { return num_adapter_loads_; }  // SetAdapter with weights
 
   const std::vector<PlanRecord>& plans() const { return plans_; }
   void ClearPlans() { plans_.clear(); }
@@ -80,10 +109,22 @@ class FakeEngine final : public Engine {
   void CopyBlocks(const std::vector<BlockCopy>& copies);
   // Re-walks sequence `seq`'s chain over [0, kv_len); returns the last fingerprint.
   absl::StatusOr<uint64_t> CheckChain(const StepPlan& plan, int32_t seq, int64_t kv_len);
+  // The weights in `seq`'s slot (null for the base model, or when slots are not served here).
+  const LoraWeights* AdapterOf(const StepPlan& plan, int32_t seq) const;
+  // Slots named by the plan are filled; no page table entry or copy names an adapter's block.
+  absl::Status CheckAdapters(const StepPlan& plan) const;
+
+  struct AdapterSlot {
+    std::shared_ptr<const LoraWeights> weights;
+    std::vector<int32_t> blocks;
+  };
 
   FakeEngineOptions options_;
   ModelConfig config_;
   std::vector<Slot> kv_;  // num_blocks * block_size
+  std::vector<AdapterSlot> adapters_;
+  std::vector<int32_t> block_adapter_;  // per block: the slot storing its adapter there, or -1
+  int64_t num_adapter_loads_ = 0;
   std::vector<PlanRecord> plans_;
   int64_t num_steps_ = 0;
 };

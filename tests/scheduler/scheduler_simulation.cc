@@ -38,8 +38,10 @@ ExpectedSample ExpectSample(const FakeEngine& engine, const GenerateRequest& r, 
   for (int32_t t : r.prompt_token_ids) fp = FakeEngine::Extend(fp, t, pos++);
   const std::vector<int64_t>& eos = engine.config().eos_token_ids;
   ExpectedSample e;
+  const LoraWeights* adapter =
+      engine.num_adapter_slots() > 0 && r.adapter != nullptr ? r.adapter->weights.get() : nullptr;
   while (true) {
-    const int32_t token = engine.NextToken(fp, sampling);
+    const int32_t token = engine.NextToken(fp, sampling, adapter);
     e.token_ids.push_back(token);
     const int64_t n = static_cast<int64_t>(e.token_ids.size());
     if (n >= r.min_tokens &&
@@ -126,7 +128,9 @@ bool Simulation::Run(std::vector<Arrival> arrivals) {
       ADD_FAILURE() << "step " << step_ << ": " << report.status();
       return false;
     }
-    if (!CheckStep(*report) || !CheckGauges() || !CheckCounters()) return false;
+    if (!CheckStep(*report) || !CheckGauges() || !CheckCounters() || !CheckAdapterBlocks()) {
+      return false;
+    }
     if (step_ >= config_.max_steps) {
       ADD_FAILURE() << "still " << num_in_flight() << " requests in flight after " << step_
                     << " steps";
@@ -134,10 +138,36 @@ bool Simulation::Run(std::vector<Arrival> arrivals) {
     }
     clock_.Advance(absl::Microseconds(tick_us(rng_)));
   }
+  // Idle adapters may stay resident in their blocks; every other block is free again.
   const KvBlockManager& blocks = core_->blocks();
-  EXPECT_EQ(blocks.num_free_blocks(), blocks.num_blocks()) << "KV blocks leaked";
+  EXPECT_EQ(blocks.num_free_blocks() + blocks.num_reserved_blocks(), blocks.num_blocks())
+      << "KV blocks leaked";
   EXPECT_EQ(blocks.num_sequences(), 0);
-  return blocks.num_free_blocks() == blocks.num_blocks() && CheckGauges() && CheckCounters();
+  return blocks.num_free_blocks() + blocks.num_reserved_blocks() == blocks.num_blocks() &&
+         CheckGauges() && CheckCounters() && CheckAdapterBlocks();
+}
+
+bool Simulation::CheckAdapterBlocks() const {
+  // The blocks of every adapter the engine holds are reserved in the scheduler's block manager
+  // (so in no block table) and those are all the reserved blocks: none leaked, none shared.
+  const KvBlockManager& blocks = core_->blocks();
+  int32_t held = 0;
+  for (int32_t slot = 0; slot < engine_->num_adapter_slots(); ++slot) {
+    for (int32_t b : engine_->adapter_blocks(slot)) {
+      ++held;
+      if (!blocks.IsReserved(b) || blocks.RefCount(b) != 0) {
+        ADD_FAILURE() << "step " << step_ << ": KV block " << b << " of the adapter in slot "
+                      << slot << " is not reserved (" << blocks.RefCount(b) << " references)";
+        return false;
+      }
+    }
+  }
+  const absl::Status invariants = blocks.CheckInvariants();
+  EXPECT_TRUE(invariants.ok()) << "step " << step_ << ": " << invariants;
+  EXPECT_EQ(held, blocks.num_reserved_blocks()) << "step " << step_;
+  EXPECT_EQ(held, core_->stats().adapter_kv_blocks) << "step " << step_;
+  return invariants.ok() && held == blocks.num_reserved_blocks() &&
+         held == core_->stats().adapter_kv_blocks;
 }
 
 bool Simulation::CheckStep(const StepReport& report) {
@@ -182,7 +212,9 @@ bool Simulation::CheckGauges() {
   }
   const int32_t in_flight = num_in_flight();
   const double usage = 1.0 - static_cast<double>(blocks.num_free_blocks()) / blocks.num_blocks();
-  EXPECT_EQ(referenced + blocks.num_free_blocks(), blocks.num_blocks()) << "step " << step_;
+  // Between steps no copy source is held: every block is free, in a table, or an adapter's.
+  const int32_t accounted = referenced + blocks.num_free_blocks() + blocks.num_reserved_blocks();
+  EXPECT_EQ(accounted, blocks.num_blocks()) << "step " << step_;
   // Only running sequences hold blocks: a waiting (preempted) or finished one has freed them.
   EXPECT_EQ(blocks.num_sequences(), s.num_seqs_running) << "step " << step_;
   EXPECT_EQ(s.num_requests_running + s.num_requests_waiting, in_flight) << "step " << step_;
@@ -190,8 +222,7 @@ bool Simulation::CheckGauges() {
   EXPECT_EQ(tenant_waiting, s.num_requests_waiting) << "step " << step_;
   EXPECT_DOUBLE_EQ(s.kv_usage, usage) << "step " << step_;
   EXPECT_EQ(core_->idle(), in_flight == 0) << "step " << step_;
-  return referenced + blocks.num_free_blocks() == blocks.num_blocks() &&
-         blocks.num_sequences() == s.num_seqs_running &&
+  return accounted == blocks.num_blocks() && blocks.num_sequences() == s.num_seqs_running &&
          s.num_requests_running + s.num_requests_waiting == in_flight &&
          tenant_running == s.num_requests_running && tenant_waiting == s.num_requests_waiting &&
          s.kv_usage == usage && core_->idle() == (in_flight == 0);

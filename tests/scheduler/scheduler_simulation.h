@@ -1,8 +1,9 @@
 // A discrete-time simulation of a SchedulerCore over the FakeEngine, for property tests: requests
 // arrive at given times (added between steps), a manual clock moves a random amount per step, the
 // test may cancel requests at random, and every step is checked against the scheduler's
-// invariants (budgets, block accounting, gauges, progress). Afterwards CheckOutcomes() checks what
-// every request received against an independent computation of its output.
+// invariants (budgets, block accounting -- adapters' blocks included --, gauges, progress).
+// Afterwards CheckOutcomes() checks what every request received against an independent computation
+// of its output.
 //
 // Checks report through gtest (ADD_FAILURE) and stop the run at the first broken one, so a bad
 // seed prints one clear message instead of thousands.
@@ -102,6 +103,7 @@ class Simulation {
   bool CheckStep(const StepReport& report);
   bool CheckGauges();
   bool CheckCounters() const;
+  bool CheckAdapterBlocks() const;
   void MaybeCancel();
 
   SimulationConfig config_;

@@ -122,6 +122,9 @@ TEST(MetricsExporterTest, ExportsEveryNameWithItsType) {
       {"tessera_adapters_resident", "gauge"},
       {"tessera_adapter_host_bytes", "gauge"},
       {"tessera_adapter_host_cache_bytes", "gauge"},
+      {"tessera_adapter_kv_blocks", "gauge"},
+      {"tessera_adapter_device_loads_total", "counter"},
+      {"tessera_adapter_device_evictions_total", "counter"},
   };
   for (const auto& [name, type] : expected) {
     auto it = t.types.find(name);
@@ -375,6 +378,25 @@ TEST(MetricsExporterTest, AdapterRegistryCountsAndResidency) {
   t = Parse(exporter.Render(SchedulerStats{}, EdgeStats{}, lora));
   EXPECT_EQ(ValueOf(t, names::kAdapterLoads), 7);
   EXPECT_EQ(ValueOf(t, names::kAdapterHostBytes), 10);
+}
+
+TEST(MetricsExporterTest, AdapterPagingFromTheScheduler) {
+  MetricsExporter exporter(kModel, TestCacheConfig());
+  SchedulerStats s;
+  s.adapter_kv_blocks = 12;
+  s.adapter_loads_total = 5;
+  s.adapter_prefetches_total = 2;
+  s.adapter_evictions_total = 3;
+  PrometheusText t = Parse(exporter.Render(s, EdgeStats{}));
+  EXPECT_EQ(ValueOf(t, names::kAdapterKvBlocks), 12);
+  EXPECT_EQ(ValueOf(t, names::kAdapterDeviceLoads, {{"trigger", "admission"}}), 3);
+  EXPECT_EQ(ValueOf(t, names::kAdapterDeviceLoads, {{"trigger", "prefetch"}}), 2);
+  EXPECT_EQ(ValueOf(t, names::kAdapterDeviceEvictions), 3);
+  s.adapter_kv_blocks = 0;
+  s.adapter_loads_total = 6;
+  t = Parse(exporter.Render(s, EdgeStats{}));
+  EXPECT_EQ(ValueOf(t, names::kAdapterKvBlocks), 0);
+  EXPECT_EQ(ValueOf(t, names::kAdapterDeviceLoads, {{"trigger", "admission"}}), 4);
 }
 
 TEST(MetricsExporterTest, ConcurrentRendersAgree) {
