@@ -15,6 +15,7 @@
 #include "engine/cuda/embedding.cuh"
 #include "engine/cuda/gpu_sampler.cuh"
 #include "engine/cuda/lora_args.h"
+#include "engine/cuda/lora_args_check.h"
 #include "engine/cuda/lora_bgmv.cuh"
 #include "engine/cuda/lora_sgmv.cuh"
 #include "engine/cuda/paged_attention.cuh"
@@ -223,9 +224,10 @@ absl::Status CheckOptions(const ModelConfig& c, const CudaEngineOptions& o) {
     return absl::InvalidArgumentError(
         absl::StrCat("max LoRA slots must be in [0, 4096], got ", o.max_loras));
   }
-  if (o.max_loras > 0 && (o.max_lora_rank < 1 || o.max_lora_rank > 1024)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("max LoRA rank must be in [1, 1024], got ", o.max_lora_rank));
+  if (o.max_loras > 0 && (o.max_lora_rank < 1 || o.max_lora_rank > kMaxLoraKernelRank)) {
+    return absl::InvalidArgumentError(absl::StrCat("max LoRA rank must be in [1, ",
+                                                   kMaxLoraKernelRank, "], got ",
+                                                   o.max_lora_rank));
   }
   return absl::OkStatus();
 }

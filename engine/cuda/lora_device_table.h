@@ -26,7 +26,8 @@ struct LoraModuleDesc {
   const __nv_bfloat16* const* b_rows = nullptr;
 };
 
-inline int64_t LoraDescIndex(int32_t slot, int32_t num_layers, int32_t layer, int32_t module) {
+// constexpr so that the kernels call this same definition (nvcc --expt-relaxed-constexpr).
+constexpr int64_t LoraDescIndex(int32_t slot, int32_t num_layers, int32_t layer, int32_t module) {
   return (int64_t{slot} * num_layers + layer) * 7 + module;
 }
 
