@@ -10,9 +10,9 @@
 //     run by run, so that drift in clocks spreads over all of them. Goal (issue): with 1000
 //     adapters, at least 85% of base-only throughput.
 //   load latency: a rank --latency-rank adapter on all seven projections made resident in a slot
-//     (SetAdapter into KV blocks sized by AdapterKvBlocks, then Synchronize), once the
+//     (SetAdapter into KV blocks sized by AdapterKvBlocks, then a device-wide sync), once the
 //     throughput scheduler is gone: from host memory (the host cache's case; goal for the 8B
-//     shape: under 5 ms) and from a PEFT directory (LoadPeftAdapter + SetAdapter + Synchronize;
+//     shape: under 5 ms) and from a PEFT directory (LoadPeftAdapter + SetAdapter + sync;
 //     first read after the files were dropped from the page cache, then warm reads).
 //
 // Why --targets defaults to q,k,v,o: the adapters are held as fp32 on the host, as the server's
@@ -283,8 +283,10 @@ void PrintTable(const std::string& shape, const std::vector<int32_t>& counts,
   }
 }
 
-// Times making `weights` resident in slot 0 (SetAdapter + Synchronize), alternating between two
-// block ranges so that a load never writes the blocks of the adapter it replaces.
+// Times making `weights` resident in slot 0: SetAdapter, then a wait for the whole device (the
+// engine loads on a copy stream of its own, which Synchronize, the compute stream's, does not
+// wait for). Alternates between two block ranges, so that a load never writes the blocks of the
+// adapter it replaces.
 class ResidencyTimer {
  public:
   ResidencyTimer(CudaEngine& engine, int32_t blocks_per_adapter) : engine_(engine) {
@@ -298,6 +300,9 @@ class ResidencyTimer {
     if (absl::Status s = engine_.SetAdapter(0, std::move(weights), blocks_[next_]); !s.ok())
       return s;
     if (absl::Status s = engine_.Synchronize(); !s.ok()) return s;
+    if (cudaError_t e = cudaDeviceSynchronize(); e != cudaSuccess) {
+      return absl::InternalError(absl::StrCat("cudaDeviceSynchronize: ", cudaGetErrorString(e)));
+    }
     next_ ^= 1;
     return (Now() - t0) * 1e3;
   }
