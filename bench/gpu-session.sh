@@ -54,6 +54,17 @@ if [ "$what" != tests ]; then
   summary+=("attention_bench rc=$?")
   timeout ${ENGINE_BENCH_TIMEOUT:-300} "$bin/engine_bench" ${ENGINE_BENCH_ARGS:-} > "$OUT/engine_bench.log" 2>&1
   summary+=("engine_bench rc=$?")
+  # Multi-LoRA throughput and adapter load latency (~2 min with its defaults; its own
+  # --time-budget keeps it inside the timeout), then PEFT's mixed-batch baseline beside it.
+  timeout ${LORA_BENCH_TIMEOUT:-270} "$bin/lora_bench" ${LORA_BENCH_ARGS:-} > "$OUT/lora_bench.log" 2>&1
+  summary+=("lora_bench rc=$? (0 ok, 1 failed, 2 time budget cut runs, 124 timeout)")
+  # PEFT_BASELINE: argument sets for peft_mixed.py separated by ';' (default: the 1B shape).
+  IFS=';' read -ra runs <<< "${PEFT_BASELINE:---shape llama-3.2-1b}"
+  for args in "${runs[@]}"; do
+    PYTHONUNBUFFERED=1 timeout ${PEFT_TIMEOUT:-150} python3 bench/baselines/peft_mixed.py $args \
+      >> "$OUT/peft_mixed.log" 2>&1
+    summary+=("peft_mixed $args: rc=$?")
+  done
   # HF_BASELINE: argument sets for hf_generate.py separated by ';', run one after another.
   if [ -n "${HF_BASELINE:-}" ]; then
     IFS=';' read -ra runs <<< "$HF_BASELINE"
@@ -70,3 +81,6 @@ for t in "$OUT"/*_test.log; do grep -E '^\[  FAILED  \]|Failure|error:' "$t" | h
 printf '%s\n' "${summary[@]}"
 cat "$OUT"/golden-figures.txt 2>/dev/null | sort | uniq | head -40
 cat "$OUT"/attention_bench.log "$OUT"/engine_bench.log "$OUT"/hf_generate.log 2>/dev/null
+# lora_bench's summary block and PEFT's figures (the full runs are in the logs).
+sed -n '/^== lora_bench summary/,$p' "$OUT"/lora_bench.log 2>/dev/null
+grep -h 'tok/s\|Error\|error' "$OUT"/peft_mixed.log 2>/dev/null | tail -8
