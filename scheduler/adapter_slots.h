@@ -1,12 +1,12 @@
 // Which LoRA adapter version sits in which engine slot, and how many requests in flight use each.
 //
 // Capacity for adapters, decided apart from batch forming like KV blocks: a request takes a slot
-// when it is first admitted and gives it back when it finishes (preemption keeps it, so a
-// resumed request never waits for its adapter again). A slot whose users have all finished keeps
-// its adapter, so the next request for it needs no load; when a new adapter needs a slot, the
-// least recently used free one is reused, an empty slot before any that holds an adapter. Query
-// then commit: CanAcquire, then Acquire. Where the adapters' memory comes from is AdapterPager's
-// business; this class only tracks slots.
+// when it is first admitted and gives it back when it finishes or has nothing running (all its
+// sequences preempted; SchedulerCore::UnpinIfWaiting), so no waiting request holds a slot. A slot
+// whose users have all finished keeps its adapter, so the next request for it needs no load; when a
+// new adapter needs a slot, the least recently used free one is reused, an empty slot before any
+// that holds an adapter. Query then commit: CanAcquire, then Acquire. Where the adapters' memory
+// comes from is AdapterPager's business; this class only tracks slots.
 //
 // Not thread-safe (the scheduler thread).
 #ifndef TESSERA_SCHEDULER_ADAPTER_SLOTS_H_

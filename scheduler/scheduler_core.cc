@@ -269,11 +269,12 @@ void SchedulerCore::Preempt(Sequence* seq, absl::Time now) {
 }
 
 void SchedulerCore::UnpinIfWaiting(RequestState* r) {
-  // A preempted request waits for blocks; pinned, its adapter's blocks could be the ones it (or
-  // the request ahead of it) waits for, and with a few such requests nothing would ever run. An
-  // adapter kept outside the pool costs nothing pinned, and the request resumes without waiting
-  // for a slot.
-  if (r->adapter_slot < 0 || adapters_.blocks_of(r->adapter_slot).empty()) return;
+  // A request with nothing running lets go of its slot. Pinned, its adapter's blocks could be the
+  // ones it (or the request ahead of it) waits for, and with a few such requests nothing would
+  // ever run; and even an adapter kept outside the pool would hold a slot that the head of the
+  // queue may need, stalling everything until the preempted request ages. The adapter stays
+  // resident (idle), so a request resuming soon finds it without a load.
+  if (r->adapter_slot < 0) return;
   for (const auto& seq : r->seqs) {
     if (seq->state == Sequence::State::kRunning) return;
   }

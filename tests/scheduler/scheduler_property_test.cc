@@ -186,10 +186,8 @@ TEST(SchedulerPropertyTest, RandomWorkloadsKeepEveryInvariant) {
 }
 
 // Unified paging on top of a random workload: most requests use one of a few LoRA adapters that
-// the fake engine stores in KV blocks (1 to 8 each), over 1 to 4 slots, with or without prefetch.
-// (Adapters kept outside the pool keep their pins through preemption, so that a waiting interactive
-// request may wait for a slot that a preempted batch request holds until it ages: a stall these
-// runs would flag. The adapter tests over the CPU engine cover that path.)
+// the fake engine stores in KV blocks (0 to 8 each: 0 as the CPU engine, which keeps adapters
+// outside the pool), over 1 to 4 slots, with or without prefetch.
 // The pool is the workload's plus room for the largest adapter, so adapters are evicted and
 // sequences preempted. The simulation checks the adapters' blocks after every step; the outputs
 // (which depend on the adapter in the slot) prove that each request ran with its own.
@@ -203,7 +201,7 @@ void AddAdapters(Random& rand, Scenario& s) {
   int64_t max_blocks = 0;
   for (int64_t i = rand.Uniform(1, 6); i > 0; --i) {
     auto weights = std::make_shared<LoraWeights>();
-    weights->layers.resize(rand.Pick<size_t>({1, 3, 8}));
+    weights->layers.resize(rand.Pick<size_t>({0, 1, 3, 8}));
     max_blocks = std::max(max_blocks, static_cast<int64_t>(weights->layers.size()));
     auto ref = std::make_shared<AdapterRef>();
     ref->name = absl::StrCat("lora", i);
