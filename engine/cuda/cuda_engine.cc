@@ -226,8 +226,7 @@ absl::Status CheckOptions(const ModelConfig& c, const CudaEngineOptions& o) {
   }
   if (o.max_loras > 0 && (o.max_lora_rank < 1 || o.max_lora_rank > kMaxLoraKernelRank)) {
     return absl::InvalidArgumentError(absl::StrCat("max LoRA rank must be in [1, ",
-                                                   kMaxLoraKernelRank, "], got ",
-                                                   o.max_lora_rank));
+                                                   kMaxLoraKernelRank, "], got ", o.max_lora_rank));
   }
   return absl::OkStatus();
 }
