@@ -36,12 +36,6 @@ using ::tessera::testing::RandomBf16Values;
 using ::tessera::testing::ToBf16;
 using ::tessera::testing::ToFloat;
 
-#define TESSERA_ASSERT_OK(expr)                                 \
-  do {                                                          \
-    const absl::Status tessera_assert_ok_ = (expr);             \
-    ASSERT_TRUE(tessera_assert_ok_.ok()) << tessera_assert_ok_; \
-  } while (0)
-
 // Guard elements on each side of every output buffer (a multiple of 8, so the interior keeps the
 // 16-byte alignment of the allocation).
 constexpr int64_t kGuard = 64;

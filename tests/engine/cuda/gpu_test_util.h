@@ -10,6 +10,7 @@
 #include <random>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "engine/cuda/device_info.h"
 
 namespace tessera::testing {
@@ -22,6 +23,13 @@ inline bool HaveCudaDevice() {
 // Skips the calling test when no supported device is visible (CI, CPU-only machines).
 #define TESSERA_SKIP_WITHOUT_GPU() \
   if (!::tessera::testing::HaveCudaDevice()) GTEST_SKIP() << "no CUDA device (sm_80+) visible"
+
+// Fails the calling test (ASSERT: returns from it) with the status when `expr` is not OK.
+#define TESSERA_ASSERT_OK(expr)                                 \
+  do {                                                          \
+    const absl::Status tessera_assert_ok_ = (expr);             \
+    ASSERT_TRUE(tessera_assert_ok_.ok()) << tessera_assert_ok_; \
+  } while (0)
 
 // Uniform in [-scale, scale], rounded to bf16 so host and device see identical values.
 inline std::vector<float> RandomBf16Values(int64_t n, float scale, std::mt19937& rng) {

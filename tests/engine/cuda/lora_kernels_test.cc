@@ -43,12 +43,6 @@ using ::tessera::testing::RandomBf16Values;
 using ::tessera::testing::ToBf16;
 using ::tessera::testing::ToFloat;
 
-#define TESSERA_ASSERT_OK(expr)                                 \
-  do {                                                          \
-    const absl::Status tessera_assert_ok_ = (expr);             \
-    ASSERT_TRUE(tessera_assert_ok_.ok()) << tessera_assert_ok_; \
-  } while (0)
-
 constexpr int32_t kNumLayers = 2;
 constexpr int32_t kLayer = 1;  // the layer launched; layer 0 holds decoys
 constexpr int32_t kDecoyRank = 3;
