@@ -22,11 +22,7 @@
 namespace tessera {
 namespace {
 
-// The GPU host runs a copy of the binary away from the build tree: TESSERA_FIXTURES_DIR in the
-// environment overrides the build-time path.
-const std::string kFixtures = std::getenv("TESSERA_FIXTURES_DIR")
-                                  ? std::getenv("TESSERA_FIXTURES_DIR")
-                                  : TESSERA_FIXTURES_DIR;
+const std::string kFixtures = ::tessera::testing::FixturesDir();
 
 constexpr double kBf16Tolerance = 2e-2;  // normalized logits error vs CPU, as cuda_golden_test
 // The same kernels on the same KV: only reduction order could differ, and it does not here.

@@ -21,11 +21,7 @@
 namespace tessera {
 namespace {
 
-// The GPU host runs a copy of the binary away from the build tree: TESSERA_FIXTURES_DIR in the
-// environment overrides the build-time path.
-const std::string kFixtures = std::getenv("TESSERA_FIXTURES_DIR")
-                                  ? std::getenv("TESSERA_FIXTURES_DIR")
-                                  : TESSERA_FIXTURES_DIR;
+const std::string kFixtures = ::tessera::testing::FixturesDir();
 
 CudaEngineOptions SmallEngineOptions() {
   CudaEngineOptions o;

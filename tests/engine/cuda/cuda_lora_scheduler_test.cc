@@ -18,7 +18,7 @@
 namespace tessera {
 namespace {
 
-const std::string kFixtures = TESSERA_FIXTURES_DIR;
+const std::string kFixtures = ::tessera::testing::FixturesDir();  // env overrides
 const std::string kModelDir = kFixtures + "/models/tiny-llama";
 const std::vector<std::string> kAdapters = {"tiny-llama-r8-all", "tiny-llama-r16-attn",
                                             "tiny-llama-r4-mlp"};

@@ -7,7 +7,9 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -18,6 +20,13 @@ namespace tessera::testing {
 inline bool HaveCudaDevice() {
   absl::StatusOr<std::vector<CudaDeviceInfo>> devices = ListCudaDevices();
   return devices.ok() && !devices->empty() && IsSupportedCudaDevice(devices->front());
+}
+
+// The fixtures folder. The GPU host runs a copy of the binary away from the build tree:
+// TESSERA_FIXTURES_DIR in the environment overrides the build-time path.
+inline std::string FixturesDir() {
+  const char* env = std::getenv("TESSERA_FIXTURES_DIR");
+  return env != nullptr ? env : TESSERA_FIXTURES_DIR;
 }
 
 // Skips the calling test when no supported device is visible (CI, CPU-only machines).
