@@ -109,10 +109,6 @@ absl::StatusOr<int32_t> DeviceLoraPool::BlocksFor(const LoraWeights& weights) co
 
 absl::Status DeviceLoraPool::ReserveStaging(int64_t bytes) {
   if (bytes <= staging_bytes_) return absl::OkStatus();
-  // The previous load may still read the old buffer.
-  if (any_load_) {
-    TESSERA_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(last_load_));
-  }
   if (staging_ != nullptr) cudaFreeHost(staging_);
   staging_ = nullptr;
   staging_device_ = nullptr;
@@ -197,10 +193,11 @@ absl::Status DeviceLoraPool::Set(int32_t slot, std::shared_ptr<const LoraWeights
   const int64_t copies_bytes = AlignBytes(int64_t{num_copies} * sizeof(LoraCopy));
   const int64_t descs_bytes = AlignBytes(slot_descs * int64_t{sizeof(LoraModuleDesc)});
   const int64_t rows_bytes = slot_descs * 2 * max_rank_ * int64_t{sizeof(void*)};
-  TESSERA_RETURN_IF_ERROR(ReserveStaging(image_bytes + copies_bytes + descs_bytes + rows_bytes));
+  // The previous load may still read the staging buffer (which ReserveStaging may also free).
   if (any_load_) {
     TESSERA_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(last_load_));
   }
+  TESSERA_RETURN_IF_ERROR(ReserveStaging(image_bytes + copies_bytes + descs_bytes + rows_bytes));
   auto* image = reinterpret_cast<__nv_bfloat16*>(staging_);
   auto* copies = reinterpret_cast<LoraCopy*>(staging_ + image_bytes);
   auto* descs = reinterpret_cast<LoraModuleDesc*>(staging_ + image_bytes + copies_bytes);

@@ -75,6 +75,7 @@ class DeviceLoraPool {
  private:
   DeviceLoraPool(const ModelConfig& config, int32_t num_slots, int32_t max_rank, KvPoolView kv);
   absl::Status Init(int32_t max_rows);
+  // Grows the staging buffer to `bytes`; the caller has waited for the last load.
   absl::Status ReserveStaging(int64_t bytes);
   // Marks `slot`'s load queued on the copy stream.
   absl::Status RecordLoad(int32_t slot);
