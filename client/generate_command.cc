@@ -139,7 +139,7 @@ absl::StatusOr<std::unique_ptr<OfflineAdapters>> PrepareAdapters(
     if (absl::Status s = (*adapters)->Resolve(r); !s.ok() && !reported.contains(r.adapter->name)) {
       reported.insert(r.adapter->name);
       if (first_error.ok()) first_error = s;
-      PrintError(s);
+      (void)PrintError(s);  // printed for every adapter; the first error is returned
     }
   }
   if (!first_error.ok()) return first_error;
