@@ -81,7 +81,7 @@ absl::StatusOr<v1::GenerateRequest> BuildCompleteRequest(const CompleteCommandOp
   if (o.max_tokens.has_value()) r.set_max_tokens(*o.max_tokens);
   if (o.temperature.has_value()) r.set_temperature(*o.temperature);
   if (o.top_p.has_value()) r.set_top_p(*o.top_p);
-  r.set_top_k(o.top_k);
+  if (o.top_k.has_value()) r.set_top_k(*o.top_k);
   if (o.seed.has_value()) r.set_seed(*o.seed);
   for (const std::string& s : o.stop) r.add_stop(s);
   if (o.n.has_value()) r.set_n(*o.n);
@@ -109,10 +109,11 @@ void AddCompleteCommand(CLI::App& app, int* exit_code) {
   cmd->add_flag("--stream", o->stream, "Print the text as it is generated");
   cmd->add_flag("--json", o->json, "Print JSON (with --stream: one line per server message)");
   cmd->add_option("--max-tokens", o->max_tokens, "Tokens to generate (server default 16)");
-  cmd->add_option("--temperature", o->temperature, "0 = greedy (the default)");
+  cmd->add_option("--temperature", o->temperature,
+                  "0 = greedy (default: the model's generation_config.json, else 0)");
   cmd->add_option("--top-p", o->top_p, "Nucleus sampling mass, 1 = off");
-  cmd->add_option("--top-k", o->top_k, "Sample from the k most likely tokens, 0 = off");
-  cmd->add_option("--seed", o->seed, "Seed of the sampler, for repeatable samples");
+  cmd->add_option("--top-k", o->top_k, "Sample from the k most likely tokens, 0 or -1 = off");
+  cmd->add_option("--seed", o->seed, "Seed of the sampler, for repeatable samples (0 is a seed)");
   cmd->add_option("--stop", o->stop, "Stop string (repeatable)");
   cmd->add_option("--n", o->n, "Independent samples of the prompt");
   cmd->add_option("--logprobs", o->logprobs, "Top-k log-probabilities per token (in --json)");

@@ -34,7 +34,7 @@ struct CompleteCommandOptions {
   std::optional<int32_t> max_tokens;
   std::optional<float> temperature;
   std::optional<float> top_p;
-  int32_t top_k = 0;
+  std::optional<int32_t> top_k;  // unset: the server's default (the model's, else off)
   std::optional<uint64_t> seed;
   std::vector<std::string> stop;
   std::optional<int32_t> n;

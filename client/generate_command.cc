@@ -24,8 +24,13 @@ namespace tessera {
 namespace {
 
 absl::StatusOr<std::vector<GenerateRequest>> RequestsFromFlags(const GenerateCommandOptions& o,
-                                                               const Tokenizer* tokenizer) {
+                                                               const Tokenizer* tokenizer,
+                                                               const GenerationDefaults& defaults) {
   GenerateRequest r;
+  r.sampling.top_p = defaults.top_p;
+  r.sampling.top_k = defaults.top_k;
+  r.sampling.min_p = defaults.min_p;
+  r.sampling.repetition_penalty = defaults.repetition_penalty;
   r.id = "0";
   if (o.text.has_value()) {
     if (tokenizer == nullptr) {
@@ -47,20 +52,24 @@ absl::StatusOr<std::vector<GenerateRequest>> RequestsFromFlags(const GenerateCom
     r.prompt_token_ids.push_back(id);
   }
   if (r.prompt_token_ids.empty()) return absl::InvalidArgumentError("--token-ids is empty");
-  r.max_tokens = o.max_tokens;
-  r.sampling.temperature = static_cast<float>(o.temperature);
+  r.max_tokens = o.max_tokens.value_or(defaults.max_tokens);
+  r.sampling.temperature =
+      o.temperature ? static_cast<float>(*o.temperature) : defaults.temperature;
   r.sampling.num_logprobs = o.logprobs;
   r.prompt_logprobs = o.prompt_logprobs;
   return std::vector<GenerateRequest>{std::move(r)};
 }
 
 absl::StatusOr<std::vector<GenerateRequest>> LoadRequests(const GenerateCommandOptions& o,
-                                                          const Tokenizer* tokenizer) {
-  if (!o.token_ids.empty() || o.text.has_value()) return RequestsFromFlags(o, tokenizer);
-  if (o.requests_file == "-") return ParseGenerateRequests(std::cin, "<stdin>", tokenizer);
+                                                          const Tokenizer* tokenizer,
+                                                          const GenerationDefaults& defaults) {
+  if (!o.token_ids.empty() || o.text.has_value()) return RequestsFromFlags(o, tokenizer, defaults);
+  if (o.requests_file == "-") {
+    return ParseGenerateRequests(std::cin, "<stdin>", tokenizer, defaults);
+  }
   std::ifstream in(o.requests_file);
   if (!in) return absl::NotFoundError(absl::StrCat(o.requests_file, ": cannot open"));
-  return ParseGenerateRequests(in, o.requests_file, tokenizer);
+  return ParseGenerateRequests(in, o.requests_file, tokenizer, defaults);
 }
 
 // --tokenizer, or the model directory's tokenizer.json when there is one (random models written
@@ -163,7 +172,18 @@ int RunGenerate(const GenerateCommandOptions& o) {
     std::cerr << "tessera generate: " << adapter_options.status().message() << "\n";
     return 2;
   }
-  absl::StatusOr<std::vector<GenerateRequest>> requests = LoadRequests(o, tokenizer->get());
+  absl::StatusOr<GenerationDefaults> defaults =
+      LoadGenerationDefaults(o.generation_config, o.model_dir);
+  if (!defaults.ok()) {
+    std::cerr << "tessera generate: --generation-config " << o.generation_config << ": "
+              << defaults.status().message() << "\n";
+    return 2;
+  }
+  if (const std::string d = defaults->Describe(); !d.empty()) {
+    std::cerr << "tessera generate: sampling defaults from generation_config.json: " << d << "\n";
+  }
+  absl::StatusOr<std::vector<GenerateRequest>> requests =
+      LoadRequests(o, tokenizer->get(), *defaults);
   if (!requests.ok()) {
     std::cerr << "tessera generate: " << requests.status().message() << "\n";
     return 2;
@@ -224,8 +244,14 @@ void AddGenerateCommand(CLI::App& app, int* exit_code) {
   ids->excludes(text);
   cmd->add_option("--tokenizer", o->tokenizer,
                   "tokenizer.json or its directory (default: the model's, when present)");
-  cmd->add_option("--max-tokens", o->max_tokens, "With --token-ids")->capture_default_str();
-  cmd->add_option("--temperature", o->temperature, "With --token-ids; 0 = greedy")
+  cmd->add_option("--max-tokens", o->max_tokens,
+                  "With --token-ids (default: generation_config.json's max_new_tokens, else 16)");
+  cmd->add_option("--generation-config", o->generation_config,
+                  "Sampling defaults for unset fields: auto (the model's generation_config.json), "
+                  "vllm (none), or a folder with a generation_config.json")
+      ->capture_default_str();
+  cmd->add_option("--temperature", o->temperature,
+                  "With --token-ids; 0 = greedy (default: generation_config.json's, else 0)")
       ->capture_default_str();
   cmd->add_option("--logprobs", o->logprobs, "With --token-ids: top-k per generated token")
       ->capture_default_str();

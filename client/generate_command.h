@@ -20,8 +20,12 @@ struct GenerateCommandOptions {
   // One request from flags instead of a file: token ids, or text (needs a tokenizer).
   std::string token_ids;
   std::optional<std::string> text;
-  int32_t max_tokens = 16;
-  double temperature = 0.0;
+  // Unset: the model's generation_config.json default (see generation_config), else 16 and 0.
+  std::optional<int32_t> max_tokens;
+  std::optional<double> temperature;
+  // vLLM's --generation-config: "auto" (the model's generation_config.json supplies defaults for
+  // unset sampling fields), "vllm" (ignore it), or a folder holding a generation_config.json.
+  std::string generation_config = "auto";
   int32_t logprobs = 0;
   int32_t prompt_logprobs = 0;
   // Engine and batching.

@@ -97,18 +97,13 @@ absl::StatusOr<bool> ParseSamplingField(const std::string& key, const json& v,
   } else if (key == "frequency_penalty") {
     if ((x = FloatField(v, where, key, -2, 2)).ok()) s->frequency_penalty = *x;
   } else if (key == "top_k") {
-    auto k = IntField(v, where, key, 0, kMaxInt);
+    auto k = IntField(v, where, key, -1, kMaxInt);
     if (!k.ok()) return k.status();
-    s->top_k = static_cast<int32_t>(*k);
+    s->top_k = std::max(static_cast<int32_t>(*k), 0);  // -1 is vLLM's "off", 0 the engine's
   } else if (key == "logprobs") {
     auto n = IntField(v, where, key, 0, kMaxSampleLogprobs);
     if (!n.ok()) return n.status();
     s->num_logprobs = static_cast<int32_t>(*n);
-  } else if (key == "seed") {
-    if (!v.is_number_unsigned()) {
-      return FieldError(where, key, "must be an integer in [0, 2^64) (0 = a random seed)");
-    }
-    s->seed = v.get<uint64_t>();
   } else if (key == "logit_bias") {
     auto bias = LogitBiasField(v, where);
     if (!bias.ok()) return bias.status();
@@ -135,7 +130,8 @@ ordered_json LogprobJson(const LogprobEntry& e) {
 absl::StatusOr<GenerateRequest> ParseGenerateRequest(absl::string_view line,
                                                      absl::string_view where,
                                                      const std::string& default_id,
-                                                     const Tokenizer* tokenizer) {
+                                                     const Tokenizer* tokenizer,
+                                                     const GenerationDefaults& defaults) {
   const json j = json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return absl::InvalidArgumentError(absl::StrCat(where, ": not valid JSON"));
   if (!j.is_object()) {
@@ -143,6 +139,13 @@ absl::StatusOr<GenerateRequest> ParseGenerateRequest(absl::string_view line,
   }
   GenerateRequest r;
   r.id = default_id;
+  // Fields the line leaves out take the model's generation_config.json defaults.
+  r.max_tokens = defaults.max_tokens;
+  r.sampling.temperature = defaults.temperature;
+  r.sampling.top_p = defaults.top_p;
+  r.sampling.top_k = defaults.top_k;
+  r.sampling.min_p = defaults.min_p;
+  r.sampling.repetition_penalty = defaults.repetition_penalty;
   bool has_tokens = false;
   std::optional<std::string> text;
   std::optional<bool> add_special_tokens;
@@ -209,6 +212,10 @@ absl::StatusOr<GenerateRequest> ParseGenerateRequest(absl::string_view line,
       auto ref = std::make_shared<AdapterRef>();
       ref->name = v.get<std::string>();
       r.adapter = std::move(ref);
+    } else if (key == "seed") {
+      // Absent: unseeded. 0 is a seed like any other (as in vLLM and OpenAI).
+      if (!v.is_number_unsigned()) return FieldError(where, key, "must be an integer in [0, 2^64)");
+      r.seed = v.get<uint64_t>();
     } else if (key == "prompt_logprobs") {
       auto n = IntField(v, where, key, 0, kMaxInt);
       if (!n.ok()) return n.status();
@@ -249,14 +256,15 @@ absl::StatusOr<GenerateRequest> ParseGenerateRequest(absl::string_view line,
   return r;
 }
 
-absl::StatusOr<std::vector<GenerateRequest>> ParseGenerateRequests(std::istream& in,
-                                                                   absl::string_view source,
-                                                                   const Tokenizer* tokenizer) {
+absl::StatusOr<std::vector<GenerateRequest>> ParseGenerateRequests(
+    std::istream& in, absl::string_view source, const Tokenizer* tokenizer,
+    const GenerationDefaults& defaults) {
   std::vector<GenerateRequest> requests;
   std::string line;
   for (int64_t n = 1; std::getline(in, line); ++n) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    auto r = ParseGenerateRequest(line, absl::StrCat(source, ":", n), absl::StrCat(n), tokenizer);
+    auto r = ParseGenerateRequest(line, absl::StrCat(source, ":", n), absl::StrCat(n), tokenizer,
+                                  defaults);
     if (!r.ok()) return r.status();
     requests.push_back(*std::move(r));
   }

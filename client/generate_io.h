@@ -2,8 +2,8 @@
 //
 // Request: {"id": str, "token_ids": [int] | "text": str, "add_special_tokens": bool (with
 //           "text", default true), "max_tokens": int, "min_tokens": int, "n": int,
-//           "temperature": float (0 = greedy), "top_k": int (0 = off), "top_p": float in (0, 1],
-//           "min_p": float in [0, 1], "seed": int in [0, 2^64) (0 or absent: a random seed),
+//           "temperature": float (0 = greedy), "top_k": int (0 or -1 = off), "top_p": float in
+//           (0, 1], "min_p": float in [0, 1], "seed": int in [0, 2^64) (absent: a random seed),
 //           "repetition_penalty": float in (0, 100] (1 = off),
 //           "presence_penalty", "frequency_penalty": float in [-2, 2],
 //           "logit_bias": {"token id": float in [-100, 100]} (OpenAI's shape),
@@ -28,6 +28,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "engine/generation_defaults.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "scheduler/request.h"
 
@@ -37,14 +38,18 @@ namespace tessera {
 // becomes `default_id`. `tokenizer` (may be null) turns "text" into token ids. An "adapter"
 // becomes a GenerateRequest::adapter holding the name only (no weights): the caller resolves it
 // (OfflineAdapters::Resolve) before running; the scheduler refuses an adapter without weights.
+// max_tokens and the sampling fields a line leaves out take `defaults` (the model's
+// generation_config.json, or tessera's own).
 absl::StatusOr<GenerateRequest> ParseGenerateRequest(absl::string_view line,
                                                      absl::string_view where,
                                                      const std::string& default_id,
-                                                     const Tokenizer* tokenizer = nullptr);
+                                                     const Tokenizer* tokenizer = nullptr,
+                                                     const GenerationDefaults& defaults = {});
 
 // Parses a whole JSON Lines stream (blank lines skipped); ids default to the line number.
 absl::StatusOr<std::vector<GenerateRequest>> ParseGenerateRequests(
-    std::istream& in, absl::string_view source, const Tokenizer* tokenizer = nullptr);
+    std::istream& in, absl::string_view source, const Tokenizer* tokenizer = nullptr,
+    const GenerationDefaults& defaults = {});
 
 // One output line (no trailing newline).
 std::string FormatGenerateResult(const GenerateResult& result);

@@ -18,7 +18,7 @@ absl::Status ValidateSamplingParams(const SamplingParams& p, int64_t vocab_size)
   if (!(p.temperature >= 0.0f) || !std::isfinite(p.temperature)) {
     return OutOfRange("temperature", "finite and >= 0", p.temperature);
   }
-  if (p.top_k < 0) return OutOfRange("top_k", ">= 0 (0 = off)", p.top_k);
+  if (p.top_k < 0) return OutOfRange("top_k", ">= 0 (0 = off; the APIs also take -1)", p.top_k);
   if (!(p.top_p > 0.0f && p.top_p <= 1.0f)) return OutOfRange("top_p", "in (0, 1]", p.top_p);
   if (!(p.min_p >= 0.0f && p.min_p <= 1.0f)) return OutOfRange("min_p", "in [0, 1]", p.min_p);
   if (!(p.repetition_penalty > 0.0f) || !std::isfinite(p.repetition_penalty)) {
@@ -47,7 +47,8 @@ absl::Status ValidateSamplingParams(const SamplingParams& p, int64_t vocab_size)
     }
   }
   if (p.num_logprobs < 0 || p.num_logprobs > kMaxSampleLogprobs) {
-    return OutOfRange("num_logprobs", "in [0, 20]", p.num_logprobs);
+    // Named as every API spells it (the gRPC field, the JSON Lines key, OpenAI's and vLLM's).
+    return OutOfRange("logprobs", "in [0, 20]", p.num_logprobs);
   }
   return absl::OkStatus();
 }

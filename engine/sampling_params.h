@@ -16,8 +16,8 @@ namespace tessera {
 
 struct SamplingParams {
   float temperature = 0.0f;  // 0 = greedy
-  // Picks the random draws together with the sample index. The offline scheduler replaces 0 with a
-  // random seed for sampling requests ("unseeded").
+  // Picks the random draws together with the sample index. The scheduler sets it per sample from
+  // the request's seed (GenerateRequest::seed), or from one it draws for an unseeded request.
   uint64_t seed = 0;
   // Top-k log-probabilities returned with each sampled token (0 = none). Log-probabilities are of
   // the model's distribution (log-softmax of the raw logits), before any processing below.

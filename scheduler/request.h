@@ -48,8 +48,13 @@ struct GenerateRequest {
   int32_t min_tokens = 0;
   // Independent samples of the prompt; they share its KV blocks.
   int32_t n = 1;
-  // temperature, seed, logprobs (top-k per generated token), top-k/top-p/min-p, penalties, bias
+  // temperature, logprobs (top-k per generated token), top-k/top-p/min-p, penalties, bias. Its
+  // `seed` is ignored: the scheduler sets each sample's from `seed` below.
   SamplingParams sampling;
+  // Same seed and request: the same tokens, whatever else runs. Unset: unseeded (the scheduler
+  // draws a seed for the request's whole life, preemption included). 0 is a seed like any other,
+  // as in vLLM and OpenAI.
+  std::optional<uint64_t> seed;
   int32_t prompt_logprobs = 0;  // top-k per prompt position; 0 = none
   // Whether special tokens (e.g. EOS) are left out of the output text.
   bool skip_special_tokens = true;
@@ -66,6 +71,11 @@ struct GenerateRequest {
   std::optional<absl::Duration> tpot_target;
   // From arrival; a request still running then is aborted with DEADLINE_EXCEEDED.
   std::optional<absl::Duration> timeout;
+  // When the edge accepted the request (the scheduler's clock). Queue time, time to first token,
+  // end-to-end latency and the timeout all count from it, so the wait for a step already running
+  // when the request came in is counted. Unset: when Scheduler::Submit (or SchedulerCore::Add)
+  // saw it.
+  std::optional<absl::Time> arrival;
   // A LoRA adapter on the base model; null: the base model alone.
   std::shared_ptr<const AdapterRef> adapter;
 };

@@ -7,15 +7,16 @@
 namespace tessera {
 
 // Forwards updates and tells the scheduler when a request is over, so its id can be reused and
-// it stops counting as in flight.
+// it stops counting as in flight. The id is freed before the final update goes on: a client that
+// has seen its stream end may reuse the id at once. (The core still holds the finished request
+// until its step ends, but a reused id reaches the core only through the inbox, after that.)
 class Scheduler::TrackingSink final : public RequestSink {
  public:
   TrackingSink(Scheduler* owner, std::string id, std::shared_ptr<RequestSink> inner)
       : owner_(owner), id_(std::move(id)), inner_(std::move(inner)) {}
   void Push(RequestUpdate update) override {
-    const bool finished = update.finished;
+    if (update.finished) owner_->Finished(id_);
     inner_->Push(std::move(update));
-    if (finished) owner_->Finished(id_);
   }
 
  private:
@@ -60,6 +61,9 @@ absl::Status Scheduler::Validate(const GenerateRequest& request) const {
 
 absl::Status Scheduler::Submit(GenerateRequest request, std::shared_ptr<RequestSink> sink) {
   if (absl::Status s = core_.Validate(request); !s.ok()) return s;
+  // The core sees the request only between steps: stamp its arrival now, or the wait for the
+  // step already running would be missing from its queue time and time to first token.
+  if (!request.arrival) request.arrival = clock_.Now();
   const int64_t prompt = static_cast<int64_t>(request.prompt_token_ids.size());
   absl::MutexLock lock(&mu_);
   if (stopping_) return absl::UnavailableError("the scheduler is shutting down");

@@ -38,6 +38,8 @@ class Scheduler {
   void Start();
 
   absl::Status Validate(const GenerateRequest& request) const;
+  // The scheduler's clock, for stamping GenerateRequest::arrival at the edge.
+  absl::Time Now() const { return clock_.Now(); }
   absl::Status Submit(GenerateRequest request, std::shared_ptr<RequestSink> sink);
   // The request leaves at the next step boundary with a CANCELLED final update; no-op for an
   // unknown or finished id.

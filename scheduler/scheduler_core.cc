@@ -175,16 +175,18 @@ absl::Status SchedulerCore::Add(GenerateRequest request, std::shared_ptr<Request
   r->sink = std::move(sink);
   r->tenant = &tenant;
   r->touched = &touched_;
-  r->arrival = now;
+  // Never later than now: an arrival stamped ahead of this clock would give negative latencies.
+  r->arrival = std::min(r->request.arrival.value_or(now), now);
   if (r->request.timeout) {
-    r->deadline = now + *r->request.timeout;
+    r->deadline = r->arrival + *r->request.timeout;
     deadlines_.emplace(*r->deadline, r->request.id);
   }
-  r->base_seed = r->request.sampling.seed;
-  // An unseeded sampling request still needs one seed for its whole life (preemption included).
-  if (r->request.sampling.temperature > 0 && r->base_seed == 0) {
+  // An unseeded request still needs one seed for its whole life (preemption included).
+  if (r->request.seed.has_value()) {
+    r->base_seed = *r->request.seed;
+  } else if (r->request.sampling.temperature > 0) {
     absl::BitGen gen;
-    r->base_seed = absl::Uniform<uint64_t>(gen) | 1;
+    r->base_seed = absl::Uniform<uint64_t>(gen);
   }
   if (r->request.prompt_logprobs > 0) r->prompt_logprobs.resize(prompt);
   // Samples fork after the prompt but its last token; a 1-token prompt has nothing to share.

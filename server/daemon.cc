@@ -15,6 +15,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "adapters/peft_adapter_loader.h"
+#include "spdlog/spdlog.h"
 
 namespace tessera {
 namespace {
@@ -99,12 +100,26 @@ absl::Status Daemon::Init() {
   if (!engine.ok()) return engine.status();
   engine_ = *std::move(engine);
   const ModelConfig& config = engine_.engine->config();
-  std::cerr << absl::StrFormat(
-      "tesserad: model %s (%s, %d layers, hidden %d, vocab %d, context %d) loaded in %.2f s%s\n",
-      o.model_dir, config.architecture, config.num_hidden_layers, config.hidden_size,
-      config.vocab_size, config.max_position_embeddings, engine_.load_seconds,
-      tokenizer_ ? "" : " (no tokenizer: token-id prompts only)");
-  std::cerr << "tesserad: memory plan: " << engine_.memory_plan << "\n";
+  spdlog::info(
+      "{}",
+      absl::StrFormat(
+          "tesserad: model %s (%s, %d layers, hidden %d, vocab %d, context %d) loaded in %.2f s%s",
+          o.model_dir, config.architecture, config.num_hidden_layers, config.hidden_size,
+          config.vocab_size, config.max_position_embeddings, engine_.load_seconds,
+          tokenizer_ ? "" : " (no tokenizer: token-id prompts only)"));
+  spdlog::info("{}", absl::StrCat("tesserad: memory plan: ", engine_.memory_plan));
+
+  absl::StatusOr<GenerationDefaults> defaults =
+      LoadGenerationDefaults(o.generation_config, o.model_dir);
+  if (!defaults.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--generation-config ", o.generation_config,
+                                                   ": ", defaults.status().message()));
+  }
+  if (const std::string d = defaults->Describe(); !d.empty()) {
+    spdlog::info(
+        "{}", absl::StrCat(
+                  "tesserad: sampling defaults from generation_config.json (unset fields): ", d));
+  }
 
   if (absl::Status s = StartAdapters(); !s.ok()) return s;
   scheduler_ = std::make_unique<Scheduler>(*engine_.engine, tokenizer_.get(), o.scheduler);
@@ -125,6 +140,8 @@ absl::Status Daemon::Init() {
   deps.adapters = adapters_.get();
   deps.draining = &draining_;
   deps.limits = o.limits;
+  deps.generation_defaults = *defaults;
+  deps.log_requests = o.log_requests;
   deps.model_info = MakeModelInfo();
   service_ = std::make_unique<InferenceService>(std::move(deps));
   admin_ = std::make_unique<AdminService>(adapters_.get(), authenticator_.get(), &draining_,
@@ -168,13 +185,15 @@ absl::Status Daemon::Init() {
       return s;
     }
   }
-  std::cerr << absl::StrFormat(
-      "tesserad: serving %s on %s:%d (%s, %s)%s\n", ModelName(o), o.host, grpc_port_,
-      o.tls_cert_file.empty() ? "plaintext" : "TLS",
-      authenticator_->enabled() ? absl::StrCat(num_keys, " API keys") : "no API keys",
-      http_ ? absl::StrFormat("; metrics on http://%s:%d/metrics",
-                              o.metrics_host.empty() ? o.host : o.metrics_host, http_->port())
-            : "");
+  spdlog::info(
+      "{}",
+      absl::StrFormat(
+          "tesserad: serving %s on %s:%d (%s, %s)%s", ModelName(o), o.host, grpc_port_,
+          o.tls_cert_file.empty() ? "plaintext" : "TLS",
+          authenticator_->enabled() ? absl::StrCat(num_keys, " API keys") : "no API keys",
+          http_ ? absl::StrFormat("; metrics on http://%s:%d/metrics",
+                                  o.metrics_host.empty() ? o.host : o.metrics_host, http_->port())
+                : ""));
   return absl::OkStatus();
 }
 
@@ -224,13 +243,14 @@ absl::Status Daemon::StartAdapters() {
   for (const auto& [name, dir] : o.adapters) {
     absl::StatusOr<AdapterInfo> info = adapters_->Load({name, dir, /*owner=*/""});
     if (!info.ok()) return info.status();
-    std::cerr << absl::StrFormat("tesserad: adapter %s: rank %d, %.1f MB\n", name, info->rank,
-                                 info->bytes / 1e6);
+    spdlog::info("{}", absl::StrFormat("tesserad: adapter %s: rank %d, %.1f MB", name, info->rank,
+                                       info->bytes / 1e6));
   }
-  std::cerr << absl::StrFormat(
-      "tesserad: LoRA: %d engine slots, max rank %d, host cache %.1f GB%s\n", slots,
-      o.max_lora_rank, o.adapter_host_cache_bytes / 1e9,
-      o.adapter_dir.empty() ? "" : absl::StrCat(", lazy loading from ", o.adapter_dir));
+  spdlog::info(
+      "{}", absl::StrFormat(
+                "tesserad: LoRA: %d engine slots, max rank %d, host cache %.1f GB%s", slots,
+                o.max_lora_rank, o.adapter_host_cache_bytes / 1e9,
+                o.adapter_dir.empty() ? "" : absl::StrCat(", lazy loading from ", o.adapter_dir)));
   return absl::OkStatus();
 }
 
@@ -268,8 +288,8 @@ void Daemon::Drain(absl::Duration timeout, const std::function<bool()>& stop_wai
   server_->GetHealthCheckService()->SetServingStatus(kInferenceService, false);
   const absl::Time deadline = absl::Now() + timeout;
   const int32_t at_start = scheduler_->num_in_flight();
-  std::cerr << absl::StrFormat("tesserad: draining: %d requests in flight, up to %s\n", at_start,
-                               absl::FormatDuration(timeout));
+  spdlog::info("{}", absl::StrFormat("tesserad: draining: %d requests in flight, up to %s",
+                                     at_start, absl::FormatDuration(timeout)));
   while (scheduler_->num_in_flight() > 0 && absl::Now() < deadline &&
          !(stop_waiting && stop_waiting())) {
     absl::SleepFor(absl::Milliseconds(10));
@@ -281,8 +301,8 @@ void Daemon::Drain(absl::Duration timeout, const std::function<bool()>& stop_wai
   server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   server_->Wait();
   if (http_) http_->Stop();
-  std::cerr << absl::StrFormat("tesserad: drained: %d finished, %d cancelled\n", at_start - left,
-                               left);
+  spdlog::info(
+      "{}", absl::StrFormat("tesserad: drained: %d finished, %d cancelled", at_start - left, left));
 }
 
 Daemon::~Daemon() {

@@ -28,6 +28,10 @@ struct DaemonOptions {
   absl::Duration drain_timeout = absl::Seconds(30);
   int32_t max_in_flight_per_tenant = 1024;
   RequestLimits limits;
+  // vLLM's --generation-config: "auto" (the model's generation_config.json gives the defaults of
+  // unset sampling fields), "vllm" (tessera's own defaults), or a folder with that file.
+  std::string generation_config = "auto";
+  bool log_requests = false;  // a line per finished request (id, tenant, counts, times, status)
   // LoRA adapters: lazily loaded by name from adapter_dir (public); preloaded (name, folder) pairs
   // (public); the host cache's byte budget; the largest rank accepted. The engine's slots are
   // engine.max_loras.

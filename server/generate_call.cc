@@ -56,7 +56,9 @@ void GenerateCall::Push(RequestUpdate update) {
     }
     action = NextLocked();
   }
-  if (update.finished && on_final_) std::exchange(on_final_, nullptr)(final_status);
+  if (update.finished && on_final_) {
+    std::exchange(on_final_, nullptr)(final_status, update.timings);
+  }
   Act(action);
 }
 

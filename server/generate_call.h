@@ -16,6 +16,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -28,8 +29,10 @@ namespace tessera {
 
 class GenerateCall final : public grpc::ServerWriteReactor<v1::GenerateResponse> {
  public:
-  // Runs once, on the scheduler's final update, with the status the call ends with.
-  using OnFinal = std::function<void(const grpc::Status&)>;
+  // Runs once, on the scheduler's final update, with the status the call ends with and the
+  // request's timings (from the final update).
+  using OnFinal =
+      std::function<void(const grpc::Status&, const std::optional<RequestTimings>& timings)>;
 
   // `scheduler` and `tokenizer` (may be null) must outlive the call.
   GenerateCall(Scheduler* scheduler, std::string internal_id, std::string client_id,

@@ -13,6 +13,8 @@
 #include "adapters/adapter_name.h"
 #include "server/generate_call.h"
 #include "server/grpc_status.h"
+#include "server/request_log.h"
+#include "spdlog/spdlog.h"
 
 namespace tessera {
 namespace {
@@ -22,11 +24,12 @@ uint64_t RandomPrefix() {
   return absl::Uniform<uint64_t>(gen);
 }
 
-// The call's deadline as a timeout from now; nullopt without one.
-std::optional<absl::Duration> TimeoutOf(const grpc::CallbackServerContext* context) {
+// The call's deadline as a timeout from `arrival`; nullopt without one.
+std::optional<absl::Duration> TimeoutOf(const grpc::CallbackServerContext* context,
+                                        absl::Time arrival) {
   const std::chrono::system_clock::time_point deadline = context->deadline();
   if (deadline == std::chrono::system_clock::time_point::max()) return std::nullopt;
-  return absl::FromChrono(deadline) - absl::Now();
+  return absl::FromChrono(deadline) - arrival;
 }
 
 }  // namespace
@@ -54,17 +57,18 @@ absl::StatusOr<Principal> InferenceService::Admit(
 
 absl::StatusOr<InferenceService::Admission> InferenceService::AdmitGenerate(
     const grpc::CallbackServerContext* context, const v1::GenerateRequest& request,
-    const std::string& client_id, std::string* tenant) {
+    const std::string& client_id, absl::Time arrival, std::string* tenant) {
   absl::StatusOr<Principal> principal = Admit(context);
   if (!principal.ok()) return principal.status();
   *tenant = principal->tenant;
   absl::StatusOr<GenerateRequest> native =
-      ToSchedulerRequest(request, deps_.tokenizer, deps_.limits);
+      ToSchedulerRequest(request, deps_.tokenizer, deps_.limits, deps_.generation_defaults);
   if (!native.ok()) return native.status();
   native->id = client_id;
   native->tenant = *tenant;
-  native->timeout = TimeoutOf(context);
-  if (native->timeout.has_value() && *native->timeout <= absl::ZeroDuration()) {
+  native->arrival = arrival;
+  native->timeout = TimeoutOf(context, arrival);
+  if (native->timeout.has_value() && arrival + *native->timeout <= deps_.scheduler->Now()) {
     return absl::DeadlineExceededError("the call's deadline passed before it was queued");
   }
   absl::StatusOr<TenantLimiter::Slot> slot = deps_.tenant_limiter->Acquire(*tenant);
@@ -103,10 +107,13 @@ absl::StatusOr<std::shared_ptr<const AdapterRef>> InferenceService::AcquireAdapt
 
 grpc::ServerWriteReactor<v1::GenerateResponse>* InferenceService::Generate(
     grpc::CallbackServerContext* context, const v1::GenerateRequest* request) {
+  // Latencies count from here, before authentication and tokenization, as a client sees them.
+  const absl::Time arrival = deps_.scheduler->Now();
   const std::string client_id =
       request->request_id().empty() ? NewRequestId() : request->request_id();
   std::string tenant;
-  absl::StatusOr<Admission> admission = AdmitGenerate(context, *request, client_id, &tenant);
+  absl::StatusOr<Admission> admission =
+      AdmitGenerate(context, *request, client_id, arrival, &tenant);
   EdgeCounters* counters = deps_.counters;
   if (!admission.ok()) {
     counters->RecordRejected(tenant, admission.status().code());
@@ -116,12 +123,26 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* InferenceService::Generate(
   }
   // The slot goes back when the request leaves the scheduler, not when the stream ends.
   auto slot = std::make_shared<TenantLimiter::Slot>(std::move(admission->slot));
-  auto* call = new GenerateCall(deps_.scheduler, admission->request.id, client_id, deps_.tokenizer,
-                                [slot, counters, tenant](const grpc::Status& status) {
-                                  slot->Release();
-                                  counters->RecordFinished(
-                                      tenant, static_cast<absl::StatusCode>(status.error_code()));
-                                });
+  std::optional<RequestLogEntry> log;
+  if (deps_.log_requests) {
+    log.emplace();
+    log->id = client_id;
+    log->tenant = tenant;
+    if (admission->request.adapter != nullptr) log->adapter = admission->request.adapter->name;
+  }
+  auto* call = new GenerateCall(
+      deps_.scheduler, admission->request.id, client_id, deps_.tokenizer,
+      [slot, counters, tenant, log = std::move(log)](
+          const grpc::Status& status, const std::optional<RequestTimings>& timings) mutable {
+        slot->Release();
+        const auto code = static_cast<absl::StatusCode>(status.error_code());
+        counters->RecordFinished(tenant, code);
+        if (log.has_value()) {
+          log->status = code;
+          log->timings = timings;
+          spdlog::info("{}", FormatRequestLog(*log));
+        }
+      });
   absl::Status submitted = deps_.scheduler->Submit(std::move(admission->request), call->sink());
   if (!submitted.ok()) {
     if (absl::IsAlreadyExists(submitted)) {

@@ -37,6 +37,8 @@ struct InferenceServiceDeps {
   AdapterRegistry* adapters = nullptr;  // null: no LoRA (naming an adapter: FAILED_PRECONDITION)
   const std::atomic<bool>* draining = nullptr;
   RequestLimits limits;
+  GenerationDefaults generation_defaults;  // for the sampling fields a request leaves unset
+  bool log_requests = false;               // a log line per finished Generate call (request_log.h)
   v1::ModelInfoResponse model_info;
 };
 
@@ -68,7 +70,8 @@ class InferenceService final : public v1::Inference::CallbackService {
   // the caller is known (for the rejection counters).
   absl::StatusOr<Admission> AdmitGenerate(const grpc::CallbackServerContext* context,
                                           const v1::GenerateRequest& request,
-                                          const std::string& client_id, std::string* tenant);
+                                          const std::string& client_id, absl::Time arrival,
+                                          std::string* tenant);
 
   InferenceServiceDeps deps_;
   const uint64_t id_prefix_;  // random per process, so generated ids do not repeat across restarts

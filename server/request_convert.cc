@@ -16,7 +16,8 @@ absl::Status Invalid(auto&&... parts) { return absl::InvalidArgumentError(absl::
 
 absl::StatusOr<GenerateRequest> ToSchedulerRequest(const v1::GenerateRequest& in,
                                                    const Tokenizer* tokenizer,
-                                                   const RequestLimits& limits) {
+                                                   const RequestLimits& limits,
+                                                   const GenerationDefaults& defaults) {
   const size_t bytes = in.ByteSizeLong();
   if (static_cast<int64_t>(bytes) > limits.max_request_bytes) {
     return Invalid("the request is ", bytes, " bytes, over the limit of ", limits.max_request_bytes,
@@ -55,20 +56,25 @@ absl::StatusOr<GenerateRequest> ToSchedulerRequest(const v1::GenerateRequest& in
     default:
       return Invalid("priority ", static_cast<int>(in.priority()), " is not a known Priority");
   }
-  r.max_tokens = in.has_max_tokens() ? in.max_tokens() : 16;
+  r.max_tokens = in.has_max_tokens() ? in.max_tokens() : defaults.max_tokens;
   r.min_tokens = in.min_tokens();
   r.n = in.has_n() ? in.n() : 1;
 
   SamplingParams& s = r.sampling;
-  s.temperature = in.has_temperature() ? in.temperature() : 0.0f;
-  s.top_k = in.top_k();
-  s.top_p = in.has_top_p() ? in.top_p() : 1.0f;
-  s.min_p = in.min_p();
-  s.repetition_penalty = in.has_repetition_penalty() ? in.repetition_penalty() : 1.0f;
+  s.temperature = in.has_temperature() ? in.temperature() : defaults.temperature;
+  if (in.has_top_k() && in.top_k() < -1) {
+    return Invalid("top_k must be a positive integer, or 0 or -1 for off; got ", in.top_k());
+  }
+  // -1 is vLLM's "off"; the engine's is 0.
+  s.top_k = in.has_top_k() ? std::max(in.top_k(), 0) : defaults.top_k;
+  s.top_p = in.has_top_p() ? in.top_p() : defaults.top_p;
+  s.min_p = in.has_min_p() ? in.min_p() : defaults.min_p;
+  s.repetition_penalty =
+      in.has_repetition_penalty() ? in.repetition_penalty() : defaults.repetition_penalty;
   s.presence_penalty = in.presence_penalty();
   s.frequency_penalty = in.frequency_penalty();
   s.num_logprobs = in.logprobs();
-  s.seed = in.seed();  // 0 (or unset): unseeded; the scheduler draws one for the request
+  if (in.has_seed()) r.seed = in.seed();  // unset: the scheduler draws one for the request
   s.logit_bias.assign(in.logit_bias().begin(), in.logit_bias().end());
   std::sort(s.logit_bias.begin(), s.logit_bias.end());
   r.prompt_logprobs = in.prompt_logprobs();

@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "absl/status/statusor.h"
+#include "engine/generation_defaults.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "scheduler/request.h"
 #include "tessera/v1/inference.pb.h"
@@ -18,10 +19,12 @@ struct RequestLimits {
 };
 
 // InvalidArgument naming the field. The result has no id, tenant, timeout or adapter: the caller
-// sets them.
+// sets them. Sampling fields and max_tokens the request leaves unset take `defaults` (the model's
+// generation_config.json, or tessera's own).
 absl::StatusOr<GenerateRequest> ToSchedulerRequest(const v1::GenerateRequest& in,
                                                    const Tokenizer* tokenizer,
-                                                   const RequestLimits& limits);
+                                                   const RequestLimits& limits,
+                                                   const GenerationDefaults& defaults = {});
 
 }  // namespace tessera
 

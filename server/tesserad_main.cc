@@ -11,11 +11,13 @@
 #include "CLI/CLI.hpp"
 #include "absl/time/time.h"
 #include "server/daemon.h"
+#include "server/logging.h"
+#include "spdlog/spdlog.h"
 
 namespace {
 
 void AddFlags(CLI::App& app, tessera::DaemonOptions& o, double& drain_seconds,
-              std::vector<std::string>& adapters) {
+              std::vector<std::string>& adapters, std::string& log_level) {
   app.add_option("--model", o.model_dir, "Hugging Face model directory")->required();
   app.add_option("--backend", o.engine.backend, "cpu | cuda")->capture_default_str();
   app.add_option("--tokenizer", o.tokenizer,
@@ -43,6 +45,10 @@ void AddFlags(CLI::App& app, tessera::DaemonOptions& o, double& drain_seconds,
                  "Requests in flight per tenant (the API key file may set its own)")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000000));
+  app.add_option("--generation-config", o.generation_config,
+                 "Defaults of unset sampling fields: auto (the model's generation_config.json), "
+                 "vllm (tessera's own), or a folder holding a generation_config.json")
+      ->capture_default_str();
   app.add_option("--max-request-bytes", o.limits.max_request_bytes, "Largest request message")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1024}, int64_t{1} << 30));
@@ -85,6 +91,13 @@ void AddFlags(CLI::App& app, tessera::DaemonOptions& o, double& drain_seconds,
                  "Queued requests beyond which new ones get RESOURCE_EXHAUSTED")
       ->capture_default_str()
       ->check(CLI::Range(1, 1 << 24));
+  // Logs.
+  app.add_option("--log-level", log_level, "debug | info | warning | error")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"trace", "debug", "info", "warning", "warn", "error"}));
+  app.add_flag("--log-requests", o.log_requests,
+               "Log a line per finished request: id, tenant, adapter, token counts, queue time, "
+               "TTFT, end-to-end time, status (never prompt or output text)");
   app.add_option("--max-waiting-prompt-tokens", o.scheduler.max_waiting_prompt_tokens,
                  "Queued prompt tokens beyond which new requests get RESOURCE_EXHAUSTED")
       ->capture_default_str();
@@ -101,11 +114,16 @@ int main(int argc, char** argv) {
   tessera::DaemonOptions options;
   double drain_seconds = 30;
   std::vector<std::string> adapters;
-  AddFlags(app, options, drain_seconds, adapters);
+  std::string log_level = "info";
+  AddFlags(app, options, drain_seconds, adapters, log_level);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
+  }
+  if (absl::Status s = tessera::SetUpLogging(log_level); !s.ok()) {
+    std::cerr << "tesserad: " << s.message() << "\n";
+    return 2;
   }
   options.engine.max_num_batched_tokens = options.scheduler.max_num_batched_tokens;
   options.engine.max_num_seqs = options.scheduler.max_num_seqs;
@@ -124,18 +142,18 @@ int main(int argc, char** argv) {
 
   absl::StatusOr<std::unique_ptr<tessera::Daemon>> daemon = tessera::Daemon::Start(options);
   if (!daemon.ok()) {
-    std::cerr << "tesserad: " << daemon.status().message() << "\n";
+    spdlog::error("tesserad: {}", std::string(daemon.status().message()));
     return absl::IsInvalidArgument(daemon.status()) || absl::IsNotFound(daemon.status()) ? 2 : 1;
   }
   int signal = 0;
   sigwait(&signals, &signal);
-  std::cerr << "tesserad: " << (signal == SIGTERM ? "SIGTERM" : "SIGINT") << ": draining\n";
+  spdlog::info("tesserad: {}: draining", signal == SIGTERM ? "SIGTERM" : "SIGINT");
   // A second signal cuts the drain short.
   (*daemon)->Drain(options.drain_timeout, [&signals] {
     timespec zero{0, 0};
     return sigtimedwait(&signals, nullptr, &zero) > 0;
   });
   daemon->reset();
-  std::cerr << "tesserad: stopped\n";
+  spdlog::info("tesserad: stopped");
   return 0;
 }

@@ -56,6 +56,25 @@ TEST(BuildCompleteRequestTest, MapsEveryFlag) {
   EXPECT_EQ(r->request_id(), "req-1");
 }
 
+// Unset flags stay unset on the wire (the server applies the model's defaults); --seed 0 is a seed.
+TEST(BuildCompleteRequestTest, UnsetFlagsStayUnsetAndSeedZeroIsSent) {
+  CompleteCommandOptions o;
+  o.token_ids = "1";
+  absl::StatusOr<v1::GenerateRequest> r = BuildCompleteRequest(o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE(r->has_seed());
+  EXPECT_FALSE(r->has_top_k());
+  EXPECT_FALSE(r->has_temperature());
+  EXPECT_FALSE(r->has_max_tokens());
+  o.seed = 0;
+  o.top_k = -1;
+  r = BuildCompleteRequest(o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->has_seed());
+  EXPECT_EQ(r->seed(), 0u);
+  EXPECT_EQ(r->top_k(), -1);
+}
+
 TEST(BuildCompleteRequestTest, RejectsBadPrompts) {
   CompleteCommandOptions neither;
   EXPECT_EQ(BuildCompleteRequest(neither).status().code(), absl::StatusCode::kInvalidArgument);

@@ -39,7 +39,7 @@ TEST(ParseGenerateRequestTest, ReadsSamplingFields) {
   EXPECT_EQ(s.top_k, 40);
   EXPECT_FLOAT_EQ(s.top_p, 0.9f);
   EXPECT_FLOAT_EQ(s.min_p, 0.05f);
-  EXPECT_EQ(s.seed, 18446744073709551615u);
+  EXPECT_EQ(r->seed, 18446744073709551615u);
   EXPECT_FLOAT_EQ(s.repetition_penalty, 1.2f);
   EXPECT_FLOAT_EQ(s.presence_penalty, -0.5f);
   EXPECT_FLOAT_EQ(s.frequency_penalty, 2.0f);
@@ -56,11 +56,50 @@ TEST(ParseGenerateRequestTest, SamplingDefaultsAreOff) {
   EXPECT_EQ(s.top_k, 0);
   EXPECT_EQ(s.top_p, 1.0f);
   EXPECT_EQ(s.min_p, 0.0f);
-  EXPECT_EQ(s.seed, 0u);
+  EXPECT_FALSE(r->seed.has_value());  // unseeded
   EXPECT_EQ(s.repetition_penalty, 1.0f);
   EXPECT_EQ(s.presence_penalty, 0.0f);
   EXPECT_EQ(s.frequency_penalty, 0.0f);
   EXPECT_TRUE(s.logit_bias.empty());
+}
+
+// vLLM's and OpenAI's meanings: 0 is a seed like any other, and top_k -1 is "off".
+TEST(ParseGenerateRequestTest, SeedZeroIsASeedAndTopKMinusOneIsOff) {
+  auto r = ParseGenerateRequest(R"({"token_ids": [3], "seed": 0, "top_k": -1})", "f:1", "1");
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_TRUE(r->seed.has_value());
+  EXPECT_EQ(*r->seed, 0u);
+  EXPECT_EQ(r->sampling.top_k, 0);
+}
+
+TEST(ParseGenerateRequestTest, UnsetFieldsTakeTheGenerationDefaults) {
+  GenerationDefaults d;
+  d.temperature = 0.6f;
+  d.top_p = 0.9f;
+  d.top_k = 20;
+  d.min_p = 0.1f;
+  d.repetition_penalty = 1.1f;
+  d.max_tokens = 64;
+  auto unset = ParseGenerateRequest(R"({"token_ids": [3]})", "f:1", "1", nullptr, d);
+  ASSERT_TRUE(unset.ok()) << unset.status();
+  EXPECT_FLOAT_EQ(unset->sampling.temperature, 0.6f);
+  EXPECT_FLOAT_EQ(unset->sampling.top_p, 0.9f);
+  EXPECT_EQ(unset->sampling.top_k, 20);
+  EXPECT_FLOAT_EQ(unset->sampling.min_p, 0.1f);
+  EXPECT_FLOAT_EQ(unset->sampling.repetition_penalty, 1.1f);
+  EXPECT_EQ(unset->max_tokens, 64);
+  // What a line sets wins, "off" values included.
+  auto set = ParseGenerateRequest(
+      R"({"token_ids": [3], "temperature": 0, "top_p": 1, "top_k": -1, "min_p": 0,
+          "repetition_penalty": 1, "max_tokens": 5})",
+      "f:2", "2", nullptr, d);
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->sampling.temperature, 0.0f);
+  EXPECT_EQ(set->sampling.top_p, 1.0f);
+  EXPECT_EQ(set->sampling.top_k, 0);
+  EXPECT_EQ(set->sampling.min_p, 0.0f);
+  EXPECT_EQ(set->sampling.repetition_penalty, 1.0f);
+  EXPECT_EQ(set->max_tokens, 5);
 }
 
 TEST(ParseGenerateRequestTest, DefaultsIdAndOptionalFields) {
@@ -97,7 +136,7 @@ TEST(ParseGenerateRequestTest, ErrorsNameTheField) {
       {R"({"token_ids": [1], "top_p": 0})", "\"top_p\" must be in (0, 1], got 0"},
       {R"({"token_ids": [1], "top_p": 1.5})", "\"top_p\" must be in (0, 1], got 1.5"},
       {R"({"token_ids": [1], "top_p": "0.9"})", "\"top_p\" must be a number"},
-      {R"({"token_ids": [1], "top_k": -1})", "\"top_k\" must be in [0,"},
+      {R"({"token_ids": [1], "top_k": -2})", "\"top_k\" must be in [-1,"},
       {R"({"token_ids": [1], "top_k": 5.5})", "\"top_k\" must be an integer"},
       {R"({"token_ids": [1], "min_p": 2})", "\"min_p\" must be in [0, 1], got 2"},
       {R"({"token_ids": [1], "repetition_penalty": 0})",

@@ -88,7 +88,7 @@ TEST(ValidateSamplingParamsTest, ErrorsNameTheFieldAndItsRange) {
   p = {};
   for (int32_t n : {21, -1}) {
     p.num_logprobs = n;
-    ExpectInvalid(p, "num_logprobs must be in [0, 20]");
+    ExpectInvalid(p, "logprobs must be in [0, 20]");
   }
 }
 

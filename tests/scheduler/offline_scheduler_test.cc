@@ -194,7 +194,7 @@ TEST(OfflineSchedulerTest, SeededSamplingIgnoresBatchComposition) {
   auto engine = MakeEngine(512);
   GenerateRequest r = Req("s", {3, 1, 4, 1, 5}, 12);
   r.sampling.temperature = 1.5f;
-  r.sampling.seed = 2024;
+  r.seed = 2024;
   OfflineScheduler s(*engine, {});
   auto alone = s.Run({r});
   std::vector<GenerateRequest> batch = Mix();
@@ -203,9 +203,35 @@ TEST(OfflineSchedulerTest, SeededSamplingIgnoresBatchComposition) {
   ASSERT_TRUE(alone.ok() && together.ok());
   EXPECT_EQ((*alone)[0].output_token_ids, (*together)[4].output_token_ids);
   // Another seed gives another sequence (12 draws from 97 tokens at T = 1.5).
-  r.sampling.seed = 2025;
+  r.seed = 2025;
   auto other = s.Run({r});
   EXPECT_NE((*other)[0].output_token_ids, (*alone)[0].output_token_ids);
+}
+
+// 0 is a seed like any other (vLLM's and OpenAI's meaning): the same tokens on every run, alone
+// or batched. Only an unset seed draws a new one per request.
+TEST(OfflineSchedulerTest, SeedZeroIsRepeatable) {
+  auto engine = MakeEngine(512);
+  GenerateRequest r = Req("z", {3, 1, 4, 1, 5}, 12);
+  r.sampling.temperature = 1.5f;
+  r.seed = 0;
+  OfflineScheduler s(*engine, {});
+  auto first = s.Run({r});
+  std::vector<GenerateRequest> batch = Mix();
+  batch.insert(batch.begin() + 2, r);
+  auto second = s.Run(batch);
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_EQ((*first)[0].output_token_ids, (*second)[2].output_token_ids);
+  // Unseeded runs draw their own seeds: three of them all equal to the seed-0 run would mean
+  // the seed was ignored (12 draws from 97 tokens at T = 1.5).
+  r.seed.reset();
+  int same = 0;
+  for (int i = 0; i < 3; ++i) {
+    auto unseeded = s.Run({r});
+    ASSERT_TRUE(unseeded.ok());
+    same += (*unseeded)[0].output_token_ids == (*first)[0].output_token_ids;
+  }
+  EXPECT_LT(same, 3);
 }
 
 TEST(OfflineSchedulerTest, PromptLogprobsCoverEveryPositionButTheFirst) {

@@ -22,7 +22,7 @@ std::vector<GenerateRequest> Mix(bool sampled) {
     r.priority = i % 3 == 0 ? Priority::kBatch : Priority::kInteractive;
     if (sampled) {
       r.sampling.temperature = 0.8f;
-      r.sampling.seed = 1000 + i;
+      r.seed = 1000 + i;
     }
     rs.push_back(std::move(r));
   }
@@ -85,7 +85,7 @@ TEST(SchedulerCoreCpuTest, SeededSamplesAreReproducibleAndDistinct) {
   GenerateRequest r = MakeRequest("s", PromptOf(5, 9), 16);
   r.n = 3;
   r.sampling.temperature = 1.5f;
-  r.sampling.seed = 77;
+  r.seed = 77;
   GenerateRequest alone = r;
   alone.id = "alone";
   alone.n = 1;

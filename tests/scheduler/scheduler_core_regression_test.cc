@@ -27,7 +27,7 @@ GenerateRequest Request(std::string id, int32_t prompt_len, int32_t n, int32_t m
   r.n = n;
   r.max_tokens = max_tokens;
   r.sampling.temperature = 1.0f;
-  r.sampling.seed = 1234;
+  r.seed = 1234;
   return r;
 }
 

@@ -109,7 +109,7 @@ Scenario RandomScenario(uint64_t seed) {
     }
     if (rand.Chance(0.5)) {
       r.sampling.temperature = 0.8f;
-      r.sampling.seed = rand.Bits() | 1;
+      r.seed = rand.Bits() | 1;
     }
     if (rand.Chance(0.2)) {
       for (int64_t k = rand.Uniform(1, 2); k > 0; --k) {

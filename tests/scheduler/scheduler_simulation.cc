@@ -32,7 +32,7 @@ bool IsPrefix(const std::vector<int32_t>& prefix, const std::vector<int32_t>& of
 
 ExpectedSample ExpectSample(const FakeEngine& engine, const GenerateRequest& r, int32_t index) {
   SamplingParams sampling = r.sampling;
-  sampling.seed = SampleSeed(r.sampling.seed, index);
+  sampling.seed = SampleSeed(r.seed.value_or(0), index);
   uint64_t fp = FakeEngine::kEmptyPrefix;
   int64_t pos = 0;
   for (int32_t t : r.prompt_token_ids) fp = FakeEngine::Extend(fp, t, pos++);

@@ -7,6 +7,8 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "scheduler/clock.h"
 #include "scheduler/offline_scheduler.h"
 #include "tests/scheduler/scheduler_test_util.h"
 
@@ -131,6 +133,113 @@ TEST(SchedulerTest, CancelAndShutdownEndStreamsWithTheirStatus) {
   EXPECT_EQ(scheduler.Submit(MakeRequest("x", PromptOf(1, 4), 3), running).code(),
             absl::StatusCode::kUnavailable);
   EXPECT_EQ(scheduler.num_in_flight(), 0);
+}
+
+// Submits a request with the same id from inside the final update's Push: the moment a client can
+// see its stream end, the id must be free again.
+class ReuseOnFinalSink final : public RequestSink {
+ public:
+  ReuseOnFinalSink(Scheduler* scheduler, GenerateRequest again)
+      : scheduler_(scheduler), again_(std::move(again)) {}
+  void Push(RequestUpdate update) override {
+    // Before forwarding, so that the test thread reads reuse_status_ only after it is written.
+    if (update.finished) reuse_status_ = scheduler_->Submit(again_, next_);
+    inner_->Push(std::move(update));
+  }
+  std::shared_ptr<QueueSink> inner_ = std::make_shared<QueueSink>();
+  std::shared_ptr<QueueSink> next_ = std::make_shared<QueueSink>();
+  absl::Status reuse_status_ = absl::UnknownError("not reused");
+
+ private:
+  Scheduler* scheduler_;
+  GenerateRequest again_;
+};
+
+TEST(SchedulerTest, AnIdIsFreeWhenItsFinalUpdateIsDelivered) {
+  auto engine = MakeTinyEngine(64);
+  Scheduler scheduler(*engine, nullptr, {});
+  scheduler.Start();
+  for (int i = 0; i < 5; ++i) {
+    auto sink =
+        std::make_shared<ReuseOnFinalSink>(&scheduler, MakeRequest("same", PromptOf(i, 4), 2));
+    ASSERT_TRUE(scheduler.Submit(MakeRequest("same", PromptOf(i, 5), 3 + i), sink).ok());
+    EXPECT_TRUE(WaitFor(*sink->inner_).status.ok());
+    EXPECT_TRUE(sink->reuse_status_.ok()) << sink->reuse_status_;
+    if (sink->reuse_status_.ok()) EXPECT_TRUE(WaitFor(*sink->next_).status.ok());
+  }
+  EXPECT_EQ(scheduler.num_in_flight(), 0);
+}
+
+// An engine whose first step blocks until released, telling the test when it has started.
+class BlockingEngine final : public Engine {
+ public:
+  explicit BlockingEngine(Engine& inner) : inner_(inner) {}
+  const ModelConfig& config() const override { return inner_.config(); }
+  KvCacheGeometry kv_geometry() const override { return inner_.kv_geometry(); }
+  absl::StatusOr<StepResult> Step(const StepPlan& plan) override {
+    if (!blocked_once_) {
+      blocked_once_ = true;
+      entered_.Notify();
+      release_.WaitForNotification();
+    }
+    return inner_.Step(plan);
+  }
+  absl::Notification entered_;
+  absl::Notification release_;
+
+ private:
+  Engine& inner_;
+  bool blocked_once_ = false;
+};
+
+TEST(SchedulerTest, LatenciesCountTheWaitForTheStepAlreadyRunning) {
+  auto cpu = MakeTinyEngine(64);
+  BlockingEngine engine(*cpu);
+  ManualClock clock;
+  Scheduler scheduler(engine, nullptr, {}, &clock);
+  scheduler.Start();
+  auto first = std::make_shared<QueueSink>();
+  ASSERT_TRUE(scheduler.Submit(MakeRequest("first", PromptOf(1, 4), 2), first).ok());
+  engine.entered_.WaitForNotification();
+  // Arrives while the first step runs: the scheduler thread cannot take it before the step ends.
+  auto second = std::make_shared<QueueSink>();
+  GenerateRequest r = MakeRequest("second", PromptOf(2, 4), 2);
+  r.timeout = absl::Milliseconds(400);
+  ASSERT_TRUE(scheduler.Submit(r, second).ok());
+  clock.Advance(absl::Milliseconds(250));
+  engine.release_.Notify();
+  const CollectedRequest got = WaitFor(*second);
+  ASSERT_TRUE(got.status.ok()) << got.status;
+  ASSERT_TRUE(got.timings.has_value());
+  EXPECT_GE(got.timings->queue_time, absl::Milliseconds(250));
+  ASSERT_TRUE(got.timings->time_to_first_token.has_value());
+  EXPECT_GE(*got.timings->time_to_first_token, absl::Milliseconds(250));
+  EXPECT_GE(got.timings->e2e_latency, absl::Milliseconds(250));
+  // The histograms see the same times: both requests waited out the blocked step.
+  scheduler.Shutdown();
+  const SchedulerStats stats = scheduler.Stats();
+  EXPECT_EQ(stats.time_to_first_token_seconds.count, 2);
+  EXPECT_GE(stats.time_to_first_token_seconds.sum, 0.5 - 1e-9);
+  EXPECT_GE(stats.queue_time_seconds.sum, 0.25 - 1e-9);
+}
+
+TEST(SchedulerTest, TheTimeoutCountsFromTheEdgesArrival) {
+  auto cpu = MakeTinyEngine(64);
+  BlockingEngine engine(*cpu);
+  ManualClock clock;
+  Scheduler scheduler(engine, nullptr, {}, &clock);
+  scheduler.Start();
+  auto first = std::make_shared<QueueSink>();
+  ASSERT_TRUE(scheduler.Submit(MakeRequest("first", PromptOf(1, 4), 2), first).ok());
+  engine.entered_.WaitForNotification();
+  auto late = std::make_shared<QueueSink>();
+  GenerateRequest r = MakeRequest("late", PromptOf(2, 4), 2);
+  r.timeout = absl::Milliseconds(100);
+  ASSERT_TRUE(scheduler.Submit(r, late).ok());
+  clock.Advance(absl::Milliseconds(250));  // its deadline passes while the step runs
+  engine.release_.Notify();
+  EXPECT_EQ(WaitFor(*late).status.code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_TRUE(WaitFor(*first).status.ok());
 }
 
 }  // namespace

@@ -132,7 +132,7 @@ TEST_F(SchedulerTextTest, SamplesEachGetTheirOwnText) {
   GenerateRequest r = Request("n", 10);
   r.n = 3;
   r.sampling.temperature = 1.0f;
-  r.sampling.seed = 9;
+  r.seed = 9;
   const CollectedRequest c = Run(r);
   ASSERT_EQ(c.samples.size(), 3u);
   for (const CollectedSample& s : c.samples) {

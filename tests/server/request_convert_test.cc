@@ -35,9 +35,72 @@ TEST(RequestConvertTest, UnsetFieldsTakeTheDocumentedDefaults) {
   EXPECT_EQ(r->sampling.temperature, 0.0f);
   EXPECT_EQ(r->sampling.top_p, 1.0f);
   EXPECT_EQ(r->sampling.repetition_penalty, 1.0f);
-  EXPECT_EQ(r->sampling.seed, 0u);
+  EXPECT_FALSE(r->seed.has_value());
   EXPECT_TRUE(r->skip_special_tokens);
   EXPECT_FALSE(r->ttft_target.has_value());
+}
+
+TEST(RequestConvertTest, SeedZeroIsASeedAndUnsetIsUnseeded) {
+  v1::GenerateRequest in;
+  in.add_token_ids(5);
+  in.set_seed(0);
+  absl::StatusOr<GenerateRequest> r = ToSchedulerRequest(in, nullptr, {});
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_TRUE(r->seed.has_value());
+  EXPECT_EQ(*r->seed, 0u);
+  in.clear_seed();
+  r = ToSchedulerRequest(in, nullptr, {});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE(r->seed.has_value());
+}
+
+TEST(RequestConvertTest, TopKMinusOneIsOff) {
+  v1::GenerateRequest in;
+  in.add_token_ids(5);
+  in.set_top_k(-1);
+  absl::StatusOr<GenerateRequest> r = ToSchedulerRequest(in, nullptr, {});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->sampling.top_k, 0);
+  in.set_top_k(-2);
+  r = ToSchedulerRequest(in, nullptr, {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("top_k"));
+  EXPECT_THAT(r.status().message(), HasSubstr("-2"));
+}
+
+TEST(RequestConvertTest, UnsetFieldsTakeTheGenerationDefaults) {
+  GenerationDefaults d;
+  d.temperature = 0.6f;
+  d.top_p = 0.9f;
+  d.top_k = 20;
+  d.min_p = 0.1f;
+  d.repetition_penalty = 1.1f;
+  d.max_tokens = 64;
+  v1::GenerateRequest in;
+  in.add_token_ids(5);
+  absl::StatusOr<GenerateRequest> r = ToSchedulerRequest(in, nullptr, {}, d);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FLOAT_EQ(r->sampling.temperature, 0.6f);
+  EXPECT_FLOAT_EQ(r->sampling.top_p, 0.9f);
+  EXPECT_EQ(r->sampling.top_k, 20);
+  EXPECT_FLOAT_EQ(r->sampling.min_p, 0.1f);
+  EXPECT_FLOAT_EQ(r->sampling.repetition_penalty, 1.1f);
+  EXPECT_EQ(r->max_tokens, 64);
+  // Fields the caller sets win, even when set to their "off" values.
+  in.set_temperature(0);
+  in.set_top_p(1);
+  in.set_top_k(0);
+  in.set_min_p(0);
+  in.set_repetition_penalty(1);
+  in.set_max_tokens(3);
+  r = ToSchedulerRequest(in, nullptr, {}, d);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->sampling.temperature, 0.0f);
+  EXPECT_EQ(r->sampling.top_p, 1.0f);
+  EXPECT_EQ(r->sampling.top_k, 0);
+  EXPECT_EQ(r->sampling.min_p, 0.0f);
+  EXPECT_EQ(r->sampling.repetition_penalty, 1.0f);
+  EXPECT_EQ(r->max_tokens, 3);
 }
 
 TEST(RequestConvertTest, CopiesEveryField) {
@@ -76,7 +139,7 @@ TEST(RequestConvertTest, CopiesEveryField) {
   EXPECT_EQ(r->sampling.top_k, 20);
   EXPECT_FLOAT_EQ(r->sampling.top_p, 0.9f);
   EXPECT_FLOAT_EQ(r->sampling.min_p, 0.05f);
-  EXPECT_EQ(r->sampling.seed, 77u);
+  EXPECT_EQ(r->seed, 77u);
   EXPECT_FLOAT_EQ(r->sampling.repetition_penalty, 1.1f);
   EXPECT_FLOAT_EQ(r->sampling.presence_penalty, 0.5f);
   EXPECT_FLOAT_EQ(r->sampling.frequency_penalty, -0.5f);

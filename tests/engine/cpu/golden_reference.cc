@@ -64,7 +64,7 @@ GenerateRequest SeededSamplingRequest(const GoldenCase& c, const std::string& id
   r.max_tokens = 24;
   r.sampling.num_logprobs = 2;
   r.sampling.temperature = 0.8f;
-  r.sampling.seed = seed;
+  r.seed = seed;
   r.sampling.top_k = 40;
   r.sampling.top_p = 0.9f;
   r.sampling.min_p = 0.02f;

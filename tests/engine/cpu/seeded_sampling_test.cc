@@ -63,7 +63,7 @@ TEST_P(SeededSamplingTest, AloneBatchedAndChunkedGiveTheSameTokens) {
   }
   // Another seed draws other tokens (24 draws from nuclei of several tokens).
   GenerateRequest other = batch[1];
-  other.sampling.seed = 77;
+  other.seed = 77;
   EXPECT_NE(Run({other})[0].output_token_ids, together[1].output_token_ids);
 }
 
