@@ -14,6 +14,8 @@ packages=(
   libcpp-httplib-dev
   # JSON and command-line flags
   nlohmann-json3-dev libcli11-dev
+  # tesserad's log (timestamps, levels, the per-request line)
+  libspdlog-dev
   # Unicode categories and NFC for the tokenizer
   libutf8proc-dev
   # SHA-256 content digests of LoRA adapters (libcrypto's EVP API)
