@@ -20,9 +20,9 @@
 namespace tessera {
 namespace {
 
-using ::tessera::testing::HttpGet;
-using ::tessera::testing::HttpReply;
-using ::tessera::testing::RawConnection;
+using ::tessera::http_test::HttpGet;
+using ::tessera::http_test::HttpReply;
+using ::tessera::http_test::RawConnection;
 using ::testing::HasSubstr;
 
 constexpr char kHost[] = "127.0.0.1";
@@ -231,7 +231,7 @@ TEST(HttpEndpointSlowClientsTest, KeepAliveServesManyRequestsThenIdlesOut) {
   EXPECT_LT(took, absl::Seconds(3));
 
   // A well-behaved client keeps one connection for a series of requests.
-  testing::HttpTestClient client(endpoint.port());
+  http_test::HttpTestClient client(endpoint.port());
   for (int i = 0; i < 5; ++i) {
     auto r = client.Get(i % 2 ? "/readyz" : "/healthz");
     ASSERT_TRUE(r.ok()) << r.status();

@@ -14,8 +14,9 @@
 namespace tessera {
 namespace {
 
-using ::tessera::testing::HttpGet;
-using ::tessera::testing::HttpTestClient;
+using ::tessera::http_test::HttpGet;
+using ::tessera::http_test::HttpTestClient;
+using ::tessera::http_test::RawConnection;
 using ::testing::HasSubstr;
 
 constexpr char kHost[] = "127.0.0.1";
@@ -71,6 +72,29 @@ TEST(HttpEndpointTest, OtherMethodsAre405) {
   auto unknown = client.Request("POST", "/nowhere");
   ASSERT_TRUE(unknown.ok()) << unknown.status();
   EXPECT_EQ(unknown->status, 404);
+}
+
+TEST(HttpEndpointTest, MalformedOrOversizedRequestsGetAnErrorAndAClose) {
+  HttpEndpoint endpoint(FixedMetrics("x 1\n"));
+  ASSERT_TRUE(endpoint.Start(kHost, 0).ok());
+  struct Case {
+    std::string request;
+    const char* status_line;
+  };
+  const Case cases[] = {
+      {"NOT HTTP AT ALL\r\n\r\n", "HTTP/1.1 400 Bad Request"},
+      {absl::StrCat("GET /healthz HTTP/1.1\r\nX: ", std::string(20000, 'a'), "\r\n\r\n"),
+       "HTTP/1.1 431 Request Header Fields Too Large"},
+      {"POST /healthz HTTP/1.1\r\nContent-Length: 2000000\r\n\r\n",
+       "HTTP/1.1 413 Payload Too Large"},
+  };
+  for (const Case& c : cases) {
+    RawConnection raw(endpoint.port());
+    ASSERT_TRUE(raw.Send(c.request));
+    std::string received;
+    EXPECT_TRUE(raw.WaitForClose(absl::Seconds(5), &received)) << c.status_line;
+    EXPECT_THAT(received, ::testing::StartsWith(c.status_line));
+  }
 }
 
 TEST(HttpEndpointTest, BadServerOptionsAreAnError) {

@@ -19,7 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 
-namespace tessera::testing {
+namespace tessera::http_test {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -138,4 +138,4 @@ bool RawConnection::WaitForClose(absl::Duration timeout, std::string* received) 
   }
 }
 
-}  // namespace tessera::testing
+}  // namespace tessera::http_test

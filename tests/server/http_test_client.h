@@ -10,7 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 
-namespace tessera::testing {
+namespace tessera::http_test {
 
 struct HttpReply {
   int status = 0;
@@ -65,6 +65,6 @@ class RawConnection {
   int fd_ = -1;
 };
 
-}  // namespace tessera::testing
+}  // namespace tessera::http_test
 
 #endif  // TESSERA_TESTS_SERVER_HTTP_TEST_CLIENT_H_
