@@ -10,8 +10,9 @@ packages=(
   # RPC and base libraries
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   prometheus-cpp-dev
-  # the HTTP endpoint (/metrics, /healthz, /readyz)
-  libcpp-httplib-dev
+  # the HTTP port (/metrics, /healthz, /readyz): Boost.Beast and Boost.Asio, header-only, an
+  # event-driven server that slow or idle clients cannot block
+  libboost-dev
   # JSON and command-line flags
   nlohmann-json3-dev libcli11-dev
   # tesserad's log (timestamps, levels, the per-request line)

@@ -176,6 +176,7 @@ absl::Status Daemon::Init() {
       if (draining_.load()) return absl::UnavailableError("draining");
       return scheduler_->engine_status();
     };
+    http.server = o.http;
     http_ = std::make_unique<HttpEndpoint>(std::move(http));
     const std::string host = o.metrics_host.empty() ? o.host : o.metrics_host;
     if (absl::Status s = http_->Start(host, o.metrics_port); !s.ok()) {

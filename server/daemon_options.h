@@ -10,6 +10,7 @@
 #include "absl/time/time.h"
 #include "engine/engine_loader.h"
 #include "scheduler/scheduler_core.h"
+#include "server/http_server.h"
 #include "server/request_convert.h"
 
 namespace tessera {
@@ -22,6 +23,7 @@ struct DaemonOptions {
   int32_t port = 50051;         // 0: any free port (logged)
   std::string metrics_host;     // empty: `host`
   int32_t metrics_port = 9400;  // 0: any free port (logged); -1: no HTTP endpoint
+  HttpServerOptions http;       // the HTTP port's threads, timeouts and connection cap
   std::string api_keys_file;    // empty: one anonymous tenant
   std::string tls_cert_file;    // both or neither: PEM certificate chain and private key
   std::string tls_key_file;

@@ -2,27 +2,24 @@
 //   GET /metrics  200, Prometheus text (format 0.0.4) from the metrics callback
 //   GET /healthz  200 "ok" while the process serves HTTP at all (liveness)
 //   GET /readyz   200 "ready" when the readiness callback returns OK, else 503 with its message
-// Anything else is 404.
+// Other paths are 404, other methods on these paths 405.
 //
-// Built on cpp-httplib, not prometheus-cpp's Exposer: civetweb's small thread stacks cannot start
-// in a process that links cuBLAS (shared/docs/GPU.md). The server runs a listener thread and a
-// small worker pool of its own; the callbacks run on the workers, several at once, so they must
-// be thread-safe. Start and Stop are for the owning thread; Stop joins every thread and the
-// destructor stops. One Start per object.
+// Served by HttpServer (Boost.Beast, event-driven): slow, idle or numerous clients hold no thread,
+// and the header timeout, keep-alive idle timeout and connection cap in Options.server bound them
+// (see http_server.h), so probes answer while hundreds of such connections are open. Not
+// prometheus-cpp's Exposer: civetweb's small thread stacks cannot start in a process that links
+// cuBLAS (shared/docs/GPU.md). The callbacks run on the server's IO threads, several at once, so
+// they must be thread-safe and should be quick. Start and Stop are for the owning thread; Stop
+// joins every thread and the destructor stops. One Start per object.
 #ifndef TESSERA_SERVER_HTTP_ENDPOINT_H_
 #define TESSERA_SERVER_HTTP_ENDPOINT_H_
 
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "absl/status/status.h"
-#include "absl/synchronization/notification.h"
-
-namespace httplib {
-class Server;
-}
+#include "server/http_server.h"
 
 namespace tessera {
 
@@ -33,7 +30,7 @@ class HttpEndpoint {
     std::function<std::string()> metrics;
     // OK when the daemon takes requests; otherwise the message says why not. Null: always ready.
     std::function<absl::Status()> readiness;
-    int num_threads = 4;  // workers serving requests; scrapes and probes are light
+    HttpServerOptions server;  // threads, timeouts, connection cap
   };
 
   explicit HttpEndpoint(Options options);
@@ -41,21 +38,17 @@ class HttpEndpoint {
   HttpEndpoint(const HttpEndpoint&) = delete;
   HttpEndpoint& operator=(const HttpEndpoint&) = delete;
 
-  // Binds host:port (port 0: any free port, see port()) and serves from a new thread. A host
-  // that does not resolve or a port in use is an error naming host:port.
+  // Binds host:port (port 0: any free port, see port()) and serves from new threads. A host
+  // that does not resolve, a port in use or bad server options are errors naming what is wrong.
   absl::Status Start(const std::string& host, int port);
-  // Stops accepting, waits for requests in progress and joins the threads. Idempotent.
+  // Stops accepting, closes every connection and joins the threads. Idempotent.
   void Stop();
 
   // The bound port once Start succeeded, else 0.
-  int port() const { return port_; }
+  int port() const { return server_->port(); }
 
  private:
-  Options options_;
-  std::unique_ptr<httplib::Server> server_;
-  std::thread listener_;
-  absl::Notification listener_done_;
-  int port_ = 0;
+  std::unique_ptr<HttpServer> server_;
 };
 
 }  // namespace tessera

@@ -16,7 +16,32 @@
 
 namespace {
 
-void AddFlags(CLI::App& app, tessera::DaemonOptions& o, double& drain_seconds,
+// Durations as the command line gives them, in seconds; DaemonOptions' defaults until parsed.
+struct Seconds {
+  double drain;
+  double http_header;
+  double http_idle;
+};
+
+void AddHttpFlags(CLI::App& app, tessera::DaemonOptions& o, Seconds& seconds) {
+  app.add_option("--http-max-connections", o.http.max_connections,
+                 "HTTP connections open at once; one more is answered 503 and closed")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
+  app.add_option("--http-header-timeout", seconds.http_header,
+                 "Seconds an HTTP request header may take to arrive whole (then closed)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.001, 3600.0));
+  app.add_option("--http-idle-timeout", seconds.http_idle,
+                 "Seconds a kept-alive HTTP connection may idle between requests")
+      ->capture_default_str()
+      ->check(CLI::Range(0.001, 86400.0));
+  app.add_option("--http-threads", o.http.io_threads, "Threads serving the HTTP port")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
+}
+
+void AddFlags(CLI::App& app, tessera::DaemonOptions& o, Seconds& seconds,
               std::vector<std::string>& adapters, std::string& log_level) {
   app.add_option("--model", o.model_dir, "Hugging Face model directory")->required();
   app.add_option("--backend", o.engine.backend, "cpu | cuda")->capture_default_str();
@@ -37,7 +62,8 @@ void AddFlags(CLI::App& app, tessera::DaemonOptions& o, double& drain_seconds,
                  "JSON file of API keys -> tenant and role (default: one anonymous tenant)");
   app.add_option("--tls-cert", o.tls_cert_file, "PEM certificate chain (TLS; with --tls-key)");
   app.add_option("--tls-key", o.tls_key_file, "PEM private key (TLS; with --tls-cert)");
-  app.add_option("--drain-timeout", drain_seconds,
+  AddHttpFlags(app, o, seconds);
+  app.add_option("--drain-timeout", seconds.drain,
                  "Seconds that requests in flight get to finish after SIGTERM")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 86400.0));
@@ -112,10 +138,12 @@ int main(int argc, char** argv) {
   setenv("OMP_WAIT_POLICY", "passive", /*overwrite=*/0);
   CLI::App app("tesserad: serves a language model over gRPC (tessera.v1)");
   tessera::DaemonOptions options;
-  double drain_seconds = 30;
+  Seconds seconds{absl::ToDoubleSeconds(options.drain_timeout),
+                  absl::ToDoubleSeconds(options.http.header_timeout),
+                  absl::ToDoubleSeconds(options.http.idle_timeout)};
   std::vector<std::string> adapters;
   std::string log_level = "info";
-  AddFlags(app, options, drain_seconds, adapters, log_level);
+  AddFlags(app, options, seconds, adapters, log_level);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -127,7 +155,9 @@ int main(int argc, char** argv) {
   }
   options.engine.max_num_batched_tokens = options.scheduler.max_num_batched_tokens;
   options.engine.max_num_seqs = options.scheduler.max_num_seqs;
-  options.drain_timeout = absl::Seconds(drain_seconds);
+  options.drain_timeout = absl::Seconds(seconds.drain);
+  options.http.header_timeout = absl::Seconds(seconds.http_header);
+  options.http.idle_timeout = absl::Seconds(seconds.http_idle);
   for (const std::string& a : adapters) {
     const size_t eq = a.find('=');
     options.adapters.emplace_back(a.substr(0, eq), a.substr(eq + 1));

@@ -4,7 +4,6 @@
 // traffic. The tiny-llama fixture and its three PEFT adapters, on the CPU engine.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <httplib.h>
 
 #include <filesystem>
 #include <fstream>
@@ -17,6 +16,7 @@
 #include "server/daemon.h"
 #include "tessera/v1/admin.grpc.pb.h"
 #include "tests/engine/cpu/golden_reference.h"
+#include "tests/server/http_test_client.h"
 
 namespace tessera {
 namespace {
@@ -360,9 +360,8 @@ TEST_F(DaemonAdaptersTest, ReloadAndUnloadUnderTrafficFailNoRequest) {
   EXPECT_EQ(client->GenerateAndCollect(Greedy(c8, "hot")).status().code(),
             absl::StatusCode::kNotFound);
 
-  httplib::Client http("127.0.0.1", daemon_->metrics_port());
-  httplib::Result m = http.Get("/metrics");
-  ASSERT_TRUE(m);
+  absl::StatusOr<http_test::HttpReply> m = http_test::HttpGet(daemon_->metrics_port(), "/metrics");
+  ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_THAT(m->body, HasSubstr("tessera_adapter_loads_total"));
   EXPECT_THAT(m->body, HasSubstr("max_lora=\"4\""));
 }

@@ -4,7 +4,6 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <httplib.h>
 
 #include <filesystem>
 #include <fstream>
@@ -16,6 +15,7 @@
 #include "client/client.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "tests/engine/cpu/golden_reference.h"
+#include "tests/server/http_test_client.h"
 
 namespace tessera {
 namespace {
@@ -62,10 +62,9 @@ class DaemonTest : public ::testing::Test {
     return daemon_->num_in_flight() == 0;
   }
   std::string Get(const std::string& path, int* status) const {
-    httplib::Client http("127.0.0.1", daemon_->metrics_port());
-    httplib::Result r = http.Get(path);
-    *status = r ? r->status : -1;
-    return r ? r->body : "";
+    absl::StatusOr<http_test::HttpReply> r = http_test::HttpGet(daemon_->metrics_port(), path);
+    *status = r.ok() ? r->status : -1;
+    return r.ok() ? r->body : "";
   }
 
   std::unique_ptr<Daemon> daemon_;
