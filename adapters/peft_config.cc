@@ -258,6 +258,16 @@ absl::StatusOr<PeftLoraConfig> ParsePeftLoraConfig(std::string_view json_text,
   absl::StatusOr<bool> rslora = fields.BoolOr("use_rslora", false);
   if (!rslora.ok()) return rslora.status();
   c.use_rslora = *rslora;
+  // The scale of the modules no pattern covers; the loader checks each module's own scale
+  // (alpha_pattern and rank_pattern applied) against the same bound.
+  if (const double scale =
+          c.lora_alpha / (c.use_rslora ? std::sqrt(static_cast<double>(c.r)) : c.r);
+      scale > kMaxLoraScale) {
+    return fields.Error(
+        absl::StrCat("\"lora_alpha\" ", c.lora_alpha, " with \"r\" ", c.r, " gives the scale ",
+                     scale, c.use_rslora ? " (lora_alpha / sqrt(r))" : " (lora_alpha / r)",
+                     ", above the bound ", kMaxLoraScale, ": the adapted model would overflow"));
+  }
   absl::StatusOr<bool> fan = fields.BoolOr("fan_in_fan_out", false);
   if (!fan.ok()) return fan.status();
   c.fan_in_fan_out = *fan;

@@ -38,6 +38,13 @@ namespace tessera {
 // Longest regex accepted from a config (bounds compile time and the compiler's recursion).
 inline constexpr size_t kMaxPeftRegexLength = 1024;
 
+// Largest scale (lora_alpha / r, or / sqrt(r) with use_rslora) accepted for any module. Real
+// adapters use 0.25 to about 32 (PEFT's default alpha = r gives 1; alpha = 2r gives 2; rsLoRA with
+// alpha = 2r and r = 256 gives 32), so the bound leaves them a factor of 300 or more; a scale like
+// 1e37 (lora_alpha 1e38) overflows fp32 and bf16 (both top out near 3.4e38) on the first token.
+// The weights' own bounds are in peft_loader.h.
+inline constexpr double kMaxLoraScale = 1e4;
+
 // A list of module names or a regex, as PEFT's target_modules and exclude_modules are.
 struct PeftModuleSelector {
   std::vector<std::string> names;           // list form: a path matches an entry equal to it or its

@@ -80,6 +80,22 @@ std::string ShapeString(const std::vector<int64_t>& shape) {
   return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
 }
 
+// kMaxLoraGain's measure of a pair (in double: it must not overflow where the model would).
+double LoraGain(const LoraPair& p) {
+  std::vector<double> a_row_sums(static_cast<size_t>(p.rank), 0.0);
+  for (int32_t j = 0; j < p.rank; ++j) {
+    for (int64_t k = 0; k < p.in_features; ++k)
+      a_row_sums[j] += std::abs(p.a[j * p.in_features + k]);
+  }
+  double worst = 0;
+  for (int64_t i = 0; i < p.out_features; ++i) {
+    double row = 0;
+    for (int32_t j = 0; j < p.rank; ++j) row += std::abs(p.b[i * p.rank + j]) * a_row_sums[j];
+    worst = std::max(worst, row);
+  }
+  return std::abs(double{p.scale}) * worst;
+}
+
 // One projection the config adapts: where its tensors are and the rank it must have.
 struct Expected {
   int64_t layer;
@@ -157,7 +173,21 @@ class AdapterReader {
       if (!std::all_of(dst->begin(), dst->end(), [](float x) { return std::isfinite(x); })) {
         return Error(view->name, "holds NaN or infinite values");
       }
+      const auto big = std::find_if(dst->begin(), dst->end(),
+                                    [](float x) { return std::abs(x) > kMaxLoraWeight; });
+      if (big != dst->end()) {
+        return Error(view->name, absl::StrCat("holds ", *big, " at index ", big - dst->begin(),
+                                              ": entries must be within +-", kMaxLoraWeight,
+                                              " (the adapted model would overflow)"));
+      }
       dtypes.insert(view->dtype);
+    }
+    if (const double gain = LoraGain(p); gain > kMaxLoraGain) {
+      return Error(b_name, absl::StrCat("with lora_A and the scale ", p.scale, ", ", e.path,
+                                        " has the gain ", gain,
+                                        " (|scale| * max_i sum_j |B[i][j]| * sum_k |A[j][k]|), "
+                                        "above the bound ",
+                                        kMaxLoraGain, ": the adapted model would overflow"));
     }
     return p;
   }
@@ -183,6 +213,13 @@ absl::StatusOr<std::vector<Expected>> ExpectedModules(const PeftLoraConfig& conf
                                                        " (\"r\" or \"rank_pattern\") exceeds "
                                                        "--max-lora-rank ",
                                                        options.max_lora_rank));
+      }
+      if (const double scale = config.ScaleFor(path); std::abs(scale) > kMaxLoraScale) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            config_path, ": scale ", scale, " of ", path,
+            " (\"lora_alpha\" or \"alpha_pattern\" over \"r\" or \"rank_pattern\") is above the "
+            "bound ",
+            kMaxLoraScale, ": the adapted model would overflow"));
       }
       expected.push_back({l, m, std::move(path), rank});
     }

@@ -9,7 +9,8 @@
 // adapter_model.bin alone, a tensor the config does not call for (a bias, lora_embedding_*, a
 // module the model lacks such as c_attn, a layer index >= num_hidden_layers), a missing A or B,
 // shapes other than A [r, in_features] and B [out_features, r] with r the configured rank, a rank
-// above max_lora_rank, non-finite values. A missing directory or adapter_config.json is NotFound.
+// above max_lora_rank, non-finite values, and values that make an overflow likely (the bounds
+// below). A missing directory or adapter_config.json is NotFound.
 //
 // Thread-safe (no shared state); the result is immutable.
 #ifndef TESSERA_ADAPTERS_PEFT_LOADER_H_
@@ -48,6 +49,23 @@ struct PeftAdapter {
   // `cat adapter_config.json adapter_model.safetensors | sha256sum` gives the same.
   std::string digest;
 };
+
+// Bounds on the weights, so that an adapter cannot silently turn the model's outputs into NaN
+// (fp32 and bf16 both overflow near 3.4e38; RMSNorm squares its input, so activations past about
+// 1e19 are already fatal). Trained A and B entries stay within about +-1 (the fixture adapters: at
+// most 0.49; A starts at +-1/sqrt(in_features)), so both bounds leave real adapters three orders
+// of magnitude or more. The scale's bound is kMaxLoraScale (peft_config.h).
+//
+// Largest |entry| of any lora_A or lora_B.
+inline constexpr double kMaxLoraWeight = 1e3;
+// Largest gain of one projection: |scale| * max_i sum_j |B[i][j]| * sum_k |A[j][k]|, the factor
+// by which the adapter's addition to an output, |scale * (B A x)_i|, can exceed the largest input
+// element max_k |x_k|. The fixture adapters have at most 26; a rank-64 adapter of an 8B model
+// (in_features up to 14336) with scale 2, A near its +-1/sqrt(in_features) start and B entries
+// of 0.1 comes to about 1e3. A projection's input in a healthy model is at most about 1e3, so an
+// adapted projection then adds at most about 1e9, whose squares stay far inside fp32. The weight
+// bound alone would still allow 1e3 * 1e3 * 1e4 * rank * in_features.
+inline constexpr double kMaxLoraGain = 1e6;
 
 inline constexpr char kPeftConfigName[] = "adapter_config.json";
 inline constexpr char kPeftWeightsName[] = "adapter_model.safetensors";

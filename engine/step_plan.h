@@ -113,6 +113,10 @@ struct SequenceOutput {
   // One per fed token; nullopt where prompt_targets[j] < 0 (or when none were asked).
   std::vector<std::optional<LogprobEntry>> prompt_logprobs;
   std::vector<float> last_logits;  // when return_last_logits
+  // Some logit the step computed for this sequence (a sampled row or a prompt log-probability
+  // row) was NaN or infinite: the model overflowed, with an adapter's weights say. The rest of the
+  // output is then meaningless, and the scheduler ends the sequence with an error instead.
+  bool logits_non_finite = false;
 };
 
 struct StepResult {

@@ -520,6 +520,21 @@ absl::StatusOr<StepReport> SchedulerCore::Step() {
 
 void SchedulerCore::ApplyOutput(Sequence* seq, int64_t fed, SequenceOutput& out, absl::Time now) {
   RequestState* r = seq->request;
+  if (r->done) return;  // another sample of the request ended it earlier in this step
+  if (out.logits_non_finite) {
+    // Tokens sampled from NaN or infinite logits are garbage: end the request (all its samples)
+    // with an error that names what overflowed, leaving this output out of its stream. The other
+    // sequences of the step are independent rows and go on.
+    const AdapterRef* adapter = r->request.adapter.get();
+    FinishRequest(
+        r,
+        absl::InternalError(absl::StrCat(
+            "non-finite logits in step (NaN or infinity) for request \"", r->request.id, "\"",
+            adapter != nullptr ? absl::StrCat(" with adapter \"", adapter->name, "\"")
+                               : std::string(" on the base model"))),
+        now);
+    return;
+  }
   const int64_t prompt = seq->prompt_len();
   const int64_t start = seq->num_computed;
   for (size_t j = 0; j < out.prompt_logprobs.size(); ++j) {

@@ -18,7 +18,10 @@
 //   5. prefetches the adapters of waiting requests into empty slots, from blocks that the next
 //      step cannot need (so the engine copies them while this step runs),
 //   6. runs Engine::Step and applies the samples: stop tokens, EOS (unless ignore_eos), stop
-//      strings, min_tokens, max_tokens; the `n` samples of one prompt share its KV blocks.
+//      strings, min_tokens, max_tokens; the `n` samples of one prompt share its KV blocks. A
+//      sequence whose logits were not finite (SequenceOutput::logits_non_finite) ends its request
+//      with INTERNAL "non-finite logits in step", naming the adapter, and none of that step's
+//      tokens; the rest of the batch is unaffected.
 // A request pins its adapter's slot from its first admission to its finish. Where the engine keeps
 // adapters in KV blocks, a request whose sequences are all preempted lets go of its pin (its
 // adapter stays resident, idle, unless evicted meanwhile), so that waiting requests never hold

@@ -239,8 +239,8 @@ absl::Status Daemon::StartAdapters() {
   AdapterRegistryOptions ro;
   ro.adapter_dir = o.adapter_dir;
   ro.host_cache_bytes = o.adapter_host_cache_bytes;
-  adapters_ =
-      std::make_unique<AdapterRegistry>(PeftAdapterLoader(engine_.engine->config(), peft), ro);
+  adapters_ = std::make_unique<AdapterRegistry>(
+      o.adapter_loader ? o.adapter_loader : PeftAdapterLoader(engine_.engine->config(), peft), ro);
   for (const auto& [name, dir] : o.adapters) {
     absl::StatusOr<AdapterInfo> info = adapters_->Load({name, dir, /*owner=*/""});
     if (!info.ok()) return info.status();

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "adapters/loaded_adapter.h"
 #include "engine/engine_loader.h"
 #include "scheduler/scheduler_core.h"
 #include "server/http_server.h"
@@ -41,6 +42,9 @@ struct DaemonOptions {
   std::vector<std::pair<std::string, std::string>> adapters;
   int64_t adapter_host_cache_bytes = int64_t{4} << 30;
   int32_t max_lora_rank = 64;
+  // How an adapter folder becomes weights; null: the PEFT loader (PeftAdapterLoader, with
+  // max_lora_rank). Tests substitute their own, e.g. to serve weights the PEFT loader refuses.
+  AdapterLoader adapter_loader;
   EngineLoadOptions engine;
   SchedulerOptions scheduler;
 };

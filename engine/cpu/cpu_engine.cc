@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <limits>
 
@@ -258,6 +259,9 @@ absl::StatusOr<StepResult> CpuEngine::Step(const StepPlan& plan) {
       if (r == rows.size() || rows[r] != t) continue;
       const absl::Span<const float> row(&logits[r * vocab], vocab);
       ++r;
+      if (!std::all_of(row.begin(), row.end(), [](float x) { return std::isfinite(x); })) {
+        out.logits_non_finite = true;
+      }
       const int32_t j = t - plan.qo_indptr[s];
       const bool want_target = !seq.prompt_targets.empty() && seq.prompt_targets[j] >= 0;
       const bool last = t + 1 == plan.qo_indptr[s + 1];

@@ -918,6 +918,7 @@ void CudaEngine::FillOutputs(const StepPlan& plan, const std::vector<RowInfo>& i
     const GpuSampleRequest& q = ws_->host_requests[r];
     const GpuSampleResult& g = ws_->host_results[r];
     SequenceOutput& out = result->seqs[ri.seq];
+    if (g.non_finite != 0) out.logits_non_finite = true;
     auto entry = [&g](int32_t id, float logprob, int32_t k) {
       LogprobEntry e;
       e.chosen = {id, logprob};

@@ -267,12 +267,16 @@ __global__ void __launch_bounds__(kThreads)
   const double inv_t = tempered ? 1.0 / static_cast<double>(req.temperature) : 0.0;
   const int32_t num_chunks = (vocab + kChunk - 1) / kChunk;
   double exp_sum = 0.0;
+  int non_finite = 0;  // this thread saw NaN or +-inf (LoadItems' -inf padding excluded)
   for (int32_t c = 0; c < num_chunks; ++c) {
     const int32_t base = c * kChunk + static_cast<int32_t>(threadIdx.x) * kItems;
     float v[kItems];
     LoadItems(x, vocab, base, aligned, v);
 #pragma unroll
-    for (int j = 0; j < kItems; ++j) exp_sum += static_cast<double>(expf(v[j] - max_logit));
+    for (int j = 0; j < kItems; ++j) {
+      exp_sum += static_cast<double>(expf(v[j] - max_logit));
+      non_finite |= base + j < vocab && !isfinite(v[j]) ? 1 : 0;
+    }
     if (tempered) {
       double w[kItems];
       const double local = TemperedWeights(v, max_d, inv_t, w);
@@ -282,6 +286,7 @@ __global__ void __launch_bounds__(kThreads)
     }
   }
   const double lse = max_d + log(BlockSum(exp_sum, sh));
+  non_finite = __syncthreads_or(non_finite);
 
   // Temperature sampling: find the chunk whose prefix crosses the target, then the first token
   // inside it whose running prefix exceeds the target (a block scan in token order).
@@ -368,6 +373,7 @@ __global__ void __launch_bounds__(kThreads)
       out.target_logprob = req.target < vocab ? logprob(req.target) : NAN;
     }
     out.num_top = k;
+    out.non_finite = non_finite != 0 ? 1 : 0;
     for (int j = 0; j < kMaxTopK; ++j) {
       out.top_ids[j] = j < k ? sh.top_i[j] : -1;
       out.top_logprobs[j] =

@@ -45,6 +45,8 @@ struct GpuSampleResult {
   int32_t num_top;               // min(top_k, vocab) entries of top_ids/top_logprobs are filled
   int32_t top_ids[kMaxTopK];     // the rest hold -1
   float top_logprobs[kMaxTopK];  // the rest hold 0
+  int32_t non_finite;            // 1 when a logit of the row is NaN or +-inf (the rest is then
+                                 // meaningless), else 0
 };
 static_assert(std::is_trivially_copyable_v<GpuSampleResult>);
 static_assert(std::is_standard_layout_v<GpuSampleResult>);
@@ -55,7 +57,9 @@ absl::Status ValidateGpuSampleRequest(const GpuSampleRequest& request, int32_t v
 
 // logits: [num_rows, vocab] fp32 on the device (finite, or -inf with at least one finite value per
 // row); requests and results: [num_rows] on the device, requests already validated. One CTA per
-// row; asynchronous on `stream`. Checks its arguments and the launch.
+// row; asynchronous on `stream`. Checks its arguments and the launch. A row holding any NaN or
+// +-inf gets non_finite = 1 (raw model logits never hold either unless the model overflowed); the
+// check rides on the pass that reads every logit, so it costs no extra launch or host sync.
 absl::Status LaunchGpuSampler(const float* logits, int32_t num_rows, int32_t vocab,
                               const GpuSampleRequest* requests, GpuSampleResult* results,
                               cudaStream_t stream);

@@ -8,6 +8,8 @@
 
 #include <cmath>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 
@@ -169,6 +171,22 @@ TEST(PeftConfigTest, RsloraScalesByTheSquareRootOfTheRank) {
       MustParse(Config(R"("use_rslora": true, "rank_pattern": {"v_proj": 4})"));
   EXPECT_DOUBLE_EQ(c.ScaleFor(kQ0), 16.0 / std::sqrt(8.0));
   EXPECT_DOUBLE_EQ(c.ScaleFor(kV1), 8.0);
+}
+
+TEST(PeftConfigTest, ScaleIsBoundedSoTheModelCannotOverflow) {
+  // At the bound is fine (r 8: alpha 8e4; rsLoRA: alpha 1e4 * sqrt(8)).
+  EXPECT_DOUBLE_EQ(MustParse(Config(R"("lora_alpha": 80000)")).ScaleFor(kQ0), kMaxLoraScale);
+  MustParse(Config(R"("lora_alpha": 28284, "use_rslora": true)"));
+  for (const auto& [fields, message] : std::vector<std::pair<std::string, std::string>>{
+           {R"("lora_alpha": 1e38)", "\"lora_alpha\" 1e+38 with \"r\" 8 gives the scale 1.25e+37"},
+           {R"("lora_alpha": 80001)", "gives the scale 10000.1 (lora_alpha / r)"},
+           {R"("lora_alpha": 28285, "use_rslora": true)", "(lora_alpha / sqrt(r))"}}) {
+    absl::StatusOr<PeftLoraConfig> c = ParsePeftLoraConfig(Config(fields), "cfg.json");
+    ASSERT_FALSE(c.ok()) << fields;
+    EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(c.status().message(), HasSubstr(message));
+    EXPECT_THAT(c.status().message(), HasSubstr("above the bound 10000"));
+  }
 }
 
 TEST(PeftConfigTest, FanInFanOutIsAccepted) {

@@ -457,6 +457,44 @@ TEST_F(SyntheticAdapterTest, NonFiniteValues) {
   ExpectRefused(ConfigJson(), t, {"layers.0.self_attn.v_proj.lora_A", "NaN or infinite"});
 }
 
+// Every entry of `t` set to `value` (F32 tensors).
+void Fill(TensorToWrite& t, float value) {
+  for (size_t i = 0; i + 4 <= t.bytes.size(); i += 4) std::memcpy(t.bytes.data() + i, &value, 4);
+}
+
+TEST_F(SyntheticAdapterTest, HugeButFiniteWeightsAreRefused) {
+  {
+    std::vector<TensorToWrite> t = QvTensors();
+    const float huge = 1e20f;
+    std::memcpy(t[5].bytes.data() + 4, &huge, 4);  // layer 1 q_proj lora_B, index 1
+    ExpectRefused(ConfigJson(), t,
+                  {"layers.1.self_attn.q_proj.lora_B", "holds 1e+20 at index 1", "+-1000"});
+  }
+  {
+    // Entries within the bound but a gain of 2 (scale) * 2 (rank) * 900 * (8 * 900) = 2.6e7.
+    std::vector<TensorToWrite> t = QvTensors();
+    Fill(t[0], 900);  // layer 0 q_proj lora_A [2, 8]
+    Fill(t[1], 900);  // lora_B [8, 2]
+    ExpectRefused(ConfigJson(), t,
+                  {"layers.0.self_attn.q_proj.lora_B", "the gain 2.592e+07", "bound 1e+06"});
+  }
+  // Large but plausible entries load: a gain of 2 * 2 * 10 * (8 * 10) = 3200.
+  std::vector<TensorToWrite> t = QvTensors();
+  Fill(t[0], 10);
+  Fill(t[1], -10);
+  EXPECT_TRUE(Load(ConfigJson(), t).ok());
+}
+
+TEST_F(SyntheticAdapterTest, ScaleOfEveryModuleIsBounded) {
+  // lora_alpha / r is 2, but alpha_pattern gives v_proj 1e5 / 2.
+  ExpectRefused(ConfigJson(R"(["q_proj", "v_proj"])", 2, R"("alpha_pattern": {"v_proj": 1e5})"),
+                QvTensors(),
+                {"scale 50000 of model.layers.0.self_attn.v_proj", "above the bound 10000"});
+  ExpectRefused(
+      R"({"peft_type": "LORA", "r": 2, "lora_alpha": 1e38, "target_modules": ["q_proj", "v_proj"]})",
+      QvTensors(), {"\"lora_alpha\" 1e+38", "above the bound 10000"});
+}
+
 TEST_F(SyntheticAdapterTest, HostileSafetensorsIsRefusedByTheParser) {
   const std::string dir = tessera::testing::TestDir("peft_loader_test", "hostile");
   tessera::testing::WriteFile(dir + "/adapter_config.json", ConfigJson());

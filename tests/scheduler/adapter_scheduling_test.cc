@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <map>
 #include <set>
 
@@ -164,6 +165,63 @@ TEST(AdapterSchedulingTest, AnAdapterTheEngineRefusesFailsOnlyItsRequest) {
   EXPECT_THAT(driver.result("bad").status.message(), ::testing::HasSubstr("adapter \"bad\""));
   EXPECT_TRUE(driver.result("good").status.ok());
   EXPECT_TRUE(driver.result("base").status.ok());
+}
+
+// Runs `requests` to completion on a FakeEngine with two adapter slots whose sequences report
+// non-finite logits where `non_finite` says so (given their weights, null for the base model).
+std::map<std::string, CollectedRequest> RunWith(
+    const std::vector<GenerateRequest>& requests,
+    std::function<bool(const LoraWeights*)> non_finite) {
+  FakeEngineOptions o = NoEos();
+  o.num_adapter_slots = 2;
+  o.logits_non_finite = std::move(non_finite);
+  FakeEngine engine(std::move(o));
+  SystemClock clock;
+  SchedulerCore core(engine, nullptr, clock, {});
+  Driver driver(core);
+  for (const GenerateRequest& r : requests) EXPECT_TRUE(driver.Add(r).ok()) << r.id;
+  EXPECT_TRUE(driver.RunToCompletion());
+  EXPECT_TRUE(core.idle());
+  std::map<std::string, CollectedRequest> results;
+  for (const GenerateRequest& r : requests) results[r.id] = driver.result(r.id);
+  return results;
+}
+
+TEST(AdapterSchedulingTest, NonFiniteLogitsEndOnlyTheirRequestWithoutTokens) {
+  auto bad = Adapter("bad"), good = Adapter("good");
+  auto poison = [w = bad->weights.get()](const LoraWeights* x) { return x == w; };
+  GenerateRequest poisoned = WithAdapter(MakeRequest("poisoned", {1, 2, 3}, 8), bad);
+  poisoned.n = 2;
+  const std::vector<GenerateRequest> others = {
+      WithAdapter(MakeRequest("good", {4, 5, 6}, 8), good), MakeRequest("base", {7, 8}, 8),
+      WithAdapter(MakeRequest("good-after", {9, 9}, 5), good)};
+  std::vector<GenerateRequest> all = {poisoned};
+  all.insert(all.end(), others.begin(), others.end());
+  std::map<std::string, CollectedRequest> mixed = RunWith(all, poison);
+
+  const CollectedRequest& p = mixed["poisoned"];
+  EXPECT_TRUE(p.finished);
+  EXPECT_EQ(p.status.code(), absl::StatusCode::kInternal) << p.status;
+  EXPECT_THAT(p.status.message(), ::testing::HasSubstr("non-finite logits in step"));
+  EXPECT_THAT(p.status.message(), ::testing::HasSubstr("adapter \"bad\""));
+  for (const CollectedSample& s : p.samples) EXPECT_THAT(s.token_ids, ::testing::IsEmpty());
+  // The others finish as they do alone.
+  for (const GenerateRequest& r : others) {
+    SCOPED_TRACE(r.id);
+    const CollectedRequest solo = RunWith({r}, poison)[r.id];
+    ASSERT_TRUE(solo.status.ok()) << solo.status;
+    ASSERT_TRUE(mixed[r.id].status.ok()) << mixed[r.id].status;
+    ASSERT_EQ(mixed[r.id].samples.size(), 1u);
+    EXPECT_EQ(mixed[r.id].samples[0].token_ids.size(), static_cast<size_t>(r.max_tokens));
+    EXPECT_EQ(mixed[r.id].samples[0].token_ids, solo.samples[0].token_ids);
+  }
+  // The base model can overflow too; the message says so.
+  std::map<std::string, CollectedRequest> base =
+      RunWith({MakeRequest("b", {1}, 3), WithAdapter(MakeRequest("g", {2}, 3), good)},
+              [](const LoraWeights* w) { return w == nullptr; });
+  EXPECT_EQ(base["b"].status.code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(base["b"].status.message(), ::testing::HasSubstr("on the base model"));
+  EXPECT_TRUE(base["g"].status.ok()) << base["g"].status;
 }
 
 TEST(AdapterSchedulingTest, StatsCountRunningAndWaitingPerAdapter) {

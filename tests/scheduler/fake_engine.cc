@@ -225,6 +225,8 @@ absl::StatusOr<StepResult> FakeEngine::Step(const StepPlan& plan) {
       }
     }
     SequenceOutput& out = result.seqs[i];
+    out.logits_non_finite =
+        options_.logits_non_finite && options_.logits_non_finite(AdapterOf(plan, i));
     if (s.sample) {
       out.sampled_token = NextToken(*fp, s.sampling, AdapterOf(plan, i));
       if (s.sampling.num_logprobs > 0) {

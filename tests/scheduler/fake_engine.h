@@ -22,7 +22,8 @@
 // count, repeated or out-of-range ids, and blocks another slot holds; a step fails when a sequence
 // names an empty slot, or when its page table or a block copy names a block an adapter holds. A
 // sequence's sampled tokens depend on the adapter in its slot (AdapterTag), so a request that ran
-// with another adapter's weights -- a pinned slot refilled, say -- gets other tokens.
+// with another adapter's weights -- a pinned slot refilled, say -- gets other tokens. An option
+// makes the sequences of chosen adapters report non-finite logits.
 //
 // Every plan is recorded (counts, copies, page tables, adapters) until ClearPlans(). Not
 // thread-safe, like any Engine.
@@ -51,6 +52,9 @@ struct FakeEngineOptions {
   std::function<absl::StatusOr<int32_t>(const LoraWeights&)> adapter_kv_blocks;
   // A load of these weights fails with this status (SetAdapter) unless OK; null: none fails.
   std::function<absl::Status(const LoraWeights&)> adapter_load_error;
+  // Sequences run with these weights (null: the base model) get logits_non_finite, as a model
+  // that overflows would; null: none.
+  std::function<bool(const LoraWeights*)> logits_non_finite;
 };
 
 // What the fake saw of one step's plan.

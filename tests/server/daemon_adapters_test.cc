@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/synchronization/notification.h"
+#include "adapters/peft_adapter_loader.h"
 #include "client/client.h"
 #include "server/daemon.h"
 #include "tessera/v1/admin.grpc.pb.h"
@@ -67,10 +68,13 @@ class DaemonAdaptersTest : public ::testing::Test {
     o.engine.max_loras = 4;
     o.api_keys_file = keys_.string();
     o.adapter_dir = dir_.string();
+    ConfigureDaemon(o);
     absl::StatusOr<std::unique_ptr<Daemon>> d = Daemon::Start(o);
     ASSERT_TRUE(d.ok()) << d.status();
     daemon_ = *std::move(d);
   }
+  // Changes the options before the daemon starts (adapters are copied to dir_ by then).
+  virtual void ConfigureDaemon(DaemonOptions& o) { (void)o; }
   void TearDown() override {
     daemon_.reset();
     if (!work_.empty()) fs::remove_all(work_);
@@ -264,6 +268,10 @@ TEST_F(DaemonAdaptersTest, MalformedAdaptersAreRefusedWhileTheDaemonServes) {
     return absl::StrReplaceAll(
         s, {{"\"gate_proj\",", "\"c_attn\""}, {"\"up_proj\",", ""}, {"\"down_proj\"", ""}});
   });
+  // Finite but far too large: every logit would be NaN.
+  make("huge-alpha", "tiny-llama-r4-mlp", [](std::string s) {
+    return absl::StrReplaceAll(s, {{"\"lora_alpha\": 4", "\"lora_alpha\": 1e38"}});
+  });
   fs::create_directories(dir_ / "pickle");
   std::ofstream(dir_ / "pickle/adapter_config.json")
       << "{\"peft_type\": \"LORA\", \"r\": 4, \"lora_alpha\": 4, \"target_modules\": [\"q_proj\"]}";
@@ -274,7 +282,7 @@ TEST_F(DaemonAdaptersTest, MalformedAdaptersAreRefusedWhileTheDaemonServes) {
   std::unique_ptr<Client> client = Connect("sk-acme");
   const GoldenCase c = Cases("tiny-llama-r4-mlp")[1];
   for (const std::string name : {"dora", "wrong-rank", "missing-tensors", "bad-json",
-                                 "no-such-module", "pickle", "truncated"}) {
+                                 "no-such-module", "huge-alpha", "pickle", "truncated"}) {
     const absl::Status s = client->GenerateAndCollect(Greedy(c, name)).status();
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << name << ": " << s;
     EXPECT_THAT(s.message(), HasSubstr(name)) << name;
@@ -364,6 +372,62 @@ TEST_F(DaemonAdaptersTest, ReloadAndUnloadUnderTrafficFailNoRequest) {
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_THAT(m->body, HasSubstr("tessera_adapter_loads_total"));
   EXPECT_THAT(m->body, HasSubstr("max_lora=\"4\""));
+}
+
+// The daemon with a loader that serves the folder "poisoned" (a copy of tiny-llama-r4-mlp) with
+// every lora_B entry +-1e20, alternating by output row: weights the PEFT loader refuses, and that
+// overflow the model. Every other folder loads as the daemon loads it.
+class DaemonPoisonedAdapterTest : public DaemonAdaptersTest {
+ protected:
+  void ConfigureDaemon(DaemonOptions& o) override {
+    fs::copy(dir_ / "tiny-llama-r4-mlp", dir_ / "poisoned", fs::copy_options::recursive);
+    absl::StatusOr<ModelConfig> model = LoadModelConfig(o.model_dir);
+    ASSERT_TRUE(model.ok()) << model.status();
+    AdapterLoader peft = PeftAdapterLoader(*model, PeftLoadOptions{});
+    o.adapter_loader = [peft](const fs::path& dir) -> absl::StatusOr<LoadedAdapter> {
+      absl::StatusOr<LoadedAdapter> a = peft(dir);
+      if (!a.ok() || dir.filename() != "poisoned") return a;
+      auto weights = std::make_shared<LoraWeights>(*a->weights);
+      for (auto& layer : weights->layers) {
+        for (LoraPair& p : layer) {
+          for (size_t i = 0; i < p.b.size(); ++i) p.b[i] = (i / p.rank) % 2 == 0 ? 1e20f : -1e20f;
+        }
+      }
+      a->weights = std::move(weights);
+      return a;
+    };
+  }
+};
+
+TEST_F(DaemonPoisonedAdapterTest, NonFiniteLogitsEndTheRequestWithInternalAndSpareTheOthers) {
+  std::unique_ptr<Client> client = Connect("sk-acme");
+  const std::vector<GoldenCase> base =
+      LoadGoldenCases((kFixtures / "refs/tiny-llama.public.json").string());
+  const std::vector<GoldenCase> mlp = Cases("tiny-llama-r4-mlp");
+  // Base-model and healthy-adapter requests run while poisoned ones come and go.
+  std::vector<std::thread> healthy;
+  for (int i = 0; i < 4; ++i) {
+    healthy.emplace_back([&, i] {
+      const std::string adapter = i % 2 == 0 ? "" : "tiny-llama-r4-mlp";
+      const GoldenCase& c = i % 2 == 0 ? base[2 + i / 2] : mlp[2 + i / 2];
+      absl::StatusOr<GenerateOutput> out = client->GenerateAndCollect(Greedy(c, adapter));
+      ASSERT_TRUE(out.ok()) << adapter << ": " << out.status();
+      ExpectGreedyMatches(c, out->samples[0].token_ids, adapter.empty() ? "base" : adapter);
+    });
+  }
+  for (int run = 0; run < 3; ++run) {
+    int tokens = 0;
+    const absl::Status s =
+        client->Generate(Greedy(mlp[1], "poisoned"), [&](const v1::GenerateResponse& r) {
+          for (const v1::SampleDelta& d : r.samples()) tokens += d.token_ids_size();
+          return true;
+        });
+    EXPECT_EQ(s.code(), absl::StatusCode::kInternal) << s;
+    EXPECT_THAT(s.message(), HasSubstr("non-finite logits in step"));
+    EXPECT_THAT(s.message(), HasSubstr("adapter \"poisoned\""));
+    EXPECT_EQ(tokens, 0);
+  }
+  for (std::thread& t : healthy) t.join();
 }
 
 }  // namespace

@@ -4,10 +4,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <memory>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "engine/cpu/cpu_engine.h"
@@ -238,6 +240,67 @@ TEST(LoraEngineTest, StepRefusesEmptyOrOutOfRangeSlotsAndChangesNothing) {
   s.adapter_slot = 2;
   plan.AddSequence(kPromptB, {1}, kDefaultBlockSize, s);
   EXPECT_THAT(engine->Step(plan).status().message(), HasSubstr("adapter slot 2 is empty"));
+}
+
+// An adapter whose B entries are +-1e20 (the PEFT loader refuses these; the engine must still
+// report what they do): its sequence's logits are flagged, sampled and prompt log-probability
+// rows alike, while the other sequences of the same step are untouched bit for bit.
+TEST(LoraEngineTest, NonFiniteLogitsAreReportedPerSequence) {
+  const ModelConfig c = SmallConfig();
+  const CpuWeights base = CpuWeights::Random(c, 3, 0.2f);
+  auto poisoned = std::make_shared<LoraWeights>(
+      *RandomLora(c, 2, {LoraModule::kGate, LoraModule::kUp, LoraModule::kDown}, 9));
+  for (auto& layer : poisoned->layers) {
+    for (LoraPair& p : layer) {
+      // Alternating by output row, so that some gate entries are huge and positive whatever the
+      // sign of A x (a huge negative gate alone would be silenced by SiLU).
+      for (size_t i = 0; i < p.b.size(); ++i) p.b[i] = (i / p.rank) % 2 == 0 ? 1e20f : -1e20f;
+    }
+  }
+  const auto healthy = RandomLora(c, 4, {LoraModule::kQ, LoraModule::kV}, 5);
+  auto engine = MakeEngine(base);
+  ASSERT_TRUE(engine->SetAdapter(0, poisoned, {}).ok());
+  ASSERT_TRUE(engine->SetAdapter(1, healthy, {}).ok());
+  auto clean = MakeEngine(base);
+  ASSERT_TRUE(clean->SetAdapter(1, healthy, {}).ok());
+
+  // Sequence 0 samples (greedy, with log-probabilities), sequence 1 asks for prompt
+  // log-probabilities only; each runs the poisoned adapter, a healthy one or the base model.
+  auto run = [&](CpuEngine& e, int32_t slot_a, int32_t slot_b) {
+    StepPlan plan;
+    StepSequence a, b;
+    a.sample = true;
+    a.sampling.num_logprobs = 2;
+    a.return_last_logits = true;
+    a.adapter_slot = slot_a;
+    b.prompt_targets.assign(kPromptB.begin() + 1, kPromptB.end());
+    b.prompt_targets.push_back(-1);
+    b.return_last_logits = true;
+    b.adapter_slot = slot_b;
+    plan.AddSequence(kPromptA, {0}, kDefaultBlockSize, a);
+    plan.AddSequence(kPromptB, {1}, kDefaultBlockSize, b);
+    absl::StatusOr<StepResult> r = e.Step(plan);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *std::move(r) : StepResult{};
+  };
+  for (const auto& [slot_a, slot_b] :
+       std::vector<std::pair<int32_t, int32_t>>{{0, -1}, {0, 1}, {-1, 0}, {1, 0}}) {
+    SCOPED_TRACE(::testing::Message() << "slots " << slot_a << ", " << slot_b);
+    const StepResult got = run(*engine, slot_a, slot_b);
+    // The same step with the poisoned sequence on the base model instead.
+    const StepResult want = run(*clean, slot_a == 0 ? -1 : slot_a, slot_b == 0 ? -1 : slot_b);
+    ASSERT_EQ(got.seqs.size(), 2u);
+    const int poisoned_seq = slot_a == 0 ? 0 : 1;
+    const int other = 1 - poisoned_seq;
+    EXPECT_TRUE(got.seqs[poisoned_seq].logits_non_finite);
+    const std::vector<float>& bad = got.seqs[poisoned_seq].last_logits;
+    EXPECT_FALSE(std::all_of(bad.begin(), bad.end(), [](float x) { return std::isfinite(x); }));
+    EXPECT_FALSE(got.seqs[other].logits_non_finite);
+    EXPECT_FALSE(want.seqs[0].logits_non_finite);
+    EXPECT_FALSE(want.seqs[1].logits_non_finite);
+    EXPECT_EQ(got.seqs[other].last_logits, want.seqs[other].last_logits);
+    EXPECT_EQ(got.seqs[other].sampled_token, want.seqs[other].sampled_token);
+  }
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <memory>
 #include <numeric>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "adapters/peft_loader.h"
@@ -75,13 +76,14 @@ class CudaLoraGoldenTest : public ::testing::Test {
 
   // Puts adapter `a` in `slot` of `engine`, in blocks counted down from the top of the pool
   // (the lanes' KV blocks count up from 0).
-  void Put(CudaEngine& engine, int32_t slot, size_t a) {
-    absl::StatusOr<int32_t> need = engine.AdapterKvBlocks(*adapters_[a]);
+  void Put(CudaEngine& engine, int32_t slot, size_t a) { PutWeights(engine, slot, adapters_[a]); }
+  void PutWeights(CudaEngine& engine, int32_t slot, std::shared_ptr<const LoraWeights> weights) {
+    absl::StatusOr<int32_t> need = engine.AdapterKvBlocks(*weights);
     ASSERT_TRUE(need.ok()) << need.status();
     ASSERT_GT(*need, 0);
     std::vector<int32_t> blocks(*need);
     for (int32_t& b : blocks) b = --next_top_;
-    ASSERT_TRUE(engine.SetAdapter(slot, adapters_[a], blocks).ok());
+    ASSERT_TRUE(engine.SetAdapter(slot, std::move(weights), blocks).ok());
   }
 
   std::unique_ptr<CudaEngine> engine_;
@@ -206,6 +208,95 @@ TEST_F(CudaLoraGoldenTest, EmptiedSlotIsRefusedAndItsBlocksServeAsKv) {
   tf = TeacherForce(*engine_, base);
   ASSERT_EQ(tf.size(), 1u);
   ExpectMatchesTeacherForced(tf[0], base[0], Bound(base[0]));
+}
+
+// An adapter whose lora_B entries are +-1e20 (refused by the PEFT loader) overflows the model:
+// its sequences are flagged (SequenceOutput::logits_non_finite) on prompt log-probability rows,
+// GPU-sampled and host-sampled rows, in eager and graph-replayed steps, while the base-model and
+// healthy-adapter sequences of the same steps get exactly the outputs they get without it.
+TEST_F(CudaLoraGoldenTest, NonFiniteLogitsAreFlaggedPerSequence) {
+  auto poisoned = std::make_shared<LoraWeights>(*adapters_[2]);  // r4-mlp: gate, up, down
+  for (auto& layer : poisoned->layers) {
+    for (LoraPair& p : layer) {
+      for (size_t i = 0; i < p.b.size(); ++i) p.b[i] = (i / p.rank) % 2 == 0 ? 1e20f : -1e20f;
+    }
+  }
+  const std::vector<Lane> tf_lanes = {
+      {&base_ref_[0], -1, "base"}, {&refs_[2][0], 1, "poisoned"}, {&refs_[0][0], 0, "r8"}};
+  Put(*engine_, 0, 0);
+  PutWeights(*engine_, 1, poisoned);
+  const std::vector<SequenceOutput> tf = TeacherForce(*engine_, tf_lanes);
+  ASSERT_EQ(tf.size(), 3u);
+  EXPECT_FALSE(tf[0].logits_non_finite);
+  EXPECT_TRUE(tf[1].logits_non_finite);
+  EXPECT_FALSE(tf[2].logits_non_finite);
+  const std::vector<SequenceOutput> clean =
+      TeacherForce(*engine_, {tf_lanes[0], {&refs_[2][0], -1, "was poisoned"}, tf_lanes[2]});
+  for (size_t i : {0, 2}) {
+    ASSERT_EQ(tf[i].prompt_logprobs.size(), clean[i].prompt_logprobs.size());
+    for (size_t t = 0; t + 1 < tf[i].prompt_logprobs.size(); ++t) {
+      EXPECT_EQ(tf[i].prompt_logprobs[t]->chosen.logprob,
+                clean[i].prompt_logprobs[t]->chosen.logprob)
+          << tf_lanes[i].name << " " << t;
+    }
+  }
+
+  // A prefill step, then a decode step, each sampling: greedy on the GPU, and top-k on the host.
+  const int32_t bs = engine_->kv_geometry().block_size;
+  auto steps = [&](CudaEngine& engine, const std::vector<int32_t>& slots) {
+    std::vector<std::vector<bool>> flags;
+    std::vector<int32_t> tokens;
+    for (int step = 0; step < 2; ++step) {
+      StepPlan plan;
+      for (size_t i = 0; i < slots.size(); ++i) {
+        StepSequence seq;
+        seq.sample = true;
+        seq.sample_index = step;
+        if (i == 3) {
+          seq.sampling.temperature = 1.0f;
+          seq.sampling.top_k = 5;
+          seq.sampling.seed = 3;
+        }
+        seq.adapter_slot = slots[i];
+        const std::vector<int32_t> prompt = {1, static_cast<int32_t>(100 + 7 * i), 3000, 42};
+        if (step == 0) {
+          plan.AddSequence(prompt, {static_cast<int32_t>(i)}, bs, std::move(seq));
+        } else {
+          seq.num_cached_tokens = static_cast<int64_t>(prompt.size());
+          seq.sample_index = 1;
+          plan.AddSequence({std::max(tokens[i], 0)}, {static_cast<int32_t>(i)}, bs, std::move(seq));
+        }
+      }
+      absl::StatusOr<StepResult> r = engine.Step(plan);
+      EXPECT_TRUE(r.ok()) << r.status();
+      if (!r.ok()) return std::pair{flags, tokens};
+      tokens.clear();
+      flags.emplace_back();
+      for (const SequenceOutput& out : r->seqs) {
+        flags.back().push_back(out.logits_non_finite);
+        tokens.push_back(out.sampled_token);
+      }
+    }
+    return std::pair{flags, tokens};
+  };
+  for (bool graphs : {false, true}) {
+    SCOPED_TRACE(graphs ? "graphs" : "eager");
+    std::unique_ptr<CudaEngine> engine = MakeEngine(graphs);
+    ASSERT_NE(engine, nullptr);
+    Put(*engine, 0, 0);
+    PutWeights(*engine, 1, poisoned);
+    const auto [flags, tokens] = steps(*engine, {-1, 1, 0, 1});
+    ASSERT_EQ(flags.size(), 2u);
+    for (const std::vector<bool>& f : flags)
+      EXPECT_EQ(f, (std::vector<bool>{false, true, false, true}));
+    const auto [clean_flags, clean_tokens] = steps(*engine, {-1, -1, 0, -1});
+    ASSERT_EQ(clean_tokens.size(), 4u);
+    EXPECT_EQ(tokens[0], clean_tokens[0]);
+    EXPECT_EQ(tokens[2], clean_tokens[2]);
+    for (const std::vector<bool>& f : clean_flags) {
+      EXPECT_EQ(f, (std::vector<bool>{false, false, false, false}));
+    }
+  }
 }
 
 TEST_F(CudaLoraGoldenTest, RefusesBadSlotsAndBlockLists) {

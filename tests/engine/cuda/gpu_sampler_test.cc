@@ -280,6 +280,56 @@ TEST(GpuSamplerTest, LargeLogitsDoNotOverflow) {
   EXPECT_LE(CheckAgainstHost(logits, vocab, requests), 1);
 }
 
+// A row holding NaN or +-inf anywhere (first id, last id, a later chunk of the row) is flagged,
+// whatever its request asks; finite rows are not, the largest finite float and the -inf padding
+// past a vocabulary that is no multiple of 8 included, and they still match the host.
+TEST(GpuSamplerTest, FlagsRowsWithNonFiniteLogits) {
+  TESSERA_SKIP_WITHOUT_GPU();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  for (int32_t vocab : {1003, 32000, 50257}) {
+    std::mt19937 rng(vocab);
+    struct Poison {
+      int32_t id;  // -1: none
+      float value;
+    };
+    const int32_t later = std::min(vocab - 2, 4096 + 517);  // past the first 4096-token chunk
+    const std::vector<Poison> poisons = {{-1, 0.0f},
+                                         {0, nan},
+                                         {vocab - 1, nan},
+                                         {later, inf},
+                                         {later, -inf},
+                                         {vocab / 2, -inf},
+                                         {vocab / 3, std::numeric_limits<float>::max()}};
+    const std::vector<GpuSampleRequest> kinds = {
+        Request(1, 0.0f, 0, 0, 3, 5), Request(1, 0.8f, 7, 2, -1, 0), Request(0, 0.0f, 0, 0, 4, 20)};
+    std::vector<float> logits;
+    std::vector<GpuSampleRequest> requests;
+    std::vector<bool> want;
+    for (const Poison& p : poisons) {
+      for (const GpuSampleRequest& q : kinds) {
+        std::vector<float> row = RandomLogits(vocab, 3.0f, rng);
+        if (p.id >= 0) row[p.id] = p.value;
+        logits.insert(logits.end(), row.begin(), row.end());
+        requests.push_back(q);
+        want.push_back(p.id >= 0 && !std::isfinite(p.value));
+      }
+    }
+    std::vector<GpuSampleResult> results;
+    const absl::Status s = RunGpuSampler(logits, vocab, requests, &results);
+    ASSERT_TRUE(s.ok()) << s;
+    for (size_t r = 0; r < requests.size(); ++r) {
+      const std::string what = absl::StrCat("vocab ", vocab, " row ", r);
+      EXPECT_EQ(results[r].non_finite, want[r] ? 1 : 0) << what;
+      const bool huge = poisons[r / kinds.size()].value == std::numeric_limits<float>::max();
+      if (!want[r] && !huge) {
+        ExpectRowMatchesHost(absl::Span<const float>(logits.data() + r * vocab, vocab), requests[r],
+                             results[r], what);
+      }
+    }
+  }
+}
+
 // Chi-square bound at p = 1e-6 with 7 degrees of freedom, so the check cannot flake (the draws
 // are also a fixed function of the seed).
 TEST(GpuSamplerTest, FrequenciesFollowTemperedSoftmax) {
