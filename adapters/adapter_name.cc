@@ -6,6 +6,8 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "adapters/adapter_error.h"
+#include "adapters/adapter_file.h"
 
 namespace tessera {
 namespace {
@@ -15,18 +17,6 @@ namespace fs = std::filesystem;
 bool IsNameChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
          c == '_' || c == '-';
-}
-
-// Whether canonical `path` lies strictly inside canonical `dir`, compared component by component
-// (a string prefix would take "/a/bc" to be inside "/a/b").
-bool IsStrictlyInside(const fs::path& path, const fs::path& dir) {
-  auto [dir_end, path_it] = std::mismatch(dir.begin(), dir.end(), path.begin(), path.end());
-  if (dir_end != dir.end()) return false;
-  // A trailing separator of `dir` shows up as an empty last component; skip empties.
-  for (; path_it != path.end(); ++path_it) {
-    if (!path_it->empty()) return true;
-  }
-  return false;
 }
 
 }  // namespace
@@ -62,9 +52,9 @@ absl::StatusOr<fs::path> ResolveAdapterPath(const fs::path& adapter_dir, absl::s
   std::error_code ec;
   const fs::path dir = fs::canonical(adapter_dir, ec);
   if (ec || !fs::is_directory(dir, ec)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("the adapter directory ", adapter_dir.string(), " is not a readable directory",
-                     ec ? absl::StrCat(": ", ec.message()) : ""));
+    return WithAdapterErrorDetail(
+        absl::FailedPreconditionError("the server's adapter directory is not a readable directory"),
+        absl::StrCat(adapter_dir.string(), ec ? absl::StrCat(": ", ec.message()) : ""));
   }
   const fs::path entry = dir / std::string(name);
   const fs::file_status link_status = fs::symlink_status(entry, ec);
@@ -76,7 +66,7 @@ absl::StatusOr<fs::path> ResolveAdapterPath(const fs::path& adapter_dir, absl::s
     return absl::InvalidArgumentError(
         absl::StrCat("adapter ", name, " cannot be resolved in the adapter directory"));
   }
-  if (!IsStrictlyInside(target, dir)) {
+  if (!IsPathStrictlyInside(target, dir)) {
     return absl::InvalidArgumentError(
         absl::StrCat("adapter ", name, " leads outside the adapter directory (a symlink?)"));
   }

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "adapters/adapter_error.h"
 #include "adapters/adapter_name.h"
 
 namespace tessera {
@@ -15,9 +16,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The loader's status with the adapter named in front, code kept.
+// The loader's status with the adapter named in front, code and detail kept.
 absl::Status Annotate(const absl::Status& s, absl::string_view name) {
-  return absl::Status(s.code(), absl::StrCat("adapter ", name, ": ", s.message()));
+  return WithMessage(s, absl::StrCat("adapter ", name, ": ", s.message()));
 }
 
 }  // namespace
@@ -244,7 +245,9 @@ absl::StatusOr<LoadedAdapter> AdapterRegistry::RunLoader(const AdapterKey& key,
     loaded = loader_(path);
   } catch (const std::exception& ex) {
     // The registry's lock and load_in_progress must survive a throwing loader.
-    loaded = absl::InternalError(absl::StrCat("the loader threw: ", ex.what()));
+    // what() may hold paths (std::filesystem_error): detail only.
+    loaded = WithAdapterErrorDetail(absl::InternalError("loading failed unexpectedly"),
+                                    absl::StrCat("the loader threw: ", ex.what()));
   }
   if (loaded.ok() && loaded->weights == nullptr) {
     loaded = absl::InternalError("the loader returned no weights");

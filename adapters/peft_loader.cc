@@ -12,6 +12,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "adapters/adapter_error.h"
+#include "adapters/adapter_file.h"
 #include "adapters/sha256.h"
 #include "engine/json_fields.h"
 #include "engine/safetensors.h"
@@ -111,7 +113,7 @@ class AdapterReader {
 
   absl::Status Error(absl::string_view tensor, absl::string_view message) const {
     return absl::InvalidArgumentError(
-        absl::StrCat(file_.path(), ": tensor ", QuoteName(tensor), ": ", message));
+        absl::StrCat(kPeftWeightsName, ": tensor ", QuoteName(tensor), ": ", message));
   }
 
   // Every tensor of the file must be an A or B the config calls for.
@@ -242,24 +244,24 @@ std::string PeftModulePath(int64_t layer, LoraModule m) {
 
 absl::StatusOr<PeftAdapter> LoadPeftAdapter(const std::string& dir, const ModelConfig& model,
                                             const PeftLoadOptions& options) {
-  const fs::path root(dir);
-  const std::string config_path = (root / kPeftConfigName).string();
-  const std::string weights_path = (root / kPeftWeightsName).string();
-  absl::StatusOr<std::string> config_text = ReadSmallFile(config_path, kMaxConfigBytes);
+  absl::StatusOr<fs::path> root = CanonicalAdapterFolder(dir);
+  if (!root.ok()) return root.status();
+  absl::StatusOr<std::string> config_text =
+      ReadAdapterFile(*root, kPeftConfigName, kMaxConfigBytes);
   if (!config_text.ok()) return config_text.status();
-  absl::StatusOr<PeftLoraConfig> config = ParsePeftLoraConfig(*config_text, config_path);
+  // Messages name the files as they are named in the folder: they may reach remote callers.
+  absl::StatusOr<PeftLoraConfig> config = ParsePeftLoraConfig(*config_text, kPeftConfigName);
   if (!config.ok()) return config.status();
 
-  std::error_code ec;
-  if (!fs::exists(weights_path, ec) && fs::exists(root / kPickleName, ec)) {
+  if (!AdapterFileExists(*root, kPeftWeightsName) && AdapterFileExists(*root, kPickleName)) {
     return absl::InvalidArgumentError(
-        absl::StrCat(dir, ": only ", kPickleName,
-                     " is present: pickle .bin files are not loaded: convert to "
-                     "safetensors (",
+        absl::StrCat("only ", kPickleName,
+                     " is present: pickle .bin files are not loaded: convert to safetensors (",
                      kPeftWeightsName, ")"));
   }
-  absl::StatusOr<std::string> bytes = ReadSmallFile(
-      weights_path, static_cast<uintmax_t>(std::max<int64_t>(options.max_file_bytes, 0)));
+  absl::StatusOr<std::string> bytes =
+      ReadAdapterFile(*root, kPeftWeightsName,
+                      static_cast<uintmax_t>(std::max<int64_t>(options.max_file_bytes, 0)));
   if (!bytes.ok()) return bytes.status();
 
   PeftAdapter adapter;
@@ -270,11 +272,16 @@ absl::StatusOr<PeftAdapter> LoadPeftAdapter(const std::string& dir, const ModelC
   sha.Update(*bytes);
   adapter.digest = sha.HexDigest();
   absl::StatusOr<std::unique_ptr<SafetensorsFile>> file =
-      SafetensorsFile::FromBytes(*std::move(bytes), weights_path);
-  if (!file.ok()) return file.status();
+      SafetensorsFile::FromBytes(*std::move(bytes), (*root / kPeftWeightsName).string());
+  if (!file.ok()) {
+    // The parser's message quotes the file (a header length is its first 8 bytes): detail only.
+    return WithAdapterErrorDetail(absl::InvalidArgumentError(absl::StrCat(
+                                      kPeftWeightsName, " is not a valid safetensors file")),
+                                  file.status().message());
+  }
 
   absl::StatusOr<std::vector<Expected>> expected =
-      ExpectedModules(*config, model, options, config_path);
+      ExpectedModules(*config, model, options, kPeftConfigName);
   if (!expected.ok()) return expected.status();
   const AdapterReader reader(**file, model);
   if (absl::Status s = reader.CheckNoUnexpected(*config); !s.ok()) return s;
@@ -291,7 +298,7 @@ absl::StatusOr<PeftAdapter> LoadPeftAdapter(const std::string& dir, const ModelC
     modules.insert(e.module);
   }
   if (absl::Status s = weights->Validate(model); !s.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(dir, ": ", s.message()));
+    return absl::InvalidArgumentError(s.message());
   }
   adapter.max_rank = weights->max_rank();
   adapter.num_bytes = weights->num_bytes();

@@ -11,6 +11,10 @@
 // shapes other than A [r, in_features] and B [out_features, r] with r the configured rank, a rank
 // above max_lora_rank, non-finite values, and values that make an overflow likely (the bounds
 // below). A missing directory or adapter_config.json is NotFound.
+// Both files are read through ReadAdapterFile: a file whose real path leaves the folder (a symlink
+// to elsewhere) is refused. Messages name files as they are named in the folder and never quote a
+// file that fails to parse; absolute paths and the parser's message are the error's detail
+// (adapter_error.h), for the operator's log.
 //
 // Thread-safe (no shared state); the result is immutable.
 #ifndef TESSERA_ADAPTERS_PEFT_LOADER_H_

@@ -3,6 +3,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "adapters/adapter_error.h"
 #include "adapters/adapter_name.h"
 #include "adapters/peft_adapter_loader.h"
 
@@ -20,6 +21,18 @@ absl::StatusOr<std::pair<std::string, std::string>> ParseAdapterFlag(absl::strin
   }
   return std::make_pair(std::string(name), std::string(flag.substr(eq + 1)));
 }
+
+namespace {
+
+// The user runs this on their own files: the paths and the parser's words help, so the detail the
+// daemon keeps to its log is shown here.
+absl::Status WithLocalDetail(const absl::Status& s) {
+  const std::string detail = AdapterErrorDetail(s);
+  if (detail == s.message()) return s;
+  return absl::Status(s.code(), absl::StrCat(s.message(), " (", detail, ")"));
+}
+
+}  // namespace
 
 OfflineAdapters::OfflineAdapters(std::unique_ptr<AdapterRegistry> registry, bool has_adapter_dir)
     : registry_(std::move(registry)), has_adapter_dir_(has_adapter_dir) {}
@@ -40,7 +53,7 @@ absl::StatusOr<std::unique_ptr<OfflineAdapters>> OfflineAdapters::Create(
     }
     // Public, as the daemon's --adapter: every request may use it.
     absl::StatusOr<AdapterInfo> info = adapters->registry_->Load({name, dir, /*owner=*/""});
-    if (!info.ok()) return info.status();
+    if (!info.ok()) return WithLocalDetail(info.status());
   }
   return adapters;
 }
@@ -63,7 +76,7 @@ absl::StatusOr<std::shared_ptr<const AdapterRef>> OfflineAdapters::Get(const std
             ? " (not given with --adapter, and --adapter-dir has no folder of that name)"
             : " (load it with --adapter NAME=DIR, or give --adapter-dir)"));
   } else {
-    ref = lease.status();
+    ref = WithLocalDetail(lease.status());
   }
   return by_name_.emplace(name, std::move(ref)).first->second;
 }

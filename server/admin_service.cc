@@ -7,6 +7,7 @@
 #include "absl/time/time.h"
 #include "adapters/adapter_name.h"
 #include "server/grpc_status.h"
+#include "server/metadata_limit.h"
 
 namespace tessera {
 
@@ -25,16 +26,19 @@ void ToAdapterStatus(const AdapterInfo& info, v1::AdapterStatus* out) {
 }
 
 AdminService::AdminService(AdapterRegistry* registry, const Authenticator* authenticator,
-                           const std::atomic<bool>* draining, bool has_adapter_dir)
+                           const std::atomic<bool>* draining, bool has_adapter_dir,
+                           int64_t max_metadata_bytes)
     : registry_(registry),
       authenticator_(authenticator),
       draining_(draining),
-      has_adapter_dir_(has_adapter_dir) {}
+      has_adapter_dir_(has_adapter_dir),
+      max_metadata_bytes_(max_metadata_bytes) {}
 
 absl::StatusOr<Principal> AdminService::Admit(const grpc::CallbackServerContext* context) const {
   if (draining_->load(std::memory_order_acquire)) {
     return absl::UnavailableError("the server is draining");
   }
+  if (absl::Status s = CheckMetadataSize(*context, max_metadata_bytes_); !s.ok()) return s;
   const auto& metadata = context->client_metadata();
   std::optional<absl::string_view> authorization;
   if (auto it = metadata.find("authorization"); it != metadata.end()) {

@@ -23,8 +23,9 @@ namespace tessera {
 class AdminService final : public v1::Admin::CallbackService {
  public:
   // `registry` may be null: the engine serves no adapters, and every call is FAILED_PRECONDITION.
+  // Calls whose metadata is over `max_metadata_bytes` are RESOURCE_EXHAUSTED (metadata_limit.h).
   AdminService(AdapterRegistry* registry, const Authenticator* authenticator,
-               const std::atomic<bool>* draining, bool has_adapter_dir);
+               const std::atomic<bool>* draining, bool has_adapter_dir, int64_t max_metadata_bytes);
 
   grpc::ServerUnaryReactor* LoadAdapter(grpc::CallbackServerContext* context,
                                         const v1::LoadAdapterRequest* request,
@@ -45,6 +46,7 @@ class AdminService final : public v1::Admin::CallbackService {
   const Authenticator* const authenticator_;
   const std::atomic<bool>* const draining_;
   const bool has_adapter_dir_;
+  const int64_t max_metadata_bytes_;
 };
 
 // The registry's view of an adapter as the wire message.

@@ -3,18 +3,23 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
+#include <limits>
 #include <map>
-#include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "adapters/adapter_error.h"
 #include "adapters/peft_adapter_loader.h"
+#include "grpc/health/v1/health.pb.h"
+#include "server/malformed_request_interceptor.h"
+#include "server/metadata_limit.h"
+#include "server/tls_credentials.h"
 #include "spdlog/spdlog.h"
 
 namespace tessera {
@@ -22,28 +27,6 @@ namespace {
 
 constexpr char kInferenceService[] = "tessera.v1.Inference";
 constexpr char kVersion[] = "0.1.0";
-
-absl::StatusOr<std::string> ReadFile(const std::string& path, absl::string_view flag) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(flag, " ", path, ": cannot open"));
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const DaemonOptions& o) {
-  if (o.tls_cert_file.empty() != o.tls_key_file.empty()) {
-    return absl::InvalidArgumentError("--tls-cert and --tls-key go together: give both or neither");
-  }
-  if (o.tls_cert_file.empty()) return grpc::InsecureServerCredentials();
-  absl::StatusOr<std::string> cert = ReadFile(o.tls_cert_file, "--tls-cert");
-  if (!cert.ok()) return cert.status();
-  absl::StatusOr<std::string> key = ReadFile(o.tls_key_file, "--tls-key");
-  if (!key.ok()) return key.status();
-  grpc::SslServerCredentialsOptions ssl;
-  ssl.pem_key_cert_pairs.push_back({*std::move(key), *std::move(cert)});
-  return grpc::SslServerCredentials(ssl);
-}
 
 absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(const DaemonOptions& o) {
   if (!o.tokenizer.empty()) return Tokenizer::Load(o.tokenizer);
@@ -88,7 +71,8 @@ absl::Status Daemon::Init() {
   const size_t num_keys = keys.has_value() ? keys->num_keys() : 0;
   authenticator_ = std::make_unique<Authenticator>(std::move(keys));
   tenant_limiter_ = std::make_unique<TenantLimiter>(o.max_in_flight_per_tenant, limits);
-  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = Credentials(o);
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      ServerCredentialsFromFiles(o.tls_cert_file, o.tls_key_file);
   if (!credentials.ok()) return credentials.status();
 
   absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = LoadTokenizer(o);
@@ -145,9 +129,13 @@ absl::Status Daemon::Init() {
   deps.model_info = MakeModelInfo();
   service_ = std::make_unique<InferenceService>(std::move(deps));
   admin_ = std::make_unique<AdminService>(adapters_.get(), authenticator_.get(), &draining_,
-                                          !o.adapter_dir.empty());
+                                          !o.adapter_dir.empty(), o.limits.max_metadata_bytes);
 
   grpc::EnableDefaultHealthCheckService(true);
+  // Reflection answers from the generated descriptor pool, which holds a .proto only if its
+  // generated code is linked in. gRPC's default health service is hand-written, so without this
+  // reference grpcurl could list grpc.health.v1.Health but not resolve it ("Symbol not found").
+  (void)grpc::health::v1::HealthCheckRequest::descriptor();
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   const std::string address = absl::StrCat(o.host, ":", o.port);
@@ -158,6 +146,15 @@ absl::Status Daemon::Init() {
   // (RESOURCE_EXHAUSTED) only stops absurd ones.
   builder.SetMaxReceiveMessageSize(
       static_cast<int>(std::max<int64_t>(o.limits.max_request_bytes * 2, int64_t{64} << 20)));
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<MalformedRequestInterceptorFactory>());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
+  // gRPC 1.51 ends every call of a connection when one call's metadata is over this; the
+  // services refuse calls over max_metadata_bytes alone, well below it (metadata_limit.h).
+  builder.AddChannelArgument(
+      GRPC_ARG_MAX_METADATA_SIZE,
+      static_cast<int>(std::min<int64_t>(o.limits.max_metadata_bytes * kTransportMetadataFactor,
+                                         std::numeric_limits<int>::max())));
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || grpc_port_ == 0) {
     server_.reset();
@@ -239,8 +236,19 @@ absl::Status Daemon::StartAdapters() {
   AdapterRegistryOptions ro;
   ro.adapter_dir = o.adapter_dir;
   ro.host_cache_bytes = o.adapter_host_cache_bytes;
-  adapters_ = std::make_unique<AdapterRegistry>(
-      o.adapter_loader ? o.adapter_loader : PeftAdapterLoader(engine_.engine->config(), peft), ro);
+  // Callers get the caller-safe message; the operator gets the detail (paths, parser messages).
+  AdapterLoader base =
+      o.adapter_loader ? o.adapter_loader : PeftAdapterLoader(engine_.engine->config(), peft);
+  AdapterLoader logged =
+      [base = std::move(base)](const std::filesystem::path& dir) -> absl::StatusOr<LoadedAdapter> {
+    absl::StatusOr<LoadedAdapter> loaded = base(dir);
+    if (!loaded.ok()) {
+      spdlog::warn("tesserad: adapter load from {} failed: {}: {}", dir.string(),
+                   std::string(loaded.status().message()), AdapterErrorDetail(loaded.status()));
+    }
+    return loaded;
+  };
+  adapters_ = std::make_unique<AdapterRegistry>(std::move(logged), ro);
   for (const auto& [name, dir] : o.adapters) {
     absl::StatusOr<AdapterInfo> info = adapters_->Load({name, dir, /*owner=*/""});
     if (!info.ok()) return info.status();

@@ -13,6 +13,7 @@
 #include "adapters/adapter_name.h"
 #include "server/generate_call.h"
 #include "server/grpc_status.h"
+#include "server/metadata_limit.h"
 #include "server/request_log.h"
 #include "spdlog/spdlog.h"
 
@@ -46,6 +47,9 @@ absl::StatusOr<Principal> InferenceService::Admit(
     const grpc::CallbackServerContext* context) const {
   if (deps_.draining->load(std::memory_order_acquire)) {
     return absl::UnavailableError("the server is draining: retry on another replica");
+  }
+  if (absl::Status s = CheckMetadataSize(*context, deps_.limits.max_metadata_bytes); !s.ok()) {
+    return s;
   }
   const auto& metadata = context->client_metadata();
   std::optional<absl::string_view> authorization;

@@ -15,7 +15,8 @@
 namespace tessera {
 
 struct RequestLimits {
-  int64_t max_request_bytes = int64_t{4} << 20;  // the serialized message
+  int64_t max_request_bytes = int64_t{4} << 20;    // the serialized message
+  int64_t max_metadata_bytes = int64_t{32} << 10;  // the call's headers (metadata_limit.h)
 };
 
 // InvalidArgument naming the field. The result has no id, tenant, timeout or adapter: the caller

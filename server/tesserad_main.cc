@@ -78,6 +78,11 @@ void AddFlags(CLI::App& app, tessera::DaemonOptions& o, Seconds& seconds,
   app.add_option("--max-request-bytes", o.limits.max_request_bytes, "Largest request message")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1024}, int64_t{1} << 30));
+  app.add_option("--max-metadata-bytes", o.limits.max_metadata_bytes,
+                 "Largest metadata (headers) of a call; larger calls are refused alone, and "
+                 "beyond 4x this gRPC closes the connection")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1024}, int64_t{64} << 20));
   // LoRA adapters.
   app.add_option("--adapter-dir", o.adapter_dir,
                  "Folder of PEFT adapters, loaded by name on first use (public)");

@@ -5,6 +5,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <cmath>
 #include <cstring>
@@ -16,6 +17,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "adapters/adapter_error.h"
 #include "adapters/sha256.h"
 #include "engine/json_fields.h"
 #include "engine/safetensors.h"
@@ -509,6 +511,73 @@ TEST_F(SyntheticAdapterTest, HostileSafetensorsIsRefusedByTheParser) {
   PeftLoadOptions tiny;
   tiny.max_file_bytes = 4;
   EXPECT_THAT(LoadPeftAdapter(dir, model_, tiny).status().message(), HasSubstr("larger than 4"));
+}
+
+// Every file is confined to the adapter folder, not only the folder: a file symlinked to one
+// outside is refused, with a message that names it by its name in the folder and no server path.
+TEST_F(SyntheticAdapterTest, FilesSymlinkedOutOfTheFolderAreRefused) {
+  const std::string good = Write(ConfigJson(), QvTensors());
+  ASSERT_TRUE(LoadPeftAdapter(good, model_).ok());
+  for (const std::string file : {"adapter_config.json", "adapter_model.safetensors"}) {
+    const std::string dir = Write(ConfigJson(), QvTensors());
+    std::filesystem::remove(dir + "/" + file);
+    std::filesystem::create_symlink(good + "/" + file, dir + "/" + file);
+    absl::StatusOr<PeftAdapter> a = LoadPeftAdapter(dir, model_);
+    ASSERT_FALSE(a.ok()) << file;
+    EXPECT_EQ(a.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(a.status().message(),
+              absl::StrCat(file, " leads outside the adapter folder (a symlink?)"));
+    // The operator's detail names both ends.
+    EXPECT_THAT(AdapterErrorDetail(a.status()),
+                HasSubstr((std::filesystem::canonical(good) / file).string()));
+  }
+  // Links within the folder are followed (a folder laid out as blobs plus links).
+  const std::string inside = Write(ConfigJson(), QvTensors());
+  std::filesystem::create_directories(inside + "/blobs");
+  std::filesystem::rename(inside + "/adapter_model.safetensors", inside + "/blobs/w");
+  std::filesystem::create_symlink("blobs/w", inside + "/adapter_model.safetensors");
+  EXPECT_TRUE(LoadPeftAdapter(inside, model_).ok());
+  // A folder in place of a file, and a FIFO (which must not hang the loader).
+  const std::string odd = Write(ConfigJson(), QvTensors());
+  std::filesystem::remove(odd + "/adapter_model.safetensors");
+  std::filesystem::create_directory(odd + "/adapter_model.safetensors");
+  EXPECT_EQ(LoadPeftAdapter(odd, model_).status().message(),
+            "adapter_model.safetensors is not a regular file");
+  std::filesystem::remove(odd + "/adapter_model.safetensors");
+  ASSERT_EQ(mkfifo((odd + "/adapter_model.safetensors").c_str(), 0600), 0);
+  EXPECT_EQ(LoadPeftAdapter(odd, model_).status().message(),
+            "adapter_model.safetensors is not a regular file");
+}
+
+// Messages may reach remote callers: no absolute path, and nothing quoted from a file that does
+// not parse (a safetensors header length is the file's first 8 bytes).
+TEST_F(SyntheticAdapterTest, MessagesCarryNoPathsNorBytesOfUnparsedFiles) {
+  const std::string dir = Write(ConfigJson(), QvTensors());
+  tessera::testing::WriteFile(dir + "/adapter_model.safetensors",
+                              "root:x:0:0:root:/root:/bin/bash\n");
+  absl::StatusOr<PeftAdapter> a = LoadPeftAdapter(dir, model_);
+  ASSERT_FALSE(a.ok());
+  EXPECT_EQ(a.status().message(), "adapter_model.safetensors is not a valid safetensors file");
+  EXPECT_THAT(AdapterErrorDetail(a.status()), HasSubstr(std::filesystem::canonical(dir).string()));
+  // Refusals of the content name the file relative to the folder.
+  std::vector<TensorToWrite> t = QvTensors();
+  t[0] = Tensor(Name(0, LoraModule::kQ, true), {2, 7});
+  absl::StatusOr<PeftAdapter> shape = Load(ConfigJson(), t);
+  ASSERT_FALSE(shape.ok());
+  EXPECT_THAT(std::string(shape.status().message()),
+              ::testing::StartsWith("adapter_model.safetensors: tensor"));
+  absl::StatusOr<PeftAdapter> rank = Load(ConfigJson(R"(["q_proj", "v_proj"])", 99), QvTensors());
+  ASSERT_FALSE(rank.ok());
+  EXPECT_THAT(std::string(rank.status().message()),
+              ::testing::StartsWith("adapter_config.json: rank 99"));
+  const std::string pickle = tessera::testing::TestDir("peft_loader_test", "pickle-path");
+  tessera::testing::WriteFile(pickle + "/adapter_config.json", ConfigJson());
+  tessera::testing::WriteFile(pickle + "/adapter_model.bin", "x");
+  for (const absl::Status& s :
+       {shape.status(), rank.status(), LoadPeftAdapter(pickle, model_).status()}) {
+    EXPECT_THAT(s.message(), ::testing::Not(HasSubstr("/tmp"))) << s;
+    EXPECT_THAT(s.message(), ::testing::Not(HasSubstr("peft_loader_test"))) << s;
+  }
 }
 
 }  // namespace

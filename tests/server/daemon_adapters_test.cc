@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -243,6 +244,86 @@ TEST_F(DaemonAdaptersTest, NamesCannotLeaveTheAdapterFolder) {
     EXPECT_THAT(s.message(), ::testing::Not(HasSubstr(work_.string()))) << name;
   }
   EXPECT_TRUE(client->GenerateAndCollect(Greedy(c, "tiny-llama-r4-mlp")).ok());
+}
+
+// A file of an adapter folder symlinked to a file outside it is refused like a folder symlink, and
+// what callers hear names neither the server's paths nor the bytes of the file that was opened.
+TEST_F(DaemonAdaptersTest, FilesSymlinkedOutOfTheAdapterFolderAreRefused) {
+  const fs::path outside = work_ / "outside";
+  fs::create_directories(outside);
+  const fs::path source = dir_ / "tiny-llama-r4-mlp";
+  // A valid config and valid weights outside: following the links would load a working adapter.
+  fs::copy(source / "adapter_config.json", outside / "adapter_config.json");
+  fs::copy(source / "adapter_model.safetensors", outside / "adapter_model.safetensors");
+  // Stands in for /etc/passwd: its first 8 bytes would be a safetensors "header length".
+  const std::string secret = "root:x:0:0:root:/root:/bin/bash\nsecret-line-that-must-not-leak\n";
+  std::ofstream(outside / "passwd") << secret;
+  fs::create_directories(dir_ / "linked-config");
+  fs::create_symlink(outside / "adapter_config.json", dir_ / "linked-config/adapter_config.json");
+  fs::copy(source / "adapter_model.safetensors", dir_ / "linked-config/adapter_model.safetensors");
+  fs::create_directories(dir_ / "linked-weights");
+  fs::copy(source / "adapter_config.json", dir_ / "linked-weights/adapter_config.json");
+  fs::create_symlink(outside / "adapter_model.safetensors",
+                     dir_ / "linked-weights/adapter_model.safetensors");
+  fs::create_directories(dir_ / "linked-passwd");
+  fs::copy(source / "adapter_config.json", dir_ / "linked-passwd/adapter_config.json");
+  fs::create_symlink(outside / "passwd", dir_ / "linked-passwd/adapter_model.safetensors");
+  // Garbage in the folder itself is read, but not quoted back.
+  fs::create_directories(dir_ / "garbage");
+  fs::copy(source / "adapter_config.json", dir_ / "garbage/adapter_config.json");
+  std::ofstream(dir_ / "garbage/adapter_model.safetensors") << secret;
+  // A link that stays inside the folder is fine.
+  fs::create_directories(dir_ / "linked-inside/blobs");
+  fs::copy(source / "adapter_config.json", dir_ / "linked-inside/blobs/config");
+  fs::create_symlink("blobs/config", dir_ / "linked-inside/adapter_config.json");
+  fs::copy(source / "adapter_model.safetensors", dir_ / "linked-inside/adapter_model.safetensors");
+
+  auto expect_quiet = [&](const std::string& message, const std::string& what) {
+    EXPECT_THAT(message, ::testing::Not(HasSubstr(work_.string()))) << what;
+    EXPECT_THAT(message, ::testing::Not(HasSubstr("/"))) << what;
+    EXPECT_THAT(message, ::testing::Not(HasSubstr("header"))) << what;
+    EXPECT_THAT(message, ::testing::Not(HasSubstr("root"))) << what;
+  };
+  std::unique_ptr<Client> client = Connect("sk-acme");
+  const GoldenCase c = Cases("tiny-llama-r4-mlp")[1];
+  const std::map<std::string, std::string> expected = {
+      {"linked-config",
+       "adapter linked-config: adapter_config.json leads outside the adapter "
+       "folder (a symlink?)"},
+      {"linked-weights",
+       "adapter linked-weights: adapter_model.safetensors leads outside the "
+       "adapter folder (a symlink?)"},
+      {"linked-passwd",
+       "adapter linked-passwd: adapter_model.safetensors leads outside the "
+       "adapter folder (a symlink?)"},
+      {"garbage", "adapter garbage: adapter_model.safetensors is not a valid safetensors file"}};
+  for (const auto& [name, message] : expected) {
+    const absl::Status s = client->GenerateAndCollect(Greedy(c, name)).status();
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << name << ": " << s;
+    EXPECT_EQ(s.message(), message) << name;
+    expect_quiet(std::string(s.message()), name);
+    // A tenant loading it by name through the Admin service hears the same.
+    v1::LoadAdapterRequest load;
+    load.set_name(name);
+    v1::AdapterStatus status;
+    const grpc::Status g =
+        Call("sk-globex", [&](auto* ctx) { return Admin()->LoadAdapter(ctx, load, &status); });
+    EXPECT_EQ(g.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << name;
+    EXPECT_EQ(g.error_message(), message) << name;
+  }
+  // The failed lazy loads stay listed with their error: the same short reason.
+  v1::ListAdaptersResponse listed;
+  ASSERT_TRUE(Call("sk-ops", [&](auto* ctx) {
+                return Admin()->ListAdapters(ctx, v1::ListAdaptersRequest(), &listed);
+              }).ok());
+  int failed = 0;
+  for (const v1::AdapterStatus& a : listed.adapters()) {
+    if (a.last_error().empty()) continue;
+    ++failed;
+    expect_quiet(a.last_error(), a.name());
+  }
+  EXPECT_EQ(failed, 4);
+  EXPECT_TRUE(client->GenerateAndCollect(Greedy(c, "linked-inside")).ok());
 }
 
 TEST_F(DaemonAdaptersTest, MalformedAdaptersAreRefusedWhileTheDaemonServes) {

@@ -4,8 +4,11 @@
 Usage: grpcio_client.py HOST:PORT PROTO_ROOT [API_KEY]
 Generates Python stubs from PROTO_ROOT with protoc into a temporary folder, then checks:
 health (liveness and readiness), server reflection lists tessera.v1.Inference, ModelInfo,
-Tokenize, a streamed Generate (text deltas add up; usage on the last message only), and that a
-bad request fails with INVALID_ARGUMENT naming the field. Exits non-zero on the first failure.
+Tokenize, a streamed Generate (text deltas add up; usage on the last message only), that a
+bad request fails with INVALID_ARGUMENT naming the field, that bytes which do not parse as the
+method's message fail with INVALID_ARGUMENT and a message, that grpc.health.v1 resolves through
+reflection, and that a call with too much metadata fails alone while a stream on the same
+connection finishes. Exits non-zero on the first failure.
 """
 import os
 import subprocess
@@ -84,6 +87,125 @@ def main():
         except grpc.RpcError as e:
             check(e.code() == grpc.StatusCode.INVALID_ARGUMENT and "top_p" in e.details(),
                   f"top_p=3 -> INVALID_ARGUMENT ({e.details()})")
+
+        check_unparseable_requests(channel, metadata)
+        check_health_resolves_through_reflection(channel)
+        check_big_metadata_is_refused_alone(channel, stub, inference_pb2, metadata)
+
+
+def varint(buf, i):
+    value, shift = 0, 0
+    while True:
+        b = buf[i]
+        i += 1
+        value |= (b & 0x7F) << shift
+        shift += 7
+        if b < 0x80:
+            return value, i
+
+
+def fields(buf):
+    """The top-level fields of a protobuf message: {number: [int or bytes, ...]}."""
+    out, i = {}, 0
+    while i < len(buf):
+        key, i = varint(buf, i)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, i = varint(buf, i)
+        elif wire == 2:
+            n, i = varint(buf, i)
+            value, i = buf[i:i + n], i + n
+        elif wire in (1, 5):
+            n = 8 if wire == 1 else 4
+            value, i = buf[i:i + n], i + n
+        else:
+            raise ValueError(f"wire type {wire}")
+        out.setdefault(number, []).append(value)
+    return out
+
+
+def check_unparseable_requests(channel, metadata):
+    """Bytes that are not the method's message: INVALID_ARGUMENT with a message (gRPC's own
+    answer is UNIMPLEMENTED with none)."""
+    import grpc
+    cases = [
+        ("/tessera.v1.Inference/Generate", b"\x12\x02\xff\xfe", "Generate, text not UTF-8"),
+        ("/tessera.v1.Inference/Generate", b"\xff\xff\xff\xff", "Generate, garbage"),
+        ("/tessera.v1.Inference/Tokenize", b"\x0a\x02\xc3\x28", "Tokenize, text not UTF-8"),
+        ("/tessera.v1.Inference/ModelInfo", b"\x0f", "ModelInfo, garbage"),
+        ("/tessera.v1.Admin/LoadAdapter", b"\x0a\x01\x80", "LoadAdapter, name not UTF-8"),
+    ]
+    for method, body, what in cases:
+        if method.endswith("/Generate"):
+            call = channel.unary_stream(method, request_serializer=lambda b: b,
+                                        response_deserializer=lambda b: b)
+        else:
+            call = channel.unary_unary(method, request_serializer=lambda b: b,
+                                       response_deserializer=lambda b: b)
+        try:
+            reply = call(body, metadata=metadata, timeout=10)
+            if method.endswith("/Generate"):
+                list(reply)
+            check(False, f"{what}: accepted")
+        except grpc.RpcError as e:
+            check(e.code() == grpc.StatusCode.INVALID_ARGUMENT and "cannot be parsed" in e.details()
+                  and method in e.details(), f"{what} -> {e.code()} ({e.details()})")
+    # A method the server lacks is still UNIMPLEMENTED.
+    nope = channel.unary_unary("/tessera.v1.Inference/Nope", request_serializer=lambda b: b,
+                               response_deserializer=lambda b: b)
+    try:
+        nope(b"", metadata=metadata, timeout=10)
+        check(False, "an unknown method answered")
+    except grpc.RpcError as e:
+        check(e.code() == grpc.StatusCode.UNIMPLEMENTED, f"unknown method -> {e.code()}")
+
+
+def check_health_resolves_through_reflection(channel):
+    """grpcurl resolves a listed service by asking for the file that defines it."""
+    from google.protobuf import descriptor_pb2
+    reflect = channel.stream_stream(
+        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        request_serializer=lambda b: b, response_deserializer=lambda b: b)
+    for symbol in ["grpc.health.v1.Health", "grpc.health.v1.HealthCheckRequest"]:
+        name = symbol.encode()
+        # ServerReflectionRequest{file_containing_symbol = 4}
+        replies = list(reflect(iter([b"\x22" + bytes([len(name)]) + name]), timeout=10))
+        top = fields(replies[0]) if replies else {}
+        check(7 not in top and 4 in top,
+              f"reflection resolves {symbol} (error: {top.get(7)})")
+        files = []
+        for blob in fields(top[4][0]).get(1, []):  # FileDescriptorResponse.file_descriptor_proto
+            f = descriptor_pb2.FileDescriptorProto()
+            f.ParseFromString(blob)
+            files.append(f)
+        health = [f for f in files if f.package == "grpc.health.v1"]
+        check(len(health) == 1 and
+              [m.name for s in health[0].service for m in s.method] == ["Check", "Watch"],
+              f"{symbol}: the file describes Health.Check and Health.Watch")
+
+
+def check_big_metadata_is_refused_alone(channel, stub, inference_pb2, metadata):
+    """A call with too much metadata fails alone; a stream on the same connection goes on."""
+    import grpc
+    request = inference_pb2.GenerateRequest(text="Once upon a time", max_tokens=1000,
+                                            ignore_eos=True)
+    stream = stub.Generate(request, metadata=metadata, timeout=120)
+    first = next(stream)
+    # Over gRPC's default 8 KiB, under --max-metadata-bytes (32 KiB): served.
+    info = stub.ModelInfo(inference_pb2.ModelInfoRequest(),
+                          metadata=metadata + [("x-padding", "a" * 20000)], timeout=10)
+    check(info.model.vocab_size > 0, "a call with 20 KB of metadata is served")
+    try:
+        stub.ModelInfo(inference_pb2.ModelInfoRequest(),
+                       metadata=metadata + [("x-padding", "a" * 40000)], timeout=10)
+        check(False, "a call with 40 KB of metadata was served")
+    except grpc.RpcError as e:
+        check(e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and
+              "--max-metadata-bytes" in e.details(),
+              f"40 KB of metadata -> {e.code()} ({e.details()})")
+    messages = [first] + list(stream)
+    check(messages[-1].HasField("usage") and messages[-1].usage.completion_tokens == 1000,
+          "the stream running meanwhile finished with all its tokens")
 
 
 if __name__ == "__main__":

@@ -119,5 +119,15 @@ if command -v openssl >/dev/null; then
   kill -INT "$daemon_pid"
   wait "$daemon_pid" || fail "tesserad (TLS) exited $? after SIGINT"
   ok "TLS: health and complete with the CA, plaintext refused, SIGINT exit 0"
+  # A key of another pair: refused at start, saying so (it used to read "cannot listen on ...").
+  openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=other" \
+    -keyout "$work/other-key.pem" -out "$work/other-cert.pem" >/dev/null 2>&1 || fail "openssl"
+  if "$tesserad" --model "$work/model" --port 0 --metrics-port -1 --tls-cert "$work/cert.pem" \
+      --tls-key "$work/other-key.pem" >"$work/tls-mismatch.log" 2>&1; then
+    fail "tesserad started with a key that does not match its certificate"
+  fi
+  grep -q -- "--tls-key $work/other-key.pem: the key does not match the certificate" \
+    "$work/tls-mismatch.log" || fail "mismatched key: $(tail -3 "$work/tls-mismatch.log")"
+  ok "TLS: a key of another certificate is named at start"
 fi
 echo "tesserad_e2e: all passed"
