@@ -57,10 +57,8 @@ absl::StatusOr<std::string> DecodeStream::Add(int32_t id) {
     case Tokenizer::DecodePart::kNothing:
       return std::string();
     case Tokenizer::DecodePart::kByte:
-      in_byte_run_ = true;  // held, without decoding, until the run ends
-      return std::string();
+      return std::string();  // held, without decoding, until a kText id ends the run
     case Tokenizer::DecodePart::kText:
-      in_byte_run_ = false;
       break;
   }
   absl::StatusOr<std::string> text = Release(/*flush=*/false);
@@ -70,7 +68,6 @@ absl::StatusOr<std::string> DecodeStream::Add(int32_t id) {
 
 absl::StatusOr<std::string> DecodeStream::Flush() {
   if (!has_pending()) return std::string();
-  in_byte_run_ = false;
   return Release(/*flush=*/true);
 }
 

@@ -67,9 +67,8 @@ class DecodeStream {
   const Tokenizer& tokenizer_;
   bool skip_special_tokens_;
   std::vector<int32_t> ids_;
-  size_t prefix_ = 0;         // window start: ids_[prefix_, read_) has been released already
-  size_t read_ = 0;           // ids_[read_, end) are not yet released
-  bool in_byte_run_ = false;  // the last id that decodes to anything is a byte-fallback token
+  size_t prefix_ = 0;  // window start: ids_[prefix_, read_) has been released already
+  size_t read_ = 0;    // ids_[read_, end) are not yet released
 };
 
 }  // namespace tessera
