@@ -6,6 +6,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/grpcpp.h"
+#include "grpcpp/impl/codegen/proto_utils.h"  // SerializationTraits for protobuf messages
+#include "grpcpp/impl/rpc_method.h"
+#include "grpcpp/support/sync_stream.h"
 
 namespace tessera {
 namespace {
@@ -15,6 +18,9 @@ absl::Status ToAbsl(const ::grpc::Status& s) {
   // gRPC and absl share the canonical code numbering.
   return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
 }
+
+// tessera.v1.Inference's Generate, which Client::Generate calls without the generated stub.
+constexpr char kGenerateMethod[] = "/tessera.v1.Inference/Generate";
 
 }  // namespace
 
@@ -54,6 +60,7 @@ Client::Client(ClientOptions options, std::shared_ptr<::grpc::Channel> channel)
     : options_(std::move(options)),
       channel_(std::move(channel)),
       inference_(v1::Inference::NewStub(channel_)),
+      raw_generate_(kGenerateMethod, ::grpc::internal::RpcMethod::SERVER_STREAMING, channel_),
       admin_(v1::Admin::NewStub(channel_)),
       health_(::grpc::health::v1::Health::NewStub(channel_)) {}
 
@@ -74,21 +81,39 @@ absl::Status Client::Generate(const v1::GenerateRequest& request,
                               const std::function<bool(const v1::GenerateResponse&)>& on_message,
                               const CallOptions& call) {
   std::unique_ptr<::grpc::ClientContext> context = NewContext(call);
-  std::unique_ptr<::grpc::ClientReader<v1::GenerateResponse>> reader =
-      inference_->Generate(context.get(), request);
+  // The responses are read as bytes and parsed here. Had gRPC parsed them, a message it cannot
+  // parse would end Read() without ending the call, and Finish() would then wait for ever for a
+  // status queued behind the unread messages.
+  std::unique_ptr<::grpc::ClientReader<::grpc::ByteBuffer>> reader(
+      ::grpc::internal::ClientReaderFactory<::grpc::ByteBuffer>::Create(
+          channel_.get(), raw_generate_, context.get(), request));
+  ::grpc::ByteBuffer bytes;
   v1::GenerateResponse response;
-  bool stopped = false;
-  while (reader->Read(&response)) {
+  bool final_seen = false;
+  absl::Status ended_here;  // why this side ended the call, if it did
+  while (reader->Read(&bytes)) {
+    if (!::grpc::SerializationTraits<v1::GenerateResponse>::Deserialize(&bytes, &response).ok()) {
+      ended_here = absl::InternalError(
+          "the server sent a Generate response that cannot be parsed (not a GenerateResponse, "
+          "or a text field that is not valid UTF-8)");
+      break;
+    }
+    final_seen = final_seen || response.has_usage();
     if (!on_message(response)) {
-      context->TryCancel();
-      stopped = true;
+      ended_here = absl::CancelledError("Generate cancelled by the caller");
       break;
     }
   }
+  if (!ended_here.ok()) context->TryCancel();  // Finish would wait for the unread messages
   const ::grpc::Status status = reader->Finish();
   // The stream may have ended on its own just before the cancellation reached it.
-  if (stopped) return absl::CancelledError("Generate cancelled by the caller");
-  return ToAbsl(status);
+  if (!ended_here.ok()) return ended_here;
+  if (!status.ok()) return ToAbsl(status);
+  if (!final_seen) {
+    return absl::InternalError(
+        "the server ended the Generate stream without its final message (the one with usage)");
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<GenerateOutput> Client::GenerateAndCollect(const v1::GenerateRequest& request,

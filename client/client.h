@@ -23,7 +23,9 @@
 //
 // Errors: every call returns the server's gRPC status as an absl::Status with the same code and
 // message (UNAVAILABLE when the server cannot be reached, DEADLINE_EXCEEDED past the call's
-// timeout, CANCELLED when the Generate callback stopped the call).
+// timeout, CANCELLED when the Generate callback stopped the call). Generate also fails INTERNAL,
+// at once, when the server sends a response it cannot parse (the call is cancelled) or ends the
+// stream without its final message (the one carrying `usage`).
 //
 // Thread-safety: a Client is thread-safe; its calls may run concurrently from many threads over
 // its one channel (HTTP/2 multiplexes them). Each call blocks its own thread only.
@@ -42,6 +44,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "grpcpp/impl/rpc_method.h"
 #include "tessera/v1/admin.grpc.pb.h"
 #include "tessera/v1/inference.grpc.pb.h"
 
@@ -93,7 +96,9 @@ class Client {
 
   // Streams a generation: `on_message` sees each response in order, on the calling thread.
   // Returning false from it cancels the call (the server stops the request) and Generate returns
-  // CANCELLED. Returns OK once the server ends the stream normally.
+  // CANCELLED. Returns OK once the server ends the stream normally, after its final message (the
+  // one with `usage`); INTERNAL for a response that cannot be parsed or a stream that ends
+  // without the final message.
   absl::Status Generate(const v1::GenerateRequest& request,
                         const std::function<bool(const v1::GenerateResponse&)>& on_message,
                         const CallOptions& call = {});
@@ -137,6 +142,8 @@ class Client {
   const ClientOptions options_;
   const std::shared_ptr<::grpc::Channel> channel_;
   const std::unique_ptr<v1::Inference::Stub> inference_;
+  // Generate with the responses as bytes: see Generate.
+  const ::grpc::internal::RpcMethod raw_generate_;
   const std::unique_ptr<v1::Admin::Stub> admin_;
   const std::unique_ptr<::grpc::health::v1::Health::Stub> health_;
 };

@@ -102,7 +102,7 @@ int RunComplete(const CompleteCommandOptions& o) {
 void AddCompleteCommand(CLI::App& app, int* exit_code) {
   auto o = std::make_shared<CompleteCommandOptions>();
   CLI::App* cmd = app.add_subcommand("complete", "Generate text on a running tesserad");
-  AddConnectionFlags(*cmd, &o->connection, /*default_timeout_seconds=*/0);
+  AddConnectionFlags(*cmd, &o->connection, kCompleteTimeoutSeconds);
   auto* prompt = cmd->add_option("--prompt", o->prompt, "Prompt text (the server tokenizes it)");
   auto* ids = cmd->add_option("--token-ids", o->token_ids, "Prompt as comma-separated token ids");
   prompt->excludes(ids);

@@ -9,6 +9,7 @@
 // text of sample 0 as it arrives. --json prints one object (complete_json.h); --json --stream
 // prints each streamed GenerateResponse as a JSON line instead. Exit codes: 0 done, 1 the call
 // failed, 2 bad flags or a request the server rejected as invalid (the gRPC code on stderr).
+// The call's deadline is --timeout seconds: kCompleteTimeoutSeconds unless given, 0 = none.
 #ifndef TESSERA_CLIENT_COMPLETE_COMMAND_H_
 #define TESSERA_CLIENT_COMPLETE_COMMAND_H_
 
@@ -23,6 +24,10 @@
 #include "tessera/v1/inference.pb.h"
 
 namespace tessera {
+
+// The deadline of a call without --timeout: a bound on a server that stops answering, far past
+// what a generation takes.
+inline constexpr double kCompleteTimeoutSeconds = 600;
 
 struct CompleteCommandOptions {
   ConnectionFlags connection;

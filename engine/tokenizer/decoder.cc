@@ -178,6 +178,14 @@ absl::Status Decoder::Add(const Json& json, const JsonFields& parent) {
   return f.Error(absl::StrCat("decoder type ", QuoteForError(t), " is not supported"));
 }
 
+bool Decoder::IsFallbackByte(std::string_view token) const {
+  if (ByteToken(token) < 0) return false;
+  for (const Step& step : steps_) {
+    if (step.kind == Step::kByteFallback) return true;
+  }
+  return false;
+}
+
 std::string Decoder::Decode(std::vector<std::string> tokens) const {
   if (none_) return absl::StrJoin(tokens, " ");
   for (const Step& step : steps_) {

@@ -20,6 +20,10 @@ class Decoder {
   // The text of `tokens` (vocabulary spellings), always valid UTF-8.
   std::string Decode(std::vector<std::string> tokens) const;
 
+  // True when `token` is a byte ("<0xE6>") that a ByteFallback step merges with the bytes
+  // around it, so that its text depends on the tokens after it.
+  bool IsFallbackByte(std::string_view token) const;
+
  private:
   struct Step {
     enum Kind { kByteLevel, kReplace, kByteFallback, kFuse, kStrip } kind;

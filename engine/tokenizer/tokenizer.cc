@@ -260,6 +260,21 @@ absl::StatusOr<std::string> Tokenizer::Decode(absl::Span<const int32_t> ids,
   return impl_->decoder.Decode(std::move(tokens));
 }
 
+absl::StatusOr<Tokenizer::DecodePart> Tokenizer::DecodePartOf(int32_t id,
+                                                              bool skip_special_tokens) const {
+  const std::string* token;
+  if (auto it = impl_->added_by_id.find(id); it != impl_->added_by_id.end()) {
+    if (skip_special_tokens && it->second->special) return DecodePart::kNothing;
+    token = &it->second->content;  // the decoder sees an added token's content, as Decode does
+  } else {
+    token = impl_->model->IdToToken(id);
+    if (token == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("token id ", id, " is not in the vocabulary"));
+    }
+  }
+  return impl_->decoder.IsFallbackByte(*token) ? DecodePart::kByte : DecodePart::kText;
+}
+
 std::optional<int32_t> Tokenizer::TokenToId(std::string_view token) const {
   return impl_->TokenToId(token);
 }

@@ -41,6 +41,19 @@ class Tokenizer {
   // for an id that is neither in the vocabulary nor an added token.
   absl::StatusOr<std::string> Decode(absl::Span<const int32_t> ids, bool skip_special_tokens) const;
 
+  // What one id contributes to Decode, for incremental decoding (DecodeStream).
+  enum class DecodePart {
+    kNothing,  // a special token that skip_special_tokens removes: it ends no byte run
+    // A byte-fallback token ("<0xE6>") under a ByteFallback decoder. A run of them reads as the
+    // UTF-8 it spells, or, when the run is not valid UTF-8, as one U+FFFD per byte (as in
+    // Hugging Face tokenizers): a later byte can rewrite the whole run ("<0x7E>" reads "~",
+    // "<0x7E><0xCC>" reads two U+FFFD), so its text is known only once another token ends it.
+    kByte,
+    kText,  // anything else
+  };
+  // InvalidArgument for an id that Decode refuses.
+  absl::StatusOr<DecodePart> DecodePartOf(int32_t id, bool skip_special_tokens) const;
+
   // The id of a vocabulary entry or added token.
   std::optional<int32_t> TokenToId(std::string_view token) const;
   // One past the largest id (vocabulary and added tokens).

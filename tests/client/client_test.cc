@@ -7,11 +7,13 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/client/fake_inference_server.h"
+#include "tests/client/raw_generate_server.h"
 
 namespace tessera {
 namespace {
 
 using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 using ::testing::Optional;
 
 std::unique_ptr<Client> Connect(const std::string& target, ClientOptions options = {}) {
@@ -126,6 +128,7 @@ TEST(ClientTest, CollectKeepsAnEntryForSamplesThatProducedNothing) {
   FakeInferenceServer server;
   server.service().script.resize(1);
   AddDelta(server.service().script[0], 0, {5}, "a")->set_stop_token_id(2);
+  server.service().script[0].mutable_usage()->set_completion_tokens(1);
   std::unique_ptr<Client> client = Connect(server.address());
   v1::GenerateRequest request;
   request.set_n(3);
@@ -284,6 +287,80 @@ TEST(ClientTest, ConcurrentCallsShareOneClient) {
   }
   for (std::thread& t : threads) t.join();
   EXPECT_EQ(wrong.load(), 0);
+}
+
+// A stream that cannot end well must still end, at once: the server has finished. A generous
+// deadline keeps a broken build from hanging; running into it fails the test.
+class ClientStreamEndTest : public ::testing::Test {
+ protected:
+  static v1::GenerateResponse Message(const std::string& text, bool final) {
+    v1::GenerateResponse r;
+    r.set_request_id("r");
+    AddDelta(r, 0, {5}, text);
+    if (final) r.mutable_usage()->set_completion_tokens(1);
+    return r;
+  }
+
+  // Generate against a server sending `messages`; the texts it delivered go to `texts_`.
+  absl::Status Generate(std::vector<std::string> messages,
+                        ::grpc::Status end = ::grpc::Status::OK) {
+    RawGenerateServer server(std::move(messages), std::move(end));
+    std::unique_ptr<Client> client = Connect(server.address());
+    CallOptions call;
+    call.timeout = absl::Seconds(30);
+    const absl::Time start = absl::Now();
+    absl::Status s = client->Generate(
+        v1::GenerateRequest(),
+        [&](const v1::GenerateResponse& m) {
+          texts_.push_back(m.samples(0).text());
+          return true;
+        },
+        call);
+    took_ = absl::Now() - start;
+    EXPECT_NE(s.code(), absl::StatusCode::kDeadlineExceeded) << "the call hung";
+    EXPECT_LT(took_, absl::Seconds(10));
+    return s;
+  }
+
+  std::vector<std::string> texts_;
+  absl::Duration took_;
+};
+
+TEST_F(ClientStreamEndTest, AResponseWithInvalidUtf8IsAnInternalError) {
+  // What the daemon sent before issue 14 was fixed: a delta starting inside a character.
+  const std::string bad = SerializedWithBytes(Message("@@@@", false), "@@@@", "\xBF\xBD\xEF\xBF");
+  absl::Status s = Generate(
+      {Message("ok", false).SerializeAsString(), bad, Message("", true).SerializeAsString()});
+  EXPECT_EQ(s.code(), absl::StatusCode::kInternal) << s;
+  EXPECT_THAT(s.message(), HasSubstr("cannot be parsed"));
+  EXPECT_THAT(texts_, ElementsAre("ok"));
+}
+
+TEST_F(ClientStreamEndTest, GarbageBytesAreAnInternalError) {
+  absl::Status s = Generate({"\xFF\xFF\xFF\xFF\xFF"});
+  EXPECT_EQ(s.code(), absl::StatusCode::kInternal) << s;
+  EXPECT_THAT(s.message(), HasSubstr("cannot be parsed"));
+}
+
+TEST_F(ClientStreamEndTest, AStreamEndingWithoutItsFinalMessageIsAnInternalError) {
+  absl::Status s = Generate({Message("ok", false).SerializeAsString()});
+  EXPECT_EQ(s.code(), absl::StatusCode::kInternal) << s;
+  EXPECT_THAT(s.message(), HasSubstr("without its final message"));
+  EXPECT_THAT(texts_, ElementsAre("ok"));
+}
+
+TEST_F(ClientStreamEndTest, AServerErrorKeepsItsCodeWithoutAFinalMessage) {
+  absl::Status s = Generate({Message("ok", false).SerializeAsString()},
+                            ::grpc::Status(::grpc::StatusCode::UNAVAILABLE, "draining"));
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_EQ(s.message(), "draining");
+}
+
+TEST_F(ClientStreamEndTest, AFinishedStreamIsOk) {
+  absl::Status s =
+      Generate({Message("ok", false).SerializeAsString(), Message("!", true).SerializeAsString()});
+  EXPECT_TRUE(s.ok()) << s;
+  EXPECT_THAT(texts_, ElementsAre("ok", "!"));
 }
 
 TEST(ClientTest, CreateRejectsBadOptions) {

@@ -1,8 +1,10 @@
 #include "client/complete_command.h"
 
+#include "absl/time/clock.h"
 #include "client/complete_json.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/client/raw_generate_server.h"
 
 namespace tessera {
 namespace {
@@ -139,6 +141,62 @@ TEST(GenerateOutputJsonTest, SamplesAndLogprobs) {
             R"([{"token_id":7,"logprob":-0.5,"token":"a","top":[{"token_id":7,"logprob":0.0}]}])");
   EXPECT_EQ(j["prompt_logprobs"][0], nullptr);
   EXPECT_EQ(j["prompt_logprobs"][1]["token_id"], 7);
+}
+
+// A final message, as a server ends a stream.
+std::string FinalMessage(const std::string& text) {
+  v1::GenerateResponse r;
+  v1::SampleDelta* d = r.add_samples();
+  d->set_text(text);
+  d->set_finish_reason(v1::FINISH_REASON_LENGTH);
+  r.mutable_usage()->set_completion_tokens(1);
+  return r.SerializeAsString();
+}
+
+TEST(CompleteCommandTest, TheCallHasADeadlineUnlessTimeoutIsZero) {
+  RawGenerateServer server({FinalMessage("done")}, ::grpc::Status::OK);
+  for (const std::vector<std::string>& flags :
+       {std::vector<std::string>{}, {"--timeout", "0"}, {"--timeout", "2.5"}}) {
+    CLI::App app;
+    int exit_code = -1;
+    AddCompleteCommand(app, &exit_code);
+    std::vector<std::string> args = {"tessera",        "complete", "--server",
+                                     server.address(), "--prompt", "Hi"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    std::vector<const char*> argv;
+    for (const std::string& a : args) argv.push_back(a.c_str());
+    ::testing::internal::CaptureStdout();
+    app.parse(static_cast<int>(argv.size()), argv.data());
+    EXPECT_EQ(::testing::internal::GetCapturedStdout(), "done\n");
+    EXPECT_EQ(exit_code, 0);
+    const double timeout = app.get_subcommand("complete")->get_option("--timeout")->as<double>();
+    EXPECT_EQ(timeout, flags.empty() ? kCompleteTimeoutSeconds : std::stod(flags[1]));
+  }
+}
+
+// Issue 14: a response the client cannot parse (here a text field that is not valid UTF-8,
+// followed by more messages) ends `tessera complete` at once with INTERNAL, streaming or not.
+TEST(CompleteCommandTest, AResponseThatCannotBeParsedFailsAtOnce) {
+  v1::GenerateResponse bad;
+  bad.add_samples()->set_text("@@@@");
+  RawGenerateServer server({SerializedWithBytes(bad, "@@@@", "\xBF\xBD\xEF\xBF"), FinalMessage("")},
+                           ::grpc::Status::OK);
+  for (bool stream : {false, true}) {
+    CompleteCommandOptions o;
+    o.connection.server = server.address();
+    o.connection.timeout_seconds = 30;  // a broken build runs into it instead of hanging
+    o.prompt = "Hi";
+    o.stream = stream;
+    const absl::Time start = absl::Now();
+    ::testing::internal::CaptureStdout();
+    ::testing::internal::CaptureStderr();
+    const int exit_code = RunComplete(o);
+    ::testing::internal::GetCapturedStdout();
+    const std::string err = ::testing::internal::GetCapturedStderr();
+    EXPECT_EQ(exit_code, 1);
+    EXPECT_THAT(err, HasSubstr("INTERNAL")) << err;
+    EXPECT_LT(absl::Now() - start, absl::Seconds(10)) << "stream " << stream;
+  }
 }
 
 }  // namespace

@@ -50,6 +50,11 @@ namespace tessera {
   for (const v1::GenerateResponse& response : script) {
     if (!writer->Write(response)) return ::grpc::Status::CANCELLED;
   }
+  if (script.empty()) {
+    v1::GenerateResponse final_message;
+    final_message.mutable_usage();
+    if (!writer->Write(final_message)) return ::grpc::Status::CANCELLED;
+  }
   return ::grpc::Status::OK;
 }
 

@@ -6,7 +6,8 @@
 //   "error": fails INVALID_ARGUMENT with kGenerateErrorMessage;
 //   "hold":  sends one message, then waits for the call to be cancelled (by the client or its
 //            deadline) and notifies `hold_cancelled`;
-//   else:    streams `script` in order, then OK.
+//   else:    streams `script` in order (an empty script: one final message, with `usage`),
+//            then OK. A server ends a stream with its final message carrying `usage`.
 // Every call fails UNAUTHENTICATED when `required_api_key` is set and the call's
 // `authorization` metadata is not "Bearer <that key>".
 //

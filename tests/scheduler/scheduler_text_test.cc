@@ -6,8 +6,10 @@
 
 #include "engine/cpu/cpu_engine.h"
 #include "engine/tokenizer/tokenizer.h"
+#include "engine/tokenizer/utf8.h"
 #include "gtest/gtest.h"
 #include "scheduler/clock.h"
+#include "scheduler/offline_scheduler.h"
 #include "scheduler/scheduler_core.h"
 #include "tests/scheduler/scheduler_test_util.h"
 
@@ -83,6 +85,50 @@ TEST_F(SchedulerTextTest, StreamedTextIsTheDecodedContinuation) {
   ASSERT_EQ(c.samples[0].token_ids.size(), 24u);
   EXPECT_EQ(c.samples[0].text, Continuation(r, c.samples[0].token_ids));
   EXPECT_GT(pieces.size(), 1u);  // streamed, not all at the end
+}
+
+// Issue 14: greedy runs whose output has runs of byte-fallback tokens ("<0x7E><0xCC>..."), whose
+// decode does not extend the decode of their prefix. Every piece must be whole UTF-8 characters
+// (protobuf refuses anything else) and the pieces must add up to the decoded continuation.
+struct ByteRunCase {
+  const char* prompt;
+  int32_t max_tokens;
+};
+constexpr ByteRunCase kByteRunCases[] = {{"Request 11 says", 300}, {"round 4 req 5", 200}};
+
+TEST_F(SchedulerTextTest, OutputsWithByteRunsStreamWholeCharacters) {
+  for (const ByteRunCase& k : kByteRunCases) {
+    GenerateRequest r = Request(k.prompt, k.max_tokens);
+    r.prompt_token_ids = *tokenizer_->Encode(k.prompt, true);
+    std::vector<std::string> pieces;
+    const CollectedRequest c = Run(r, &pieces);
+    ASSERT_TRUE(c.status.ok()) << c.status;
+    ASSERT_EQ(c.samples[0].token_ids.size(), static_cast<size_t>(k.max_tokens));
+    for (const std::string& p : pieces) {
+      EXPECT_EQ(tokenizer::FirstInvalidUtf8(p), std::string::npos) << k.prompt;
+    }
+    EXPECT_EQ(c.samples[0].text, Continuation(r, c.samples[0].token_ids)) << k.prompt;
+  }
+}
+
+// The same through the offline runner (`tessera generate`), whose text is the pieces joined.
+TEST_F(SchedulerTextTest, OfflineRunnerTextWithByteRunsIsTheDecodedContinuation) {
+  OfflineScheduler offline(*engine_, {}, tokenizer_.get());
+  std::vector<GenerateRequest> requests;
+  for (const ByteRunCase& k : kByteRunCases) {
+    requests.push_back(Request(k.prompt, k.max_tokens));
+    requests.back().prompt_token_ids = *tokenizer_->Encode(k.prompt, true);
+  }
+  absl::StatusOr<std::vector<GenerateResult>> results = offline.Run(requests);
+  ASSERT_TRUE(results.ok()) << results.status();
+  ASSERT_EQ(results->size(), requests.size());
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const GenerateResult& g = (*results)[i];
+    ASSERT_TRUE(g.status.ok()) << g.status;
+    ASSERT_TRUE(g.text.has_value());
+    EXPECT_EQ(tokenizer::FirstInvalidUtf8(*g.text), std::string::npos) << g.id;
+    EXPECT_EQ(*g.text, Continuation(requests[i], g.output_token_ids)) << g.id;
+  }
 }
 
 TEST_F(SchedulerTextTest, StopStringEndsTheTextBeforeItOrAfterIt) {

@@ -14,6 +14,7 @@
 #include "absl/time/clock.h"
 #include "client/client.h"
 #include "engine/tokenizer/tokenizer.h"
+#include "engine/tokenizer/utf8.h"
 #include "tests/engine/cpu/golden_reference.h"
 #include "tests/server/http_test_client.h"
 
@@ -158,6 +159,41 @@ TEST_F(DaemonTest, TextPromptStreamsTheDecodedTextAndEndsWithUsage) {
   EXPECT_EQ(info->backend(), "cpu");
   EXPECT_TRUE(info->has_tokenizer());
   EXPECT_GT(info->kv_token_capacity(), 0);
+}
+
+// Issue 14's reproductions: greedy outputs with runs of byte-fallback tokens, whose decode does
+// not always extend the decode of their prefix. Every delta must be whole characters (a text
+// field that is not valid UTF-8 fails the call in the SDK, grpcio and others), and the deltas
+// must join to what the output adds to the prompt's text.
+TEST_F(DaemonTest, StreamedTextWithByteRunsIsWholeCharactersAndJoinsToTheDecode) {
+  StartDaemon(BaseOptions());
+  std::unique_ptr<Client> client = Connect();
+  std::unique_ptr<Tokenizer> tokenizer = *Tokenizer::Load(kFixtures / "models/tiny-llama");
+  for (const auto& [prompt, max_tokens] :
+       {std::pair<std::string, int>{"Request 11 says", 300}, {"round 4 req 5", 200}}) {
+    v1::GenerateRequest r;
+    r.set_text(prompt);
+    r.set_max_tokens(max_tokens);
+    r.set_ignore_eos(true);
+    std::string text;
+    std::vector<int32_t> ids;
+    absl::Status s = client->Generate(r, [&](const v1::GenerateResponse& m) {
+      for (const v1::SampleDelta& d : m.samples()) {
+        EXPECT_EQ(tokenizer::FirstInvalidUtf8(d.text()), std::string::npos) << prompt;
+        text += d.text();
+        ids.insert(ids.end(), d.token_ids().begin(), d.token_ids().end());
+      }
+      return true;
+    });
+    ASSERT_TRUE(s.ok()) << prompt << ": " << s;
+    ASSERT_EQ(ids.size(), static_cast<size_t>(max_tokens));
+    std::vector<int32_t> all = *tokenizer->Encode(prompt, true);
+    const std::string prompt_text = *tokenizer->Decode(all, true);
+    all.insert(all.end(), ids.begin(), ids.end());
+    const std::string whole = *tokenizer->Decode(all, true);
+    ASSERT_EQ(whole.substr(0, prompt_text.size()), prompt_text);
+    EXPECT_EQ(text, whole.substr(prompt_text.size())) << prompt;
+  }
 }
 
 TEST_F(DaemonTest, BadRequestsGetTheirStatusNamingTheField) {
