@@ -283,7 +283,7 @@ expect_bad '--adapter "=dir": expected NAME=DIR' generate --model "$tiny" --toke
 expect_bad '--adapter "a/b=dir": ' generate --model "$tiny" --token-ids 1 --adapter a/b=dir
 expect_bad '--adapter a8 is given twice' generate --model "$tiny" --token-ids 1 \
   --adapter "a8=$adapters/tiny-llama-r8-all" --adapter "a8=$adapters/tiny-llama-r4-mlp"
-expect_bad "adapter gone: $work/nowhere" generate --model "$tiny" --token-ids 1 --adapter "gone=$work/nowhere"
+expect_bad "adapter gone: the adapter folder does not exist ($work/nowhere" generate --model "$tiny" --token-ids 1 --adapter "gone=$work/nowhere"
 expect_bad "--adapter-dir $work/nowhere: not a directory" generate --model "$tiny" --token-ids 1 \
   --adapter-dir "$work/nowhere"
 expect_bad 'exceeds --max-lora-rank 8' generate --model "$tiny" --token-ids 1 --max-lora-rank 8 \
