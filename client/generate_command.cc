@@ -216,7 +216,15 @@ int RunGenerate(const GenerateCommandOptions& o) {
     return 1;
   }
   const auto t2 = std::chrono::steady_clock::now();
-  for (const GenerateResult& r : *results) std::cout << FormatGenerateResult(r) << "\n";
+  int failed = 0;
+  for (const GenerateResult& r : *results) {
+    std::cout << FormatGenerateResult(r) << "\n";
+    if (!r.status.ok()) {
+      ++failed;
+      std::cerr << "tessera generate: request " << r.id << " failed: " << r.status.message()
+                << "\n";
+    }
+  }
   std::cout.flush();
   const OfflineRunStats& st = scheduler.stats();
   const double load_s = std::chrono::duration<double>(t1 - t0).count();
@@ -226,7 +234,8 @@ int RunGenerate(const GenerateCommandOptions& o) {
       "sequences at once); load %.2f s, run %.2f s, %.1f tokens/s\n",
       results->size(), st.prompt_tokens, st.generated_tokens, st.steps, st.max_running, load_s,
       run_s, (st.prompt_tokens + st.generated_tokens) / std::max(run_s, 1e-9));
-  return std::cout.good() ? 0 : 1;
+  // Every result is printed, but a run with a failed request is a runtime failure.
+  return std::cout.good() && failed == 0 ? 0 : 1;
 }
 
 void AddGenerateCommand(CLI::App& app, int* exit_code) {

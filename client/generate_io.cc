@@ -309,6 +309,11 @@ std::string FormatGenerateResult(const GenerateResult& r) {
     }
     out["prompt_logprobs"] = std::move(plp);
   }
+  // A request that failed (e.g. non-finite logits) says why; its other fields are partial.
+  if (!r.status.ok()) {
+    out["error"] = {{"code", absl::StatusCodeToString(r.status.code())},
+                    {"message", std::string(r.status.message())}};
+  }
   return out.dump();
 }
 

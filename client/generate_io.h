@@ -16,7 +16,8 @@
 // Result:  {"id", "prompt_token_ids", "output_token_ids", "text" (with a tokenizer),
 //           "finish_reason", "logprobs", "samples" (n > 1: every sample's output_token_ids,
 //           text, finish_reason and logprobs; the top level repeats the first),
-//           "prompt_logprobs"}; logprobs entries are
+//           "prompt_logprobs", and "error": {"code", "message"} only for a request that failed,
+//           whose other fields are then partial}; logprobs entries are
 //           {"token_id", "logprob", "top": [...]}; prompt_logprobs starts with null; both are
 //           null when not asked for.
 #ifndef TESSERA_CLIENT_GENERATE_IO_H_

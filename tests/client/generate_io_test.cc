@@ -219,6 +219,19 @@ TEST(FormatGenerateResultTest, WritesTheDocumentedShape) {
   EXPECT_TRUE(k["logprobs"].is_null());
   EXPECT_TRUE(k["prompt_logprobs"].is_null());
   EXPECT_EQ(k["finish_reason"], "length");
+  EXPECT_FALSE(k.contains("error"));
+}
+
+// A request that failed says so in its line: an empty output is not mistaken for a result.
+TEST(FormatGenerateResultTest, AFailedRequestCarriesItsError) {
+  GenerateResult r;
+  r.id = "bad";
+  r.finish_reason = FinishReason::kAbort;
+  r.status = absl::InternalError("non-finite logits in step (NaN or infinity)");
+  const auto j = nlohmann::json::parse(FormatGenerateResult(r));
+  EXPECT_EQ(j["finish_reason"], "abort");
+  EXPECT_EQ(j["error"]["code"], "INTERNAL");
+  EXPECT_EQ(j["error"]["message"], "non-finite logits in step (NaN or infinity)");
 }
 
 // "text" prompts go through the model's tokenizer; the expected ids are Hugging Face
