@@ -192,23 +192,39 @@ class BlockingEngine final : public Engine {
   bool blocked_once_ = false;
 };
 
-TEST(SchedulerTest, LatenciesCountTheWaitForTheStepAlreadyRunning) {
-  auto cpu = MakeTinyEngine(64);
-  BlockingEngine engine(*cpu);
-  ManualClock clock;
-  Scheduler scheduler(engine, nullptr, {}, &clock);
-  scheduler.Start();
-  auto first = std::make_shared<QueueSink>();
-  ASSERT_TRUE(scheduler.Submit(MakeRequest("first", PromptOf(1, 4), 2), first).ok());
-  engine.entered_.WaitForNotification();
-  // Arrives while the first step runs: the scheduler thread cannot take it before the step ends.
-  auto second = std::make_shared<QueueSink>();
+// A scheduler on a manual clock whose first step (request "first") is running and blocked: what
+// a test submits now arrives while that step runs, as requests do under load.
+class BlockedStepTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    scheduler_.Start();
+    ASSERT_TRUE(scheduler_.Submit(MakeRequest("first", PromptOf(1, 4), 2), first_).ok());
+    engine_.entered_.WaitForNotification();
+  }
+  // A test that failed before releasing the step must not leave the scheduler thread blocked.
+  void TearDown() override {
+    if (!engine_.release_.HasBeenNotified()) engine_.release_.Notify();
+  }
+  // Submits `r`, lets `waited` pass on the clock, then lets the blocked step finish.
+  std::shared_ptr<QueueSink> SubmitDuringTheStep(const GenerateRequest& r, absl::Duration waited) {
+    auto sink = std::make_shared<QueueSink>();
+    EXPECT_TRUE(scheduler_.Submit(r, sink).ok());
+    clock_.Advance(waited);
+    engine_.release_.Notify();
+    return sink;
+  }
+
+  std::unique_ptr<CpuEngine> cpu_ = MakeTinyEngine(64);
+  BlockingEngine engine_{*cpu_};
+  ManualClock clock_;
+  Scheduler scheduler_{engine_, nullptr, {}, &clock_};
+  std::shared_ptr<QueueSink> first_ = std::make_shared<QueueSink>();
+};
+
+TEST_F(BlockedStepTest, LatenciesCountTheWaitForTheStepAlreadyRunning) {
   GenerateRequest r = MakeRequest("second", PromptOf(2, 4), 2);
   r.timeout = absl::Milliseconds(400);
-  ASSERT_TRUE(scheduler.Submit(r, second).ok());
-  clock.Advance(absl::Milliseconds(250));
-  engine.release_.Notify();
-  const CollectedRequest got = WaitFor(*second);
+  const CollectedRequest got = WaitFor(*SubmitDuringTheStep(r, absl::Milliseconds(250)));
   ASSERT_TRUE(got.status.ok()) << got.status;
   ASSERT_TRUE(got.timings.has_value());
   EXPECT_GE(got.timings->queue_time, absl::Milliseconds(250));
@@ -216,30 +232,20 @@ TEST(SchedulerTest, LatenciesCountTheWaitForTheStepAlreadyRunning) {
   EXPECT_GE(*got.timings->time_to_first_token, absl::Milliseconds(250));
   EXPECT_GE(got.timings->e2e_latency, absl::Milliseconds(250));
   // The histograms see the same times: both requests waited out the blocked step.
-  scheduler.Shutdown();
-  const SchedulerStats stats = scheduler.Stats();
+  scheduler_.Shutdown();
+  const SchedulerStats stats = scheduler_.Stats();
   EXPECT_EQ(stats.time_to_first_token_seconds.count, 2);
   EXPECT_GE(stats.time_to_first_token_seconds.sum, 0.5 - 1e-9);
   EXPECT_GE(stats.queue_time_seconds.sum, 0.25 - 1e-9);
 }
 
-TEST(SchedulerTest, TheTimeoutCountsFromTheEdgesArrival) {
-  auto cpu = MakeTinyEngine(64);
-  BlockingEngine engine(*cpu);
-  ManualClock clock;
-  Scheduler scheduler(engine, nullptr, {}, &clock);
-  scheduler.Start();
-  auto first = std::make_shared<QueueSink>();
-  ASSERT_TRUE(scheduler.Submit(MakeRequest("first", PromptOf(1, 4), 2), first).ok());
-  engine.entered_.WaitForNotification();
-  auto late = std::make_shared<QueueSink>();
+TEST_F(BlockedStepTest, TheTimeoutCountsFromTheEdgesArrival) {
   GenerateRequest r = MakeRequest("late", PromptOf(2, 4), 2);
   r.timeout = absl::Milliseconds(100);
-  ASSERT_TRUE(scheduler.Submit(r, late).ok());
-  clock.Advance(absl::Milliseconds(250));  // its deadline passes while the step runs
-  engine.release_.Notify();
-  EXPECT_EQ(WaitFor(*late).status.code(), absl::StatusCode::kDeadlineExceeded);
-  EXPECT_TRUE(WaitFor(*first).status.ok());
+  // Its deadline passes while the step runs.
+  EXPECT_EQ(WaitFor(*SubmitDuringTheStep(r, absl::Milliseconds(250))).status.code(),
+            absl::StatusCode::kDeadlineExceeded);
+  EXPECT_TRUE(WaitFor(*first_).status.ok());
 }
 
 }  // namespace
