@@ -164,7 +164,6 @@ int main(int argc, char** argv) {
   }
   options.engine.max_num_batched_tokens = options.scheduler.max_num_batched_tokens;
   options.engine.max_num_seqs = options.scheduler.max_num_seqs;
-  options.engine.max_model_len = options.scheduler.max_model_len;
   options.drain_timeout = absl::Seconds(seconds.drain);
   options.http.header_timeout = absl::Seconds(seconds.http_header);
   options.http.idle_timeout = absl::Seconds(seconds.http_idle);
