@@ -95,6 +95,7 @@ EngineLoadOptions EngineOptionsFrom(const GenerateCommandOptions& o) {
   eo.max_num_seqs = o.max_num_seqs;
   eo.max_loras = o.max_loras;
   eo.max_lora_rank = o.max_lora_rank;
+  eo.max_model_len = o.max_model_len;
   return eo;
 }
 
@@ -200,7 +201,8 @@ int RunGenerate(const GenerateCommandOptions& o) {
       PrepareAdapters(*adapter_options, engine, *requests);
   if (!adapters.ok()) return ExitCodeFor(adapters.status());  // printed by PrepareAdapters
   const auto t1 = std::chrono::steady_clock::now();
-  OfflineScheduler scheduler(engine, {o.max_num_batched_tokens, o.max_num_seqs}, tokenizer->get());
+  OfflineScheduler scheduler(engine, {o.max_num_batched_tokens, o.max_num_seqs, o.max_model_len},
+                             tokenizer->get());
   // Every request is checked before any runs, so bad input costs no compute.
   bool bad = false;
   for (const GenerateRequest& r : *requests) {
@@ -273,6 +275,9 @@ void AddGenerateCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--max-num-batched-tokens", o->max_num_batched_tokens, "Tokens per step")
       ->capture_default_str();
   cmd->add_option("--max-num-seqs", o->max_num_seqs, "Sequences per step")->capture_default_str();
+  cmd->add_option("--max-model-len", o->max_model_len,
+                  "Longest request, prompt + max_tokens (default: the model's context)")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--threads", o->threads, "CPU threads (0 = all cores)")->capture_default_str();
   cmd->add_option("--gpu-memory-utilization", o->gpu_memory_utilization,
                   "cuda: share of device memory for weights, workspace and KV cache")

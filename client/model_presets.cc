@@ -41,9 +41,33 @@ absl::StatusOr<ModelConfig> PresetModelConfig(const std::string& preset) {
     c.head_dim = 64;
     c.rope_theta = 500000;
     c.max_position_embeddings = 8192;
+  } else if (preset == "llama-3-8b" || preset == "llama-3.2-1b") {
+    // Meta's published config.json shapes (Llama-3-8B; Llama-3.2-1B with its tied embeddings and
+    // llama3 RoPE scaling), for `tessera plan` above all: init-model writes 16 GB or 2.5 GB.
+    const bool big = preset == "llama-3-8b";
+    c.vocab_size = 128256;
+    c.bos_token_id = 128000;
+    c.eos_token_ids = {128001};
+    c.hidden_size = big ? 4096 : 2048;
+    c.intermediate_size = big ? 14336 : 8192;
+    c.num_hidden_layers = big ? 32 : 16;
+    c.num_attention_heads = 32;
+    c.num_key_value_heads = 8;
+    c.head_dim = big ? 128 : 64;
+    c.rope_theta = 500000;
+    c.max_position_embeddings = big ? 8192 : 131072;
+    c.tie_word_embeddings = !big;
+    if (!big) {
+      c.rope_scaling.type = RopeScalingType::kLlama3;
+      c.rope_scaling.factor = 32;
+      c.rope_scaling.low_freq_factor = 1;
+      c.rope_scaling.high_freq_factor = 4;
+      c.rope_scaling.original_max_position_embeddings = 8192;
+    }
   } else {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--preset: unknown \"", preset, "\" (known: tiny-llama, llama-mini, llama-small)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--preset: unknown \"", preset,
+                     "\" (known: tiny-llama, llama-mini, llama-small, llama-3-8b, llama-3.2-1b)"));
   }
   c.layer_sliding_window.assign(c.num_hidden_layers, 0);
   return c;

@@ -7,6 +7,7 @@
 #include "client/init_model_command.h"
 #include "client/make_model_command.h"
 #include "client/model_info_command.h"
+#include "client/plan_command.h"
 #include "client/tokenize_command.h"
 
 int main(int argc, char** argv) {
@@ -21,6 +22,7 @@ int main(int argc, char** argv) {
   tessera::AddHealthCommand(app, &exit_code);
   tessera::AddModelInfoCommand(app, &exit_code);
   tessera::AddAdaptersCommand(app, &exit_code);
+  tessera::AddPlanCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

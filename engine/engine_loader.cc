@@ -44,6 +44,7 @@ absl::StatusOr<LoadedEngine> LoadEngine(const std::string& model_dir, const Engi
     eo.max_num_seqs = o.max_num_seqs;
     eo.max_loras = o.max_loras;
     eo.max_lora_rank = o.max_lora_rank;
+    eo.max_model_len = o.max_model_len;
     auto engine = CudaEngine::Load(model_dir, eo);
     if (!engine.ok()) return engine.status();
     const WeightLoadStats& ls = (*engine)->load_stats();
@@ -64,6 +65,7 @@ absl::StatusOr<LoadedEngine> LoadEngine(const std::string& model_dir, const Engi
     eo.kv_cache_bytes = o.kv_cache_bytes;
     eo.num_threads = o.threads;
     eo.max_loras = o.max_loras;
+    eo.max_model_len = o.max_model_len;
     auto engine = CpuEngine::Load(model_dir, eo);
     if (!engine.ok()) return engine.status();
     out.memory_plan = CpuMemoryPlan(**engine);

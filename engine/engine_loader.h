@@ -23,6 +23,7 @@ struct EngineLoadOptions {
   int32_t max_num_seqs = 256;
   int32_t max_loras = 8;       // LoRA adapter slots
   int32_t max_lora_rank = 64;  // cuda: sizes the adapter tables and the shrink scratch
+  int64_t max_model_len = 0;   // --max-model-len: the longest request; 0 = the model's context
 };
 
 struct LoadedEngine {

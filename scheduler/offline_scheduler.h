@@ -21,6 +21,7 @@ namespace tessera {
 struct OfflineSchedulerOptions {
   int32_t max_num_batched_tokens = 2048;  // tokens fed per step, all sequences together
   int32_t max_num_seqs = 256;             // sequences per step
+  int64_t max_model_len = 0;              // SchedulerOptions::max_model_len
 };
 
 struct OfflineRunStats {

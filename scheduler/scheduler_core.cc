@@ -95,6 +95,11 @@ absl::Status SchedulerCore::Validate(const GenerateRequest& r) const {
     return fail("n must be in [1, ", std::min(options_.max_n, options_.max_num_seqs), "], got ",
                 r.n);
   }
+  if (options_.max_model_len > 0 && options_.max_model_len <= c.max_position_embeddings &&
+      prompt + r.max_tokens > options_.max_model_len) {
+    return fail("prompt (", prompt, " tokens) + max_tokens (", r.max_tokens,
+                ") exceeds max-model-len (", options_.max_model_len, " tokens)");
+  }
   if (prompt + r.max_tokens > c.max_position_embeddings) {
     return fail("prompt (", prompt, " tokens) + max_tokens (", r.max_tokens,
                 ") exceeds the model's context of ", c.max_position_embeddings, " tokens");

@@ -74,6 +74,9 @@ struct SchedulerOptions {
   // Waiting requests' adapters (distinct, in queue order) that a step considers loading ahead of
   // their admission; 0: no prefetch.
   int32_t adapter_prefetch_depth = 4;
+  // --max-model-len: prompt + max_tokens beyond it are refused; 0: the model's context. (The
+  // engine is capped to it too, so that it sizes the KV cache for it.)
+  int64_t max_model_len = 0;
 };
 
 // What one step did (for tests and the benchmark).

@@ -80,6 +80,7 @@ absl::Status Daemon::Init() {
   tokenizer_ = *std::move(tokenizer);
   EngineLoadOptions eo = o.engine;
   eo.max_lora_rank = o.max_lora_rank;  // one flag for the loader's check and the engine's tables
+  eo.max_model_len = o.scheduler.max_model_len;  // and for the refusal and the engine's sizing
   absl::StatusOr<LoadedEngine> engine = LoadEngine(o.model_dir, eo);
   if (!engine.ok()) return engine.status();
   engine_ = *std::move(engine);

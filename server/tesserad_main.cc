@@ -118,6 +118,10 @@ void AddFlags(CLI::App& app, tessera::DaemonOptions& o, Seconds& seconds,
   app.add_option("--max-num-seqs", o.scheduler.max_num_seqs, "Sequences per step")
       ->capture_default_str()
       ->check(CLI::Range(1, 1 << 16));
+  app.add_option("--max-model-len", o.scheduler.max_model_len,
+                 "Longest request, prompt + max_tokens (default: the model's context); the KV "
+                 "cache need only hold one such request")
+      ->check(CLI::PositiveNumber);
   app.add_option("--max-waiting-requests", o.scheduler.max_waiting_requests,
                  "Queued requests beyond which new ones get RESOURCE_EXHAUSTED")
       ->capture_default_str()

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/checkpoint.h"
+#include "engine/context_limit.h"
 #include "engine/cpu/linear.h"
 #include "engine/cpu/lora.h"
 #include "engine/cpu/paged_attention.h"
@@ -37,6 +38,7 @@ absl::StatusOr<std::unique_ptr<CpuEngine>> CpuEngine::Load(const std::string& mo
 
 absl::StatusOr<std::unique_ptr<CpuEngine>> CpuEngine::Create(ModelConfig config, CpuWeights weights,
                                                              const CpuEngineOptions& options) {
+  if (absl::Status s = ApplyMaxModelLen(options.max_model_len, &config); !s.ok()) return s;
   if (options.block_size < 1 || options.block_size > 1024) {
     return absl::InvalidArgumentError(
         absl::StrCat("KV block size must be in [1, 1024], got ", options.block_size));

@@ -34,6 +34,8 @@ struct CpuEngineOptions {
   int32_t num_threads = 0;  // 0 = all cores
   // LoRA adapter slots (Engine::num_adapter_slots); 0 disables LoRA.
   int32_t max_loras = 8;
+  // --max-model-len: the longest request (prompt + output); 0: the model's context.
+  int64_t max_model_len = 0;
 };
 
 class CpuEngine final : public Engine {

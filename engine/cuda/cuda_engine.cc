@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/checkpoint.h"
+#include "engine/context_limit.h"
 #include "engine/cpu/rope.h"
 #include "engine/cuda/add_rms_norm.cuh"
 #include "engine/cuda/broadcast_rows.cuh"
@@ -27,7 +28,12 @@ namespace {
 
 // lm_head runs over at most this many rows at a time, so prompt log-probabilities of a long
 // chunk need no [tokens, vocab] logits buffer.
-constexpr int32_t kLogitRowsPerPass = 256;
+constexpr int32_t kLogitRowsPerPass = kCudaLogitRowsPerPass;
+
+// The memory plan (engine/memory_plan.h, shared with `tessera plan`) sizes these without CUDA.
+static_assert(sizeof(GpuSampleRequest) == kCudaSampleRequestBytes);
+static_assert(sizeof(GpuSampleResult) == kCudaSampleResultBytes);
+static_assert(CublasHandle::kWorkspaceBytes == kCublasWorkspaceBytes);
 
 // A step's LoRA runs segmented (SGMV) when its adapter rows average at least this many per
 // segment (prefill chunks), gathered per row (BGMV) otherwise (decodes).
@@ -110,22 +116,9 @@ struct CudaEngine::Workspace {
     if (host_results != nullptr) cudaFreeHost(host_results);
   }
 
-  static int64_t Bytes(const ModelConfig& c, const CudaEngineOptions& o) {
-    const int64_t t = o.max_num_tokens, h = c.hidden_size, im = c.intermediate_size;
-    const int64_t l = std::min(o.max_num_tokens, kLogitRowsPerPass);
-    return AlignBytes(t * h * 4) + AlignBytes(t * h * 2) +
-           AlignBytes(t * (c.q_size() + 2 * c.kv_size()) * 2) + 2 * AlignBytes(t * c.q_size() * 2) +
-           AlignBytes(t * h * 2) + AlignBytes(t * 2 * im * 2) + AlignBytes(t * im * 2) +
-           AlignBytes(l * h * 2) + AlignBytes(l * c.vocab_size * 4) +
-           AlignBytes(l * int64_t{sizeof(GpuSampleRequest)}) +
-           AlignBytes(l * int64_t{sizeof(GpuSampleResult)}) +
-           AlignBytes(PagedAttentionWorkspaceBytes(o.max_num_tokens, o.max_num_seqs,
-                                                   static_cast<int32_t>(c.num_attention_heads),
-                                                   static_cast<int32_t>(c.head_dim)));
-  }
-
-  absl::Status Init(const ModelConfig& c, const CudaEngineOptions& o) {
-    TESSERA_RETURN_IF_ERROR(arena.Allocate(Bytes(c, o)));
+  // `bytes`: CudaActivationBytes, which carves exactly what follows.
+  absl::Status Init(const ModelConfig& c, const CudaEngineOptions& o, int64_t bytes) {
+    TESSERA_RETURN_IF_ERROR(arena.Allocate(bytes));
     char* p = arena.data();
     auto take = [&p](int64_t bytes) {
       char* at = p;
@@ -150,6 +143,10 @@ struct CudaEngine::Workspace {
                                                    static_cast<int32_t>(c.num_attention_heads),
                                                    static_cast<int32_t>(c.head_dim));
     attention = take(attention_bytes);
+    if (p - arena.data() != bytes) {
+      return absl::InternalError(absl::StrCat("CUDA workspace carved ", p - arena.data(),
+                                              " bytes; the memory plan reserved ", bytes));
+    }
     TESSERA_CUDA_RETURN_IF_ERROR(
         cudaMallocHost(reinterpret_cast<void**>(&host_requests), l * sizeof(GpuSampleRequest)));
     TESSERA_CUDA_RETURN_IF_ERROR(
@@ -242,33 +239,32 @@ absl::Status CudaEngine::InitStream() {
   return absl::OkStatus();
 }
 
+CudaMemoryOptions CudaEngine::MemoryOptions() const {
+  CudaMemoryOptions m;
+  m.block_size = block_size_;
+  m.gpu_memory_utilization = options_.gpu_memory_utilization;
+  m.num_kv_blocks = options_.num_kv_blocks;
+  m.max_num_tokens = options_.max_num_tokens;
+  m.max_num_seqs = options_.max_num_seqs;
+  m.max_loras = options_.max_loras;
+  m.max_lora_rank = options_.max_lora_rank;
+  return m;
+}
+
 absl::Status CudaEngine::InitBuffers(int64_t weight_bytes) {
   size_t free_bytes = 0, total_bytes = 0;
   TESSERA_CUDA_RETURN_IF_ERROR(cudaMemGetInfo(&free_bytes, &total_bytes));
-  MemoryPlanInputs in;
+  const CudaMemoryOptions mo = MemoryOptions();
+  MemoryPlanInputs in = CudaMemoryPlanInputs(config_, mo);
   in.device_total_bytes = static_cast<int64_t>(total_bytes);
   // The weights (and cuBLAS's workspace) are already on the card: count them as ours.
   in.device_free_bytes = static_cast<int64_t>(free_bytes) + weight_bytes;
-  in.gpu_memory_utilization = options_.gpu_memory_utilization;
   in.weight_bytes = weight_bytes;
-  in.workspace_bytes = Workspace::Bytes(config_, options_) + CublasHandle::kWorkspaceBytes;
-  if (options_.max_loras > 0) {
-    in.workspace_bytes += DeviceLoraPool::DeviceBytes(
-        config_, options_.max_loras + 1, options_.max_lora_rank, options_.max_num_tokens);
-  }
-  in.kv_bytes_per_block = CudaKvBytesPerBlock(config_, block_size_);
-  in.num_kv_blocks = options_.num_kv_blocks;
-  // One longest request must fit, or the engine could never finish it.
-  const int64_t longest = config_.max_position_embeddings > 0 ? config_.max_position_embeddings
-                                                              : options_.max_num_tokens;
-  in.min_kv_blocks = static_cast<int32_t>(
-      std::min<int64_t>((longest + block_size_ - 1) / block_size_, int64_t{1} << 20));
-  if (options_.num_kv_blocks > 0) in.min_kv_blocks = 1;
   absl::StatusOr<MemoryPlan> plan = PlanDeviceMemory(in);
   if (!plan.ok()) return plan.status();
   plan_ = *plan;
   ws_ = std::make_unique<Workspace>();
-  TESSERA_RETURN_IF_ERROR(ws_->Init(config_, options_));
+  TESSERA_RETURN_IF_ERROR(ws_->Init(config_, options_, CudaActivationBytes(config_, mo)));
   TESSERA_RETURN_IF_ERROR(kv_.Allocate(plan_.kv_bytes / 2));
   if (options_.max_loras > 0) {
     KvPoolView view;
@@ -291,6 +287,7 @@ absl::StatusOr<std::unique_ptr<CudaEngine>> CudaEngine::Load(const std::string& 
                                                              const CudaEngineOptions& options) {
   absl::StatusOr<ModelConfig> config = LoadModelConfig(model_dir);
   if (!config.ok()) return config.status();
+  TESSERA_RETURN_IF_ERROR(ApplyMaxModelLen(options.max_model_len, &*config));
   TESSERA_RETURN_IF_ERROR(CheckOptions(*config, options));
   absl::StatusOr<std::unique_ptr<Checkpoint>> checkpoint = Checkpoint::Open(model_dir);
   if (!checkpoint.ok()) return checkpoint.status();
@@ -305,7 +302,9 @@ absl::StatusOr<std::unique_ptr<CudaEngine>> CudaEngine::Load(const std::string& 
 }
 
 absl::StatusOr<std::unique_ptr<CudaEngine>> CudaEngine::CreateRandom(
-    const ModelConfig& config, uint64_t seed, const CudaEngineOptions& options) {
+    const ModelConfig& model, uint64_t seed, const CudaEngineOptions& options) {
+  ModelConfig config = model;
+  TESSERA_RETURN_IF_ERROR(ApplyMaxModelLen(options.max_model_len, &config));
   TESSERA_RETURN_IF_ERROR(CheckOptions(config, options));
   std::unique_ptr<CudaEngine> e(new CudaEngine(config, options));
   TESSERA_RETURN_IF_ERROR(e->InitStream());

@@ -27,8 +27,8 @@
 #include "engine/cuda/device_lora_pool.h"
 #include "engine/cuda/gemm.h"
 #include "engine/cuda/host_sampled_rows.h"
-#include "engine/cuda/memory_plan.h"
 #include "engine/engine.h"
+#include "engine/memory_plan.h"
 
 namespace tessera {
 
@@ -50,6 +50,8 @@ struct CudaEngineOptions {
   // device memory beyond the small per-slot tables and a shrink scratch sized by the step.
   int32_t max_loras = 0;
   int32_t max_lora_rank = 64;
+  // --max-model-len: the longest request (prompt + output); 0: the model's context.
+  int64_t max_model_len = 0;
 };
 
 class CudaEngine final : public Engine {
@@ -96,6 +98,8 @@ class CudaEngine final : public Engine {
   // Everything after the weights: stream and cuBLAS first (the plan needs them), then the plan,
   // workspace and KV pool.
   absl::Status InitStream();
+  // The options that size device memory, as the shared memory plan takes them.
+  CudaMemoryOptions MemoryOptions() const;
   absl::Status InitBuffers(int64_t weight_bytes);
   absl::Status CheckPlan(const StepPlan& plan) const;
   std::vector<int32_t> FillInts(const StepPlan& plan, const IntsLayout& layout, int32_t* host,

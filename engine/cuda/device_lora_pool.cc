@@ -6,8 +6,9 @@
 #include "absl/strings/str_cat.h"
 #include "engine/cuda/cuda_status.h"
 #include "engine/cuda/lora_args.h"
-#include "engine/cuda/lora_layout.h"
 #include "engine/cuda/lora_scatter.cuh"
+#include "engine/lora_layout.h"
+#include "engine/memory_plan.h"
 
 namespace tessera {
 namespace {
@@ -34,14 +35,15 @@ struct RowJob {
     }                                                                   \
   } while (0)
 
+// The memory plan (engine/memory_plan.h) sizes the tables without CUDA.
+static_assert(sizeof(LoraModuleDesc) == kLoraModuleDescBytes);
+static_assert(kMaxLoraGroup == kLoraShrinkGroup);
+
 }  // namespace
 
 int64_t DeviceLoraPool::DeviceBytes(const ModelConfig& config, int32_t num_slots, int32_t max_rank,
                                     int32_t max_rows) {
-  const int64_t descs = NumDescs(config, num_slots);
-  return AlignBytes(descs * int64_t{sizeof(LoraModuleDesc)}) +
-         AlignBytes(descs * 2 * max_rank * int64_t{sizeof(void*)}) +
-         AlignBytes(int64_t{max_rows} * kMaxLoraGroup * max_rank * 4);
+  return CudaLoraTableBytes(config, num_slots, max_rank, max_rows);
 }
 
 DeviceLoraPool::DeviceLoraPool(const ModelConfig& config, int32_t num_slots, int32_t max_rank,

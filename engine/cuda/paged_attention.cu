@@ -109,16 +109,6 @@ absl::StatusOr<int32_t> NumSplits(const PagedAttentionArgs& a) {
 
 }  // namespace
 
-int64_t PagedAttentionWorkspaceBytes(int32_t max_tokens, int32_t max_num_seqs, int32_t num_heads,
-                                     int32_t head_dim) {
-  // Only the split-KV decode partials use the workspace; they depend on the sequence count.
-  (void)max_tokens;
-  if (max_num_seqs <= 0 || num_heads <= 0 || head_dim <= 0) return 0;
-  const int64_t slots =
-      std::min<int64_t>(static_cast<int64_t>(max_num_seqs) * kMaxSplits, kSplitSlotBudget);
-  return slots * num_heads * (head_dim + 2) * static_cast<int64_t>(sizeof(float));
-}
-
 absl::Status LaunchPagedAttention(const PagedAttentionArgs& args, void* workspace,
                                   int64_t workspace_bytes, cudaStream_t stream) {
   if (absl::Status s = Validate(args); !s.ok()) return s;

@@ -15,6 +15,7 @@
 #include <cstdint>
 
 #include "absl/status/status.h"
+#include "engine/memory_plan.h"
 
 namespace tessera {
 
@@ -42,11 +43,9 @@ struct PagedAttentionArgs {
   int64_t max_kv_len = 0;
 };
 
-// Scratch bytes that LaunchPagedAttention may use for a step of at most `max_tokens` query tokens
-// and `max_num_seqs` sequences (split-KV partial results). Allocate once at the engine's largest
-// step.
-int64_t PagedAttentionWorkspaceBytes(int32_t max_tokens, int32_t max_num_seqs, int32_t num_heads,
-                                     int32_t head_dim);
+// PagedAttentionWorkspaceBytes (engine/memory_plan.h): the scratch LaunchPagedAttention may use
+// for a step of at most `max_tokens` query tokens and `max_num_seqs` sequences (split-KV partial
+// results). Allocate once at the engine's largest step.
 
 // Validates `args` on the host (InvalidArgument naming the value: head_dim other than 64/128,
 // num_heads not a multiple of num_kv_heads, block_size <= 0, a workspace smaller than

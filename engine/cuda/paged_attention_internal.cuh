@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "absl/status/status.h"
+#include "engine/memory_plan.h"
 
 namespace tessera::paged_attention_internal {
 
@@ -23,8 +24,8 @@ inline constexpr int kRowPad = 8;
 // Split-KV decode plan. A split covers at least kMinSplitLen positions (short contexts get one
 // split, written straight to the output); at most kMaxSplits per sequence, and num_seqs *
 // num_splits <= kSplitSlotBudget whenever num_splits > 1, which bounds the workspace.
-inline constexpr int kMaxSplits = 64;
-inline constexpr int kSplitSlotBudget = 1024;
+inline constexpr int kMaxSplits = kPagedAttentionMaxSplits;  // the memory plan's (no CUDA there)
+inline constexpr int kSplitSlotBudget = kPagedAttentionSplitSlotBudget;
 inline constexpr int kMinSplitLen = 128;
 
 // Prefill: query rows per CTA (4 warps x 16 rows of the mma tile).

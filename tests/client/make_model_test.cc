@@ -358,8 +358,8 @@ TEST_F(MakeModelTest, BadArgumentsNameTheProblem) {
   o.preset = "huge";
   auto made = MakeModel(o);
   EXPECT_TRUE(absl::IsInvalidArgument(made.status()));
-  EXPECT_NE(made.status().message().find(
-                "--preset: unknown \"huge\" (known: tiny-llama, llama-mini, llama-small)"),
+  EXPECT_NE(made.status().message().find("--preset: unknown \"huge\" (known: tiny-llama, "
+                                         "llama-mini, llama-small, llama-3-8b, llama-3.2-1b)"),
             std::string::npos)
       << made.status();
   o.preset = "llama-mini";

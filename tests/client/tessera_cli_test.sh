@@ -62,6 +62,23 @@ expect_bad 'topp.jsonl:1: "top_p" must be in (0, 1], got 0' generate --model "$w
 printf '{"token_ids": [1]}\n{"token_ids": [1], "logit_bias": {"32000": 1}}\n' > "$work/bias.jsonl"
 expect_bad 'request "2": logit_bias token id must be in [0, 32000), got 32000' generate --model "$work/model" --requests "$work/bias.jsonl"
 expect_bad 'exceeds the model' generate --model "$work/model" --token-ids 1,2 --max-tokens 5000
+# --max-model-len caps the context below the model's 4096; above it is an error at start.
+expect_bad 'exceeds max-model-len (64 tokens)' generate --model "$work/model" --token-ids 1,2 \
+  --max-tokens 63 --max-model-len 64
+"$tessera" generate --model "$work/model" --token-ids 1,2 --max-tokens 62 --max-model-len 64 \
+  > /dev/null 2>&1 || fail "generate within --max-model-len"
+expect_bad '--max-model-len must be in [1, 4096]' generate --model "$work/model" --token-ids 1 \
+  --max-model-len 4097
+
+# plan: exit 0 when it fits, 1 with advice when not, 2 for bad flags; --json is JSON.
+"$tessera" plan --model "$work/model" --gpu l4 > "$work/plan" || fail "plan: $(cat "$work/plan")"
+grep -q '^fits$' "$work/plan" || fail "plan: $(cat "$work/plan")"
+"$tessera" plan --preset llama-3-8b --gpu-memory 16GiB --json > "$work/plan.json"
+[ $? -eq 1 ] || fail "plan of 8B bf16 on 16 GiB should not fit"
+python3 -c 'import json, sys; j = json.load(open(sys.argv[1])); assert not j["fits"] and "--quantization int8" in j["advice"][0], j' \
+  "$work/plan.json" || fail "plan --json: $(cat "$work/plan.json")"
+expect_bad '--gpu: unknown "v100"' plan --preset llama-3-8b --gpu v100
+expect_bad '--quantization: unknown "int3"' plan --preset llama-3-8b --gpu h100 --quantization int3
 expect_bad 'config.json' generate --model "$work/nowhere" --token-ids 1
 expect_bad '--token-ids: "x" is not a non-negative integer' generate --model "$work/model" --token-ids 1,x
 expect_bad '--backend must be cpu or cuda' generate --model "$work/model" --token-ids 1 --backend tpu

@@ -54,6 +54,36 @@ std::vector<GenerateRequest> Mix() {
   return rs;
 }
 
+TEST(OfflineSchedulerTest, MaxModelLenRefusesWhatTheModelsContextWouldTake) {
+  auto engine = MakeEngine(64);  // context 128
+  OfflineScheduler s(*engine, {2048, 256, 64});
+  const absl::Status refused = s.Validate(Req("a", std::vector<int32_t>(60, 1), 5));
+  EXPECT_TRUE(absl::IsInvalidArgument(refused));
+  EXPECT_NE(refused.message().find("request \"a\": prompt (60 tokens) + max_tokens (5) exceeds "
+                                   "max-model-len (64 tokens)"),
+            std::string::npos)
+      << refused;
+  EXPECT_TRUE(s.Validate(Req("b", std::vector<int32_t>(60, 1), 4)).ok());
+}
+
+TEST(OfflineSchedulerTest, AnEngineCappedByMaxModelLenHasThatContext) {
+  CpuEngineOptions o;
+  o.block_size = 4;
+  o.num_kv_blocks = 64;
+  o.max_model_len = 64;
+  auto e = CpuEngine::Create(TinyConfig(), CpuWeights::Random(TinyConfig(), 42, 0.3f), o);
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ((*e)->config().max_position_embeddings, 64);
+  OfflineScheduler s(**e, {});
+  EXPECT_NE(s.Validate(Req("a", std::vector<int32_t>(60, 1), 5)).message().find("of 64 tokens"),
+            std::string::npos);
+  o.max_model_len = 129;
+  e = CpuEngine::Create(TinyConfig(), CpuWeights::Random(TinyConfig(), 42, 0.3f), o);
+  ASSERT_FALSE(e.ok());
+  EXPECT_NE(e.status().message().find("--max-model-len must be in [1, 128]"), std::string::npos)
+      << e.status();
+}
+
 TEST(OfflineSchedulerTest, ValidationNamesTheProblem) {
   auto engine = MakeEngine(8);
   OfflineScheduler s(*engine, {});

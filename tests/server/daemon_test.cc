@@ -254,6 +254,30 @@ TEST_F(DaemonTest, BadRequestsGetTheirStatusNamingTheField) {
   EXPECT_THAT(metrics, HasSubstr("reason=\"INVALID_ARGUMENT\""));
 }
 
+TEST_F(DaemonTest, MaxModelLenRefusesLongerRequestsAndCapsTheReportedContext) {
+  DaemonOptions o = BaseOptions();
+  o.scheduler.max_model_len = 64;
+  StartDaemon(o);
+  std::unique_ptr<Client> client = Connect();
+  absl::StatusOr<GenerateOutput> out = client->GenerateAndCollect(TokenRequest({1, 415, 2936}, 62));
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(out.status().message(), HasSubstr("exceeds max-model-len (64 tokens)"));
+  EXPECT_TRUE(client->GenerateAndCollect(TokenRequest({1, 415, 2936}, 61)).ok());
+  absl::StatusOr<v1::ModelInfoResponse> info = client->ModelInfo();
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->model().max_context_tokens(), 64);
+}
+
+TEST_F(DaemonTest, MaxModelLenAboveTheModelsContextFailsAtStart) {
+  DaemonOptions o = BaseOptions();
+  o.scheduler.max_model_len = 4097;  // tiny-llama's max_position_embeddings is 4096
+  absl::StatusOr<std::unique_ptr<Daemon>> d = Daemon::Start(o);
+  ASSERT_FALSE(d.ok());
+  EXPECT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(d.status().message(), HasSubstr("--max-model-len must be in [1, 4096]"));
+}
+
 class DaemonAuthTest : public DaemonTest {
  protected:
   void SetUp() override {

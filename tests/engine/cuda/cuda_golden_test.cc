@@ -13,6 +13,8 @@
 #include "engine/cpu/cpu_engine.h"
 #include "engine/cuda/cuda_engine.h"
 #include "engine/logit_processors.h"
+#include "engine/memory_plan.h"
+#include "engine/model_config.h"
 #include "engine/sampler.h"
 #include "scheduler/offline_scheduler.h"
 #include "tests/engine/cpu/golden_reference.h"
@@ -278,6 +280,38 @@ TEST(CudaEngineTest, RejectsImpossibleMemoryPlanWithNumbers) {
   ASSERT_FALSE(engine.ok());
   EXPECT_TRUE(absl::IsResourceExhausted(engine.status())) << engine.status();
   EXPECT_NE(engine.status().message().find("KV blocks"), std::string::npos) << engine.status();
+}
+
+// `tessera plan` computes the engine's figures without a GPU: the loaded engine's weights and
+// workspace are what engine/memory_plan.h says, and so is its KV block count for a card with
+// nothing else on it; --max-model-len caps the context.
+TEST(CudaEngineTest, MemoryPlanIsTheSharedArithmetic) {
+  TESSERA_SKIP_WITHOUT_GPU();
+  const std::string dir = kFixtures + "/models/tiny-llama";
+  if (!std::filesystem::exists(dir)) GTEST_SKIP() << "fixtures not found";
+  CudaEngineOptions o = SmallEngineOptions();
+  o.max_loras = 4;
+  o.max_lora_rank = 16;
+  o.max_model_len = 1000;
+  auto engine = CudaEngine::Load(dir, o);
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  absl::StatusOr<ModelConfig> config = LoadModelConfig(dir);
+  ASSERT_TRUE(config.ok());
+  EXPECT_EQ((*engine)->config().max_position_embeddings, 1000);
+  CudaMemoryOptions m;
+  m.block_size = o.block_size;
+  m.num_kv_blocks = o.num_kv_blocks;
+  m.max_num_tokens = o.max_num_tokens;
+  m.max_num_seqs = o.max_num_seqs;
+  m.max_loras = o.max_loras;
+  m.max_lora_rank = o.max_lora_rank;
+  m.max_model_len = o.max_model_len;
+  const MemoryPlanInputs in = CudaMemoryPlanInputs(*config, m);
+  const MemoryPlan& plan = (*engine)->memory_plan();
+  EXPECT_EQ(plan.weight_bytes, CudaBf16WeightBytes(*config));
+  EXPECT_EQ(plan.workspace_bytes, in.workspace_bytes);
+  EXPECT_EQ(plan.num_kv_blocks, o.num_kv_blocks);
+  EXPECT_EQ(plan.kv_bytes, int64_t{o.num_kv_blocks} * in.kv_bytes_per_block);
 }
 
 TEST(CudaEngineTest, RejectsOversizedStep) {

@@ -5,8 +5,8 @@
 // blocks. Each row (A[r, :] or column r of B) stays whole inside one chunk and starts 8 values
 // (16 bytes) aligned, so the kernels read it with vector loads; the adapter needs as many blocks
 // as its fullest layer needs chunks. Plain arithmetic, tested without a GPU.
-#ifndef TESSERA_ENGINE_CUDA_LORA_LAYOUT_H_
-#define TESSERA_ENGINE_CUDA_LORA_LAYOUT_H_
+#ifndef TESSERA_ENGINE_LORA_LAYOUT_H_
+#define TESSERA_ENGINE_LORA_LAYOUT_H_
 
 #include <cstdint>
 #include <vector>
@@ -42,4 +42,4 @@ absl::StatusOr<LoraLayout> PlanLoraLayout(const LoraWeights& weights, int64_t ch
 
 }  // namespace tessera
 
-#endif  // TESSERA_ENGINE_CUDA_LORA_LAYOUT_H_
+#endif  // TESSERA_ENGINE_LORA_LAYOUT_H_

@@ -1,4 +1,4 @@
-#include "engine/cuda/lora_layout.h"
+#include "engine/lora_layout.h"
 
 #include <algorithm>
 

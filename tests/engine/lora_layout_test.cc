@@ -1,7 +1,7 @@
 // Packing adapter rows into KV block chunks (no GPU needed): every row whole inside one chunk,
 // 16-byte aligned, no two rows overlapping, as many blocks as the fullest layer needs, and the
 // refusals (rank over the maximum, rows longer than a chunk).
-#include "engine/cuda/lora_layout.h"
+#include "engine/lora_layout.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
