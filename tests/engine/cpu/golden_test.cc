@@ -172,7 +172,11 @@ TEST_P(GoldenTest, ChunkingAndBlockSizeDoNotChangeResults) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, GoldenTest, testing::Values("tiny-llama", "tiny-qwen2"),
+// quant-llama-{awq,gptq,fp8} are pre-quantized checkpoints of quant-llama; their references were
+// computed in float64 on the dequantized weights, so they check the format loaders end to end.
+INSTANTIATE_TEST_SUITE_P(Fixtures, GoldenTest,
+                         testing::Values("tiny-llama", "tiny-qwen2", "quant-llama",
+                                         "quant-llama-awq", "quant-llama-gptq", "quant-llama-fp8"),
                          [](const auto& info) {
                            std::string n = info.param;
                            for (char& ch : n)
