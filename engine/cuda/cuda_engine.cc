@@ -291,6 +291,7 @@ absl::StatusOr<std::unique_ptr<CudaEngine>> CudaEngine::Load(const std::string& 
                                                              const CudaEngineOptions& options) {
   absl::StatusOr<ModelConfig> config = LoadModelConfig(model_dir);
   if (!config.ok()) return config.status();
+  TESSERA_RETURN_IF_ERROR(RefuseQuantizedOnCuda(config->quantization));
   TESSERA_RETURN_IF_ERROR(CheckOptions(*config, options));
   absl::StatusOr<std::unique_ptr<Checkpoint>> checkpoint = Checkpoint::Open(model_dir);
   if (!checkpoint.ok()) return checkpoint.status();

@@ -1,6 +1,5 @@
 #include "engine/quant/quant_config.h"
 
-#include <regex>
 #include <string>
 #include <utility>
 
@@ -11,15 +10,24 @@
 #include "absl/strings/str_join.h"
 #include "engine/json_fields.h"
 #include "nlohmann/json.hpp"
+#include "re2/re2.h"
 
 namespace tessera {
 namespace {
 
 using Json = nlohmann::json;
 
-// A regex longer than this is refused: std::regex compiles and matches recursively, and a
-// hostile pattern must not exhaust the stack. Real ignore patterns are a few dozen characters.
+// Real ignore and target patterns are a few dozen characters; RE2 runs in linear time, the cap
+// only keeps error messages and compile memory small.
 constexpr size_t kMaxPatternChars = 200;
+
+// RE2 options for the patterns: Python's re semantics as far as RE2 has them, quiet on errors.
+RE2::Options PatternOptions() {
+  RE2::Options o;
+  o.set_log_errors(false);
+  o.set_max_mem(1 << 20);
+  return o;
+}
 constexpr size_t kMaxListEntries = 4096;
 
 absl::Status Unsupported(const JsonFields& f, std::string_view key, std::string_view what) {
@@ -42,9 +50,8 @@ absl::StatusOr<std::vector<std::string>> StringList(const JsonFields& f, std::st
                            absl::StrCat("regex ", QuoteForError(s), " is longer than ",
                                         kMaxPatternChars, " characters"));
       }
-      try {
-        std::regex compiled(s.substr(3));
-      } catch (const std::regex_error&) {
+      const RE2 compiled(s.substr(3), PatternOptions());
+      if (!compiled.ok()) {
         return Unsupported(f, key, absl::StrCat(QuoteForError(s), " is not a valid regex"));
       }
     }
@@ -53,13 +60,11 @@ absl::StatusOr<std::vector<std::string>> StringList(const JsonFields& f, std::st
   return out;
 }
 
+// compressed-tensors matches "re:" patterns with Python's re.match: anchored at the start only.
 bool Matches(const std::string& pattern, const std::string& module) {
   if (absl::StartsWith(pattern, "re:")) {
-    try {
-      return std::regex_match(module, std::regex(pattern.substr(3)));
-    } catch (const std::regex_error&) {
-      return false;  // checked at parse time
-    }
+    const RE2 re(pattern.substr(3), PatternOptions());
+    return re.ok() && re.Match(module, 0, module.size(), RE2::ANCHOR_START, nullptr, 0);
   }
   return pattern == module;
 }
@@ -343,6 +348,14 @@ absl::StatusOr<QuantConfig> ParseQuantizationConfig(std::string_view json,
   return Unsupported(f, "quant_method",
                      absl::StrCat(QuoteForError(**method),
                                   "; tessera loads awq, gptq and compressed-tensors checkpoints"));
+}
+
+absl::Status RefuseQuantizedOnCuda(const QuantConfig& config) {
+  if (!config.quantized()) return absl::OkStatus();
+  return absl::UnimplementedError(absl::StrCat(
+      "the checkpoint is quantized (", config.MethodName(),
+      "): quantized weights on CUDA are not supported yet (issue 20); use --backend cpu, which "
+      "dequantizes them at load"));
 }
 
 absl::Status CheckQuantizationFlag(std::string_view flag, const QuantConfig& config) {

@@ -58,6 +58,10 @@ absl::StatusOr<QuantConfig> ParseQuantizationConfig(std::string_view json, std::
 // disagrees and what would work.
 absl::Status CheckQuantizationFlag(std::string_view flag, const QuantConfig& config);
 
+// Unimplemented for a quantized checkpoint on the CUDA backend, whose kernels come with issue 20;
+// OK otherwise.
+absl::Status RefuseQuantizedOnCuda(const QuantConfig& config);
+
 }  // namespace tessera
 
 #endif  // TESSERA_ENGINE_QUANT_QUANT_CONFIG_H_
