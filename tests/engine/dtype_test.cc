@@ -200,16 +200,16 @@ TEST(DTypeTest, ParseDType) {
 // float8_e4m3fn values from the format's definition (OCP FP8, "E4M3"): bias 7, subnormals,
 // 0x7F/0xFF NaN, no infinities.
 TEST(DTypeTest, Fp8E4M3) {
-  EXPECT_EQ(Fp8E4M3ToFloat(0x00), 0.0f);
-  EXPECT_TRUE(std::signbit(Fp8E4M3ToFloat(0x80)));
-  EXPECT_EQ(Fp8E4M3ToFloat(0x38), 1.0f);          // exponent 7, mantissa 0
-  EXPECT_EQ(Fp8E4M3ToFloat(0x3C), 1.5f);          // mantissa 4/8
-  EXPECT_EQ(Fp8E4M3ToFloat(0xC0), -2.0f);         // sign, exponent 8
-  EXPECT_EQ(Fp8E4M3ToFloat(0x7E), 448.0f);        // largest finite
-  EXPECT_EQ(Fp8E4M3ToFloat(0x01), 0.001953125f);  // smallest subnormal 2^-9
-  EXPECT_EQ(Fp8E4M3ToFloat(0x07), 7 * 0.001953125f);
-  EXPECT_EQ(Fp8E4M3ToFloat(0x08), 0.015625f);  // smallest normal 2^-6
-  EXPECT_TRUE(std::isnan(Fp8E4M3ToFloat(0x7F)));
-  EXPECT_TRUE(std::isnan(Fp8E4M3ToFloat(0xFF)));
-  EXPECT_EQ(Fp8E4M3ToFloat(0x78), 256.0f);  // exponent 15 is finite in E4M3fn
+  EXPECT_EQ(tessera::Fp8E4M3ToFloat(0x00), 0.0f);
+  EXPECT_TRUE(std::signbit(tessera::Fp8E4M3ToFloat(0x80)));
+  EXPECT_EQ(tessera::Fp8E4M3ToFloat(0x38), 1.0f);          // exponent 7, mantissa 0
+  EXPECT_EQ(tessera::Fp8E4M3ToFloat(0x3C), 1.5f);          // mantissa 4/8
+  EXPECT_EQ(tessera::Fp8E4M3ToFloat(0xC0), -2.0f);         // sign, exponent 8
+  EXPECT_EQ(tessera::Fp8E4M3ToFloat(0x7E), 448.0f);        // largest finite
+  EXPECT_EQ(tessera::Fp8E4M3ToFloat(0x01), 0.001953125f);  // smallest subnormal 2^-9
+  EXPECT_EQ(tessera::Fp8E4M3ToFloat(0x07), 7 * 0.001953125f);
+  EXPECT_EQ(tessera::Fp8E4M3ToFloat(0x08), 0.015625f);  // smallest normal 2^-6
+  EXPECT_TRUE(std::isnan(tessera::Fp8E4M3ToFloat(0x7F)));
+  EXPECT_TRUE(std::isnan(tessera::Fp8E4M3ToFloat(0xFF)));
+  EXPECT_EQ(tessera::Fp8E4M3ToFloat(0x78), 256.0f);  // exponent 15 is finite in E4M3fn
 }
