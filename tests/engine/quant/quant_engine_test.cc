@@ -13,6 +13,7 @@
 #include "engine/cpu/cpu_engine.h"
 #include "engine/engine_loader.h"
 #include "engine/lora_weights.h"
+#include "tests/engine/test_files.h"
 
 namespace tessera {
 namespace {
@@ -25,6 +26,11 @@ class QuantEngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!std::filesystem::exists(kModels + "quant-llama-awq")) GTEST_SKIP() << "no fixtures";
+    for (const char* m : {"quant-llama-awq", "quant-llama-gptq", "quant-llama-fp8"}) {
+      if (const std::string broken = testing::BrokenFixtureLinks(kModels + m); !broken.empty()) {
+        GTEST_SKIP() << broken;
+      }
+    }
   }
   static EngineLoadOptions Options(const std::string& quantization,
                                    const std::string& backend = "cpu") {

@@ -34,6 +34,9 @@ class FixtureUnpackTest : public ::testing::TestWithParam<std::string> {};
 TEST_P(FixtureUnpackTest, Layer0QProjMatchesExpectedDequant) {
   const std::string dir = kFixtures + "/models/" + GetParam();
   if (!std::filesystem::exists(dir)) GTEST_SKIP() << dir << " not found";
+  if (const std::string broken = testing::BrokenFixtureLinks(dir); !broken.empty()) {
+    GTEST_SKIP() << broken;
+  }
   absl::StatusOr<ModelConfig> config = LoadModelConfig(dir);
   ASSERT_TRUE(config.ok()) << config.status();
   ASSERT_TRUE(config->quantization.quantized());
