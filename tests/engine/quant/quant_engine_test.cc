@@ -13,6 +13,8 @@
 #include "engine/cpu/cpu_engine.h"
 #include "engine/engine_loader.h"
 #include "engine/lora_weights.h"
+#include "engine/model_weights.h"
+#include "engine/safetensors_writer.h"
 #include "tests/engine/test_files.h"
 
 namespace tessera {
@@ -125,6 +127,113 @@ TEST_F(QuantEngineTest, LoraOnQuantizedBaseEqualsLoraOnDequantizedWeights) {
     EXPECT_EQ(q, p);
     EXPECT_NE(q, LastLogits(**quantized, -1));  // the adapter does change the output
   }
+}
+
+// A synthetic model whose config quantizes only layer 0's q_proj (FP8, compressed-tensors): every
+// module the config ignores loads from its float `.weight`, and q_proj is fp8 * scale.
+TEST(QuantWeightsTest, IgnoredModulesStayInTheirDtype) {
+  ModelConfig c;
+  c.architecture = "LlamaForCausalLM";
+  c.vocab_size = 64;
+  c.hidden_size = 32;
+  c.intermediate_size = 48;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 4;
+  c.num_key_value_heads = 2;
+  c.head_dim = 8;
+  c.max_position_embeddings = 64;
+  c.layer_sliding_window.assign(2, 0);
+  const CpuWeights base = CpuWeights::Random(c, 3);
+  const std::string q0 = "model.layers.0.self_attn.q_proj";
+  std::vector<TensorToWrite> tensors;
+  for (const WeightSpec& spec : ExpectedWeights(c)) {
+    if (spec.name == q0 + ".weight") continue;
+    // Every other tensor: the random model's float values.
+    const CpuLayerWeights* l = spec.layer >= 0 ? &base.layers[spec.layer] : nullptr;
+    const std::vector<float>* v = nullptr;
+    switch (spec.kind) {
+      case WeightKind::kEmbedding:
+        v = &base.embedding;
+        break;
+      case WeightKind::kLmHead:
+        v = &base.lm_head.weight;
+        break;
+      case WeightKind::kFinalNorm:
+        v = &base.final_norm;
+        break;
+      case WeightKind::kInputNorm:
+        v = &l->input_norm;
+        break;
+      case WeightKind::kPostAttentionNorm:
+        v = &l->post_attention_norm;
+        break;
+      case WeightKind::kQ:
+        v = &l->q.weight;
+        break;
+      case WeightKind::kK:
+        v = &l->k.weight;
+        break;
+      case WeightKind::kV:
+        v = &l->v.weight;
+        break;
+      case WeightKind::kO:
+        v = &l->o.weight;
+        break;
+      case WeightKind::kGate:
+        v = &l->gate.weight;
+        break;
+      case WeightKind::kUp:
+        v = &l->up.weight;
+        break;
+      case WeightKind::kDown:
+        v = &l->down.weight;
+        break;
+      default:
+        FAIL() << spec.name;
+    }
+    tensors.push_back({spec.name, DType::kF32, spec.shape,
+                       std::string(reinterpret_cast<const char*>(v->data()), v->size() * 4)});
+  }
+  const int64_t n = c.q_size(), k = c.hidden_size;
+  std::string fp8(static_cast<size_t>(n * k), '\0');
+  for (int64_t i = 0; i < n * k; ++i) fp8[i] = static_cast<char>((i * 37) % 0x7e);
+  std::vector<float> scales(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) scales[i] = 0.25f * static_cast<float>(1 + i % 4);
+  tensors.push_back({q0 + ".weight", DType::kF8E4M3, {n, k}, fp8});
+  tensors.push_back({q0 + ".weight_scale",
+                     DType::kF32,
+                     {n, 1},
+                     std::string(reinterpret_cast<const char*>(scales.data()), n * 4)});
+  const std::string dir = testing::TestDir("quant_weights", "ignored");
+  ASSERT_TRUE(WriteSafetensors(dir + "/model.safetensors", tensors).ok());
+  absl::StatusOr<std::unique_ptr<Checkpoint>> ckpt = Checkpoint::Open(dir);
+  ASSERT_TRUE(ckpt.ok()) << ckpt.status();
+
+  absl::StatusOr<QuantConfig> qc = ParseQuantizationConfig(
+      R"({"quant_method": "compressed-tensors", "format": "float-quantized",
+          "config_groups": {"g": {"targets": ["Linear"], "input_activations": null,
+            "weights": {"num_bits": 8, "type": "float", "strategy": "channel"}}},
+          "ignore": ["lm_head", "re:model\\.layers\\.1\\.", "re:.*mlp", "re:.*[kvo]_proj"]})",
+      "config.json");
+  ASSERT_TRUE(qc.ok()) << qc.status();
+  c.quantization = *qc;
+  absl::StatusOr<CpuWeights> w = CpuWeights::FromCheckpoint(c, **ckpt);
+  ASSERT_TRUE(w.ok()) << w.status();
+  for (int64_t i = 0; i < n * k; ++i) {
+    ASSERT_EQ(w->layers[0].q.weight[i],
+              Fp8E4M3ToFloat(static_cast<uint8_t>(fp8[i])) * scales[i / k])
+        << i;
+  }
+  EXPECT_EQ(w->layers[1].q.weight, base.layers[1].q.weight);
+  EXPECT_EQ(w->layers[0].k.weight, base.layers[0].k.weight);
+  EXPECT_EQ(w->layers[0].down.weight, base.layers[0].down.weight);
+  EXPECT_EQ(w->embedding, base.embedding);
+
+  // Without the ignore list the same checkpoint is refused, naming a tensor the config wants.
+  c.quantization.ignore.clear();
+  absl::StatusOr<CpuWeights> strict = CpuWeights::FromCheckpoint(c, **ckpt);
+  ASSERT_FALSE(strict.ok());
+  EXPECT_THAT(strict.status().message(), HasSubstr("has dtype F32, expected F8_E4M3"));
 }
 
 }  // namespace
