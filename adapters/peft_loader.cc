@@ -145,6 +145,10 @@ class AdapterReader {
       if (view == nullptr) {
         return Error(*name, absl::StrCat("missing: adapter_config.json targets ", e.path));
       }
+      if (!IsFloatWeightDType(view->dtype)) {
+        return Error(*name, absl::StrCat("dtype ", DTypeName(view->dtype),
+                                         ": adapter weights must be BF16, F16 or F32"));
+      }
     }
     const int64_t in = LoraModuleInFeatures(model_, e.module);
     const int64_t out = LoraModuleOutFeatures(model_, e.module);

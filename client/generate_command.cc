@@ -86,6 +86,7 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(const GenerateCommandOp
 EngineLoadOptions EngineOptionsFrom(const GenerateCommandOptions& o) {
   EngineLoadOptions eo;
   eo.backend = o.backend;
+  eo.quantization = o.quantization;
   eo.block_size = o.block_size;
   eo.num_kv_blocks = o.num_kv_blocks;
   eo.kv_cache_bytes = o.kv_cache_bytes;
@@ -245,6 +246,7 @@ void AddGenerateCommand(CLI::App& app, int* exit_code) {
   CLI::App* cmd = app.add_subcommand("generate", "Generate tokens for requests, offline");
   cmd->add_option("--model", o->model_dir, "Hugging Face model directory")->required();
   cmd->add_option("--backend", o->backend, "cpu | cuda")->capture_default_str();
+  cmd->add_option("--quantization", o->quantization, kQuantizationFlagHelp);
   auto* file =
       cmd->add_option("--requests", o->requests_file, "JSON Lines requests file ('-' for stdin)");
   auto* ids =

@@ -14,6 +14,7 @@ namespace tessera {
 struct GenerateCommandOptions {
   std::string model_dir;
   std::string backend = "cpu";
+  std::string quantization;   // vLLM's --quantization; must agree with the checkpoint
   std::string requests_file;  // JSON Lines; "-" = stdin
   // tokenizer.json or its directory; empty: the model directory's, when it has one.
   std::string tokenizer;

@@ -137,6 +137,11 @@ absl::StatusOr<const TensorView*> Checkpoint::Get(const std::string& name,
                                                    "\" has shape ", ShapeString(t->shape),
                                                    ", expected ", ShapeString(shape)));
   }
+  if (!IsFloatWeightDType(t->dtype)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        FileOf(name), ": tensor \"", name, "\" has dtype ", DTypeName(t->dtype),
+        ", expected BF16, F16 or F32 (quantized tensors load only through a quantization_config)"));
+  }
   return t;
 }
 

@@ -29,7 +29,8 @@ class Checkpoint {
   // nullptr when absent.
   const TensorView* Find(const std::string& name) const;
 
-  // The tensor `name`, checked to exist with exactly `shape`; the error names file and tensor.
+  // The tensor `name`, checked to exist with exactly `shape` and a float dtype (BF16, F16, F32:
+  // packed quantized tensors are read only by engine/quant/); the error names file and tensor.
   absl::StatusOr<const TensorView*> Get(const std::string& name,
                                         const std::vector<int64_t>& shape) const;
 

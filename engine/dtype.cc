@@ -10,6 +10,12 @@ const char* DTypeName(DType t) {
       return "F16";
     case DType::kF32:
       return "F32";
+    case DType::kI32:
+      return "I32";
+    case DType::kI64:
+      return "I64";
+    case DType::kF8E4M3:
+      return "F8_E4M3";
   }
   return "?";
 }
@@ -18,6 +24,9 @@ std::optional<DType> ParseDType(std::string_view name) {
   if (name == "BF16") return DType::kBF16;
   if (name == "F16") return DType::kF16;
   if (name == "F32") return DType::kF32;
+  if (name == "I32") return DType::kI32;
+  if (name == "I64") return DType::kI64;
+  if (name == "F8_E4M3") return DType::kF8E4M3;
   return std::nullopt;
 }
 
@@ -43,6 +52,12 @@ void ConvertToFloat(DType t, const void* src, size_t n, float* dst) {
         std::memcpy(&h, bytes + 2 * i, 2);
         dst[i] = F16ToFloat(h);
       }
+      return;
+    case DType::kF8E4M3:
+      for (size_t i = 0; i < n; ++i) dst[i] = Fp8E4M3ToFloat(bytes[i]);
+      return;
+    case DType::kI32:
+    case DType::kI64:
       return;
   }
 }

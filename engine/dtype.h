@@ -2,6 +2,8 @@
 //
 // The CPU reference computes in fp32; checkpoints arrive as BF16, F16 or F32. Conversions are exact
 // (every bf16/f16 value is representable in fp32), so the reference sees the checkpoint's values.
+// Quantized checkpoints (engine/quant/) add packed I32 words, I64 shapes and FP8 E4M3 weights;
+// those are never plain weights (Checkpoint::Get refuses them), only inputs to a format's unpacker.
 #ifndef TESSERA_ENGINE_DTYPE_H_
 #define TESSERA_ENGINE_DTYPE_H_
 
@@ -9,17 +11,37 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <optional>
 #include <string_view>
 
 namespace tessera {
 
-enum class DType : uint8_t { kBF16, kF16, kF32 };
+enum class DType : uint8_t { kBF16, kF16, kF32, kI32, kI64, kF8E4M3 };
 
 // Bytes per element.
-constexpr size_t DTypeSize(DType t) { return t == DType::kF32 ? 4 : 2; }
+constexpr size_t DTypeSize(DType t) {
+  switch (t) {
+    case DType::kF8E4M3:
+      return 1;
+    case DType::kBF16:
+    case DType::kF16:
+      return 2;
+    case DType::kF32:
+    case DType::kI32:
+      return 4;
+    case DType::kI64:
+      return 8;
+  }
+  return 0;
+}
 
-// The safetensors spelling ("BF16", "F16", "F32").
+// BF16, F16 and F32: the dtypes a plain (unquantized) weight may have.
+constexpr bool IsFloatWeightDType(DType t) {
+  return t == DType::kBF16 || t == DType::kF16 || t == DType::kF32;
+}
+
+// The safetensors spelling ("BF16", "F16", "F32", "I32", "I64", "F8_E4M3").
 const char* DTypeName(DType t);
 
 // Parses a safetensors dtype string; nullopt for anything tessera does not load.
@@ -57,6 +79,23 @@ inline float F16ToFloat(uint16_t h) {
   return f;
 }
 
+// float8_e4m3fn -> fp32 (exact): 1 sign, 4 exponent bits (bias 7), 3 mantissa bits, subnormals, no
+// infinities; 0x7F and 0xFF are NaN; the largest finite value is 448.
+inline float Fp8E4M3ToFloat(uint8_t b) {
+  const bool negative = (b & 0x80u) != 0;
+  const uint32_t exp = (b >> 3) & 0xfu;
+  const uint32_t mant = b & 0x7u;
+  float v;
+  if (exp == 0xf && mant == 0x7) {
+    v = std::numeric_limits<float>::quiet_NaN();
+  } else if (exp == 0) {
+    v = std::ldexp(static_cast<float>(mant), -9);  // subnormal: mant * 2^-6 / 8
+  } else {
+    v = std::ldexp(static_cast<float>(8 + mant), static_cast<int>(exp) - 10);
+  }
+  return negative ? -v : v;
+}
+
 // Round-to-nearest-even fp32 -> bf16 (NaN stays NaN). Used by tests and synthetic weights.
 inline uint16_t FloatToBf16(float f) {
   uint32_t u;
@@ -85,7 +124,8 @@ inline uint16_t FloatToF16(float f) {
   return static_cast<uint16_t>(sign | h);
 }
 
-// Converts `n` elements of type `t` at `src` (any alignment) to fp32.
+// Converts `n` elements of type `t` at `src` (any alignment) to fp32. `t` is a float type (BF16,
+// F16, F32 or F8_E4M3); integer types are not weights and convert to nothing.
 void ConvertToFloat(DType t, const void* src, size_t n, float* dst);
 
 }  // namespace tessera

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "engine/cpu/cpu_engine.h"
+#include "engine/model_config.h"
 #ifdef TESSERA_WITH_CUDA
 #include "engine/cuda/cuda_engine.h"
 #endif
@@ -34,6 +35,21 @@ std::string CpuMemoryPlan(const CpuEngine& engine) {
 absl::StatusOr<LoadedEngine> LoadEngine(const std::string& model_dir, const EngineLoadOptions& o) {
   const auto start = std::chrono::steady_clock::now();
   LoadedEngine out;
+  if (!o.quantization.empty()) {
+    absl::StatusOr<ModelConfig> config = LoadModelConfig(model_dir);
+    if (!config.ok()) return config.status();
+    if (absl::Status s = CheckQuantizationFlag(o.quantization, config->quantization); !s.ok()) {
+      return s;
+    }
+  }
+  if (o.backend == "cuda") {
+    // Said before "no CUDA in this build" too: a quantized model would not run on CUDA either. A
+    // config that does not parse is left to the engine's own load for its error.
+    absl::StatusOr<ModelConfig> config = LoadModelConfig(model_dir);
+    if (config.ok()) {
+      if (absl::Status s = RefuseQuantizedOnCuda(config->quantization); !s.ok()) return s;
+    }
+  }
   if (o.backend == "cuda") {
 #ifdef TESSERA_WITH_CUDA
     CudaEngineOptions eo;

@@ -12,6 +12,11 @@
 
 namespace tessera {
 
+// --quantization's help text, shared by tesserad and tessera generate.
+inline constexpr char kQuantizationFlagHelp[] =
+    "Pre-quantized checkpoint format, as in vLLM (awq | gptq | compressed-tensors); detected from "
+    "config.json, so the flag only has to agree. Default: the checkpoint's";
+
 struct EngineLoadOptions {
   std::string backend = "cpu";  // "cpu" | "cuda"
   int32_t block_size = kDefaultBlockSize;
@@ -24,6 +29,9 @@ struct EngineLoadOptions {
   int32_t max_loras = 8;       // LoRA adapter slots
   int32_t max_lora_rank = 64;  // cuda: sizes the adapter tables and the shrink scratch
   int64_t max_model_len = 0;   // --max-model-len: the longest request; 0 = the model's context
+  // vLLM's --quantization: "" (not given) or a name that must agree with the checkpoint's
+  // quantization_config (engine/quant/quant_config.h, CheckQuantizationFlag).
+  std::string quantization;
 };
 
 struct LoadedEngine {
@@ -33,8 +41,9 @@ struct LoadedEngine {
   std::string memory_plan;
 };
 
-// InvalidArgument for an unknown backend or a CUDA request to a build without CUDA
-// (Unimplemented); the engine's own errors otherwise (NotFound for a missing directory).
+// InvalidArgument for an unknown backend or a --quantization that disagrees with the checkpoint;
+// Unimplemented for a CUDA request to a build without CUDA, a quantized checkpoint on CUDA or
+// on-load quantization; the engine's own errors otherwise (NotFound for a missing directory).
 absl::StatusOr<LoadedEngine> LoadEngine(const std::string& model_dir,
                                         const EngineLoadOptions& options);
 

@@ -360,6 +360,10 @@ absl::StatusOr<ModelConfig> ParseModelConfig(std::string_view config_json,
   }
   TESSERA_RETURN_IF_ERROR(ParseSlidingWindows(f, arch, c));
   TESSERA_RETURN_IF_ERROR(ParseSpecialTokens(f, arch, c));
+  if (const Json* q = f.FindNonNull("quantization_config"); q != nullptr) {
+    if (!q->is_object()) return f.TypeError("quantization_config", "an object", *q);
+    TESSERA_ASSIGN_OR_RETURN(c.quantization, ParseQuantizationConfig(q->dump(), source));
+  }
   return c;
 }
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "engine/quant/quant_config.h"
 
 namespace tessera {
 
@@ -52,6 +53,10 @@ struct ModelConfig {
   std::vector<int64_t> layer_sliding_window;
   int64_t bos_token_id = -1;           // -1 when unset
   std::vector<int64_t> eos_token_ids;  // config.json and generation_config.json, deduplicated
+
+  // The checkpoint's quantization_config (method kNone when absent or null): which Linears are
+  // stored pre-quantized, and how.
+  QuantConfig quantization;
 
   int64_t q_size() const { return num_attention_heads * head_dim; }
   int64_t kv_size() const { return num_key_value_heads * head_dim; }

@@ -221,8 +221,9 @@ absl::Status SafetensorsFile::Parse() {
     const std::string& dtype_name = dtype_json->get_ref<const std::string&>();
     const std::optional<DType> dtype = ParseDType(dtype_name);
     if (!dtype.has_value()) {
-      return error(tensor, "unsupported dtype ", QuoteForError(dtype_name),
-                   " (tessera loads BF16, F16 and F32)");
+      return error(
+          tensor, "unsupported dtype ", QuoteForError(dtype_name),
+          " (tessera loads BF16, F16, F32, and I32, I64, F8_E4M3 in quantized checkpoints)");
     }
 
     const Json* shape_json = field("shape");

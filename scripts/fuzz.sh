@@ -4,7 +4,7 @@
 # and runs each for FUZZ_SECONDS (default 60), all at once, from a scratch copy of its seed corpus
 # in build-fuzz/fuzz-work/<target>/. Fails when a target crashes, trips a sanitizer or a check.
 #
-#   scripts/fuzz.sh                                  both targets, 60 s each
+#   scripts/fuzz.sh                                  every target, 60 s each
 #   FUZZ_SECONDS=3600 scripts/fuzz.sh                fuzz longer
 #   scripts/fuzz.sh tokenizer_json_fuzz              one target
 #   build-fuzz/tests/fuzz/tokenizer_encode_fuzz CRASH_FILE    replay a saved crash
@@ -21,7 +21,7 @@ bash scripts/install-deps.sh
 seconds=${FUZZ_SECONDS:-60}
 jobs=${JOBS:-$(nproc)}
 targets=("$@")
-if [ ${#targets[@]} -eq 0 ]; then targets=(tokenizer_encode_fuzz tokenizer_json_fuzz); fi
+if [ ${#targets[@]} -eq 0 ]; then targets=(tokenizer_encode_fuzz tokenizer_json_fuzz quant_config_fuzz); fi
 
 CC=clang-14 CXX=clang++-14 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DTESSERA_FUZZ=ON -DTESSERA_CUDA=OFF -DTESSERA_BUILD_TESTS=OFF -DTESSERA_BUILD_BENCH=OFF

@@ -19,6 +19,8 @@ packages=(
   libspdlog-dev
   # Unicode categories and NFC for the tokenizer
   libutf8proc-dev
+  # quantization_config's "re:" module patterns, matched in linear time (no ReDoS)
+  libre2-dev
   # SHA-256 content digests of LoRA adapters (libcrypto's EVP API)
   libssl-dev
   # tests and benchmarks; the daemon's end-to-end test drives it with curl, openssl (a TLS

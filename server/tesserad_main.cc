@@ -45,6 +45,7 @@ void AddFlags(CLI::App& app, tessera::DaemonOptions& o, Seconds& seconds,
               std::vector<std::string>& adapters, std::string& log_level) {
   app.add_option("--model", o.model_dir, "Hugging Face model directory")->required();
   app.add_option("--backend", o.engine.backend, "cpu | cuda")->capture_default_str();
+  app.add_option("--quantization", o.engine.quantization, tessera::kQuantizationFlagHelp);
   app.add_option("--tokenizer", o.tokenizer,
                  "tokenizer.json or its directory (default: the model's, when present)");
   app.add_option("--served-model-name", o.served_model_name,

@@ -2,8 +2,11 @@
 
 #include <functional>
 #include <random>
+#include <string>
+#include <string_view>
 
 #include "engine/model_weights.h"
+#include "engine/quant/quantized_linear.h"
 
 namespace tessera {
 namespace {
@@ -87,6 +90,32 @@ absl::StatusOr<CpuWeights> Build(
   return w;
 }
 
+constexpr std::string_view kWeightSuffix = ".weight";
+
+// The quantization scheme of `spec` when it is a decoder Linear stored pre-quantized; nullptr for
+// everything else (embeddings, norms, biases, lm_head and modules the config leaves unquantized).
+const QuantScheme* QuantizedScheme(const ModelConfig& c, const WeightSpec& spec) {
+  if (!c.quantization.quantized()) return nullptr;
+  switch (spec.kind) {
+    case WeightKind::kQ:
+    case WeightKind::kK:
+    case WeightKind::kV:
+    case WeightKind::kO:
+    case WeightKind::kGate:
+    case WeightKind::kUp:
+    case WeightKind::kDown:
+      break;
+    default:
+      return nullptr;
+  }
+  if (spec.name.size() < kWeightSuffix.size() ||
+      spec.name.compare(spec.name.size() - kWeightSuffix.size(), kWeightSuffix.size(),
+                        kWeightSuffix) != 0) {
+    return nullptr;
+  }
+  return c.quantization.SchemeFor(spec.name.substr(0, spec.name.size() - kWeightSuffix.size()));
+}
+
 }  // namespace
 
 size_t CpuWeights::NumParameters() const {
@@ -103,6 +132,18 @@ size_t CpuWeights::NumParameters() const {
 absl::StatusOr<CpuWeights> CpuWeights::FromCheckpoint(const ModelConfig& config,
                                                       const Checkpoint& checkpoint) {
   return Build(config, [&](const WeightSpec& spec, std::vector<float>* dst) -> absl::Status {
+    // A pre-quantized Linear is dequantized here, once: the engine then runs its fp32 path on
+    // exactly the dequantized weights.
+    if (const QuantScheme* scheme = QuantizedScheme(config, spec); scheme != nullptr) {
+      const std::string module = spec.name.substr(0, spec.name.size() - kWeightSuffix.size());
+      absl::StatusOr<QuantizedLinear> q = LoadQuantizedLinear(
+          checkpoint, config.quantization, *scheme, module, spec.shape[0], spec.shape[1]);
+      if (!q.ok()) return q.status();
+      absl::StatusOr<std::vector<float>> w = q->Dequantize();
+      if (!w.ok()) return w.status();
+      *dst = *std::move(w);
+      return absl::OkStatus();
+    }
     absl::StatusOr<const TensorView*> t = checkpoint.Get(spec.name, spec.shape);
     if (!t.ok()) return t.status();
     ConvertToFloat((*t)->dtype, (*t)->data.data(), dst->size(), dst->data());

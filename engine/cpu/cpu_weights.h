@@ -1,7 +1,8 @@
 // The model's weights as fp32 on the host: what the CPU reference computes with.
 //
-// Built from a checkpoint (bf16/f16/f32 converted exactly) or from random values (benchmarks of
-// model shapes without files). Immutable after construction.
+// Built from a checkpoint (bf16/f16/f32 converted exactly; pre-quantized AWQ, GPTQ and
+// compressed-tensors Linears dequantized exactly, engine/quant/) or from random values (benchmarks
+// of model shapes without files). Immutable after construction.
 #ifndef TESSERA_ENGINE_CPU_CPU_WEIGHTS_H_
 #define TESSERA_ENGINE_CPU_CPU_WEIGHTS_H_
 

@@ -288,6 +288,7 @@ absl::StatusOr<std::unique_ptr<CudaEngine>> CudaEngine::Load(const std::string& 
   absl::StatusOr<ModelConfig> config = LoadModelConfig(model_dir);
   if (!config.ok()) return config.status();
   TESSERA_RETURN_IF_ERROR(ApplyMaxModelLen(options.max_model_len, &*config));
+  TESSERA_RETURN_IF_ERROR(RefuseQuantizedOnCuda(config->quantization));
   TESSERA_RETURN_IF_ERROR(CheckOptions(*config, options));
   absl::StatusOr<std::unique_ptr<Checkpoint>> checkpoint = Checkpoint::Open(model_dir);
   if (!checkpoint.ok()) return checkpoint.status();

@@ -374,6 +374,15 @@ TEST_F(SyntheticAdapterTest, MissingTensor) {
                  "targets model.layers.1.self_attn.v_proj"});
 }
 
+// safetensors also reads the dtypes of quantized checkpoints; an adapter tensor in one of them is
+// refused, not converted as if it were floats.
+TEST_F(SyntheticAdapterTest, NonFloatDtypesAreRefused) {
+  std::vector<TensorToWrite> t = QvTensors();
+  t.back().dtype = DType::kI32;  // layer 1 v_proj lora_B: same byte count as F32
+  ExpectRefused(ConfigJson(), t,
+                {"model.layers.1.self_attn.v_proj.lora_B.weight", "dtype I32", "BF16, F16 or F32"});
+}
+
 TEST_F(SyntheticAdapterTest, UnexpectedTensors) {
   for (const std::string& name :
        {std::string("base_model.model.model.layers.0.self_attn.q_proj.bias"),

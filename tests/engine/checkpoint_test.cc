@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "engine/safetensors_writer.h"
 #include "tests/engine/test_files.h"
 
 namespace tessera {
@@ -133,6 +134,23 @@ TEST(CheckpointTest, GetChecksShapeAndPresence) {
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(Msg(missing.status()), absl::StrCat(dir, ": tensor \"lm_head.weight\" is missing"));
+}
+
+// Packed quantized words are never a plain weight: Get refuses them, naming the tensor, so no
+// loader converts I32 bits to floats.
+TEST(CheckpointTest, GetRefusesQuantizedDtypes) {
+  const std::string dir = TestDir("quantized_dtype");
+  ASSERT_TRUE(WriteSafetensors(dir + "/model.safetensors",
+                               {{"q.qweight", DType::kI32, {2}, std::string(8, '\0')},
+                                {"f.weight", DType::kF8E4M3, {2}, std::string(2, '\0')}})
+                  .ok());
+  auto ckpt = Checkpoint::Open(dir);
+  ASSERT_TRUE(ckpt.ok()) << ckpt.status();
+  auto q = (*ckpt)->Get("q.qweight", {2});
+  ASSERT_FALSE(q.ok());
+  EXPECT_EQ(q.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Msg(q.status()), ::testing::HasSubstr("tensor \"q.qweight\" has dtype I32"));
+  EXPECT_FALSE((*ckpt)->Get("f.weight", {2}).ok());
 }
 
 TEST(CheckpointTest, IndexNamingAMissingShard) {

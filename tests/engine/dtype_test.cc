@@ -179,16 +179,37 @@ TEST(DTypeTest, ParseDType) {
   EXPECT_EQ(ParseDType("BF16"), DType::kBF16);
   EXPECT_EQ(ParseDType("F16"), DType::kF16);
   EXPECT_EQ(ParseDType("F32"), DType::kF32);
-  for (const char* name : {"bf16", "f32", "F64", "I8", "U8", "BOOL", "F8_E4M3", "", "F16 ", "BF"}) {
+  for (const char* name : {"bf16", "f32", "F64", "I8", "U8", "BOOL", "F8_E5M2", "", "F16 ", "BF"}) {
     EXPECT_EQ(ParseDType(name), std::nullopt) << name;
   }
-  for (DType t : {DType::kBF16, DType::kF16, DType::kF32}) {
+  for (DType t :
+       {DType::kBF16, DType::kF16, DType::kF32, DType::kI32, DType::kI64, DType::kF8E4M3}) {
     EXPECT_EQ(ParseDType(DTypeName(t)), t);
   }
   EXPECT_EQ(DTypeSize(DType::kBF16), 2u);
   EXPECT_EQ(DTypeSize(DType::kF16), 2u);
   EXPECT_EQ(DTypeSize(DType::kF32), 4u);
+  EXPECT_EQ(DTypeSize(DType::kI32), 4u);
+  EXPECT_EQ(DTypeSize(DType::kI64), 8u);
+  EXPECT_EQ(DTypeSize(DType::kF8E4M3), 1u);
 }
 
 }  // namespace
 }  // namespace tessera
+
+// float8_e4m3fn values from the format's definition (OCP FP8, "E4M3"): bias 7, subnormals,
+// 0x7F/0xFF NaN, no infinities.
+TEST(DTypeTest, Fp8E4M3) {
+  EXPECT_EQ(tessera::Fp8E4M3ToFloat(0x00), 0.0f);
+  EXPECT_TRUE(std::signbit(tessera::Fp8E4M3ToFloat(0x80)));
+  EXPECT_EQ(tessera::Fp8E4M3ToFloat(0x38), 1.0f);          // exponent 7, mantissa 0
+  EXPECT_EQ(tessera::Fp8E4M3ToFloat(0x3C), 1.5f);          // mantissa 4/8
+  EXPECT_EQ(tessera::Fp8E4M3ToFloat(0xC0), -2.0f);         // sign, exponent 8
+  EXPECT_EQ(tessera::Fp8E4M3ToFloat(0x7E), 448.0f);        // largest finite
+  EXPECT_EQ(tessera::Fp8E4M3ToFloat(0x01), 0.001953125f);  // smallest subnormal 2^-9
+  EXPECT_EQ(tessera::Fp8E4M3ToFloat(0x07), 7 * 0.001953125f);
+  EXPECT_EQ(tessera::Fp8E4M3ToFloat(0x08), 0.015625f);  // smallest normal 2^-6
+  EXPECT_TRUE(std::isnan(tessera::Fp8E4M3ToFloat(0x7F)));
+  EXPECT_TRUE(std::isnan(tessera::Fp8E4M3ToFloat(0xFF)));
+  EXPECT_EQ(tessera::Fp8E4M3ToFloat(0x78), 256.0f);  // exponent 15 is finite in E4M3fn
+}

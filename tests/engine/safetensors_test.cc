@@ -160,12 +160,15 @@ std::vector<BadCase> BadCases() {
       {"DtypeNotString",
        Image("{\"w\":{\"dtype\":4,\"shape\":[4],\"data_offsets\":[0,16]}}", data16),
        {"tensor \"w\"", "\"dtype\" must be a string"}},
-      {"UnknownDtypeI64",
-       Image(absl::StrCat("{", Entry("w", "I64", "[2]", 0, 16), "}"), data16),
-       {"tensor \"w\"", "\"I64\""}},
-      {"UnknownDtypeF8",
-       Image(absl::StrCat("{", Entry("w", "F8_E4M3", "[16]", 0, 16), "}"), data16),
-       {"tensor \"w\"", "\"F8_E4M3\""}},
+      {"UnknownDtypeI8",
+       Image(absl::StrCat("{", Entry("w", "I8", "[16]", 0, 16), "}"), data16),
+       {"tensor \"w\"", "\"I8\""}},
+      {"UnknownDtypeF8E5M2",
+       Image(absl::StrCat("{", Entry("w", "F8_E5M2", "[16]", 0, 16), "}"), data16),
+       {"tensor \"w\"", "\"F8_E5M2\""}},
+      {"QuantizedDtypeSizeMismatch",  // I64 is 8 bytes: [4] needs 32
+       Image(absl::StrCat("{", Entry("w", "I64", "[4]", 0, 16), "}"), data16),
+       {"tensor \"w\""}},
       {"ShapeNotArray",
        Image(absl::StrCat("{", Entry("w", "F32", "4", 0, 16), "}"), data16),
        {"tensor \"w\"", "\"shape\" must be an array"}},
@@ -251,9 +254,24 @@ INSTANTIATE_TEST_SUITE_P(Corpus, MalformedTest, ::testing::ValuesIn(BadCases()),
 TEST(SafetensorsTest, LongTensorNamesAreTruncatedInMessages) {
   const std::string name(10000, 'n');
   auto file = SafetensorsFile::FromBytes(
-      Image(absl::StrCat("{", Entry(name, "I64", "[1]", 0, 8), "}"), std::string(8, '\0')), "mem");
+      Image(absl::StrCat("{", Entry(name, "U64", "[1]", 0, 8), "}"), std::string(8, '\0')), "mem");
   ASSERT_FALSE(file.ok());
   EXPECT_LT(file.status().message().size(), 300u) << file.status();
+}
+
+// Quantized checkpoints' dtypes: packed I32 words, I64 shapes, FP8 E4M3 weights.
+TEST(SafetensorsTest, ReadsQuantizedDtypes) {
+  const std::string data(4 + 8 + 4, '\x01');
+  auto file = SafetensorsFile::FromBytes(
+      Image(absl::StrCat("{", Entry("a", "I32", "[1]", 0, 4), ",", Entry("b", "I64", "[1]", 4, 12),
+                         ",", Entry("c", "F8_E4M3", "[2, 2]", 12, 16), "}"),
+            data),
+      "mem");
+  ASSERT_TRUE(file.ok()) << file.status();
+  EXPECT_EQ((*file)->Find("a")->dtype, DType::kI32);
+  EXPECT_EQ((*file)->Find("b")->dtype, DType::kI64);
+  EXPECT_EQ((*file)->Find("c")->dtype, DType::kF8E4M3);
+  EXPECT_EQ((*file)->Find("c")->data.size(), 4u);
 }
 
 TEST(SafetensorsTest, OpenMapsAValidFile) {

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <system_error>
 
 namespace tessera::testing {
 
@@ -22,6 +23,28 @@ inline void WriteFile(const std::string& path, const std::string& contents) {
   std::ofstream f(path, std::ios::binary | std::ios::trunc);
   f.write(contents.data(), static_cast<std::streamsize>(contents.size()));
   ASSERT_TRUE(f.good()) << path;
+}
+
+// Empty when the model folder's files are usable; else why not. The quant-llama fixtures hold
+// symbolic links (shard 1, tokenizer.json), and a copy that does not keep links (one made with
+// core.symlinks=false, or by a tool that writes a link as a file holding its target) leaves small
+// files holding "../quant-llama/...": tests skip such a copy with this message rather than fail on
+// a fixture problem.
+inline std::string BrokenFixtureLinks(const std::string& model_dir) {
+  for (const char* name : {"model-00001-of-00002.safetensors", "tokenizer.json"}) {
+    const std::filesystem::path p = std::filesystem::path(model_dir) / name;
+    std::error_code ec;
+    if (std::filesystem::is_symlink(p, ec) || !std::filesystem::is_regular_file(p, ec)) continue;
+    if (std::filesystem::file_size(p, ec) > 256) continue;
+    std::ifstream f(p, std::ios::binary);
+    std::string head(3, '\0');
+    f.read(head.data(), 3);
+    if (head == "../") {
+      return p.string() + " is a file holding a link target, not a symbolic link: this copy of " +
+             "the fixtures lost its links";
+    }
+  }
+  return "";
 }
 
 }  // namespace tessera::testing

@@ -9,6 +9,7 @@
 #include "engine/cpu/cpu_engine.h"
 #include "scheduler/offline_scheduler.h"
 #include "tests/engine/cpu/golden_reference.h"
+#include "tests/engine/test_files.h"
 
 namespace tessera {
 namespace {
@@ -16,13 +17,17 @@ namespace {
 constexpr double kTolerance = 1e-3;  // fp32 engine vs fp32 transformers, absolute
 const std::string kFixtures = TESSERA_FIXTURES_DIR;
 
-class GoldenTest : public testing::TestWithParam<std::string> {
+class GoldenTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     model_dir_ = kFixtures + "/models/" + GetParam();
     refs_ = kFixtures + "/refs/" + GetParam() + ".public";
     if (!std::filesystem::exists(model_dir_) || !std::filesystem::exists(refs_ + ".json")) {
       GTEST_SKIP() << "fixtures not found at " << kFixtures;
+    }
+    if (const std::string broken = tessera::testing::BrokenFixtureLinks(model_dir_);
+        !broken.empty()) {
+      GTEST_SKIP() << broken;
     }
     auto engine = CpuEngine::Load(model_dir_, CpuEngineOptions{});
     ASSERT_TRUE(engine.ok()) << engine.status();
@@ -172,7 +177,12 @@ TEST_P(GoldenTest, ChunkingAndBlockSizeDoNotChangeResults) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, GoldenTest, testing::Values("tiny-llama", "tiny-qwen2"),
+// quant-llama-{awq,gptq,fp8} are pre-quantized checkpoints of quant-llama; their references were
+// computed in float64 on the dequantized weights, so they check the format loaders end to end.
+INSTANTIATE_TEST_SUITE_P(Fixtures, GoldenTest,
+                         ::testing::Values("tiny-llama", "tiny-qwen2", "quant-llama",
+                                           "quant-llama-awq", "quant-llama-gptq",
+                                           "quant-llama-fp8"),
                          [](const auto& info) {
                            std::string n = info.param;
                            for (char& ch : n)
