@@ -3,6 +3,7 @@
 #define TESSERA_TESTS_ENGINE_TEST_FILES_H_
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -45,6 +46,35 @@ inline std::string BrokenFixtureLinks(const std::string& model_dir) {
     }
   }
   return "";
+}
+
+// `model_dir` itself when its files are usable. Otherwise (a copy of the fixtures that lost its
+// links, as BrokenFixtureLinks says) a scratch folder of symbolic links to the model's files in
+// which each file holding a link target is replaced by a link to that target, so that the tests
+// still run on the real fixture. The folder is per process (ctest runs tests side by side) and
+// reused within it.
+inline std::string FixtureModelDir(const std::string& model_dir) {
+  namespace fs = std::filesystem;
+  if (BrokenFixtureLinks(model_dir).empty()) return model_dir;
+  const fs::path src = fs::absolute(model_dir);
+  const fs::path dir =
+      fs::path(::testing::TempDir()) /
+      ("fixture_links_" + src.filename().string() + "_" + std::to_string(getpid()));
+  std::error_code ec;
+  if (fs::is_directory(dir, ec)) return dir.string();
+  fs::create_directories(dir);
+  for (const fs::directory_entry& e : fs::directory_iterator(src)) {
+    fs::path target = e.path();
+    if (e.is_regular_file(ec) && e.file_size(ec) <= 256) {
+      std::ifstream f(e.path(), std::ios::binary);
+      std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+      while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+      if (text.rfind("../", 0) == 0) target = (src / text).lexically_normal();
+    }
+    fs::create_symlink(target, dir / e.path().filename(), ec);
+    EXPECT_FALSE(ec) << "cannot link " << target << ": " << ec.message();
+  }
+  return dir.string();
 }
 
 }  // namespace tessera::testing
