@@ -27,10 +27,7 @@ absl::StatusOr<std::vector<GenerateRequest>> RequestsFromFlags(const GenerateCom
                                                                const Tokenizer* tokenizer,
                                                                const GenerationDefaults& defaults) {
   GenerateRequest r;
-  r.sampling.top_p = defaults.top_p;
-  r.sampling.top_k = defaults.top_k;
-  r.sampling.min_p = defaults.min_p;
-  r.sampling.repetition_penalty = defaults.repetition_penalty;
+  r.sampling = defaults.Sampling();
   r.id = "0";
   if (o.text.has_value()) {
     if (tokenizer == nullptr) {

@@ -141,11 +141,7 @@ absl::StatusOr<GenerateRequest> ParseGenerateRequest(absl::string_view line,
   r.id = default_id;
   // Fields the line leaves out take the model's generation_config.json defaults.
   r.max_tokens = defaults.max_tokens;
-  r.sampling.temperature = defaults.temperature;
-  r.sampling.top_p = defaults.top_p;
-  r.sampling.top_k = defaults.top_k;
-  r.sampling.min_p = defaults.min_p;
-  r.sampling.repetition_penalty = defaults.repetition_penalty;
+  r.sampling = defaults.Sampling();
   bool has_tokens = false;
   std::optional<std::string> text;
   std::optional<bool> add_special_tokens;

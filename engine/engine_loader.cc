@@ -35,18 +35,18 @@ std::string CpuMemoryPlan(const CpuEngine& engine) {
 absl::StatusOr<LoadedEngine> LoadEngine(const std::string& model_dir, const EngineLoadOptions& o) {
   const auto start = std::chrono::steady_clock::now();
   LoadedEngine out;
-  if (!o.quantization.empty()) {
+  if (!o.quantization.empty() || o.backend == "cuda") {
+    // Read once for both checks. Without --quantization, a config that does not parse is left to
+    // the engine's own load for its error.
     absl::StatusOr<ModelConfig> config = LoadModelConfig(model_dir);
-    if (!config.ok()) return config.status();
-    if (absl::Status s = CheckQuantizationFlag(o.quantization, config->quantization); !s.ok()) {
-      return s;
+    if (!config.ok() && !o.quantization.empty()) return config.status();
+    if (config.ok() && !o.quantization.empty()) {
+      if (absl::Status s = CheckQuantizationFlag(o.quantization, config->quantization); !s.ok()) {
+        return s;
+      }
     }
-  }
-  if (o.backend == "cuda") {
-    // Said before "no CUDA in this build" too: a quantized model would not run on CUDA either. A
-    // config that does not parse is left to the engine's own load for its error.
-    absl::StatusOr<ModelConfig> config = LoadModelConfig(model_dir);
-    if (config.ok()) {
+    // Said before "no CUDA in this build" too: a quantized model would not run on CUDA either.
+    if (config.ok() && o.backend == "cuda") {
       if (absl::Status s = RefuseQuantizedOnCuda(config->quantization); !s.ok()) return s;
     }
   }

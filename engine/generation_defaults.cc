@@ -32,6 +32,16 @@ absl::StatusOr<std::optional<float>> Number(const JsonFields& f, std::string_vie
 
 }  // namespace
 
+SamplingParams GenerationDefaults::Sampling() const {
+  SamplingParams s;
+  s.temperature = temperature;
+  s.top_p = top_p;
+  s.top_k = top_k;
+  s.min_p = min_p;
+  s.repetition_penalty = repetition_penalty;
+  return s;
+}
+
 std::string GenerationDefaults::Describe() const {
   const GenerationDefaults builtin;
   std::vector<std::string> parts;

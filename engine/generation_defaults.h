@@ -14,6 +14,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "engine/sampling_params.h"
 
 namespace tessera {
 
@@ -26,6 +27,9 @@ struct GenerationDefaults {
   float min_p = 0.0f;
   float repetition_penalty = 1.0f;
   int32_t max_tokens = 16;
+
+  // Default-constructed params with these defaults in place: where a request starts from.
+  SamplingParams Sampling() const;
 
   // "temperature=0.6 top_p=0.9 ..." listing only the values that differ from tessera's own, for
   // the startup log; empty when none does.
