@@ -15,8 +15,10 @@ summary=()
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm --format=csv | tee "$OUT/gpu.txt"
 
 if [ "$what" != bench ]; then
-  for t in device_info_test memory_plan_test elementwise_ops_test gpu_sampler_test \
-           paged_attention_test cuda_block_copy_test cuda_golden_test lora_layout_test \
+  # memory_plan_test and lora_layout_test moved to tests/engine (plain C++, run by CI); the
+  # agreement of the shared plan with the CUDA weights is memory_plan_agreement_test.
+  for t in device_info_test memory_plan_agreement_test elementwise_ops_test gpu_sampler_test \
+           paged_attention_test cuda_block_copy_test cuda_golden_test \
            lora_kernels_test cuda_lora_golden_test cuda_lora_scheduler_test; do
     [ -x "$bin/$t" ] || { summary+=("$t: not built"); continue; }
     timeout ${TEST_TIMEOUT:-240} "$bin/$t" > "$OUT/$t.log" 2>&1
