@@ -84,6 +84,8 @@ EngineLoadOptions EngineOptionsFrom(const GenerateCommandOptions& o) {
   EngineLoadOptions eo;
   eo.backend = o.backend;
   eo.quantization = o.quantization;
+  eo.nf4_double_quant = o.nf4_double_quant;
+  eo.dtype = o.dtype;
   eo.block_size = o.block_size;
   eo.num_kv_blocks = o.num_kv_blocks;
   eo.kv_cache_bytes = o.kv_cache_bytes;
@@ -244,6 +246,8 @@ void AddGenerateCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--model", o->model_dir, "Hugging Face model directory")->required();
   cmd->add_option("--backend", o->backend, "cpu | cuda")->capture_default_str();
   cmd->add_option("--quantization", o->quantization, kQuantizationFlagHelp);
+  cmd->add_flag("--nf4-double-quant", o->nf4_double_quant, kNf4DoubleQuantFlagHelp);
+  cmd->add_option("--dtype", o->dtype, kDTypeFlagHelp)->capture_default_str();
   auto* file =
       cmd->add_option("--requests", o->requests_file, "JSON Lines requests file ('-' for stdin)");
   auto* ids =

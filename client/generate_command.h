@@ -14,8 +14,10 @@ namespace tessera {
 struct GenerateCommandOptions {
   std::string model_dir;
   std::string backend = "cpu";
-  std::string quantization;   // vLLM's --quantization; must agree with the checkpoint
-  std::string requests_file;  // JSON Lines; "-" = stdin
+  std::string quantization;  // vLLM's --quantization (engine_loader.h)
+  bool nf4_double_quant = false;
+  std::string dtype = "auto";  // vLLM's --dtype
+  std::string requests_file;   // JSON Lines; "-" = stdin
   // tokenizer.json or its directory; empty: the model directory's, when it has one.
   std::string tokenizer;
   // One request from flags instead of a file: token ids, or text (needs a tokenizer).

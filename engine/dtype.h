@@ -96,6 +96,30 @@ inline float Fp8E4M3ToFloat(uint8_t b) {
   return negative ? -v : v;
 }
 
+// Round-to-nearest-even fp32 -> FP8 E4M3 ("fn": no infinities, 0x7f/0xff are NaN), saturating at
+// +-448 as on-load FP8 quantization wants (its scaled values reach 448 up to rounding); NaN -> NaN.
+inline uint8_t FloatToFp8E4M3(float f) {
+  const uint8_t sign = std::signbit(f) ? 0x80u : 0x00u;
+  const float a = std::fabs(f);
+  if (std::isnan(f)) return sign | 0x7fu;
+  if (a >= 448.0f) return sign | 0x7eu;
+  int e = 0;
+  std::frexp(a, &e);  // a = m * 2^e with m in [0.5, 1): the leading bit is 2^(e-1)
+  if (a == 0.0f || e - 1 < -6) {
+    // Subnormal range: multiples of 2^-9; 8 of them is the smallest normal, code 0x08.
+    const auto m = static_cast<uint32_t>(std::nearbyint(std::ldexp(a, 9)));
+    return sign | static_cast<uint8_t>(m);
+  }
+  int exp = e - 1;
+  auto m = static_cast<uint32_t>(std::nearbyint(std::ldexp(a, 3 - exp)));  // in [8, 16]
+  if (m == 16) {
+    m = 8;
+    ++exp;
+  }
+  const auto code = static_cast<uint8_t>(((exp + 7) << 3) | (m - 8));
+  return sign | (code == 0x7fu ? 0x7eu : code);  // 480 would be the NaN code: saturate
+}
+
 // Round-to-nearest-even fp32 -> bf16 (NaN stays NaN). Used by tests and synthetic weights.
 inline uint16_t FloatToBf16(float f) {
   uint32_t u;

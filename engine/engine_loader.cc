@@ -1,11 +1,14 @@
 #include "engine/engine_loader.h"
 
 #include <chrono>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "engine/cpu/cpu_engine.h"
 #include "engine/model_config.h"
+#include "engine/quant/on_load_quantizer.h"
+#include "engine/weight_load_options.h"
 #ifdef TESSERA_WITH_CUDA
 #include "engine/cuda/cuda_engine.h"
 #endif
@@ -26,8 +29,10 @@ std::string CpuMemoryPlan(const CpuEngine& engine) {
   const double weights = static_cast<double>(engine.weights().NumParameters()) * sizeof(float);
   const double kv = static_cast<double>(tokens * KvBytesPerToken(engine.config(), sizeof(float)));
   return absl::StrFormat(
-      "cpu (fp32): weights %.3f GiB, KV cache %.3f GiB = %d blocks x %d tokens = %d tokens",
-      weights / kGiB, kv / kGiB, g.num_blocks, g.block_size, tokens);
+      "cpu (fp32): weights %.3f GiB, KV cache %.3f GiB = %d blocks x %d tokens = %d tokens; stored "
+      "as %s",
+      weights / kGiB, kv / kGiB, g.num_blocks, g.block_size, tokens,
+      engine.weights().stored.ToString());
 }
 
 }  // namespace
@@ -35,6 +40,25 @@ std::string CpuMemoryPlan(const CpuEngine& engine) {
 absl::StatusOr<LoadedEngine> LoadEngine(const std::string& model_dir, const EngineLoadOptions& o) {
   const auto start = std::chrono::steady_clock::now();
   LoadedEngine out;
+  absl::StatusOr<WeightDType> dtype = ParseDTypeFlag(o.dtype);
+  if (!dtype.ok()) return dtype.status();
+  const std::optional<OnLoadMethod> on_load = OnLoadMethodNamed(o.quantization);
+  if (o.nf4_double_quant && on_load != OnLoadMethod::kNf4) {
+    return absl::InvalidArgumentError(
+        "--nf4-double-quant applies to --quantization nf4 (or bitsandbytes) only");
+  }
+  if (o.backend == "cuda") {
+    if (on_load.has_value()) {
+      return absl::UnimplementedError(absl::StrCat(
+          "--quantization ", o.quantization,
+          ": on-load quantization on CUDA is not supported yet (issue 20); use --backend cpu"));
+    }
+    if (*dtype == WeightDType::kFloat16 || *dtype == WeightDType::kFloat32) {
+      return absl::UnimplementedError(
+          absl::StrCat("--dtype ", WeightDTypeName(*dtype),
+                       ": the CUDA engine computes in bfloat16; use --dtype auto or bfloat16"));
+    }
+  }
   if (!o.quantization.empty() || o.backend == "cuda") {
     // Read once for both checks. Without --quantization, a config that does not parse is left to
     // the engine's own load for its error.
@@ -82,6 +106,8 @@ absl::StatusOr<LoadedEngine> LoadEngine(const std::string& model_dir, const Engi
     eo.num_threads = o.threads;
     eo.max_loras = o.max_loras;
     eo.max_model_len = o.max_model_len;
+    eo.weights.dtype = *dtype;
+    if (on_load.has_value()) eo.weights.quantization = {*on_load, o.nf4_double_quant};
     auto engine = CpuEngine::Load(model_dir, eo);
     if (!engine.ok()) return engine.status();
     out.memory_plan = CpuMemoryPlan(**engine);

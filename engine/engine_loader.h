@@ -14,8 +14,18 @@ namespace tessera {
 
 // --quantization's help text, shared by tesserad and tessera generate.
 inline constexpr char kQuantizationFlagHelp[] =
-    "Pre-quantized checkpoint format, as in vLLM (awq | gptq | compressed-tensors); detected from "
-    "config.json, so the flag only has to agree. Default: the checkpoint's";
+    "As in vLLM: a pre-quantized checkpoint's format (awq | gptq | compressed-tensors), detected "
+    "from config.json so the flag only has to agree; or on-load quantization of an unquantized "
+    "checkpoint's linear layers: int8 (per channel), int4 (groups of 128, zero point), fp8 (E4M3, "
+    "per channel), nf4 | bitsandbytes (QLoRA's NormalFloat-4, blocks of 64). Default: the "
+    "checkpoint's";
+inline constexpr char kDTypeFlagHelp[] =
+    "Type of unquantized weights, as in vLLM: auto (the checkpoint's; bf16 on CUDA) | bfloat16 | "
+    "float16 (half) | float32 (float). The CPU engine computes in fp32 and rounds the weights to "
+    "this type; CUDA supports auto and bfloat16";
+inline constexpr char kNf4DoubleQuantFlagHelp[] =
+    "With --quantization nf4: also quantize the per-block absmax (QLoRA's double quantization, "
+    "bitsandbytes' bnb_4bit_use_double_quant)";
 
 struct EngineLoadOptions {
   std::string backend = "cpu";  // "cpu" | "cuda"
@@ -32,6 +42,8 @@ struct EngineLoadOptions {
   // vLLM's --quantization: "" (not given) or a name that must agree with the checkpoint's
   // quantization_config (engine/quant/quant_config.h, CheckQuantizationFlag).
   std::string quantization;
+  bool nf4_double_quant = false;  // --nf4-double-quant
+  std::string dtype = "auto";     // vLLM's --dtype
 };
 
 struct LoadedEngine {
@@ -41,9 +53,10 @@ struct LoadedEngine {
   std::string memory_plan;
 };
 
-// InvalidArgument for an unknown backend or a --quantization that disagrees with the checkpoint;
-// Unimplemented for a CUDA request to a build without CUDA, a quantized checkpoint on CUDA or
-// on-load quantization; the engine's own errors otherwise (NotFound for a missing directory).
+// InvalidArgument for an unknown backend, --dtype or a --quantization that disagrees with the
+// checkpoint; Unimplemented for a CUDA request to a build without CUDA, or a quantized checkpoint,
+// on-load quantization or float16 on CUDA; the engine's own errors otherwise (NotFound for a
+// missing directory).
 absl::StatusOr<LoadedEngine> LoadEngine(const std::string& model_dir,
                                         const EngineLoadOptions& options);
 

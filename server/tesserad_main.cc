@@ -46,6 +46,8 @@ void AddFlags(CLI::App& app, tessera::DaemonOptions& o, Seconds& seconds,
   app.add_option("--model", o.model_dir, "Hugging Face model directory")->required();
   app.add_option("--backend", o.engine.backend, "cpu | cuda")->capture_default_str();
   app.add_option("--quantization", o.engine.quantization, tessera::kQuantizationFlagHelp);
+  app.add_flag("--nf4-double-quant", o.engine.nf4_double_quant, tessera::kNf4DoubleQuantFlagHelp);
+  app.add_option("--dtype", o.engine.dtype, tessera::kDTypeFlagHelp)->capture_default_str();
   app.add_option("--tokenizer", o.tokenizer,
                  "tokenizer.json or its directory (default: the model's, when present)");
   app.add_option("--served-model-name", o.served_model_name,

@@ -31,7 +31,8 @@ absl::StatusOr<std::unique_ptr<CpuEngine>> CpuEngine::Load(const std::string& mo
   if (!config.ok()) return config.status();
   absl::StatusOr<std::unique_ptr<Checkpoint>> checkpoint = Checkpoint::Open(model_dir);
   if (!checkpoint.ok()) return checkpoint.status();
-  absl::StatusOr<CpuWeights> weights = CpuWeights::FromCheckpoint(*config, **checkpoint);
+  absl::StatusOr<CpuWeights> weights =
+      CpuWeights::FromCheckpoint(*config, **checkpoint, options.weights);
   if (!weights.ok()) return weights.status();
   return Create(*std::move(config), *std::move(weights), options);
 }

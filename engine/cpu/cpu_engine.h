@@ -36,6 +36,8 @@ struct CpuEngineOptions {
   int32_t max_loras = 8;
   // --max-model-len: the longest request (prompt + output); 0: the model's context.
   int64_t max_model_len = 0;
+  // --dtype and on-load --quantization (Load only).
+  WeightLoadOptions weights;
 };
 
 class CpuEngine final : public Engine {

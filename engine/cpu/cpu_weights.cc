@@ -1,11 +1,16 @@
 #include "engine/cpu/cpu_weights.h"
 
+#include <cmath>
 #include <functional>
 #include <random>
 #include <string>
 #include <string_view>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "engine/dtype.h"
 #include "engine/model_weights.h"
+#include "engine/quant/on_load_quantizer.h"
 #include "engine/quant/quantized_linear.h"
 
 namespace tessera {
@@ -92,10 +97,9 @@ absl::StatusOr<CpuWeights> Build(
 
 constexpr std::string_view kWeightSuffix = ".weight";
 
-// The quantization scheme of `spec` when it is a decoder Linear stored pre-quantized; nullptr for
-// everything else (embeddings, norms, biases, lm_head and modules the config leaves unquantized).
-const QuantScheme* QuantizedScheme(const ModelConfig& c, const WeightSpec& spec) {
-  if (!c.quantization.quantized()) return nullptr;
+// The Linears quantization applies to: q, k, v, o, gate, up, down (not embeddings, norms, biases
+// or lm_head, as in vLLM).
+bool IsDecoderLinearWeight(const WeightSpec& spec) {
   switch (spec.kind) {
     case WeightKind::kQ:
     case WeightKind::kK:
@@ -106,15 +110,59 @@ const QuantScheme* QuantizedScheme(const ModelConfig& c, const WeightSpec& spec)
     case WeightKind::kDown:
       break;
     default:
-      return nullptr;
+      return false;
   }
-  if (spec.name.size() < kWeightSuffix.size() ||
-      spec.name.compare(spec.name.size() - kWeightSuffix.size(), kWeightSuffix.size(),
-                        kWeightSuffix) != 0) {
-    return nullptr;
-  }
-  return c.quantization.SchemeFor(spec.name.substr(0, spec.name.size() - kWeightSuffix.size()));
+  return spec.name.size() >= kWeightSuffix.size() &&
+         spec.name.compare(spec.name.size() - kWeightSuffix.size(), kWeightSuffix.size(),
+                           kWeightSuffix) == 0;
 }
+
+std::string ModuleOf(const WeightSpec& spec) {
+  return spec.name.substr(0, spec.name.size() - kWeightSuffix.size());
+}
+
+// The quantization scheme of `spec` when it is a decoder Linear stored pre-quantized; nullptr for
+// everything else (embeddings, norms, biases, lm_head and modules the config leaves unquantized).
+const QuantScheme* QuantizedScheme(const ModelConfig& c, const WeightSpec& spec) {
+  if (!c.quantization.quantized() || !IsDecoderLinearWeight(spec)) return nullptr;
+  return c.quantization.SchemeFor(ModuleOf(spec));
+}
+
+// Rounds `w` to --dtype (nothing for auto and float32); InvalidArgument naming the tensor when a
+// value overflows float16.
+absl::Status RoundToDType(WeightDType dtype, const std::string& tensor, std::vector<float>& w) {
+  if (dtype == WeightDType::kBFloat16) {
+    for (float& x : w) x = Bf16ToFloat(FloatToBf16(x));
+  } else if (dtype == WeightDType::kFloat16) {
+    for (size_t i = 0; i < w.size(); ++i) {
+      const float r = F16ToFloat(FloatToF16(w[i]));
+      if (std::isinf(r) && !std::isinf(w[i])) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--dtype float16: tensor \"", tensor, "\" holds ", w[i], " (element ", i,
+                         "), beyond float16's range; use --dtype bfloat16"));
+      }
+      w[i] = r;
+    }
+  }
+  return absl::OkStatus();
+}
+
+// How an unquantized tensor is stored: its checkpoint dtype under auto, else --dtype's.
+std::string StoredLabel(WeightDType dtype, DType checkpoint_dtype) {
+  switch (dtype) {
+    case WeightDType::kFloat32:
+      return "f32";
+    case WeightDType::kBFloat16:
+      return "bf16";
+    case WeightDType::kFloat16:
+      return "f16";
+    case WeightDType::kAuto:
+      break;
+  }
+  return absl::AsciiStrToLower(DTypeName(checkpoint_dtype));
+}
+
+int64_t LabelBytes(const std::string& label) { return label == "f32" ? 4 : 2; }
 
 }  // namespace
 
@@ -130,25 +178,45 @@ size_t CpuWeights::NumParameters() const {
 }
 
 absl::StatusOr<CpuWeights> CpuWeights::FromCheckpoint(const ModelConfig& config,
-                                                      const Checkpoint& checkpoint) {
-  return Build(config, [&](const WeightSpec& spec, std::vector<float>* dst) -> absl::Status {
-    // A pre-quantized Linear is dequantized here, once: the engine then runs its fp32 path on
-    // exactly the dequantized weights.
-    if (const QuantScheme* scheme = QuantizedScheme(config, spec); scheme != nullptr) {
-      const std::string module = spec.name.substr(0, spec.name.size() - kWeightSuffix.size());
-      absl::StatusOr<QuantizedLinear> q = LoadQuantizedLinear(
-          checkpoint, config.quantization, *scheme, module, spec.shape[0], spec.shape[1]);
-      if (!q.ok()) return q.status();
-      absl::StatusOr<std::vector<float>> w = q->Dequantize();
-      if (!w.ok()) return w.status();
-      *dst = *std::move(w);
-      return absl::OkStatus();
-    }
-    absl::StatusOr<const TensorView*> t = checkpoint.Get(spec.name, spec.shape);
-    if (!t.ok()) return t.status();
-    ConvertToFloat((*t)->dtype, (*t)->data.data(), dst->size(), dst->data());
-    return absl::OkStatus();
-  });
+                                                      const Checkpoint& checkpoint,
+                                                      const WeightLoadOptions& options) {
+  WeightTally tally;
+  absl::StatusOr<CpuWeights> w =
+      Build(config, [&](const WeightSpec& spec, std::vector<float>* dst) -> absl::Status {
+        // A pre-quantized Linear is dequantized here, once: the engine then runs its fp32 path on
+        // exactly the dequantized weights.
+        if (const QuantScheme* scheme = QuantizedScheme(config, spec); scheme != nullptr) {
+          absl::StatusOr<QuantizedLinear> q =
+              LoadQuantizedLinear(checkpoint, config.quantization, *scheme, ModuleOf(spec),
+                                  spec.shape[0], spec.shape[1]);
+          if (!q.ok()) return q.status();
+          absl::StatusOr<std::vector<float>> d = q->Dequantize();
+          if (!d.ok()) return d.status();
+          *dst = *std::move(d);
+          tally.Add(q->Label(), q->stored_bytes);
+          return absl::OkStatus();
+        }
+        absl::StatusOr<const TensorView*> t = checkpoint.Get(spec.name, spec.shape);
+        if (!t.ok()) return t.status();
+        ConvertToFloat((*t)->dtype, (*t)->data.data(), dst->size(), dst->data());
+        if (absl::Status s = RoundToDType(options.dtype, spec.name, *dst); !s.ok()) return s;
+        if (options.quantization.method != OnLoadMethod::kNone && IsDecoderLinearWeight(spec)) {
+          absl::StatusOr<QuantizedLinear> q = QuantizeOnLoad(options.quantization, ModuleOf(spec),
+                                                             *dst, spec.shape[0], spec.shape[1]);
+          if (!q.ok()) return q.status();
+          absl::StatusOr<std::vector<float>> d = q->Dequantize();
+          if (!d.ok()) return d.status();
+          *dst = *std::move(d);
+          tally.Add(q->Label(), q->stored_bytes);
+          return absl::OkStatus();
+        }
+        const std::string label = StoredLabel(options.dtype, (*t)->dtype);
+        tally.Add(label, static_cast<int64_t>(dst->size()) * LabelBytes(label));
+        return absl::OkStatus();
+      });
+  if (!w.ok()) return w.status();
+  w->stored = std::move(tally);
+  return w;
 }
 
 CpuWeights CpuWeights::Random(const ModelConfig& config, uint64_t seed, float scale) {

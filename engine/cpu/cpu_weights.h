@@ -1,8 +1,9 @@
 // The model's weights as fp32 on the host: what the CPU reference computes with.
 //
-// Built from a checkpoint (bf16/f16/f32 converted exactly; pre-quantized AWQ, GPTQ and
-// compressed-tensors Linears dequantized exactly, engine/quant/) or from random values (benchmarks
-// of model shapes without files). Immutable after construction.
+// Built from a checkpoint (bf16/f16/f32 converted exactly, or rounded to --dtype; pre-quantized
+// AWQ, GPTQ and compressed-tensors Linears dequantized exactly, engine/quant/; on-load
+// int8/int4/fp8/nf4 quantized, then dequantized) or from random values (benchmarks of model shapes
+// without files). Immutable after construction.
 #ifndef TESSERA_ENGINE_CPU_CPU_WEIGHTS_H_
 #define TESSERA_ENGINE_CPU_CPU_WEIGHTS_H_
 
@@ -12,6 +13,8 @@
 #include "absl/status/statusor.h"
 #include "engine/checkpoint.h"
 #include "engine/model_config.h"
+#include "engine/weight_load_options.h"
+#include "engine/weight_tally.h"
 
 namespace tessera {
 
@@ -36,10 +39,18 @@ struct CpuWeights {
   CpuLinear lm_head;  // a copy of the embedding when tied
   std::vector<CpuLayerWeights> layers;
 
+  // The weights as the checkpoint or the on-load quantization stores them (what a GPU holds);
+  // empty for Random().
+  WeightTally stored;
+
   size_t NumParameters() const;
 
+  // With `options`, unquantized weights are rounded to --dtype and an unquantized checkpoint's
+  // decoder Linears quantized on load, then dequantized: the fp32 path computes with exactly the
+  // weights the quantized representation holds.
   static absl::StatusOr<CpuWeights> FromCheckpoint(const ModelConfig& config,
-                                                   const Checkpoint& checkpoint);
+                                                   const Checkpoint& checkpoint,
+                                                   const WeightLoadOptions& options = {});
   // Uniform values in [-scale, scale]; norms around 1 so activations stay in range.
   static CpuWeights Random(const ModelConfig& config, uint64_t seed, float scale = 0.05f);
 };

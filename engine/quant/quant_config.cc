@@ -360,14 +360,15 @@ absl::Status RefuseQuantizedOnCuda(const QuantConfig& config) {
 
 absl::Status CheckQuantizationFlag(std::string_view flag, const QuantConfig& config) {
   if (flag.empty()) return absl::OkStatus();
-  static constexpr std::string_view kOnLoad[] = {"int8", "int4", "fp8", "nf4"};
+  static constexpr std::string_view kOnLoad[] = {"int8", "int4", "fp8", "nf4", "bitsandbytes"};
   static constexpr std::string_view kPre[] = {"awq", "gptq", "compressed-tensors"};
   const bool on_load = std::find(std::begin(kOnLoad), std::end(kOnLoad), flag) != std::end(kOnLoad);
   const bool pre = std::find(std::begin(kPre), std::end(kPre), flag) != std::end(kPre);
   if (!on_load && !pre && flag != "none") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--quantization ", QuoteForError(flag),
-        " is not a known method (awq, gptq, compressed-tensors, int8, int4, fp8, nf4, none)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--quantization ", QuoteForError(flag),
+                     " is not a known method (awq, gptq, compressed-tensors, int8, int4, fp8, nf4, "
+                     "bitsandbytes, none)"));
   }
   if (config.quantized()) {
     if (flag == config.MethodName()) return absl::OkStatus();
@@ -378,18 +379,12 @@ absl::Status CheckQuantizationFlag(std::string_view flag, const QuantConfig& con
                      config.MethodName(), "\"; pass --quantization ", config.MethodName(),
                      " or leave the flag out"));
   }
-  if (flag == "none") return absl::OkStatus();
-  if (pre) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--quantization ", Sv(flag),
-                     ": the checkpoint is not quantized (config.json has no "
-                     "quantization_config); leave the flag out or use a pre-quantized ",
-                     Sv(flag), " checkpoint"));
-  }
-  return absl::UnimplementedError(absl::StrCat(
-      "--quantization ", Sv(flag),
-      ": on-load quantization (int8, int4, fp8, nf4) of an unquantized "
-      "checkpoint is not implemented yet; use a pre-quantized checkpoint or leave the flag out"));
+  if (flag == "none" || on_load) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("--quantization ", Sv(flag),
+                   ": the checkpoint is not quantized (config.json has no "
+                   "quantization_config); leave the flag out or use a pre-quantized ",
+                   Sv(flag), " checkpoint"));
 }
 
 }  // namespace tessera

@@ -54,8 +54,8 @@ absl::StatusOr<QuantConfig> ParseQuantizationConfig(std::string_view json, std::
 
 // Checks a --quantization value (vLLM's names) against the checkpoint's config. "" (flag not given)
 // always passes; a pre-quantized checkpoint needs its own method name; an unquantized one takes
-// "none" (int8/int4/fp8/nf4, on-load quantization, is Unimplemented for now). Errors say what
-// disagrees and what would work.
+// "none" or an on-load method (int8, int4, fp8, nf4, bitsandbytes). Errors say what disagrees and
+// what would work.
 absl::Status CheckQuantizationFlag(std::string_view flag, const QuantConfig& config);
 
 // Unimplemented for a quantized checkpoint on the CUDA backend, whose kernels come with issue 20;

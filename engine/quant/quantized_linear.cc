@@ -12,16 +12,53 @@ absl::Status Bad(const std::string& tensor, absl::string_view message) {
   return absl::InvalidArgumentError(absl::StrCat("tensor \"", tensor, "\" ", message));
 }
 
+// Validate() for NF4's flat blocks.
+absl::Status ValidateFlatBlocks(const QuantizedLinear& q) {
+  const int64_t n = q.out_features, k = q.in_features;
+  if (n <= 0 || k <= 0) {
+    return Bad(q.values_tensor, absl::StrCat("(", q.format, "): shape [", n, ", ", k, "]"));
+  }
+  if (q.codebook.size() != (size_t{1} << q.bits) || !q.g_idx.empty() || !q.zeros.empty()) {
+    return Bad(q.values_tensor, absl::StrCat("(", q.format, "): expected a ", size_t{1} << q.bits,
+                                             "-entry code book and no zero points or g_idx"));
+  }
+  if (static_cast<int64_t>(q.values.size()) != n * k) {
+    return Bad(q.values_tensor,
+               absl::StrCat("holds ", q.values.size(), " values, expected ", n * k));
+  }
+  if (static_cast<int64_t>(q.scales.size()) != q.num_scales()) {
+    return Bad(q.scales_tensor,
+               absl::StrCat("holds ", q.scales.size(), " scales, expected ", q.num_scales()));
+  }
+  // A zero absmax is legitimate here: the block holds zeros (bitsandbytes stores it so).
+  for (size_t i = 0; i < q.scales.size(); ++i) {
+    if (!std::isfinite(q.scales[i])) {
+      return Bad(q.scales_tensor,
+                 absl::StrCat("has scale ", q.scales[i], " for block ", i, ": must be finite"));
+    }
+  }
+  for (size_t i = 0; i < q.values.size(); ++i) {
+    if (q.values[i] >= q.codebook.size()) {
+      return Bad(q.values_tensor,
+                 absl::StrCat("holds code ", q.values[i], " at [", i / k, ", ", i % k,
+                              "], outside the ", q.codebook.size(), "-entry code book"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status QuantizedLinear::Validate() const {
+  if (bits != 4 && bits != 8) {
+    return Bad(values_tensor, absl::StrCat("(", format, "): ", bits, " bits; expected 4 or 8"));
+  }
+  if (flat_blocks()) return ValidateFlatBlocks(*this);
   const int64_t n = out_features, k = in_features;
+  if (!codebook.empty()) return Bad(values_tensor, "has a code book without flat blocks");
   if (n <= 0 || k <= 0 || group_size <= 0 || k % group_size != 0) {
     return Bad(values_tensor, absl::StrCat("(", format, "): group size ", group_size,
                                            " does not divide the input size ", k));
-  }
-  if (bits != 4 && bits != 8) {
-    return Bad(values_tensor, absl::StrCat("(", format, "): ", bits, " bits; expected 4 or 8"));
   }
   const int64_t g = num_groups();
   if (static_cast<int64_t>(values.size()) != n * k) {
@@ -75,6 +112,12 @@ absl::StatusOr<std::vector<float>> QuantizedLinear::Dequantize() const {
   if (absl::Status s = Validate(); !s.ok()) return s;
   const int64_t n = out_features, k = in_features;
   std::vector<float> w(static_cast<size_t>(n * k));
+  if (flat_blocks()) {
+    for (size_t i = 0; i < w.size(); ++i) {
+      w[i] = codebook[values[i]] * scales[i / static_cast<size_t>(block_size)];
+    }
+    return w;
+  }
   for (int64_t row = 0; row < n; ++row) {
     for (int64_t col = 0; col < k; ++col) {
       const int64_t g = g_idx.empty() ? col / group_size : g_idx[col];
@@ -85,6 +128,16 @@ absl::StatusOr<std::vector<float>> QuantizedLinear::Dequantize() const {
     }
   }
   return w;
+}
+
+std::string QuantizedLinear::Label() const {
+  if (flat_blocks()) return absl::StrCat("nf4 b", block_size, " ", format);
+  const std::string kind = is_float ? "fp8" : absl::StrCat("int", bits);
+  const std::string grouping =
+      group_size == in_features && g_idx.empty()
+          ? std::string("channel")
+          : absl::StrCat("g", group_size, g_idx.empty() ? "" : " act-order");
+  return absl::StrCat(kind, " ", grouping, " ", format);
 }
 
 absl::StatusOr<QuantizedLinear> LoadQuantizedLinear(const Checkpoint& checkpoint,
@@ -111,6 +164,14 @@ absl::StatusOr<QuantizedLinear> LoadQuantizedLinear(const Checkpoint& checkpoint
     const std::string file = checkpoint.FileOf(q->values_tensor);
     return absl::InvalidArgumentError(
         absl::StrCat(file.empty() ? "checkpoint" : file, ": ", s.message()));
+  }
+  // What the checkpoint stores for this Linear (the GPU kernels keep the same packed sizes).
+  q->stored_bytes = 0;
+  for (const std::string* name :
+       {&q->values_tensor, &q->scales_tensor, &q->zeros_tensor, &q->g_idx_tensor}) {
+    if (const TensorView* t = name->empty() ? nullptr : checkpoint.Find(*name); t != nullptr) {
+      q->stored_bytes += static_cast<int64_t>(t->data.size());
+    }
   }
   return q;
 }

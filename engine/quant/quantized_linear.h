@@ -9,6 +9,9 @@
 // W[n][k] = (values[n][k] - zeros[g][n]) * scales[g][n] with g = g_idx[k] (or k / group_size);
 // FP8: W[n][k] = fp8(values[n][k]) * scales[g][n]. Every such product of a small integer (or an
 // FP8 value) and an F16/BF16 scale is exact in fp32.
+// NF4 (bitsandbytes' layout, made only by on-load quantization): W = codebook[values[n][k]] *
+// scales[b] where b = (n * K + k) / block_size counts flat blocks of the row-major tensor, so a
+// block may span rows and the last one may be short.
 //
 // A value type; thread-compatible.
 #ifndef TESSERA_ENGINE_QUANT_QUANTIZED_LINEAR_H_
@@ -39,11 +42,26 @@ struct QuantizedLinear {
   std::vector<float> scales;    // [num_groups, N]
   std::vector<float> zeros;     // [num_groups, N]; empty for FP8
   std::vector<int32_t> g_idx;   // [K] group of each input; empty: k / group_size
+  // NF4: values index this code book, and scales run over flat blocks of block_size elements
+  // (ceil(N*K / block_size) of them) instead of groups; zeros stay empty.
+  std::vector<float> codebook;
+  int64_t block_size = 0;
+  // Bytes the weight occupies as stored (the checkpoint's tensors, or the on-load layout: packed
+  // codes, scales, zeros), and how it reads in logs, e.g. "int4 g128 AWQ".
+  int64_t stored_bytes = 0;
 
+  bool flat_blocks() const { return block_size > 0; }
   int64_t num_groups() const { return in_features / group_size; }
+  int64_t num_scales() const {
+    return flat_blocks() ? (out_features * in_features + block_size - 1) / block_size
+                         : num_groups() * out_features;
+  }
+  // "int4 g128 AWQ", "int8 channel GPTQ v1", "fp8 channel compressed-tensors FP8",
+  // "nf4 b64 on-load".
+  std::string Label() const;
 
-  // Checks sizes, scales (finite, non-zero), zeros, FP8 NaN codes and g_idx (in range, every
-  // group exactly group_size members); errors name the tensor.
+  // Checks sizes, scales (finite, non-zero), zeros, FP8 NaN codes, code book indices and g_idx (in
+  // range, every group exactly group_size members); errors name the tensor.
   absl::Status Validate() const;
   // W as fp32 [N, K] row-major; Validate()'s errors first.
   absl::StatusOr<std::vector<float>> Dequantize() const;

@@ -149,9 +149,11 @@ TEST(QuantConfigTest, FlagMustAgree) {
   EXPECT_THAT(wrong.message(), HasSubstr("compressed-tensors"));
   EXPECT_FALSE(CheckQuantizationFlag("none", fp8).ok());
   EXPECT_FALSE(CheckQuantizationFlag("gptq", none).ok());
-  absl::Status on_load = CheckQuantizationFlag("nf4", none);
-  EXPECT_EQ(on_load.code(), absl::StatusCode::kUnimplemented);
-  EXPECT_THAT(on_load.message(), HasSubstr("on-load quantization"));
+  for (const char* on_load : {"int8", "int4", "fp8", "nf4", "bitsandbytes"}) {
+    EXPECT_TRUE(CheckQuantizationFlag(on_load, none).ok()) << on_load;
+    // A pre-quantized checkpoint is not quantized again.
+    EXPECT_THAT(CheckQuantizationFlag(on_load, fp8).message(), HasSubstr("disagrees"));
+  }
   EXPECT_THAT(CheckQuantizationFlag("int3", none).message(), HasSubstr("not a known method"));
 }
 
