@@ -21,6 +21,7 @@ absl::StatusOr<QuantizedLinear> QuantizeFp8PerChannel(const std::string& module,
   q.out_features = n;
   q.in_features = k;
   q.group_size = k;
+  q.per_channel = true;
   q.values.resize(static_cast<size_t>(n * k));
   q.scales.resize(static_cast<size_t>(n));
   for (int64_t row = 0; row < n; ++row) {

@@ -39,6 +39,7 @@ absl::StatusOr<QuantizedLinear> QuantizeInt8PerChannel(const std::string& module
                                                        const std::vector<float>& w, int64_t n,
                                                        int64_t k) {
   QuantizedLinear q = Shell(module, 8, n, k, k);
+  q.per_channel = true;
   q.scales.resize(static_cast<size_t>(n));
   q.zeros.assign(static_cast<size_t>(n), 128.0f);
   for (int64_t row = 0; row < n; ++row) {

@@ -133,9 +133,11 @@ absl::StatusOr<std::vector<float>> QuantizedLinear::Dequantize() const {
 std::string QuantizedLinear::Label() const {
   if (flat_blocks()) return absl::StrCat("nf4 b", block_size, " ", format);
   const std::string kind = is_float ? "fp8" : absl::StrCat("int", bits);
+  // FP8 without groups or channels has one scale for the whole tensor.
   const std::string grouping =
-      group_size == in_features && g_idx.empty()
-          ? std::string("channel")
+      per_channel ? std::string("channel")
+      : is_float && group_size == in_features
+          ? std::string("tensor")
           : absl::StrCat("g", group_size, g_idx.empty() ? "" : " act-order");
   return absl::StrCat(kind, " ", grouping, " ", format);
 }
@@ -165,6 +167,7 @@ absl::StatusOr<QuantizedLinear> LoadQuantizedLinear(const Checkpoint& checkpoint
     return absl::InvalidArgumentError(
         absl::StrCat(file.empty() ? "checkpoint" : file, ": ", s.message()));
   }
+  q->per_channel = scheme.group_size == -1 && !scheme.tensor_scale;
   // What the checkpoint stores for this Linear (the GPU kernels keep the same packed sizes).
   q->stored_bytes = 0;
   for (const std::string* name :

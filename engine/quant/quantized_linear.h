@@ -38,6 +38,7 @@ struct QuantizedLinear {
   int32_t bits = 4;
   bool is_float = false;        // values are FP8 E4M3 bytes
   int64_t group_size = 0;       // inputs per group (K for one group per output channel)
+  bool per_channel = false;     // the scheme asked for one group per output channel (for labels)
   std::vector<uint8_t> values;  // [N, K]: unsigned codes in [0, 2^bits), or FP8 bytes
   std::vector<float> scales;    // [num_groups, N]
   std::vector<float> zeros;     // [num_groups, N]; empty for FP8
