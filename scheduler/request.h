@@ -69,6 +69,8 @@ struct GenerateRequest {
   // Latency targets: reported against (attainment counts); requests are not dropped for them.
   std::optional<absl::Duration> ttft_target;
   std::optional<absl::Duration> tpot_target;
+  // Refused at admission (ResourceExhausted) when the TTFT target is predicted to be missed.
+  bool reject_if_slo_unattainable = false;
   // From arrival; a request still running then is aborted with DEADLINE_EXCEEDED.
   std::optional<absl::Duration> timeout;
   // When the edge accepted the request (the scheduler's clock). Queue time, time to first token,

@@ -84,13 +84,40 @@ absl::StatusOr<ApiKeys> ApiKeys::Parse(absl::string_view json_text, absl::string
       if (!IsValidTenantName(name)) return fail(where, ": invalid tenant name");
       if (!policy.is_object()) return fail(where, " must be an object");
       TenantPolicy tp;
-      for (const auto& [field, value] : policy.items()) {
-        if (field != "max_in_flight") return fail(where, ": unknown field \"", field, "\"");
-        if (!value.is_number_integer() || value.get<int64_t>() < 1 ||
-            value.get<int64_t>() > 1'000'000) {
-          return fail(where, ".max_in_flight must be an integer in [1, 1000000]");
+      // An integer field in [lo, hi], or the error naming it.
+      auto integer = [&](const std::string& field, const nlohmann::json& value, int64_t lo,
+                         int64_t hi) -> absl::StatusOr<int64_t> {
+        if (!value.is_number_integer() || value.get<int64_t>() < lo || value.get<int64_t>() > hi) {
+          return fail(where, ".", field, " must be an integer in [", lo, ", ", hi, "]");
         }
-        tp.max_in_flight = static_cast<int32_t>(value.get<int64_t>());
+        return value.get<int64_t>();
+      };
+      for (const auto& [field, value] : policy.items()) {
+        if (field == "weight") {
+          if (!value.is_number() || !(value.get<double>() > 0) || value.get<double>() > 1e6) {
+            return fail(where, ".weight must be a number in (0, 1000000]");
+          }
+          tp.weight = value.get<double>();
+          continue;
+        }
+        absl::StatusOr<int64_t> v;
+        if (field == "max_in_flight") {
+          v = integer(field, value, 1, 1'000'000);
+          if (v.ok()) tp.max_in_flight = static_cast<int32_t>(*v);
+        } else if (field == "ttft_target_ms" || field == "tpot_target_ms") {
+          v = integer(field, value, 1, 3'600'000);
+          if (v.ok()) {
+            (field == "ttft_target_ms" ? tp.ttft_target : tp.tpot_target) = absl::Milliseconds(*v);
+          }
+        } else if (field == "tokens_per_minute") {
+          v = integer(field, value, 1, int64_t{1} << 40);
+          if (v.ok()) tp.tokens_per_minute = *v;
+        } else {
+          return fail(where, ": unknown field \"", field,
+                      "\" (expected max_in_flight, ttft_target_ms, tpot_target_ms, weight, "
+                      "tokens_per_minute)");
+        }
+        if (!v.ok()) return v.status();
       }
       out.tenants_[name] = tp;
     }

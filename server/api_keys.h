@@ -5,7 +5,8 @@
 //       {"key": "sk-acme-7f3a...", "tenant": "acme", "role": "user"},
 //       {"key": "sk-ops-91c2...", "tenant": "ops", "role": "admin"}
 //     ],
-//     "tenants": {"acme": {"max_in_flight": 32}}
+//     "tenants": {"acme": {"max_in_flight": 32, "ttft_target_ms": 500, "tpot_target_ms": 50,
+//                          "weight": 2, "tokens_per_minute": 600000}}
 //   }
 //
 // Tenant names are 1-64 characters of [A-Za-z0-9._-] (they become metric labels). A key may appear
@@ -22,6 +23,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 
 namespace tessera {
 
@@ -37,6 +39,12 @@ struct Principal {
 
 struct TenantPolicy {
   std::optional<int32_t> max_in_flight;  // unset: the daemon's --max-in-flight-per-tenant
+  // Latency targets for requests that set none (unset: the daemon's --default-*-target-ms).
+  std::optional<absl::Duration> ttft_target;
+  std::optional<absl::Duration> tpot_target;
+  double weight = 1.0;  // share of the server under fairness, relative to other tenants
+  // Prompt + generated tokens per minute (unset: no limit); over it is RESOURCE_EXHAUSTED.
+  std::optional<int64_t> tokens_per_minute;
 };
 
 class ApiKeys {

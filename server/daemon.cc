@@ -67,6 +67,8 @@ absl::Status Daemon::Init() {
     for (const auto& [tenant, policy] : keys->tenants()) {
       if (policy.max_in_flight) limits[tenant] = *policy.max_in_flight;
     }
+    tenant_policies_ = keys->tenants();
+    if (absl::Status s = ConfigureTokenLimits(tenant_policies_, token_limiter_); !s.ok()) return s;
   }
   const size_t num_keys = keys.has_value() ? keys->num_keys() : 0;
   authenticator_ = std::make_unique<Authenticator>(std::move(keys));
@@ -121,6 +123,9 @@ absl::Status Daemon::Init() {
   deps.tokenizer = tokenizer_.get();
   deps.authenticator = authenticator_.get();
   deps.tenant_limiter = tenant_limiter_.get();
+  deps.tenant_policies = &tenant_policies_;
+  deps.token_limiter = &token_limiter_;
+  deps.slo_defaults = o.slo_defaults;
   deps.counters = &counters_;
   deps.adapters = adapters_.get();
   deps.draining = &draining_;

@@ -21,7 +21,9 @@
 #include "engine/engine_loader.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "scheduler/scheduler.h"
+#include "scheduler/token_rate_limiter.h"
 #include "server/admin_service.h"
+#include "server/api_keys.h"
 #include "server/authenticator.h"
 #include "server/daemon_options.h"
 #include "server/edge_counters.h"
@@ -66,6 +68,8 @@ class Daemon {
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<Authenticator> authenticator_;
   std::unique_ptr<TenantLimiter> tenant_limiter_;
+  std::map<std::string, TenantPolicy> tenant_policies_;  // from the --api-keys file
+  TokenRateLimiter token_limiter_;                       // tenants' tokens_per_minute
   EdgeCounters counters_;
   std::unique_ptr<MetricsExporter> exporter_;
   std::atomic<bool> draining_{false};

@@ -13,6 +13,7 @@
 #include "scheduler/scheduler_core.h"
 #include "server/http_server.h"
 #include "server/request_convert.h"
+#include "server/request_targets.h"
 
 namespace tessera {
 
@@ -30,6 +31,8 @@ struct DaemonOptions {
   std::string tls_key_file;
   absl::Duration drain_timeout = absl::Seconds(30);
   int32_t max_in_flight_per_tenant = 1024;
+  // Latency targets of requests that set none and whose tenant sets none (unset: best effort).
+  SloDefaults slo_defaults;
   RequestLimits limits;
   // vLLM's --generation-config: "auto" (the model's generation_config.json gives the defaults of
   // unset sampling fields), "vllm" (tessera's own defaults), or a folder with that file.

@@ -71,6 +71,13 @@ absl::StatusOr<InferenceService::Admission> InferenceService::AdmitGenerate(
   native->id = client_id;
   native->tenant = *tenant;
   native->arrival = arrival;
+  const TenantPolicy* policy = nullptr;
+  if (deps_.tenant_policies != nullptr) {
+    if (auto it = deps_.tenant_policies->find(*tenant); it != deps_.tenant_policies->end()) {
+      policy = &it->second;
+    }
+  }
+  ApplySloTargets(policy, deps_.slo_defaults, *native);
   native->timeout = TimeoutOf(context, arrival);
   if (native->timeout.has_value() && arrival + *native->timeout <= deps_.scheduler->Now()) {
     return absl::DeadlineExceededError("the call's deadline passed before it was queued");
@@ -85,9 +92,18 @@ absl::StatusOr<InferenceService::Admission> InferenceService::AdmitGenerate(
     native->adapter = *std::move(adapter);
   }
   if (absl::Status s = deps_.scheduler->Validate(*native); !s.ok()) return s;
+  // Last: nothing after this can refuse the request, so a reservation is never left behind.
+  int64_t reserved = 0;
+  if (deps_.token_limiter != nullptr && deps_.token_limiter->Limit(*tenant) > 0) {
+    reserved = TokenReservation(*native);
+    if (absl::Status s = deps_.token_limiter->TryAcquire(*tenant, reserved, deps_.scheduler->Now());
+        !s.ok()) {
+      return s;
+    }
+  }
   // The scheduler keys requests by id: the tenant in it keeps tenants' ids apart.
   native->id = absl::StrCat(*tenant, "/", client_id);
-  return Admission{*std::move(native), *std::move(slot)};
+  return Admission{*std::move(native), *std::move(slot), reserved};
 }
 
 absl::StatusOr<std::shared_ptr<const AdapterRef>> InferenceService::AcquireAdapter(
@@ -134,11 +150,19 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* InferenceService::Generate(
     log->tenant = tenant;
     if (admission->request.adapter != nullptr) log->adapter = admission->request.adapter->name;
   }
+  TokenRateLimiter* token_limiter = deps_.token_limiter;
+  const int64_t reserved = admission->reserved_tokens;
   auto* call = new GenerateCall(
       deps_.scheduler, admission->request.id, client_id, deps_.tokenizer,
-      [slot, counters, tenant, log = std::move(log)](
+      [slot, counters, tenant, token_limiter, reserved, log = std::move(log)](
           const grpc::Status& status, const std::optional<RequestTimings>& timings) mutable {
         slot->Release();
+        if (reserved > 0) {
+          // What the request did not use goes back (all of it when it never ran).
+          const int64_t used =
+              timings.has_value() ? timings->prompt_tokens + timings->generated_tokens : 0;
+          token_limiter->Refund(tenant, std::max<int64_t>(0, reserved - used));
+        }
         const auto code = static_cast<absl::StatusCode>(status.error_code());
         counters->RecordFinished(tenant, code);
         if (log.has_value()) {
@@ -154,6 +178,7 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* InferenceService::Generate(
           absl::StrCat("request_id \"", client_id, "\" is already in flight"));
     }
     slot->Release();
+    if (reserved > 0) token_limiter->Refund(tenant, reserved);
     counters->RecordSubmitRefused(tenant, submitted);
     call->Fail(ToGrpcStatus(submitted));
     return call;

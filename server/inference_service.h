@@ -23,6 +23,7 @@
 #include "server/authenticator.h"
 #include "server/edge_counters.h"
 #include "server/request_convert.h"
+#include "server/request_targets.h"
 #include "server/tenant_limiter.h"
 #include "tessera/v1/inference.grpc.pb.h"
 
@@ -33,6 +34,10 @@ struct InferenceServiceDeps {
   const Tokenizer* tokenizer = nullptr;  // null: token-id prompts only
   const Authenticator* authenticator = nullptr;
   TenantLimiter* tenant_limiter = nullptr;
+  // Tenants' targets (null: none) and tokens-per-minute limits (null: none).
+  const std::map<std::string, TenantPolicy>* tenant_policies = nullptr;
+  TokenRateLimiter* token_limiter = nullptr;
+  SloDefaults slo_defaults;
   EdgeCounters* counters = nullptr;
   AdapterRegistry* adapters = nullptr;  // null: no LoRA (naming an adapter: FAILED_PRECONDITION)
   const std::atomic<bool>* draining = nullptr;
@@ -65,6 +70,7 @@ class InferenceService final : public v1::Inference::CallbackService {
   struct Admission {
     GenerateRequest request;  // id: "<tenant>/<client id>"
     TenantLimiter::Slot slot;
+    int64_t reserved_tokens = 0;  // taken from the tenant's tokens_per_minute
   };
   // Everything a Generate call must pass before it reaches the scheduler. `*tenant` is set once
   // the caller is known (for the rejection counters).

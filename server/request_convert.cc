@@ -86,6 +86,7 @@ absl::StatusOr<GenerateRequest> ToSchedulerRequest(const v1::GenerateRequest& in
   r.skip_special_tokens = in.has_skip_special_tokens() ? in.skip_special_tokens() : true;
   if (in.ttft_target_ms() > 0) r.ttft_target = absl::Milliseconds(in.ttft_target_ms());
   if (in.tpot_target_ms() > 0) r.tpot_target = absl::Milliseconds(in.tpot_target_ms());
+  r.reject_if_slo_unattainable = in.reject_if_slo_unattainable();
   return r;
 }
 

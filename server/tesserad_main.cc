@@ -21,6 +21,8 @@ struct Seconds {
   double drain;
   double http_header;
   double http_idle;
+  int64_t default_ttft_ms = 0;  // 0: none
+  int64_t default_tpot_ms = 0;
 };
 
 void AddHttpFlags(CLI::App& app, tessera::DaemonOptions& o, Seconds& seconds) {
@@ -70,6 +72,15 @@ void AddFlags(CLI::App& app, tessera::DaemonOptions& o, Seconds& seconds,
                  "Seconds that requests in flight get to finish after SIGTERM")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 86400.0));
+  app.add_option("--default-ttft-target-ms", seconds.default_ttft_ms,
+                 "Time-to-first-token target of requests that set none and whose tenant sets none "
+                 "(0: none, best effort)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{0}, int64_t{3'600'000}));
+  app.add_option("--default-tpot-target-ms", seconds.default_tpot_ms,
+                 "Time-per-output-token target, likewise (0: none)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{0}, int64_t{3'600'000}));
   app.add_option("--max-in-flight-per-tenant", o.max_in_flight_per_tenant,
                  "Requests in flight per tenant (the API key file may set its own)")
       ->capture_default_str()
@@ -170,6 +181,12 @@ int main(int argc, char** argv) {
   options.drain_timeout = absl::Seconds(seconds.drain);
   options.http.header_timeout = absl::Seconds(seconds.http_header);
   options.http.idle_timeout = absl::Seconds(seconds.http_idle);
+  if (seconds.default_ttft_ms > 0) {
+    options.slo_defaults.ttft_target = absl::Milliseconds(seconds.default_ttft_ms);
+  }
+  if (seconds.default_tpot_ms > 0) {
+    options.slo_defaults.tpot_target = absl::Milliseconds(seconds.default_tpot_ms);
+  }
   for (const std::string& a : adapters) {
     const size_t eq = a.find('=');
     options.adapters.emplace_back(a.substr(0, eq), a.substr(eq + 1));

@@ -31,6 +31,23 @@ TEST(ApiKeysTest, ParsesKeysRolesAndTenantLimits) {
   EXPECT_EQ(keys->Find("sk-op"), nullptr);
   EXPECT_EQ(keys->tenants().at("acme").max_in_flight, 3);
   EXPECT_FALSE(keys->tenants().at("ops").max_in_flight.has_value());
+  EXPECT_EQ(keys->tenants().at("ops").weight, 1.0);
+  EXPECT_FALSE(keys->tenants().at("ops").ttft_target.has_value());
+  EXPECT_FALSE(keys->tenants().at("ops").tokens_per_minute.has_value());
+}
+
+TEST(ApiKeysTest, ParsesTenantTargetsWeightsAndTokenLimits) {
+  absl::StatusOr<ApiKeys> keys = ApiKeys::Parse(R"({
+    "keys": [{"key": "sk-a", "tenant": "a"}],
+    "tenants": {"a": {"ttft_target_ms": 500, "tpot_target_ms": 40, "weight": 2.5,
+                      "tokens_per_minute": 90000}}})",
+                                                "keys.json");
+  ASSERT_TRUE(keys.ok()) << keys.status();
+  const TenantPolicy& a = keys->tenants().at("a");
+  EXPECT_EQ(a.ttft_target, absl::Milliseconds(500));
+  EXPECT_EQ(a.tpot_target, absl::Milliseconds(40));
+  EXPECT_EQ(a.weight, 2.5);
+  EXPECT_EQ(a.tokens_per_minute, 90000);
 }
 
 TEST(ApiKeysTest, RefusesBadFilesNamingTheProblem) {
@@ -53,6 +70,16 @@ TEST(ApiKeysTest, RefusesBadFilesNamingTheProblem) {
        "tenants.t.max_in_flight must be an integer in [1, 1000000]"},
       {R"({"keys": [{"key": "a", "tenant": "t"}], "tenants": {"t": {"max_inflight": 2}}})",
        "unknown field \"max_inflight\""},
+      {R"({"keys": [{"key": "a", "tenant": "t"}], "tenants": {"t": {"weight": 0}}})",
+       "tenants.t.weight must be a number in (0, 1000000]"},
+      {R"({"keys": [{"key": "a", "tenant": "t"}], "tenants": {"t": {"weight": "2"}}})",
+       "tenants.t.weight must be a number"},
+      {R"({"keys": [{"key": "a", "tenant": "t"}], "tenants": {"t": {"ttft_target_ms": 0}}})",
+       "tenants.t.ttft_target_ms must be an integer in [1, 3600000]"},
+      {R"({"keys": [{"key": "a", "tenant": "t"}], "tenants": {"t": {"tpot_target_ms": 1.5}}})",
+       "tenants.t.tpot_target_ms must be an integer"},
+      {R"({"keys": [{"key": "a", "tenant": "t"}], "tenants": {"t": {"tokens_per_minute": -1}}})",
+       "tenants.t.tokens_per_minute must be an integer in [1, "},
   };
   for (const Case& c : cases) {
     absl::StatusOr<ApiKeys> keys = ApiKeys::Parse(c.json, "keys.json");

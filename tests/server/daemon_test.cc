@@ -343,6 +343,60 @@ TEST_F(DaemonAuthTest, KeysMapToTenantsWithTheirLimits) {
   EXPECT_THAT(metrics, HasSubstr("reason=\"RESOURCE_EXHAUSTED\""));
 }
 
+// Tenants' latency targets and tokens-per-minute limits from the keys file, and the daemon's
+// default targets for everyone else.
+class DaemonTenantPolicyTest : public DaemonTest {
+ protected:
+  void SetUp() override {
+    DaemonTest::SetUp();
+    if (IsSkipped()) return;
+    keys_ = std::filesystem::temp_directory_path() / absl::StrCat("tessera-policy-", getpid());
+    std::ofstream(keys_) << R"({"keys": [{"key": "sk-acme", "tenant": "acme"},
+                                         {"key": "sk-globex", "tenant": "globex"}],
+                                "tenants": {"acme": {"ttft_target_ms": 600000,
+                                                     "tokens_per_minute": 25}}})";
+    DaemonOptions o = BaseOptions();
+    o.api_keys_file = keys_.string();
+    o.slo_defaults.tpot_target = absl::Minutes(10);
+    StartDaemon(o);
+  }
+  void TearDown() override {
+    daemon_.reset();
+    if (!keys_.empty()) std::filesystem::remove(keys_);
+  }
+  std::filesystem::path keys_;
+};
+
+TEST_F(DaemonTenantPolicyTest, TargetsAndTokenLimitsApplyPerTenant) {
+  std::unique_ptr<Client> acme = Connect("sk-acme");
+  std::unique_ptr<Client> globex = Connect("sk-globex");
+  // acme reserves 2 + 8 tokens per request out of 25 a minute; each uses all 10 (ignore_eos).
+  v1::GenerateRequest r = TokenRequest({1, 415}, 8);
+  r.set_ignore_eos(true);
+  ASSERT_TRUE(acme->GenerateAndCollect(r).ok());
+  ASSERT_TRUE(acme->GenerateAndCollect(r).ok());
+  absl::Status third = acme->GenerateAndCollect(r).status();
+  EXPECT_EQ(third.code(), absl::StatusCode::kResourceExhausted) << third;
+  EXPECT_THAT(third.message(), HasSubstr("retry in"));
+  // A short request fits what is left (5), and globex has no limit.
+  EXPECT_TRUE(acme->GenerateAndCollect(TokenRequest({1, 415}, 3)).ok());
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(globex->GenerateAndCollect(r).ok());
+  ASSERT_TRUE(WaitIdle());
+
+  // acme's 3 finished requests met the tenant's TTFT target; nobody else has one. Everyone's
+  // 6 met the daemon's default TPOT target. (The scheduler's counts may trail the last stream.)
+  const std::string ttft = "tessera_ttft_target_total{model_name=\"tiny-llama\",outcome=\"met\"} ";
+  const std::string tpot = "tessera_tpot_target_total{model_name=\"tiny-llama\",outcome=\"met\"} ";
+  std::string metrics;
+  for (int i = 0; i < 200 && metrics.find(tpot + "6") == std::string::npos; ++i) {
+    int status = 0;
+    metrics = Get("/metrics", &status);
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_NE(metrics.find(ttft + "3\n"), std::string::npos) << "no \"" << ttft << "3\"";
+  EXPECT_NE(metrics.find(tpot + "6\n"), std::string::npos) << "no \"" << tpot << "6\"";
+}
+
 TEST_F(DaemonTest, AFullQueueRefusesWithResourceExhausted) {
   DaemonOptions o = BaseOptions();
   o.scheduler.max_num_seqs = 1;  // one request runs, the next waits
