@@ -6,9 +6,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <map>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -184,6 +187,12 @@ TEST(QuantWriterLayoutTest, RefusesWhatTheFormatCannotHold) {
               HasSubstr("group size 48 does not divide 64 inputs"));
   EXPECT_THAT(error({.format = QuantFormat::kGptq, .symmetric = false}, 8, 64),
               HasSubstr("GPTQ is written symmetric"));
+  std::vector<float> huge(8 * 64, 1e6f);  // scale 1e6 / 7: past F16's 65504
+  absl::StatusOr<QuantizedLinearTensors> big =
+      QuantizeLinearTensors({.format = QuantFormat::kGptq, .group_size = 32}, kModule, huge, 8, 64);
+  ASSERT_FALSE(big.ok());
+  EXPECT_THAT(big.status().message(), HasSubstr("scale of row 0 group 0"));
+  EXPECT_THAT(big.status().message(), HasSubstr("is not representable in F16"));
   std::vector<float> nan = w;
   nan[7] = std::nanf("");
   absl::StatusOr<QuantizedLinearTensors> q =
