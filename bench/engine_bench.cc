@@ -20,8 +20,8 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "authoring/checkpoint_writer.h"
 #include "bench/synthetic_shapes.h"
-#include "engine/checkpoint_writer.h"
 #include "engine/cuda/cuda_engine.h"
 #include "engine/cuda/cuda_weights.h"
 

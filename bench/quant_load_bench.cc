@@ -7,7 +7,9 @@
 //   quant_load_bench                          the quant-llama fixtures
 //   quant_load_bench --model DIR [--model DIR2 ...] [--quantization none,int8,int4,fp8,nf4]
 //   quant_load_bench --synthetic-1b DIR       writes a random Llama-3.2-1B-shaped bf16 checkpoint
-//                                             to DIR once (2.5 GB) and measures it
+//                                             to DIR once (2.5 GB), and its AWQ, GPTQ and FP8
+//                                             versions to DIR-awq, DIR-gptq, DIR-fp8, and
+//                                             measures them all
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -17,9 +19,10 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_format.h"
+#include "authoring/checkpoint_writer.h"
+#include "authoring/quant_checkpoint_writer.h"
 #include "client/model_presets.h"
 #include "engine/checkpoint.h"
-#include "engine/checkpoint_writer.h"
 #include "engine/cpu/cpu_weights.h"
 #include "engine/model_config.h"
 #include "engine/weight_load_options.h"
@@ -123,6 +126,30 @@ int main(int argc, char** argv) {
       }
     }
     models.push_back(synthetic);
+    // The same weights as pre-quantized AWQ, GPTQ and compressed-tensors FP8 checkpoints.
+    struct Variant {
+      const char* suffix;
+      tessera::QuantWriteScheme scheme;
+    };
+    std::vector<Variant> variants(3);
+    variants[0] = {"-awq", {}};
+    variants[1] = {"-gptq", {}};
+    variants[1].scheme.format = tessera::QuantFormat::kGptq;
+    variants[2] = {"-fp8", {}};
+    variants[2].scheme.format = tessera::QuantFormat::kCompressedFloat8;
+    variants[2].scheme.bits = 8;
+    variants[2].scheme.group_size = -1;
+    for (const Variant& v : variants) {
+      const std::string dir = synthetic + v.suffix;
+      if (!std::filesystem::exists(std::filesystem::path(dir) / "config.json")) {
+        std::fprintf(stderr, "writing %s\n", dir.c_str());
+        if (auto s = tessera::WriteQuantizedCheckpoint(synthetic, dir, v.scheme); !s.ok()) {
+          std::fprintf(stderr, "%s\n", s.ToString().c_str());
+          return 1;
+        }
+      }
+      models.push_back(dir);
+    }
   }
   int rc = 0;
   for (const std::string& m : models) {

@@ -15,8 +15,8 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "adapters/peft_loader.h"
+#include "authoring/safetensors_writer.h"
 #include "engine/dtype.h"
-#include "engine/safetensors_writer.h"
 
 namespace tessera {
 namespace {

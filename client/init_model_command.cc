@@ -4,8 +4,8 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "authoring/checkpoint_writer.h"
 #include "client/model_presets.h"
-#include "engine/checkpoint_writer.h"
 
 namespace tessera {
 

@@ -6,11 +6,11 @@
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
+#include "authoring/bpe_merge_learner.h"
+#include "authoring/checkpoint_writer.h"
+#include "authoring/safetensors_writer.h"
 #include "client/merge_training_text.h"
 #include "client/model_presets.h"
-#include "engine/checkpoint_writer.h"
-#include "engine/safetensors_writer.h"
-#include "engine/tokenizer/bpe_merge_learner.h"
 #include "nlohmann/json.hpp"
 
 namespace tessera {

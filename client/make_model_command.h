@@ -25,9 +25,9 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/status/statusor.h"
+#include "authoring/byte_level_tokenizer_writer.h"
 #include "client/model_dir_install.h"
 #include "engine/model_config.h"
-#include "engine/tokenizer/byte_level_tokenizer_writer.h"
 
 namespace tessera {
 

@@ -19,9 +19,9 @@
 #include "absl/strings/str_cat.h"
 #include "adapters/adapter_error.h"
 #include "adapters/sha256.h"
+#include "authoring/safetensors_writer.h"
 #include "engine/json_fields.h"
 #include "engine/safetensors.h"
-#include "engine/safetensors_writer.h"
 #include "tests/engine/test_files.h"
 
 namespace tessera {

@@ -13,7 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "engine/safetensors_writer.h"
+#include "authoring/safetensors_writer.h"
 #include "tests/engine/test_files.h"
 
 namespace tessera {

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/checkpoint_writer.h"
+#include "authoring/checkpoint_writer.h"
 #include "engine/cpu/cpu_engine.h"
 #include "engine/dtype.h"
 #include "engine/engine_loader.h"

@@ -10,11 +10,11 @@
 #include <string>
 #include <vector>
 
+#include "authoring/safetensors_writer.h"
 #include "engine/cpu/cpu_engine.h"
 #include "engine/engine_loader.h"
 #include "engine/lora_weights.h"
 #include "engine/model_weights.h"
-#include "engine/safetensors_writer.h"
 #include "tests/engine/test_files.h"
 
 namespace tessera {

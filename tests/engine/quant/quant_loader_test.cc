@@ -12,11 +12,11 @@
 #include <string>
 #include <vector>
 
+#include "authoring/safetensors_writer.h"
 #include "engine/checkpoint.h"
 #include "engine/model_config.h"
 #include "engine/quant/quantized_linear.h"
 #include "engine/safetensors.h"
-#include "engine/safetensors_writer.h"
 #include "tests/engine/test_files.h"
 
 namespace tessera {

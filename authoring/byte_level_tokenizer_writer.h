@@ -3,15 +3,15 @@
 // pre-tokenizer, a BPE model over the 256 byte tokens plus merges, special tokens added after the
 // vocabulary, a post-processor that puts BOS first, and a ByteLevel decoder. Every UTF-8 text
 // round-trips through it, since every byte is a token. Used by `tessera make-model`.
-#ifndef TESSERA_ENGINE_TOKENIZER_BYTE_LEVEL_TOKENIZER_WRITER_H_
-#define TESSERA_ENGINE_TOKENIZER_BYTE_LEVEL_TOKENIZER_WRITER_H_
+#ifndef TESSERA_AUTHORING_BYTE_LEVEL_TOKENIZER_WRITER_H_
+#define TESSERA_AUTHORING_BYTE_LEVEL_TOKENIZER_WRITER_H_
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "engine/tokenizer/bpe_merge_learner.h"
+#include "authoring/bpe_merge_learner.h"
 
 namespace tessera::tokenizer {
 
@@ -43,4 +43,4 @@ absl::StatusOr<ByteLevelTokenizerFiles> MakeByteLevelTokenizerFiles(
 
 }  // namespace tessera::tokenizer
 
-#endif  // TESSERA_ENGINE_TOKENIZER_BYTE_LEVEL_TOKENIZER_WRITER_H_
+#endif  // TESSERA_AUTHORING_BYTE_LEVEL_TOKENIZER_WRITER_H_

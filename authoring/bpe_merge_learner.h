@@ -5,8 +5,8 @@
 //
 // Deterministic: ties between equally frequent pairs go to the smaller pair (by its bytes), so a
 // text always gives the same merges on every platform.
-#ifndef TESSERA_ENGINE_TOKENIZER_BPE_MERGE_LEARNER_H_
-#define TESSERA_ENGINE_TOKENIZER_BPE_MERGE_LEARNER_H_
+#ifndef TESSERA_AUTHORING_BPE_MERGE_LEARNER_H_
+#define TESSERA_AUTHORING_BPE_MERGE_LEARNER_H_
 
 #include <string>
 #include <string_view>
@@ -28,4 +28,4 @@ absl::StatusOr<std::vector<BpeMerge>> LearnByteLevelMerges(std::string_view text
 
 }  // namespace tessera::tokenizer
 
-#endif  // TESSERA_ENGINE_TOKENIZER_BPE_MERGE_LEARNER_H_
+#endif  // TESSERA_AUTHORING_BPE_MERGE_LEARNER_H_

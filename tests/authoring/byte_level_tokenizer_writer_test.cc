@@ -1,6 +1,6 @@
 // The tokenizer files written by MakeByteLevelTokenizerFiles, loaded back with tessera's own
 // tokenizer: layout of ids, the components Llama 3 uses, BOS/EOS, and the errors for bad specs.
-#include "engine/tokenizer/byte_level_tokenizer_writer.h"
+#include "authoring/byte_level_tokenizer_writer.h"
 
 #include <memory>
 #include <string>

@@ -1,7 +1,7 @@
 // Writes safetensors files: the header as the format's reference implementation lays it out
 // (JSON padded with spaces to a multiple of 8 bytes), tensors in the order given.
-#ifndef TESSERA_ENGINE_SAFETENSORS_WRITER_H_
-#define TESSERA_ENGINE_SAFETENSORS_WRITER_H_
+#ifndef TESSERA_AUTHORING_SAFETENSORS_WRITER_H_
+#define TESSERA_AUTHORING_SAFETENSORS_WRITER_H_
 
 #include <cstdint>
 #include <map>
@@ -35,4 +35,4 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& con
 
 }  // namespace tessera
 
-#endif  // TESSERA_ENGINE_SAFETENSORS_WRITER_H_
+#endif  // TESSERA_AUTHORING_SAFETENSORS_WRITER_H_

@@ -1,12 +1,12 @@
-#include "engine/checkpoint_writer.h"
+#include "authoring/checkpoint_writer.h"
 
 #include <cstring>
 #include <filesystem>
 #include <random>
 
 #include "absl/strings/str_format.h"
+#include "authoring/safetensors_writer.h"
 #include "engine/model_weights.h"
-#include "engine/safetensors_writer.h"
 #include "nlohmann/json.hpp"
 
 namespace tessera {

@@ -1,8 +1,8 @@
 // Writes a Hugging Face-style model directory (config.json + safetensors, single file or shards
 // with an index) with random weights of a given ModelConfig. Used for the no-download main job,
 // synthetic benchmarks and loader round-trip tests.
-#ifndef TESSERA_ENGINE_CHECKPOINT_WRITER_H_
-#define TESSERA_ENGINE_CHECKPOINT_WRITER_H_
+#ifndef TESSERA_AUTHORING_CHECKPOINT_WRITER_H_
+#define TESSERA_AUTHORING_CHECKPOINT_WRITER_H_
 
 #include <cstdint>
 #include <string>
@@ -29,4 +29,4 @@ absl::Status WriteRandomCheckpoint(const std::string& dir, const ModelConfig& co
 
 }  // namespace tessera
 
-#endif  // TESSERA_ENGINE_CHECKPOINT_WRITER_H_
+#endif  // TESSERA_AUTHORING_CHECKPOINT_WRITER_H_

@@ -1,15 +1,15 @@
 // Writer and loader against each other: what tessera writes, tessera (and the format) reads back.
-#include "engine/checkpoint_writer.h"
+#include "authoring/checkpoint_writer.h"
 
 #include <gtest/gtest.h>
 
 #include <cstring>
 #include <filesystem>
 
+#include "authoring/safetensors_writer.h"
 #include "engine/checkpoint.h"
 #include "engine/model_weights.h"
 #include "engine/safetensors.h"
-#include "engine/safetensors_writer.h"
 
 namespace tessera {
 namespace {

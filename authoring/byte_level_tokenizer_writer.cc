@@ -1,4 +1,4 @@
-#include "engine/tokenizer/byte_level_tokenizer_writer.h"
+#include "authoring/byte_level_tokenizer_writer.h"
 
 #include <map>
 

@@ -1,4 +1,4 @@
-#include "engine/tokenizer/bpe_merge_learner.h"
+#include "authoring/bpe_merge_learner.h"
 
 #include <string>
 #include <vector>

@@ -1,4 +1,4 @@
-#include "engine/safetensors_writer.h"
+#include "authoring/safetensors_writer.h"
 
 #include <cerrno>
 #include <cstdio>
