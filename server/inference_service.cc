@@ -84,10 +84,12 @@ absl::StatusOr<InferenceService::Admission> InferenceService::AdmitGenerate(
     if (!adapter.ok()) return adapter.status();
     native->adapter = *std::move(adapter);
   }
-  if (absl::Status s = deps_.scheduler->Validate(*native); !s.ok()) return s;
+  // Checked once, here, with the client's id in the errors; Submit takes the proof.
+  absl::StatusOr<ValidatedRequest> valid = deps_.scheduler->Check(*std::move(native));
+  if (!valid.ok()) return valid.status();
   // The scheduler keys requests by id: the tenant in it keeps tenants' ids apart.
-  native->id = absl::StrCat(*tenant, "/", client_id);
-  return Admission{*std::move(native), *std::move(slot)};
+  if (absl::Status s = valid->set_id(absl::StrCat(*tenant, "/", client_id)); !s.ok()) return s;
+  return Admission{*std::move(valid), *std::move(slot)};
 }
 
 absl::StatusOr<std::shared_ptr<const AdapterRef>> InferenceService::AcquireAdapter(
@@ -132,10 +134,10 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* InferenceService::Generate(
     log.emplace();
     log->id = client_id;
     log->tenant = tenant;
-    if (admission->request.adapter != nullptr) log->adapter = admission->request.adapter->name;
+    if (admission->request->adapter != nullptr) log->adapter = admission->request->adapter->name;
   }
   auto* call = new GenerateCall(
-      deps_.scheduler, admission->request.id, client_id, deps_.tokenizer,
+      deps_.scheduler, admission->request->id, client_id, deps_.tokenizer,
       [slot, counters, tenant, log = std::move(log)](
           const grpc::Status& status, const std::optional<RequestTimings>& timings) mutable {
         slot->Release();

@@ -63,7 +63,7 @@ class InferenceService final : public v1::Inference::CallbackService {
   absl::StatusOr<std::shared_ptr<const AdapterRef>> AcquireAdapter(const std::string& name,
                                                                    const std::string& tenant);
   struct Admission {
-    GenerateRequest request;  // id: "<tenant>/<client id>"
+    ValidatedRequest request;  // id: "<tenant>/<client id>"
     TenantLimiter::Slot slot;
   };
   // Everything a Generate call must pass before it reaches the scheduler. `*tenant` is set once
