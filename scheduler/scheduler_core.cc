@@ -33,7 +33,8 @@ SchedulerCore::SchedulerCore(Engine& engine, const Tokenizer* tokenizer, const C
       validator_(engine, tokenizer != nullptr, options),
       state_(options),
       capacity_(engine, state_, options),
-      outputs_(state_, capacity_, tokenizer, engine.config().eos_token_ids) {
+      outputs_(state_, capacity_, tokenizer, engine.config().eos_token_ids),
+      batch_(state_, capacity_, outputs_, options, engine.config().vocab_size) {
   SchedulerStats& stats = state_.stats;
   stats.num_kv_blocks = capacity_.geometry().num_blocks;
   stats.block_size = capacity_.geometry().block_size;
@@ -120,13 +121,19 @@ absl::StatusOr<StepReport> SchedulerCore::Step() {
   const int64_t budget = policy.TokenBudget(state_.running, now);
   capacity_.PreemptForWaiting(now, budget);
   policy.OrderRunning(state_.running, now, &order_);
+  // Form, capacity decided per sequence.
   StepReport report;
-  FormBatch(now, budget, &report);
-  if (scheduled_.empty()) {
+  const int64_t preemptions_before = state_.stats.num_preemptions_total;
+  batch_.Form(now, budget, order_);
+  report.num_prefill_tokens = batch_.num_prefill_tokens();
+  report.num_preempted =
+      static_cast<int32_t>(state_.stats.num_preemptions_total - preemptions_before);
+  if (batch_.scheduled().empty()) {
     FinishStep();
     return report;
   }
-  absl::StatusOr<StepResult> result = engine_.Step(plan_);
+  // Run, then apply.
+  absl::StatusOr<StepResult> result = engine_.Step(batch_.plan());
   if (!result.ok()) {
     AbortAll(absl::InternalError(absl::StrCat("engine step failed: ", result.status().message())));
     return result.status();
@@ -159,152 +166,16 @@ void SchedulerCore::ReapAborted(absl::Time now) {
   }
 }
 
-void SchedulerCore::FormBatch(absl::Time now, int64_t budget, StepReport* report) {
-  const int64_t preemptions_before = state_.stats.num_preemptions_total;
-  plan_.Clear();
-  copies_.clear();
-  scheduled_.clear();
-  Room room{budget, options_.max_num_seqs};
-  ScheduleRunning(now, &room, report);
-  AdmitWaiting(now, &room, report);
-  report->num_preempted =
-      static_cast<int32_t>(state_.stats.num_preemptions_total - preemptions_before);
-  // Before the copy sources are freed: an adapter's load must not overwrite a block this step's
-  // plan still copies from.
-  capacity_.PrefetchAdapters();
-  capacity_.blocks().ReleaseCopySources();  // the plan holds this step's copies
-  for (const auto& [src, dst] : copies_) plan_.block_copies.push_back({src, dst});
-}
-
-void SchedulerCore::ScheduleRunning(absl::Time now, Room* room, StepReport* report) {
-  for (size_t pos = 0; pos < order_.size() && room->open(); ++pos) {
-    Sequence* seq = order_[pos];
-    if (seq->state != Sequence::State::kRunning) continue;  // preempted for an earlier one
-    const int64_t want = seq->FeedLimit() - seq->num_computed;
-    if (want <= 0) continue;
-    int64_t chunk = std::min(want, room->tokens);
-    const int64_t tokens = seq->num_computed + chunk;
-    if (!capacity_.CanAllocate(*seq, tokens)) capacity_.ReclaimAdapterBlocks(*seq, tokens);
-    if (!capacity_.CanAllocate(*seq, tokens)) {
-      const int64_t fit = seq->is_decode() ? 0 : capacity_.FittingChunk(*seq, chunk);
-      if (fit > 0) {
-        chunk = fit;
-      } else if (!capacity_.MakeRoom(seq, tokens, absl::MakeConstSpan(order_).subspan(pos + 1),
-                                     now)) {
-        continue;
-      }
-    }
-    Schedule(seq, chunk, room, report);
-  }
-}
-
-void SchedulerCore::AdmitWaiting(absl::Time now, Room* room, StepReport* report) {
-  // In the policy's order; a head that does not fit blocks those behind it, so big requests are
-  // not overtaken forever.
-  SchedulingPolicy& policy = *state_.policy;
-  while (room->open()) {
-    Sequence* seq = policy.Next(now);
-    if (seq == nullptr) break;
-    const int64_t want = std::min(seq->FeedLimit(), room->tokens);
-    int64_t chunk = capacity_.FittingChunk(*seq, want);
-    if (chunk < want) {
-      capacity_.ReclaimAdapterBlocks(*seq, seq->num_computed + want);
-      chunk = capacity_.FittingChunk(*seq, want);
-    }
-    if (chunk == 0) break;
-    // A head whose adapter has no slot (or no blocks) blocks the queue too: admitting others that
-    // need slots could keep every slot busy forever, so the slots drain to it.
-    const Capacity::AdapterAdmission adapter = capacity_.PrepareAdapter(*seq);
-    if (adapter.outcome == Capacity::AdapterAdmission::Outcome::kWait) break;
-    if (adapter.outcome == Capacity::AdapterAdmission::Outcome::kFailed) {
-      outputs_.FinishRequest(seq->request, adapter.error, now);
-      continue;
-    }
-    chunk = capacity_.FittingChunk(*seq, want);  // the adapter's blocks may have come from these
-    if (chunk == 0) break;  // cannot happen: the load left the first token's free
-    policy.PopNext(now);
-    Admit(seq, now);
-    Schedule(seq, chunk, room, report);
-  }
-}
-
-void SchedulerCore::Admit(Sequence* seq, absl::Time now) {
-  RequestState* r = seq->request;
-  seq->state = Sequence::State::kRunning;
-  seq->admit_order = state_.next_admit_order++;
-  state_.running.push_back(seq);
-  if (!r->first_scheduled) {
-    r->first_scheduled = now;
-    state_.stats.queue_time_seconds.Observe(absl::ToDoubleSeconds(now - r->arrival));
-  }
-  if (!r->started) {
-    r->started = true;
-    --state_.waiting_new_requests;
-    state_.waiting_new_prompt_tokens -= static_cast<int64_t>(r->request.prompt_token_ids.size());
-  }
-}
-
-void SchedulerCore::Schedule(Sequence* seq, int64_t chunk, Room* room, StepReport* report) {
-  capacity_.Allocate(*seq, seq->num_computed + chunk, &copies_);
-  AddToPlan(seq, chunk);
-  scheduled_.push_back({seq, chunk});
-  room->tokens -= chunk;
-  --room->seqs;
-  if (!seq->is_decode()) report->num_prefill_tokens += static_cast<int32_t>(chunk);
-}
-
-void SchedulerCore::AddToPlan(Sequence* seq, int64_t chunk) {
-  const RequestState& r = *seq->request;
-  const int64_t start = seq->num_computed;
-  const int64_t end = start + chunk;
-  std::vector<int32_t>& tokens = feed_;
-  tokens.resize(chunk);
-  for (int64_t i = 0; i < chunk; ++i) tokens[i] = seq->TokenAt(start + i);
-  StepSequence step;
-  step.num_cached_tokens = start;
-  step.sample = !seq->fork_pending && end == seq->total_len();
-  step.sampling = seq->sampling;
-  step.sample_index = static_cast<int64_t>(seq->output.size());
-  // Views for the penalties: both vectors stay untouched until the step returns.
-  step.prompt_token_ids = r.request.prompt_token_ids;
-  step.output_token_ids = seq->output;
-  // min_tokens: the tokens that would stop the sample cannot be drawn until it has enough.
-  if (step.sample && static_cast<int64_t>(seq->output.size()) < r.request.min_tokens) {
-    step.suppressed_token_ids = r.request.stop_token_ids;
-    if (!r.request.ignore_eos) {
-      for (int64_t eos : outputs_.eos_ids()) {
-        if (eos >= 0 && eos < engine_.config().vocab_size) {
-          step.suppressed_token_ids.push_back(static_cast<int32_t>(eos));
-        }
-      }
-    }
-  }
-  const int64_t prompt = seq->prompt_len();
-  if (r.request.prompt_logprobs > 0 && end >= r.prompt_lp_next && start + 1 < prompt) {
-    step.prompt_top_k = r.request.prompt_logprobs;
-    step.prompt_targets.resize(chunk, -1);
-    for (int64_t i = 0; i < chunk; ++i) {
-      const int64_t target = start + i + 1;
-      if (target >= r.prompt_lp_next && target < prompt) {
-        step.prompt_targets[i] = r.request.prompt_token_ids[target];
-      }
-    }
-  }
-  step.adapter_slot = r.adapter_slot;
-  seq->planned_step = state_.stats.num_steps_total;
-  plan_.AddSequence(tokens, capacity_.blocks().BlockTable(seq->id), capacity_.geometry().block_size,
-                    std::move(step));
-}
-
 void SchedulerCore::ApplyResults(StepResult& result, StepReport* report) {
   const absl::Time done = clock_.Now();
-  for (size_t i = 0; i < scheduled_.size(); ++i) {
-    outputs_.Apply(scheduled_[i].seq, scheduled_[i].fed, result.seqs[i], done);
+  const std::vector<BatchFormer::Scheduled>& scheduled = batch_.scheduled();
+  for (size_t i = 0; i < scheduled.size(); ++i) {
+    outputs_.Apply(scheduled[i].seq, scheduled[i].fed, result.seqs[i], done);
   }
   SchedulerStats& stats = state_.stats;
   report->ran = true;
-  report->num_seqs = static_cast<int32_t>(scheduled_.size());
-  report->num_tokens = plan_.num_tokens();
+  report->num_seqs = static_cast<int32_t>(scheduled.size());
+  report->num_tokens = batch_.plan().num_tokens();
   ++stats.num_steps_total;
   stats.last_step_tokens = report->num_tokens;
   stats.last_step_seqs = report->num_seqs;

@@ -36,6 +36,7 @@
 #include "absl/time/time.h"
 #include "engine/engine.h"
 #include "engine/tokenizer/tokenizer.h"
+#include "scheduler/batch_former.h"
 #include "scheduler/capacity.h"
 #include "scheduler/clock.h"
 #include "scheduler/kv_block_manager.h"
@@ -97,27 +98,7 @@ class SchedulerCore {
   const KvBlockManager& blocks() const { return capacity_.blocks(); }
 
  private:
-  struct Scheduled {
-    Sequence* seq;
-    int64_t fed;
-  };
-  // What is left of a step's room as it is formed.
-  struct Room {
-    int64_t tokens;
-    int32_t seqs;
-    bool open() const { return tokens > 0 && seqs > 0; }
-  };
-
   void ReapAborted(absl::Time now);
-  // Forms this step's plan (plan_, scheduled_) under `budget` tokens: running sequences in
-  // order_, then admissions.
-  void FormBatch(absl::Time now, int64_t budget, StepReport* report);
-  void ScheduleRunning(absl::Time now, Room* room, StepReport* report);
-  void AdmitWaiting(absl::Time now, Room* room, StepReport* report);
-  // Allocates `chunk` more tokens of KV for `seq` and adds it to the plan.
-  void Schedule(Sequence* seq, int64_t chunk, Room* room, StepReport* report);
-  void AddToPlan(Sequence* seq, int64_t chunk);
-  void Admit(Sequence* seq, absl::Time now);
   // Applies the engine's results and records the step.
   void ApplyResults(StepResult& result, StepReport* report);
   void FinishStep();
@@ -131,6 +112,7 @@ class SchedulerCore {
   SchedulerState state_;
   Capacity capacity_;      // after state_, which it uses
   OutputApplier outputs_;  // after capacity_, which it uses
+  BatchFormer batch_;      // after outputs_, which it uses
 
   // What ReapAborted looks at, so that a step does not scan every request in flight: ids
   // cancelled since the last step, and a min-heap of deadlines (an entry whose request has
@@ -138,13 +120,8 @@ class SchedulerCore {
   std::vector<std::string> cancelled_;
   using Deadline = std::pair<absl::Time, std::string>;
   std::priority_queue<Deadline, std::vector<Deadline>, std::greater<Deadline>> deadlines_;
-  // Reused from step to step, so that their buffers are not reallocated each time.
-  StepPlan plan_;
-  std::vector<BlockCopyPair> copies_;  // copy-on-write copies of this step's plan
-  std::vector<int32_t> feed_;          // one sequence's tokens for the plan
-  std::vector<Sequence*> order_;       // running sequences in the policy's order
-  std::vector<Scheduled> scheduled_;   // what the plan holds, in plan order
-  int64_t gauge_epoch_ = 0;            // counts RefreshGauges calls
+  std::vector<Sequence*> order_;  // running sequences in the policy's order (reused)
+  int64_t gauge_epoch_ = 0;       // counts RefreshGauges calls
 };
 
 }  // namespace tessera
