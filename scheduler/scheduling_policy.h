@@ -39,7 +39,7 @@ class SchedulingPolicy {
   virtual SchedulingPolicyKind kind() const = 0;
 
   // Waiting sequences. Enqueue: a new request's sequence, at `now`. Requeue: a preempted one,
-  // which goes ahead of those that never ran (its KV was computed once already).
+  // which goes back to the front (of its class, where the policy has classes).
   virtual void Enqueue(Sequence* seq, absl::Time now) = 0;
   virtual void Requeue(Sequence* seq) = 0;
   // The sequence to admit next at `now` (nullptr when none waits), and its removal.
