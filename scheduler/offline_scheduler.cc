@@ -14,7 +14,7 @@ OfflineScheduler::OfflineScheduler(Engine& engine, OfflineSchedulerOptions optio
     : engine_(engine),
       options_(options),
       tokenizer_(tokenizer),
-      validator_(engine, tokenizer, clock_, CoreOptions(0)) {}
+      validator_(engine, tokenizer != nullptr, CoreOptions(0)) {}
 
 SchedulerOptions OfflineScheduler::CoreOptions(size_t num_requests) const {
   SchedulerOptions o;

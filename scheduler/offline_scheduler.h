@@ -14,6 +14,7 @@
 #include "engine/engine.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "scheduler/request.h"
+#include "scheduler/request_validator.h"
 #include "scheduler/scheduler_core.h"
 
 namespace tessera {
@@ -39,7 +40,7 @@ class OfflineScheduler {
                    const Tokenizer* tokenizer = nullptr);
 
   // Checks a request against the model, the cache and the scheduler's limits before anything
-  // runs (SchedulerCore::Validate, which includes ValidateSamplingParams).
+  // runs (RequestValidator, which includes ValidateSamplingParams).
   absl::Status Validate(const GenerateRequest& request) const;
 
   // Runs every request; results come back in input order. A request that fails validation gets
@@ -55,7 +56,7 @@ class OfflineScheduler {
   OfflineSchedulerOptions options_;
   const Tokenizer* tokenizer_;
   SystemClock clock_;
-  SchedulerCore validator_;  // Validate() without a run
+  RequestValidator validator_;  // Validate() without a run
   OfflineRunStats stats_;
 };
 

@@ -55,34 +55,39 @@ void Scheduler::Start() {
   thread_ = std::thread([this] { Loop(); });
 }
 
-absl::Status Scheduler::Validate(const GenerateRequest& request) const {
-  return core_.Validate(request);
+absl::StatusOr<ValidatedRequest> Scheduler::Check(GenerateRequest request) const {
+  return core_.validator().Check(std::move(request));
 }
 
 absl::Status Scheduler::Submit(GenerateRequest request, std::shared_ptr<RequestSink> sink) {
-  if (absl::Status s = core_.Validate(request); !s.ok()) return s;
+  absl::StatusOr<ValidatedRequest> valid = Check(std::move(request));
+  if (!valid.ok()) return valid.status();
+  return Submit(*std::move(valid), std::move(sink));
+}
+
+absl::Status Scheduler::Submit(ValidatedRequest request, std::shared_ptr<RequestSink> sink) {
   // The core sees the request only between steps: stamp its arrival now, or the wait for the
   // step already running would be missing from its queue time and time to first token.
-  if (!request.arrival) request.arrival = clock_.Now();
-  const int64_t prompt = static_cast<int64_t>(request.prompt_token_ids.size());
+  if (!request->arrival) request.set_arrival(clock_.Now());
+  const int64_t prompt = static_cast<int64_t>(request->prompt_token_ids.size());
   absl::MutexLock lock(&mu_);
   if (stopping_) return absl::UnavailableError("the scheduler is shutting down");
-  if (in_flight_.contains(request.id)) {
+  if (in_flight_.contains(request->id)) {
     return absl::AlreadyExistsError(
-        absl::StrCat("request \"", request.id, "\" is already in flight"));
+        absl::StrCat("request \"", request->id, "\" is already in flight"));
   }
   const int64_t queued = queued_new_requests_ + static_cast<int64_t>(inbox_.size());
   const int64_t tokens = queued_prompt_tokens_ + inbox_prompt_tokens_;
   if (queued >= options_.max_waiting_requests ||
       tokens + prompt > options_.max_waiting_prompt_tokens) {
-    ++rejected_[request.tenant];
+    ++rejected_[request->tenant];
     return absl::ResourceExhaustedError(absl::StrCat(
         "the waiting queue is full (", queued, " requests, ", tokens, " prompt tokens; limits ",
         options_.max_waiting_requests, " and ", options_.max_waiting_prompt_tokens, ")"));
   }
-  in_flight_.insert(request.id);
+  in_flight_.insert(request->id);
   inbox_prompt_tokens_ += prompt;
-  std::string id = request.id;
+  std::string id = request->id;
   inbox_.push_back({std::move(request), std::make_shared<TrackingSink>(this, id, std::move(sink))});
   return absl::OkStatus();
 }
@@ -116,7 +121,7 @@ void Scheduler::Loop() {
       inbox_prompt_tokens_ = 0;
     }
     for (Submission& s : submissions) {
-      const std::string id = s.request.id;
+      const std::string id = s.request->id;
       if (absl::Status st = core_.Add(std::move(s.request), s.sink); !st.ok()) {
         s.sink->Push(FinalUpdate(id, std::move(st)));
       }
@@ -163,7 +168,7 @@ void Scheduler::AbortEverything() {
     inbox_prompt_tokens_ = 0;
     status = shutdown_status_;
   }
-  for (Submission& s : submissions) s.sink->Push(FinalUpdate(s.request.id, status));
+  for (Submission& s : submissions) s.sink->Push(FinalUpdate(s.request->id, status));
   core_.AbortAll(status);
   absl::MutexLock lock(&mu_);
   stats_ = core_.stats();

@@ -3,8 +3,10 @@
 //
 // Submit validates at once and refuses at once (InvalidArgument, AlreadyExists for an id in
 // flight, ResourceExhausted when the waiting queue is full, Unavailable after Shutdown), so the
-// server can map each to its gRPC status before streaming. Everything else arrives through the
-// request's sink, on the scheduler thread.
+// server can map each to its gRPC status before streaming. A request is validated once: an edge
+// that wants the error early calls Check and submits the ValidatedRequest it returns, which
+// neither Submit nor the core checks again. Everything else arrives through the request's sink,
+// on the scheduler thread.
 //
 // Thread-safe. The engine and tokenizer must outlive it.
 #ifndef TESSERA_SCHEDULER_SCHEDULER_H_
@@ -19,6 +21,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "scheduler/clock.h"
 #include "scheduler/scheduler_core.h"
@@ -37,10 +40,12 @@ class Scheduler {
   // Starts the scheduler thread.
   void Start();
 
-  absl::Status Validate(const GenerateRequest& request) const;
+  // The request if it is valid (RequestValidator), as proof for Submit.
+  absl::StatusOr<ValidatedRequest> Check(GenerateRequest request) const;
   // The scheduler's clock, for stamping GenerateRequest::arrival at the edge.
   absl::Time Now() const { return clock_.Now(); }
   absl::Status Submit(GenerateRequest request, std::shared_ptr<RequestSink> sink);
+  absl::Status Submit(ValidatedRequest request, std::shared_ptr<RequestSink> sink);
   // The request leaves at the next step boundary with a CANCELLED final update; no-op for an
   // unknown or finished id.
   void Cancel(const std::string& request_id);
@@ -58,7 +63,7 @@ class Scheduler {
 
  private:
   struct Submission {
-    GenerateRequest request;
+    ValidatedRequest request;
     std::shared_ptr<RequestSink> sink;
   };
   class TrackingSink;
@@ -72,7 +77,7 @@ class Scheduler {
   SystemClock system_clock_;
   const Clock& clock_;
   SchedulerOptions options_;
-  SchedulerCore core_;  // only the scheduler thread touches it after Start (Validate is const)
+  SchedulerCore core_;  // only the scheduler thread touches it after Start (but its validator)
 
   mutable absl::Mutex mu_;
   std::vector<Submission> inbox_ ABSL_GUARDED_BY(mu_);

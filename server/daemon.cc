@@ -17,6 +17,7 @@
 #include "adapters/adapter_error.h"
 #include "adapters/peft_adapter_loader.h"
 #include "grpc/health/v1/health.pb.h"
+#include "scheduler/scheduling_policy.h"
 #include "server/malformed_request_interceptor.h"
 #include "server/metadata_limit.h"
 #include "server/tls_credentials.h"
@@ -111,6 +112,9 @@ absl::Status Daemon::Init() {
   if (absl::Status s = StartAdapters(); !s.ok()) return s;
   scheduler_ = std::make_unique<Scheduler>(*engine_.engine, tokenizer_.get(), o.scheduler);
   scheduler_->Start();
+  spdlog::info("{}",
+               absl::StrCat("tesserad: scheduling policy ",
+                            std::string(SchedulingPolicyName(o.scheduler.scheduling_policy))));
 
   const KvCacheGeometry g = engine_.engine->kv_geometry();
   CacheConfigInfo cache;

@@ -91,19 +91,24 @@ absl::StatusOr<InferenceService::Admission> InferenceService::AdmitGenerate(
     if (!adapter.ok()) return adapter.status();
     native->adapter = *std::move(adapter);
   }
-  if (absl::Status s = deps_.scheduler->Validate(*native); !s.ok()) return s;
+  // Checked once, here, with the client's id in the errors; Submit takes the proof.
+  absl::StatusOr<ValidatedRequest> valid = deps_.scheduler->Check(*std::move(native));
+  if (!valid.ok()) return valid.status();
   // Last: nothing after this can refuse the request, so a reservation is never left behind.
   int64_t reserved = 0;
   if (deps_.token_limiter != nullptr && deps_.token_limiter->Limit(*tenant) > 0) {
-    reserved = TokenReservation(*native);
+    reserved = TokenReservation(**valid);
     if (absl::Status s = deps_.token_limiter->TryAcquire(*tenant, reserved, deps_.scheduler->Now());
         !s.ok()) {
       return s;
     }
   }
   // The scheduler keys requests by id: the tenant in it keeps tenants' ids apart.
-  native->id = absl::StrCat(*tenant, "/", client_id);
-  return Admission{*std::move(native), *std::move(slot), reserved};
+  if (absl::Status s = valid->set_id(absl::StrCat(*tenant, "/", client_id)); !s.ok()) {
+    if (reserved > 0) deps_.token_limiter->Refund(*tenant, reserved);
+    return s;
+  }
+  return Admission{*std::move(valid), *std::move(slot), reserved};
 }
 
 absl::StatusOr<std::shared_ptr<const AdapterRef>> InferenceService::AcquireAdapter(
@@ -148,12 +153,12 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* InferenceService::Generate(
     log.emplace();
     log->id = client_id;
     log->tenant = tenant;
-    if (admission->request.adapter != nullptr) log->adapter = admission->request.adapter->name;
+    if (admission->request->adapter != nullptr) log->adapter = admission->request->adapter->name;
   }
   TokenRateLimiter* token_limiter = deps_.token_limiter;
   const int64_t reserved = admission->reserved_tokens;
   auto* call = new GenerateCall(
-      deps_.scheduler, admission->request.id, client_id, deps_.tokenizer,
+      deps_.scheduler, admission->request->id, client_id, deps_.tokenizer,
       [slot, counters, tenant, token_limiter, reserved, log = std::move(log)](
           const grpc::Status& status, const std::optional<RequestTimings>& timings) mutable {
         slot->Release();

@@ -68,7 +68,7 @@ class InferenceService final : public v1::Inference::CallbackService {
   absl::StatusOr<std::shared_ptr<const AdapterRef>> AcquireAdapter(const std::string& name,
                                                                    const std::string& tenant);
   struct Admission {
-    GenerateRequest request;  // id: "<tenant>/<client id>"
+    ValidatedRequest request;  // id: "<tenant>/<client id>"
     TenantLimiter::Slot slot;
     int64_t reserved_tokens = 0;  // taken from the tenant's tokens_per_minute
   };

@@ -10,6 +10,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/time/time.h"
+#include "scheduler/scheduling_policy.h"
 #include "server/daemon.h"
 #include "server/logging.h"
 #include "spdlog/spdlog.h"
@@ -44,7 +45,8 @@ void AddHttpFlags(CLI::App& app, tessera::DaemonOptions& o, Seconds& seconds) {
 }
 
 void AddFlags(CLI::App& app, tessera::DaemonOptions& o, Seconds& seconds,
-              std::vector<std::string>& adapters, std::string& log_level) {
+              std::vector<std::string>& adapters, std::string& scheduling_policy,
+              std::string& log_level) {
   app.add_option("--model", o.model_dir, "Hugging Face model directory")->required();
   app.add_option("--backend", o.engine.backend, "cpu | cuda")->capture_default_str();
   app.add_option("--quantization", o.engine.quantization, tessera::kQuantizationFlagHelp);
@@ -140,6 +142,19 @@ void AddFlags(CLI::App& app, tessera::DaemonOptions& o, Seconds& seconds,
                  "Queued requests beyond which new ones get RESOURCE_EXHAUSTED")
       ->capture_default_str()
       ->check(CLI::Range(1, 1 << 24));
+  app.add_option("--scheduling-policy", scheduling_policy,
+                 "What orders waiting requests, sizes a step and picks whom to preempt: fcfs "
+                 "(arrival order, the fixed --max-num-batched-tokens budget; vLLM's default) or "
+                 "priority (interactive before batch requests, first come first served within "
+                 "each)")
+      ->capture_default_str()
+      ->check(CLI::Validator(
+          [](std::string& name) {
+            absl::StatusOr<tessera::SchedulingPolicyKind> kind =
+                tessera::ParseSchedulingPolicy(name);
+            return kind.ok() ? std::string() : std::string(kind.status().message());
+          },
+          "fcfs|priority"));
   // Logs.
   app.add_option("--log-level", log_level, "debug | info | warning | error")
       ->capture_default_str()
@@ -165,8 +180,9 @@ int main(int argc, char** argv) {
                   absl::ToDoubleSeconds(options.http.header_timeout),
                   absl::ToDoubleSeconds(options.http.idle_timeout)};
   std::vector<std::string> adapters;
+  std::string scheduling_policy(tessera::SchedulingPolicyName(options.scheduler.scheduling_policy));
   std::string log_level = "info";
-  AddFlags(app, options, seconds, adapters, log_level);
+  AddFlags(app, options, seconds, adapters, scheduling_policy, log_level);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -176,6 +192,8 @@ int main(int argc, char** argv) {
     std::cerr << "tesserad: " << s.message() << "\n";
     return 2;
   }
+  // Checked while parsing: the name is valid.
+  options.scheduler.scheduling_policy = *tessera::ParseSchedulingPolicy(scheduling_policy);
   options.engine.max_num_batched_tokens = options.scheduler.max_num_batched_tokens;
   options.engine.max_num_seqs = options.scheduler.max_num_seqs;
   options.drain_timeout = absl::Seconds(seconds.drain);

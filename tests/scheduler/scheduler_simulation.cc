@@ -8,7 +8,7 @@
 namespace tessera::testing {
 namespace {
 
-// Mirrors SampleSeed in scheduler/scheduler_core.cc (sample i > 0 of a request seeded with `base`
+// Mirrors SampleSeed in scheduler/scheduler_state.cc (sample i > 0 of a request seeded with `base`
 // draws with this seed). If the scheduler changes it, outputs of sampled n > 1 requests stop
 // matching here: update both.
 uint64_t SampleSeed(uint64_t base, int32_t index) {

@@ -1,0 +1,43 @@
+// The serving scheduler's settings (tesserad's scheduler flags), shared by SchedulerCore, its
+// parts (capacity, policies, validation) and the offline runner. Plain data.
+#ifndef TESSERA_SCHEDULER_SCHEDULER_OPTIONS_H_
+#define TESSERA_SCHEDULER_SCHEDULER_OPTIONS_H_
+
+#include <cstdint>
+
+#include "absl/time/time.h"
+
+namespace tessera {
+
+// --scheduling-policy: what orders waiting requests, sizes a step's token budget and picks the
+// sequences to preempt (scheduling_policy.h).
+//   kFcfs:     first come first served over all requests, chunked prefill under the fixed
+//              max_num_batched_tokens budget (vLLM's default);
+//   kPriority: interactive before batch, first come first served within each, batch requests
+//              aged into the interactive class after batch_max_wait.
+enum class SchedulingPolicyKind : uint8_t { kFcfs, kPriority };
+
+struct SchedulerOptions {
+  int32_t max_num_batched_tokens = 2048;  // tokens fed per step, all sequences together
+  int32_t max_num_seqs = 256;             // sequences per step
+  // Bounded waiting queue: requests not yet started beyond these are refused at once
+  // (ResourceExhausted).
+  int32_t max_waiting_requests = 1024;
+  int64_t max_waiting_prompt_tokens = int64_t{1} << 21;
+  SchedulingPolicyKind scheduling_policy = SchedulingPolicyKind::kPriority;
+  // kPriority: a waiting batch request older than this is admitted before interactive ones.
+  absl::Duration batch_max_wait = absl::Seconds(10);
+  int32_t max_stop_strings = 16;
+  int32_t max_stop_string_bytes = 256;
+  int32_t max_n = 64;
+  // Waiting requests' adapters (distinct, in queue order) that a step considers loading ahead of
+  // their admission; 0: no prefetch.
+  int32_t adapter_prefetch_depth = 4;
+  // --max-model-len: prompt + max_tokens beyond it are refused; 0: the model's context. (The
+  // engine is capped to it too, so that it sizes the KV cache for it.)
+  int64_t max_model_len = 0;
+};
+
+}  // namespace tessera
+
+#endif  // TESSERA_SCHEDULER_SCHEDULER_OPTIONS_H_
