@@ -134,6 +134,7 @@ class LoadRun {
     // Built after the wait, so that a request's contents cost no memory before it is due.
     v1::GenerateRequest request = BuildBenchRequest(plan, i, options_);
     record.sent_s = Now();
+    last_sent_s_.store(record.sent_s);
     lag_ms_.store((record.sent_s - plan.arrival_s) * 1000);
     const std::string& key =
         plan.tenant_id >= 0 && !workload_.tenants[plan.tenant_id].api_key.empty()
@@ -163,12 +164,14 @@ class LoadRun {
                                options_.progress_interval);
       const double t = Now();
       const int64_t sent = sent_.load();
+      // The rate requests went out at, up to the last one (not diluted by the drain after it).
+      const double send_span = sending_done_ ? last_sent_s_.load() : t;
       *options_.progress << absl::StrFormat(
                                 "[%s] %6.1f s  sent %d/%d (%.2f req/s)  in flight %d  done %d  "
                                 "errors %d  lag %.1f ms   ",
                                 options_.progress_label, t, sent, workload_.requests.size(),
-                                t > 0 ? sent / t : 0.0, in_flight_, done_.load(), failed_.load(),
-                                lag_ms_.load())
+                                send_span > 0 ? sent / send_span : 0.0, in_flight_, done_.load(),
+                                failed_.load(), lag_ms_.load())
                          << end << std::flush;
       if (finished) break;
     }
@@ -184,6 +187,7 @@ class LoadRun {
   std::atomic<int64_t> done_{0};
   std::atomic<int64_t> failed_{0};
   std::atomic<double> lag_ms_{0};  // of the latest request sent
+  std::atomic<double> last_sent_s_{0};
   absl::Mutex mu_;
   int64_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   bool sending_done_ ABSL_GUARDED_BY(mu_) = false;

@@ -106,14 +106,14 @@ std::string RateLabel(double rate) {
 
 std::string SweepTable(const std::vector<std::pair<double, RunReport>>& runs) {
   std::string out =
-      absl::StrFormat("%-12s %6s %6s %5s  %9s %7s  %9s %9s  %9s %9s  %9s %9s\n", "rate req/s",
+      absl::StrFormat("%-12s %6s %6s %5s  %9s %7s  %9s %9s  %9s %9s  %9s %10s\n", "rate req/s",
                       "sent", "done", "err", "goodput/s", "met", "TTFT p50", "TTFT p99", "TPOT p50",
-                      "TPOT p99", "out tok/s", "max lag");
+                      "TPOT p99", "out tok/s", "max lag ms");
   auto ms = [](double v) { return std::isnan(v) ? std::string("-") : absl::StrFormat("%.1f", v); };
   for (const auto& [rate, r] : runs) {
     const GroupStats& a = r.all;
     const double e = r.elapsed_s > 0 ? r.elapsed_s : std::numeric_limits<double>::quiet_NaN();
-    absl::StrAppendFormat(&out, "%-12s %6d %6d %5d  %9.2f %6.1f%%  %9s %9s  %9s %9s  %9.1f %9s\n",
+    absl::StrAppendFormat(&out, "%-12s %6d %6d %5d  %9.2f %6.1f%%  %9s %9s  %9s %9s  %9.1f %10s\n",
                           std::isnan(rate) ? "trace" : absl::StrFormat("%g", rate), a.sent,
                           a.completed, a.errors, a.met_both / e,
                           a.sent > 0 ? 100.0 * a.met_both / a.sent : 0.0, ms(a.ttft_ms.p50),
