@@ -133,6 +133,10 @@ class Client {
   // The adapters the caller may see (an admin: all), ordered by name then owner.
   absl::StatusOr<v1::ListAdaptersResponse> ListAdapters(const CallOptions& call = {});
 
+  // The client's channel, for callers that drive their own stubs (tessera bench-serve's
+  // asynchronous calls). Such calls carry no API key or deadline unless they set them.
+  const std::shared_ptr<::grpc::Channel>& channel() const { return channel_; }
+
  private:
   Client(ClientOptions options, std::shared_ptr<::grpc::Channel> channel);
 

@@ -98,6 +98,17 @@ expect_bad '--timeout: must be seconds >= 0' complete --server 127.0.0.1:1 --pro
 expect_bad '--tls-ca' complete --server 127.0.0.1:1 --prompt a --tls-ca "$work/nowhere.pem"
 expect_bad '--stream prints one sample' complete --server 127.0.0.1:1 --prompt a --stream --n 2
 expect_bad '--server is required' health
+# bench-serve checks its flags before it connects (a refused connection is exit 1).
+expect_bad 'prompt must be a length N or a range MIN:MAX' bench-serve --server 127.0.0.1:1 \
+  --request-rate 2 --duration 1 --class name=c,prompt=9:1
+expect_bad 'rate_share must be a number > 0' bench-serve --server 127.0.0.1:1 --request-rate 2 \
+  --duration 1 --tenant name=a,rate_share=0
+expect_bad 'give exactly one of --request-rate, --request-rates and --trace' bench-serve \
+  --server 127.0.0.1:1 --duration 1
+expect_bad '--arrival' bench-serve --server 127.0.0.1:1 --request-rate 2 --duration 1 --arrival uniform
+"$tessera" bench-serve --server 127.0.0.1:1 --request-rate 2 --duration 1 --timeout 5 \
+  > "$work/o" 2> "$work/e"
+[ $? -eq 1 ] && grep -q 'UNAVAILABLE: ModelInfo' "$work/e" || fail "bench-serve, no server: $(cat "$work/e")"
 "$tessera" complete --server 127.0.0.1:1 --prompt a > /dev/null 2> "$work/e"
 [ $? -eq 1 ] || fail "complete against a closed port should exit 1"
 grep -q '^tessera complete: UNAVAILABLE: ' "$work/e" || fail "refused connection: $(cat "$work/e")"
