@@ -105,6 +105,7 @@ void OutputApplier::AppendToken(Sequence* seq, int32_t token, std::optional<Logp
   }
   seq->last_token_time = now;
   ++r->generated;
+  state_.policy->OnTokenGenerated(*seq);
   ++stats.generation_tokens_total;
   ++r->tenant->generation_tokens;
 

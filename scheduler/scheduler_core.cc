@@ -5,6 +5,7 @@
 
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
+#include "scheduler/plan_shape.h"
 
 namespace tessera {
 
@@ -68,6 +69,19 @@ absl::Status SchedulerCore::Add(ValidatedRequest request, std::shared_ptr<Reques
         " and ", options_.max_waiting_prompt_tokens, ")"));
   }
   const absl::Time now = clock_.Now();
+  if (request->reject_if_slo_unattainable && request->ttft_target.has_value()) {
+    const absl::Time arrival = std::min(request->arrival.value_or(now), now);
+    const std::optional<absl::Duration> wait =
+        state_.policy->PredictTimeToFirstToken(*request, state_.running, now);
+    if (wait.has_value() && (now - arrival) + *wait > *request->ttft_target) {
+      ++tenant.requests_rejected;
+      ++stats.requests_rejected_total;
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "the time-to-first-token target of ", absl::FormatDuration(*request->ttft_target),
+          " cannot be met: the predicted wait is ", absl::FormatDuration(*wait),
+          " (reject_if_slo_unattainable)"));
+    }
+  }
   auto owned = std::make_unique<RequestState>();
   RequestState* r = owned.get();
   r->request = std::move(request).Release();
@@ -132,12 +146,15 @@ absl::StatusOr<StepReport> SchedulerCore::Step() {
     FinishStep();
     return report;
   }
-  // Run, then apply.
+  // Run, then apply; the step-time model learns from every step.
+  const absl::Time started = clock_.Now();
   absl::StatusOr<StepResult> result = engine_.Step(batch_.plan());
   if (!result.ok()) {
     AbortAll(absl::InternalError(absl::StrCat("engine step failed: ", result.status().message())));
     return result.status();
   }
+  state_.step_model.Observe(ShapeOf(batch_.plan()), absl::ToDoubleSeconds(clock_.Now() - started))
+      .IgnoreError();  // a clock that went backwards: nothing to learn
   ApplyResults(*result, &report);
   FinishStep();
   return report;

@@ -4,8 +4,11 @@
 #define TESSERA_SCHEDULER_SCHEDULER_OPTIONS_H_
 
 #include <cstdint>
+#include <map>
+#include <string>
 
 #include "absl/time/time.h"
+#include "scheduler/step_time_model.h"
 
 namespace tessera {
 
@@ -15,7 +18,16 @@ namespace tessera {
 //              max_num_batched_tokens budget (vLLM's default);
 //   kPriority: interactive before batch, first come first served within each, batch requests
 //              aged into the interactive class after batch_max_wait.
-enum class SchedulingPolicyKind : uint8_t { kFcfs, kPriority };
+//   kSlo:      latency targets: budgets that keep the tightest TPOT target, earliest TTFT
+//              deadline first, requests that cannot meet theirs after those that can
+//              (slo_policy.h).
+enum class SchedulingPolicyKind : uint8_t { kFcfs, kPriority, kSlo };
+
+// --fairness: how the slo policy shares the server between tenants.
+//   kVtc:  the Virtual Token Counter (vtc_fairness.h): the backlogged tenant with the least
+//          weighted service is admitted next.
+//   kNone: tenants are not told apart.
+enum class FairnessKind : uint8_t { kVtc, kNone };
 
 struct SchedulerOptions {
   int32_t max_num_batched_tokens = 2048;  // tokens fed per step, all sequences together
@@ -24,7 +36,17 @@ struct SchedulerOptions {
   // (ResourceExhausted).
   int32_t max_waiting_requests = 1024;
   int64_t max_waiting_prompt_tokens = int64_t{1} << 21;
+  // The library's default is today's priority policy; tesserad's --scheduling-policy is slo.
   SchedulingPolicyKind scheduling_policy = SchedulingPolicyKind::kPriority;
+  FairnessKind fairness = FairnessKind::kVtc;
+  // Tenants' shares under fairness (absent: 1).
+  std::map<std::string, double> tenant_weights;
+  // kSlo: the TTFT deadline of a request without a target, from its arrival (so that best-effort
+  // requests are ordered among the others and never starve).
+  absl::Duration best_effort_ttft = absl::Seconds(30);
+  // The step-time model before any step is measured (a profiling pass or a cost model); zero:
+  // the first steps get the whole max_num_batched_tokens until measurements arrive.
+  StepTimeCoefficients step_time_prior;
   // kPriority: a waiting batch request older than this is admitted before interactive ones.
   absl::Duration batch_max_wait = absl::Seconds(10);
   int32_t max_stop_strings = 16;

@@ -5,6 +5,21 @@
 
 namespace tessera {
 
+StepTimeModel SchedulerState::StepModelFor(const SchedulerOptions& options) {
+  StepTimeModel::Options o;
+  o.prior = options.step_time_prior;
+  absl::StatusOr<StepTimeModel> model = StepTimeModel::Create(o);
+  return model.ok() ? *std::move(model) : StepTimeModel();  // a negative prior: none
+}
+
+VtcFairness SchedulerState::FairnessFor(const SchedulerOptions& options) {
+  VtcFairness fairness;
+  for (const auto& [tenant, weight] : options.tenant_weights) {
+    fairness.SetWeight(tenant, weight).IgnoreError();  // the keys file checked it: (0, 1e6]
+  }
+  return fairness;
+}
+
 uint64_t SampleSeed(uint64_t base, int32_t index) {
   if (index == 0) return base;
   uint64_t z = base + 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(index);

@@ -27,7 +27,15 @@ namespace tessera {
 
 struct SchedulerState {
   explicit SchedulerState(const SchedulerOptions& options)
-      : policy(MakeSchedulingPolicy(options)) {}
+      : step_model(StepModelFor(options)),
+        fairness(FairnessFor(options)),
+        policy(MakeSchedulingPolicy(
+            options, &step_model, options.fairness == FairnessKind::kVtc ? &fairness : nullptr)) {}
+
+  // The step-time model seeded with options.step_time_prior; the fairness counter with the
+  // tenants' weights.
+  static StepTimeModel StepModelFor(const SchedulerOptions& options);
+  static VtcFairness FairnessFor(const SchedulerOptions& options);
 
   // A new sequence for sample `index` of `r`, appended to r->seqs (waiting, nothing computed):
   // its own seed from the request's, and its own output text when there is a tokenizer.
@@ -35,6 +43,9 @@ struct SchedulerState {
   void RemoveFromRunning(const Sequence* seq);
 
   absl::flat_hash_map<std::string, std::unique_ptr<RequestState>> requests;
+  // Measured steps refine it (the core); the slo policy sizes budgets with it.
+  StepTimeModel step_model;
+  VtcFairness fairness;
   std::unique_ptr<SchedulingPolicy> policy;
   std::vector<Sequence*> running;
   // Requests not yet started (queue bounds count only these), and their prompt tokens.

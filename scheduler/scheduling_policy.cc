@@ -5,19 +5,24 @@
 #include "absl/strings/str_cat.h"
 #include "scheduler/fcfs_policy.h"
 #include "scheduler/priority_policy.h"
+#include "scheduler/slo_policy.h"
 
 namespace tessera {
 namespace {
 
-constexpr SchedulingPolicyKind kKinds[] = {SchedulingPolicyKind::kFcfs,
-                                           SchedulingPolicyKind::kPriority};
+constexpr SchedulingPolicyKind kKinds[] = {
+    SchedulingPolicyKind::kFcfs, SchedulingPolicyKind::kPriority, SchedulingPolicyKind::kSlo};
 
 }  // namespace
 
-std::unique_ptr<SchedulingPolicy> MakeSchedulingPolicy(const SchedulerOptions& options) {
+std::unique_ptr<SchedulingPolicy> MakeSchedulingPolicy(const SchedulerOptions& options,
+                                                       const StepTimeModel* model,
+                                                       VtcFairness* fairness) {
   switch (options.scheduling_policy) {
     case SchedulingPolicyKind::kFcfs:
       return std::make_unique<FcfsPolicy>(options);
+    case SchedulingPolicyKind::kSlo:
+      return std::make_unique<SloPolicy>(options, model, fairness);
     case SchedulingPolicyKind::kPriority:
       break;
   }
@@ -28,6 +33,8 @@ std::string_view SchedulingPolicyName(SchedulingPolicyKind kind) {
   switch (kind) {
     case SchedulingPolicyKind::kFcfs:
       return "fcfs";
+    case SchedulingPolicyKind::kSlo:
+      return "slo";
     case SchedulingPolicyKind::kPriority:
       break;
   }

@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -29,6 +30,8 @@
 #include "absl/types/span.h"
 #include "scheduler/scheduler_options.h"
 #include "scheduler/sequence.h"
+#include "scheduler/step_time_model.h"
+#include "scheduler/vtc_fairness.h"
 
 namespace tessera {
 
@@ -66,11 +69,26 @@ class SchedulingPolicy {
   // The sequence among `candidates` (running, not empty) to preempt first when a running
   // sequence ahead of them in the step's order needs KV blocks.
   virtual Sequence* ChooseVictim(absl::Span<Sequence* const> candidates, absl::Time now) const = 0;
+
+  // A token `seq` produced (fairness counts service with it). Default: nothing.
+  virtual void OnTokenGenerated(const Sequence& /*seq*/) {}
+  // How long a request arriving now would wait for its first token, when the policy can tell
+  // (reject_if_slo_unattainable refuses it when that misses its target). Default: no idea.
+  virtual std::optional<absl::Duration> PredictTimeToFirstToken(
+      const GenerateRequest& /*request*/, absl::Span<Sequence* const> /*running*/,
+      absl::Time /*now*/) const {
+    return std::nullopt;
+  }
 };
 
-std::unique_ptr<SchedulingPolicy> MakeSchedulingPolicy(const SchedulerOptions& options);
+// The step-time model and fairness counter are the scheduler's (it feeds them measurements and
+// tenants' weights); the slo policy reads the first and keeps the second. Both outlive the policy;
+// `fairness` may be null (off).
+std::unique_ptr<SchedulingPolicy> MakeSchedulingPolicy(const SchedulerOptions& options,
+                                                       const StepTimeModel* model,
+                                                       VtcFairness* fairness);
 
-// "fcfs" | "priority", as --scheduling-policy spells them.
+// "fcfs" | "priority" | "slo", as --scheduling-policy spells them.
 std::string_view SchedulingPolicyName(SchedulingPolicyKind kind);
 // The policy named `name`; InvalidArgument naming the valid names otherwise.
 absl::StatusOr<SchedulingPolicyKind> ParseSchedulingPolicy(std::string_view name);

@@ -110,7 +110,11 @@ absl::Status Daemon::Init() {
   }
 
   if (absl::Status s = StartAdapters(); !s.ok()) return s;
-  scheduler_ = std::make_unique<Scheduler>(*engine_.engine, tokenizer_.get(), o.scheduler);
+  SchedulerOptions scheduler_options = o.scheduler;
+  for (const auto& [tenant, policy] : tenant_policies_) {
+    scheduler_options.tenant_weights[tenant] = policy.weight;
+  }
+  scheduler_ = std::make_unique<Scheduler>(*engine_.engine, tokenizer_.get(), scheduler_options);
   scheduler_->Start();
   spdlog::info("{}",
                absl::StrCat("tesserad: scheduling policy ",

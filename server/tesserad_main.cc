@@ -143,10 +143,11 @@ void AddFlags(CLI::App& app, tessera::DaemonOptions& o, Seconds& seconds,
       ->capture_default_str()
       ->check(CLI::Range(1, 1 << 24));
   app.add_option("--scheduling-policy", scheduling_policy,
-                 "What orders waiting requests, sizes a step and picks whom to preempt: fcfs "
-                 "(arrival order, the fixed --max-num-batched-tokens budget; vLLM's default) or "
-                 "priority (interactive before batch requests, first come first served within "
-                 "each)")
+                 "What orders waiting requests, sizes a step and picks whom to preempt: slo "
+                 "(budgets that keep the tightest TPOT target, earliest TTFT deadline first, "
+                 "fair shares per tenant), fcfs (arrival order, the fixed "
+                 "--max-num-batched-tokens budget; vLLM's default) or priority (interactive "
+                 "before batch requests, first come first served within each)")
       ->capture_default_str()
       ->check(CLI::Validator(
           [](std::string& name) {
@@ -180,9 +181,17 @@ int main(int argc, char** argv) {
                   absl::ToDoubleSeconds(options.http.header_timeout),
                   absl::ToDoubleSeconds(options.http.idle_timeout)};
   std::vector<std::string> adapters;
-  std::string scheduling_policy(tessera::SchedulingPolicyName(options.scheduler.scheduling_policy));
+  // The daemon decides with latency targets by default (the library's default is priority).
+  std::string scheduling_policy = "slo";
+  std::string fairness = "vtc";
   std::string log_level = "info";
   AddFlags(app, options, seconds, adapters, scheduling_policy, log_level);
+  app.add_option("--fairness", fairness,
+                 "How the slo policy shares the server between tenants: vtc (the Virtual Token "
+                 "Counter: the backlogged tenant with the least weighted service goes next; "
+                 "weights from the --api-keys file) or none")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"vtc", "none"}));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -194,6 +203,8 @@ int main(int argc, char** argv) {
   }
   // Checked while parsing: the name is valid.
   options.scheduler.scheduling_policy = *tessera::ParseSchedulingPolicy(scheduling_policy);
+  options.scheduler.fairness =
+      fairness == "vtc" ? tessera::FairnessKind::kVtc : tessera::FairnessKind::kNone;
   options.engine.max_num_batched_tokens = options.scheduler.max_num_batched_tokens;
   options.engine.max_num_seqs = options.scheduler.max_num_seqs;
   options.drain_timeout = absl::Seconds(seconds.drain);

@@ -84,6 +84,10 @@ Workload RandomWorkload(uint64_t seed) {
       r.seed = rng();  // sampled, and the same draws under every policy
     }
     if (!adapters.empty() && chance(0.7)) r.adapter = adapters[uniform(0, 2)];
+    // Targets and tenants for the slo policy to order by (tight ones included).
+    if (chance(0.6)) r.ttft_target = absl::Milliseconds(uniform(1, 300));
+    if (chance(0.6)) r.tpot_target = absl::Milliseconds(uniform(1, 40));
+    r.tenant = absl::StrCat("t", uniform(0, 2));
     need_blocks =
         std::max<int64_t>(need_blocks, (len + r.max_tokens - 1 + block_size - 1) / block_size);
     if (chance(0.6)) at += absl::Milliseconds(uniform(0, 30));
@@ -114,48 +118,62 @@ uint64_t NumSeeds(uint64_t default_seeds) {
 
 TEST(SchedulingPolicyPropertyTest, TokensAreTheSameUnderEveryPolicy) {
   const SchedulingPolicyKind kinds[] = {SchedulingPolicyKind::kPriority,
-                                        SchedulingPolicyKind::kFcfs};
-  int64_t reordered = 0, preemptions[2] = {0, 0}, adapter_requests = 0, sampled = 0;
+                                        SchedulingPolicyKind::kFcfs, SchedulingPolicyKind::kSlo};
+  constexpr int kKinds = 3;
+  int64_t reordered = 0, slo_reordered = 0, preemptions[kKinds] = {0, 0, 0};
+  int64_t adapter_requests = 0, sampled = 0;
   const uint64_t num_seeds = NumSeeds(600);
   for (uint64_t seed = 1; seed <= num_seeds; ++seed) {
     SCOPED_TRACE(absl::StrCat("seed ", seed));
     Workload w = RandomWorkload(seed);
-    std::unique_ptr<Simulation> runs[2];
-    for (int k = 0; k < 2; ++k) {
+    std::unique_ptr<Simulation> runs[kKinds];
+    for (int k = 0; k < kKinds; ++k) {
       SCOPED_TRACE(SchedulingPolicyName(kinds[k]));
       SimulationConfig c = w.config;
       c.options.scheduling_policy = kinds[k];
+      // A step-time model that makes the slo policy's budgets bind (the simulated clock moves at
+      // random, so the fit keeps changing too).
+      c.options.step_time_prior.constant = 1e-3;
+      c.options.step_time_prior.per_prefill_token = 2e-4;
+      c.options.step_time_prior.per_decode_sequence = 5e-4;
       runs[k] = std::make_unique<Simulation>(c);
       if (!runs[k]->Run(w.arrivals) || !runs[k]->CheckOutcomes()) return;
       preemptions[k] += runs[k]->core().stats().num_preemptions_total;
     }
-    for (const auto& [id, a] : runs[0]->requests()) {
-      const Simulation::Tracked& b = runs[1]->requests().at(id);
-      ASSERT_TRUE(a.add_status.ok() && b.add_status.ok()) << id;
-      const CollectedRequest& x = a.sink->collected;
-      const CollectedRequest& y = b.sink->collected;
-      ASSERT_EQ(x.status, y.status) << id;
-      ASSERT_EQ(x.samples.size(), y.samples.size()) << id;
-      for (size_t i = 0; i < x.samples.size(); ++i) {
-        ASSERT_EQ(x.samples[i].token_ids, y.samples[i].token_ids) << id << " sample " << i;
-        ASSERT_EQ(x.samples[i].finish, y.samples[i].finish) << id << " sample " << i;
+    for (int k = 1; k < kKinds; ++k) {
+      for (const auto& [id, a] : runs[0]->requests()) {
+        SCOPED_TRACE(SchedulingPolicyName(kinds[k]));
+        const Simulation::Tracked& b = runs[k]->requests().at(id);
+        ASSERT_TRUE(a.add_status.ok() && b.add_status.ok()) << id;
+        const CollectedRequest& x = a.sink->collected;
+        const CollectedRequest& y = b.sink->collected;
+        ASSERT_EQ(x.status, y.status) << id;
+        ASSERT_EQ(x.samples.size(), y.samples.size()) << id;
+        for (size_t i = 0; i < x.samples.size(); ++i) {
+          ASSERT_EQ(x.samples[i].token_ids, y.samples[i].token_ids) << id << " sample " << i;
+          ASSERT_EQ(x.samples[i].finish, y.samples[i].finish) << id << " sample " << i;
+        }
+        adapter_requests += a.request.adapter != nullptr;
+        sampled += a.request.sampling.temperature > 0;
       }
-      adapter_requests += a.request.adapter != nullptr;
-      sampled += a.request.sampling.temperature > 0;
     }
     reordered += FirstTokenOrder(*runs[0]) != FirstTokenOrder(*runs[1]);
+    slo_reordered += FirstTokenOrder(*runs[0]) != FirstTokenOrder(*runs[2]);
   }
   // The policies did schedule differently, with preemptions, adapters and sampling in play.
   EXPECT_GT(reordered, static_cast<int64_t>(num_seeds) / 10);
+  EXPECT_GT(slo_reordered, static_cast<int64_t>(num_seeds) / 10);
   EXPECT_GT(preemptions[0], 0);
   EXPECT_GT(preemptions[1], 0);
+  EXPECT_GT(preemptions[2], 0);
   EXPECT_GT(adapter_requests, 0);
   EXPECT_GT(sampled, 0);
   std::printf(
-      "%llu workloads, %lld scheduled in another order; preemptions: priority %lld, fcfs "
-      "%lld\n",
+      "%llu workloads; in another order than priority: fcfs %lld, slo %lld; preemptions: "
+      "priority %lld, fcfs %lld, slo %lld\n",
       static_cast<unsigned long long>(num_seeds), static_cast<long long>(reordered),
-      static_cast<long long>(preemptions[0]), static_cast<long long>(preemptions[1]));
+      static_cast<long long>(slo_reordered), static_cast<long long>(preemptions[0]),
+      static_cast<long long>(preemptions[1]), static_cast<long long>(preemptions[2]));
 }
 
 }  // namespace

@@ -66,15 +66,15 @@ TEST(SchedulingPolicyTest, NamesParseAndUnknownOnesNameTheValidOnes) {
     absl::StatusOr<SchedulingPolicyKind> parsed = ParseSchedulingPolicy(SchedulingPolicyName(k));
     ASSERT_TRUE(parsed.ok()) << parsed.status();
     EXPECT_EQ(*parsed, k);
-    EXPECT_EQ(MakeSchedulingPolicy(Options(k))->kind(), k);
+    EXPECT_EQ(MakeSchedulingPolicy(Options(k), nullptr, nullptr)->kind(), k);
   }
   EXPECT_EQ(SchedulingPolicyName(SchedulingPolicyKind::kFcfs), "fcfs");
   EXPECT_EQ(SchedulingPolicyName(SchedulingPolicyKind::kPriority), "priority");
-  for (const char* bad : {"slo", "FCFS", "", "priority "}) {
+  for (const char* bad : {"edf", "FCFS", "", "priority "}) {
     const absl::Status s = ParseSchedulingPolicy(bad).status();
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << bad;
     EXPECT_EQ(s.message(),
-              "unknown scheduling policy \"" + std::string(bad) + "\"; valid: fcfs, priority");
+              "unknown scheduling policy \"" + std::string(bad) + "\"; valid: fcfs, priority, slo");
   }
   // Today's behaviour stays the default until the slo policy comes.
   EXPECT_EQ(SchedulerOptions().scheduling_policy, SchedulingPolicyKind::kPriority);
@@ -134,7 +134,7 @@ TEST(SchedulingPolicyTest, BothBudgetsAreTheFixedMaxNumBatchedTokens) {
   std::vector<Sequence*> running = {s.Make(Priority::kInteractive, kT0, 1),
                                     s.Make(Priority::kBatch, kT0, 2)};
   for (SchedulingPolicyKind k : {SchedulingPolicyKind::kFcfs, SchedulingPolicyKind::kPriority}) {
-    std::unique_ptr<SchedulingPolicy> p = MakeSchedulingPolicy(Options(k));
+    std::unique_ptr<SchedulingPolicy> p = MakeSchedulingPolicy(Options(k), nullptr, nullptr);
     EXPECT_EQ(p->TokenBudget(running, kT0), 333) << SchedulingPolicyName(k);
     EXPECT_EQ(p->TokenBudget({}, kT0), 333) << SchedulingPolicyName(k);
   }

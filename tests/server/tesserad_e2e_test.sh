@@ -103,27 +103,27 @@ rc=$?
 grep -q "tesserad: drained: 1 finished, 0 cancelled" "$work/main.log" || fail "drain log"
 ok "SIGTERM: readiness NOT_SERVING, the stream finished, exit 0"
 
-# --scheduling-policy: the default is priority; an unknown one exits 2 at once, naming the flag
-# and the valid ones; fcfs serves the same greedy completion (policies change only timing).
-grep -q "tesserad: scheduling policy priority" "$work/main.log" || fail "no default policy logged"
-"$tesserad" --model "$work/model" --port 0 --metrics-port -1 --scheduling-policy slo \
+# --scheduling-policy: the default is slo; an unknown one exits 2 at once, naming the flag and
+# the valid ones; fcfs serves the same greedy completion (policies change only timing).
+grep -q "tesserad: scheduling policy slo" "$work/main.log" || fail "no default policy logged"
+"$tesserad" --model "$work/model" --port 0 --metrics-port -1 --scheduling-policy edf \
   >"$work/bad-policy.log" 2>&1
 rc=$?
-[ $rc -eq 2 ] || fail "--scheduling-policy slo: exit $rc"
-grep -q -- '--scheduling-policy: unknown scheduling policy "slo"; valid: fcfs, priority' \
-  "$work/bad-policy.log" || fail "--scheduling-policy slo: $(cat "$work/bad-policy.log")"
+[ $rc -eq 2 ] || fail "--scheduling-policy edf: exit $rc"
+grep -q -- '--scheduling-policy: unknown scheduling policy "edf"; valid: fcfs, priority, slo' \
+  "$work/bad-policy.log" || fail "--scheduling-policy edf: $(cat "$work/bad-policy.log")"
 start_daemon fcfs --scheduling-policy fcfs
 grep -q "tesserad: scheduling policy fcfs" "$work/fcfs.log" || fail "fcfs not logged"
 "$tessera" complete --server "127.0.0.1:$port" --prompt "Hello, world" --max-tokens 8 --json \
   >"$work/fcfs.json" 2>"$work/fcfs.err" || fail "complete under fcfs: $(cat "$work/fcfs.err")"
-python3 - "$work/complete.json" "$work/fcfs.json" <<'PY' || fail "fcfs text differs from priority"
+python3 - "$work/complete.json" "$work/fcfs.json" <<'PY' || fail "fcfs text differs from slo"
 import json, sys
 texts = [json.load(open(f))["text"] for f in sys.argv[1:]]
 sys.exit(0 if texts[0] == texts[1] and texts[0] else 1)
 PY
 kill -TERM "$daemon_pid"
 wait "$daemon_pid" || fail "tesserad (fcfs) exited $? after SIGTERM"
-ok "--scheduling-policy: slo refused with exit 2, fcfs serves the same text as priority"
+ok "--scheduling-policy: edf refused with exit 2, fcfs serves the same text as slo"
 
 # TLS with a self-signed certificate for localhost.
 if command -v openssl >/dev/null; then
