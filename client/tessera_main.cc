@@ -1,6 +1,7 @@
 // The `tessera` command-line tool.
 #include "CLI/CLI.hpp"
 #include "client/adapters_command.h"
+#include "client/chat_template_command.h"
 #include "client/complete_command.h"
 #include "client/generate_command.h"
 #include "client/health_command.h"
@@ -23,6 +24,7 @@ int main(int argc, char** argv) {
   tessera::AddModelInfoCommand(app, &exit_code);
   tessera::AddAdaptersCommand(app, &exit_code);
   tessera::AddPlanCommand(app, &exit_code);
+  tessera::AddChatTemplateCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

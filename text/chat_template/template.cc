@@ -3,7 +3,6 @@
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "text/chat_template/builtins.h"
 #include "text/chat_template/evaluator.h"
 #include "text/chat_template/lexer.h"
 #include "text/chat_template/parser.h"
@@ -32,47 +31,11 @@ absl::Status ToStatus(const RenderError& e) {
   return absl::InternalError(e.message());
 }
 
-// jinja2 resolves filter and test names when it compiles a template, so an unknown name fails
-// the whole template even in a branch that never runs.
-void CheckNames(const Expr& e) {
-  if (e.kind == Expr::Kind::kFilter && !HasFilter(e.name)) {
-    throw RenderError(RenderError::Kind::kSyntax, absl::StrCat("No filter named '", e.name, "'."),
-                      e.line);
-  }
-  if (e.kind == Expr::Kind::kTest && !HasTest(e.name)) {
-    throw RenderError(RenderError::Kind::kSyntax, absl::StrCat("No test named '", e.name, "'."),
-                      e.line);
-  }
-  for (const ExprPtr& c : e.children) {
-    if (c) CheckNames(*c);
-  }
-  for (const auto& [name, c] : e.kwargs) CheckNames(*c);
-}
-
-void CheckNames(const Body& body) {
-  for (const StmtPtr& s : body) {
-    for (const ExprPtr* e : {&s->expr, &s->filter}) {
-      if (*e) CheckNames(**e);
-    }
-    for (const ExprPtr& c : s->conditions) CheckNames(*c);
-    for (const auto& [target, e] : s->assignments) CheckNames(*e);
-    for (const Body& b : s->bodies) CheckNames(b);
-    CheckNames(s->else_body);
-    if (s->macro) {
-      for (const auto& [name, e] : s->macro->params) {
-        if (e) CheckNames(*e);
-      }
-      CheckNames(s->macro->body);
-    }
-  }
-}
-
 }  // namespace
 
 absl::StatusOr<Template> Template::Parse(std::string_view source, const SandboxLimits& limits) {
   try {
     auto body = std::make_shared<Body>(ParseTemplate(Tokenize(source), limits));
-    CheckNames(*body);
     return Template(std::move(body));
   } catch (const RenderError& e) {
     return ToStatus(e);

@@ -1,8 +1,8 @@
 // Template: a jinja2 template parsed once and rendered many times, in the sandbox.
 //
-// This is the interpreter's public entry point: Parse() lexes and parses (and, as jinja2 does at
-// compile time, checks that every filter and test the template names exists); Render() runs it
-// against variables. Errors come back as absl::Status, never as exceptions:
+// This is the interpreter's public entry point: Parse() lexes and parses; Render() runs the tree
+// against variables. As in jinja2 3.x, an unknown filter or test fails only when evaluated. Errors
+// come back as absl::Status, never as exceptions:
 //   - the template called raise_exception(message): InvalidArgument with exactly that message
 //     (IsRaisedByTemplate() tells it apart; the input was refused by the template),
 //   - a sandbox limit: ResourceExhausted, "chat template line N: ...",

@@ -1,0 +1,119 @@
+// Hostile templates: each must fail quickly with a sandbox error naming its line, instead of
+// hanging, overflowing the stack or exhausting memory.
+#include <chrono>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "text/chat_template/template.h"
+
+namespace tessera::chat_template {
+namespace {
+
+struct Outcome {
+  absl::Status status;
+  double seconds;
+};
+
+Outcome RenderTimed(const std::string& source, const SandboxLimits& limits = SandboxLimits()) {
+  const auto start = std::chrono::steady_clock::now();
+  absl::Status status;
+  absl::StatusOr<Template> t = Template::Parse(source, limits);
+  if (!t.ok()) {
+    status = t.status();
+  } else {
+    RenderOptions options;
+    options.limits = limits;
+    status = t->Render(Dict(), options).status();
+  }
+  const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+  return Outcome{status, took.count()};
+}
+
+void ExpectRefused(const Outcome& o, const std::string& message_part) {
+  EXPECT_EQ(o.status.code(), absl::StatusCode::kResourceExhausted) << o.status;
+  EXPECT_NE(o.status.message().find(message_part), std::string::npos) << o.status;
+  EXPECT_LT(o.seconds, 5.0);
+}
+
+TEST(Sandbox, UnboundedMacroRecursion) {
+  const Outcome o = RenderTimed("{% macro f(n) %}\n{{ f(n + 1) }}{% endmacro %}{{ f(0) }}");
+  ExpectRefused(o, "chat template line 2: macro calls nested deeper than 200");
+}
+
+TEST(Sandbox, MutualRecursionWithDeepBodiesStaysOnTheStack) {
+  std::string deep;
+  for (int i = 0; i < 90; ++i) deep += "{% if true %}";
+  deep += "{{ g() }}";
+  for (int i = 0; i < 90; ++i) deep += "{% endif %}";
+  const Outcome o = RenderTimed("{% macro g() %}" + deep + "{% endmacro %}{{ g() }}");
+  EXPECT_EQ(o.status.code(), absl::StatusCode::kResourceExhausted) << o.status;
+  EXPECT_LT(o.seconds, 5.0);
+}
+
+TEST(Sandbox, LoopProducingGigabytes) {
+  ExpectRefused(RenderTimed("{% for i in range(100000) %}{{ 'x' * 100000 }}{% endfor %}"),
+                "output exceeds 16777216 bytes");
+  ExpectRefused(RenderTimed("{{ 'x' * 10000000000 }}"), "exceeds the sandbox limit");
+  ExpectRefused(RenderTimed("{% set ns = namespace(s='x') %}\n\n"
+                            "{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}"),
+                "chat template line 3: a string of 33554432 bytes");
+  ExpectRefused(RenderTimed("{% set ns = namespace(l=[1]) %}"
+                            "{% for i in range(64) %}{% set ns.l = ns.l + ns.l %}{% endfor %}"),
+                "a list of 2097152 items");
+}
+
+TEST(Sandbox, NestedLoopsHitTheIterationLimit) {
+  ExpectRefused(RenderTimed("{% for a in range(100000) %}{% for b in range(100000) %}"
+                            "{% endfor %}{% endfor %}"),
+                "more than 1000000 loop iterations");
+}
+
+TEST(Sandbox, KeepingManyLargeStringsHitsTheWorkBudget) {
+  SandboxLimits limits;
+  limits.max_work_bytes = 64 << 20;
+  ExpectRefused(RenderTimed("{% set ns = namespace(l=[]) %}{% for i in range(100000) %}"
+                            "{% set ns.l = ns.l + ['y' * 1000000] %}{% endfor %}",
+                            limits),
+                "bytes of strings and lists");
+}
+
+TEST(Sandbox, DeadlineStopsASlowRender) {
+  SandboxLimits limits;
+  limits.max_render_time = absl::ZeroDuration();
+  ExpectRefused(RenderTimed("{% for i in range(1000) %}{% endfor %}", limits),
+                "rendering took longer than");
+}
+
+TEST(Sandbox, DeeplyNestedExpressionsAreRefusedWhileParsing) {
+  ExpectRefused(
+      RenderTimed("{{ " + std::string(100000, '(') + "1" + std::string(100000, ')') + " }}"),
+      "nested deeper than 300");
+  std::string chain = "{{ 1";
+  for (int i = 0; i < 100000; ++i) chain += " + 1";
+  ExpectRefused(RenderTimed(chain + " }}"), "expression nested deeper than 300");
+  std::string nots = "{{ ";
+  for (int i = 0; i < 100000; ++i) nots += "not ";
+  ExpectRefused(RenderTimed(nots + "x }}"), "nested deeper than 300");
+  ExpectRefused(RenderTimed("{{ " + std::string(100000, '[') + std::string(100000, ']') + " }}"),
+                "nested deeper than 300");
+  std::string blocks;
+  for (int i = 0; i < 100000; ++i) blocks += "{% if true %}";
+  ExpectRefused(RenderTimed(blocks), "blocks nested deeper than 100");
+}
+
+TEST(Sandbox, RangeIsCappedAsJinjaCapsIt) {
+  ExpectRefused(RenderTimed("{{ range(1000000)|length }}"),
+                "Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).");
+}
+
+TEST(Sandbox, NoFileAccess) {
+  for (const char* tag : {"include", "import", "extends"}) {
+    const Outcome o = RenderTimed(absl::StrCat("{% ", tag, " '/etc/passwd' %}"));
+    EXPECT_EQ(o.status.code(), absl::StatusCode::kFailedPrecondition) << o.status;
+    EXPECT_NE(o.status.message().find("cannot read other files"), std::string::npos) << o.status;
+  }
+}
+
+}  // namespace
+}  // namespace tessera::chat_template
