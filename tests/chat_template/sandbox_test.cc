@@ -102,6 +102,28 @@ TEST(Sandbox, DeeplyNestedExpressionsAreRefusedWhileParsing) {
   ExpectRefused(RenderTimed(blocks), "blocks nested deeper than 100");
 }
 
+TEST(Sandbox, ValuesNestedWithoutBoundAreRefused) {
+  // Printing, comparing and freeing a value recurse; a million-deep list would overflow the
+  // stack in any of them.
+  ExpectRefused(RenderTimed("{% set ns = namespace(x=none) %}{% for i in range(100000) %}\n"
+                            "{% set ns.x = [ns.x] %}{% endfor %}{{ ns.x }}"),
+                "chat template line 2: a value nested deeper than 512 levels");
+  ExpectRefused(RenderTimed("{% set ns = namespace(x={}) %}{% for i in range(100000) %}"
+                            "{% set ns.x = {'a': ns.x} %}{% endfor %}"),
+                "a value nested deeper than 512 levels");
+}
+
+TEST(Sandbox, NamespacesCannotHoldNamespacesSoNoCycleOrChainCanForm) {
+  for (const char* source : {"{% set ns = namespace() %}{% set ns.self = ns %}{{ ns }}",
+                             "{% set ns = namespace() %}{% set ns.l = [ns] %}",
+                             "{% set a = namespace() %}{% set b = namespace(x=[a]) %}"}) {
+    const Outcome o = RenderTimed(source);
+    EXPECT_EQ(o.status.code(), absl::StatusCode::kFailedPrecondition) << source;
+    EXPECT_NE(o.status.message().find("a namespace cannot hold a namespace"), std::string::npos)
+        << o.status;
+  }
+}
+
 TEST(Sandbox, RangeIsCappedAsJinjaCapsIt) {
   ExpectRefused(RenderTimed("{{ range(1000000)|length }}"),
                 "Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).");

@@ -217,6 +217,13 @@ absl::StatusOr<const Template*> ChatTemplate::Select(bool has_tools) const {
 }
 
 absl::StatusOr<std::string> ChatTemplate::Apply(const ChatRequest& request) const {
+  for (const Json* part :
+       {&request.messages, &request.tools, &request.documents, &request.kwargs}) {
+    if (TooDeep(*part)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("the request is nested deeper than ", kMaxJsonDepth, " levels"));
+    }
+  }
   absl::StatusOr<const Template*> tmpl = Select(!request.tools.is_null());
   if (!tmpl.ok()) return tmpl.status();
   if (request.continue_final_message && request.add_generation_prompt) {

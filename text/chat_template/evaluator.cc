@@ -164,6 +164,7 @@ void Evaluator::Assign(const Target& target, const Value& v, const ScopePtr& sco
     if (ns.kind() != Value::Kind::kNamespace) {
       ThrowRuntime("cannot assign attribute on non-namespace object");
     }
+    if (v.holds_namespace()) ThrowRuntime("a namespace cannot hold a namespace here (sandbox)");
     ns.namespace_attrs().Set(target.attr, v);
     return;
   }
@@ -368,7 +369,7 @@ Value Evaluator::CallValue(const Value& fn, const CallArgs& args) {
         for (const auto& [k, v] : a.dict().items()) attrs.Set(k, v);
       }
       for (const auto& [k, v] : args.keyword) attrs.Set(k, v);
-      return Value::Namespace(std::move(attrs));
+      return Value::Namespace(std::move(attrs));  // refuses a namespace inside
     }
     case Callable::Kind::kDict: {
       Dict d;

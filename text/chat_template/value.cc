@@ -64,8 +64,37 @@ Value Value::String(std::string s) {
   return v;
 }
 
+void Value::SetNesting(const std::vector<Value>& items) {
+  int depth = 0;
+  for (const Value& item : items) {
+    depth = std::max(depth, item.depth_);
+    holds_namespace_ = holds_namespace_ || item.holds_namespace_;
+  }
+  depth_ = depth + 1;
+  if (depth_ > kMaxValueDepth) {
+    throw RenderError(
+        RenderError::Kind::kLimit,
+        absl::StrCat("a value nested deeper than ", kMaxValueDepth, " levels (sandbox limit)"));
+  }
+}
+
+void Value::SetNesting(const Dict& dict) {
+  int depth = 0;
+  for (const auto& [k, item] : dict.items()) {
+    depth = std::max(depth, item.depth_);
+    holds_namespace_ = holds_namespace_ || item.holds_namespace_;
+  }
+  depth_ = depth + 1;
+  if (depth_ > kMaxValueDepth) {
+    throw RenderError(
+        RenderError::Kind::kLimit,
+        absl::StrCat("a value nested deeper than ", kMaxValueDepth, " levels (sandbox limit)"));
+  }
+}
+
 Value Value::List(std::vector<Value> items) {
   Value v;
+  v.SetNesting(items);
   v.kind_ = Kind::kList;
   v.data_ = std::make_shared<const std::vector<Value>>(std::move(items));
   return v;
@@ -79,6 +108,7 @@ Value Value::Tuple(std::vector<Value> items) {
 
 Value Value::MakeDict(Dict dict) {
   Value v;
+  v.SetNesting(dict);
   v.kind_ = Kind::kDict;
   v.data_ = std::make_shared<const Dict>(std::move(dict));
   return v;
@@ -86,6 +116,9 @@ Value Value::MakeDict(Dict dict) {
 
 Value Value::Namespace(Dict attrs) {
   Value v;
+  v.SetNesting(attrs);
+  if (v.holds_namespace_) ThrowRuntime("a namespace cannot hold a namespace here (sandbox)");
+  v.holds_namespace_ = true;
   v.kind_ = Kind::kNamespace;
   v.data_ = std::make_shared<Dict>(std::move(attrs));
   return v;

@@ -28,6 +28,10 @@ namespace tessera::chat_template {
 class Value;
 struct Macro;  // ast.h
 
+// Containers nest at most this deep, so that printing, comparing, serialising and destroying a
+// value (all recursive) cannot overflow the stack whatever a template builds.
+inline constexpr int kMaxValueDepth = 512;
+
 class Dict {
  public:
   const Value* Find(std::string_view key) const;
@@ -108,6 +112,11 @@ class Value {
   std::string TypeName() const;
   // identity of shared objects (namespaces, callables), for `is sameas` and equality.
   const void* identity() const;
+  // Levels of containers in this value (0 for a scalar); at most kMaxValueDepth.
+  int depth() const { return depth_; }
+  // Whether a namespace is this value or inside it. A namespace may not hold one (the only way
+  // a template could build a cycle, or a chain deeper than the depth bound sees).
+  bool holds_namespace() const { return holds_namespace_; }
 
  private:
   using StrPtr = std::shared_ptr<const std::string>;
@@ -116,12 +125,19 @@ class Value {
   using NsPtr = std::shared_ptr<Dict>;
   using CallablePtr = std::shared_ptr<const Callable>;
 
+  // Sets depth_ and holds_namespace_ from the items; throws RenderError past kMaxValueDepth.
+  void SetNesting(const std::vector<Value>& items);
+  void SetNesting(const Dict& dict);
+
   Kind kind_;
+  int depth_ = 0;
+  bool holds_namespace_ = false;
   std::variant<std::monostate, bool, int64_t, double, StrPtr, ListPtr, DictPtr, NsPtr, CallablePtr>
       data_;
 };
 
-// JSON (as parsed, keys in document order) to a Value and back.
+// JSON (as parsed, keys in document order) to a Value. The caller bounds the nesting (see
+// kMaxValueDepth): the conversion recurses.
 Value FromJson(const nlohmann::ordered_json& j);
 
 // str(value) as Python prints it ({{ x }}, the string filter, ~): undefined prints as "".
