@@ -133,6 +133,9 @@ CASES = [
     # generation-style templates
     ("strftime", "{{ strftime_now('%d %b %Y') }}|{{ strftime_now('%B %d, %Y') }}|{{ strftime_now('%Y-%m-%d %H:%M:%S %A %j') }}"),
     ("dict_literal", "{% set x = {'a': 1, 'b': [1, 2], 'c': {'d': none}} %}{{ x }}|{{ x.b[1] }}|{{ x|tojson }}"),
+    # a.b finds a dict's method before its key of the same name; a['b'] the key first.
+    ("dict_method_vs_key", "{% set sch = {'type': 'array', 'items': {'type': 'string'}, 'get': 1} %}{{ sch.items is defined }}{{ sch['items'] }}{{ sch['get'] }}{{ sch.get('type') }}{{ sch.items is callable }}{{ sch.pop is defined }}[{{ sch.pop }}]{{ sch.keys()|list }}{{ sch.values is defined }}{{ 'x'.upper is defined }}{{ sch.nokey is defined }}{{ sch['keys'] is defined }}"),
+    ("err_unsafe_attr_call", "{% set d = {'a': 1} %}{{ d.pop('a') }}"),
     ("attr_item_fallback", "{{ messages[2].tool_calls[0].function.arguments.city }}|{{ messages[2]['tool_calls'][0]['function']['name'] }}"),
     ("message_equality", "{% for m in messages %}{% if m == messages[-1] %}last:{{ m.role }}{% endif %}{% endfor %}"),
     # errors the template raises

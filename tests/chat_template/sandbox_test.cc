@@ -116,10 +116,13 @@ TEST(Sandbox, ValuesNestedWithoutBoundAreRefused) {
 TEST(Sandbox, NamespacesCannotHoldNamespacesSoNoCycleOrChainCanForm) {
   for (const char* source : {"{% set ns = namespace() %}{% set ns.self = ns %}{{ ns }}",
                              "{% set ns = namespace() %}{% set ns.l = [ns] %}",
-                             "{% set a = namespace() %}{% set b = namespace(x=[a]) %}"}) {
+                             "{% set a = namespace() %}{% set b = namespace(x=[a]) %}",
+                             "{% macro m() %}{% endmacro %}{% set ns = namespace(f=m) %}",
+                             "{% set ns = namespace() %}{% set ns.f = [ns].index %}"}) {
     const Outcome o = RenderTimed(source);
     EXPECT_EQ(o.status.code(), absl::StatusCode::kFailedPrecondition) << source;
-    EXPECT_NE(o.status.message().find("a namespace cannot hold a namespace"), std::string::npos)
+    EXPECT_NE(o.status.message().find("a namespace cannot hold a namespace or a macro"),
+              std::string::npos)
         << o.status;
   }
 }

@@ -36,6 +36,10 @@ bool HasFilter(std::string_view name);
 // Throws for an unknown test ("No test named 'x'.").
 bool ApplyTest(std::string_view name, const Value& v, const CallArgs& args);
 bool HasTest(std::string_view name);
+// Whether obj's type has this method (safe or not), as Python's getattr would find it.
+bool HasMethod(const Value& obj, std::string_view name);
+// Whether the sandbox refuses it (it would mutate obj).
+bool IsMutatingMethod(const Value& obj, std::string_view name);
 // obj.name(args): std::nullopt when obj has no such method.
 std::optional<Value> CallMethod(const Value& obj, std::string_view name, const CallArgs& args,
                                 RenderBudget& budget);

@@ -46,7 +46,7 @@ Evaluator::FrameGuard::FrameGuard(Evaluator* e) : evaluator_(e) {
 std::string Evaluator::Render(const Body& body, const Dict& variables) {
   globals_ = std::make_shared<Scope>(nullptr);
   auto global = [this](const char* name, Callable::Kind kind) {
-    globals_->vars[name] = Value::MakeCallable(Callable{kind, name, nullptr, nullptr});
+    globals_->vars[name] = Value::MakeCallable(Callable{kind, name, nullptr, nullptr, nullptr});
   };
   global("raise_exception", Callable::Kind::kRaiseException);
   global("strftime_now", Callable::Kind::kStrftimeNow);
@@ -107,7 +107,7 @@ Evaluator::Flow Evaluator::Exec(const Stmt& s, const ScopePtr& scope, std::strin
         return Flow::kNormal;
       }
       case Stmt::Kind::kMacro: {
-        Callable macro{Callable::Kind::kMacro, s.macro->name, s.macro.get(), scope};
+        Callable macro{Callable::Kind::kMacro, s.macro->name, s.macro.get(), scope, nullptr};
         scope->vars[s.macro->name] = Value::MakeCallable(std::move(macro));
         return Flow::kNormal;
       }
@@ -164,7 +164,8 @@ void Evaluator::Assign(const Target& target, const Value& v, const ScopePtr& sco
     if (ns.kind() != Value::Kind::kNamespace) {
       ThrowRuntime("cannot assign attribute on non-namespace object");
     }
-    if (v.holds_namespace()) ThrowRuntime("a namespace cannot hold a namespace here (sandbox)");
+    if (v.refers_to_state())
+      ThrowRuntime("a namespace cannot hold a namespace or a macro (sandbox)");
     ns.namespace_attrs().Set(target.attr, v);
     return;
   }
@@ -356,6 +357,8 @@ Value Evaluator::CallValue(const Value& fn, const CallArgs& args) {
   switch (c.kind) {
     case Callable::Kind::kMacro:
       return CallMacro(c, args);
+    case Callable::Kind::kMethod:
+      return *CallMethod(*c.receiver, c.name, args, *budget_);
     case Callable::Kind::kRaiseException: {
       const Value* message = args.Get(0, "message");
       throw RenderError(RenderError::Kind::kRaised, message ? ToPyStr(*message) : "");

@@ -251,6 +251,7 @@ std::optional<Value> DictMethod(const Value& obj, std::string_view name, const C
     }
     return Value::List(std::move(out));
   }
+  if (name == "copy") return obj;  // immutable: the copy is the same value
   if (name == "get") {
     const Value* key = args.Get(0, "key");
     if (key == nullptr) ThrowRuntime("get expected at least 1 argument, got 0");
@@ -261,6 +262,8 @@ std::optional<Value> DictMethod(const Value& obj, std::string_view name, const C
   }
   return std::nullopt;
 }
+
+}  // namespace
 
 bool IsMutatingMethod(const Value& obj, std::string_view name) {
   static constexpr std::string_view kList[] = {"append", "extend", "insert", "pop",
@@ -273,7 +276,23 @@ bool IsMutatingMethod(const Value& obj, std::string_view name) {
   return false;
 }
 
-}  // namespace
+bool HasMethod(const Value& obj, std::string_view name) {
+  static constexpr std::string_view kStr[] = {
+      "strip",     "lstrip",    "rstrip",  "split",   "rsplit",  "splitlines", "startswith",
+      "endswith",  "replace",   "upper",   "lower",   "title",   "capitalize", "find",
+      "rfind",     "index",     "rindex",  "count",   "join",    "format",     "isdigit",
+      "isnumeric", "isdecimal", "isalpha", "isalnum", "isspace", "islower",    "isupper"};
+  static constexpr std::string_view kDict[] = {"items", "keys", "values", "get", "copy"};
+  static constexpr std::string_view kSeq[] = {"index", "count"};
+  auto in = [name](const auto& list) {
+    return std::find(std::begin(list), std::end(list), name) != std::end(list);
+  };
+  if (IsMutatingMethod(obj, name)) return true;
+  if (obj.is_string()) return in(kStr);
+  if (obj.is_dict()) return in(kDict);
+  if (obj.is_sequence()) return in(kSeq);
+  return false;
+}
 
 std::optional<Value> CallMethod(const Value& obj, std::string_view name, const CallArgs& args,
                                 RenderBudget& budget) {

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
+#include "text/chat_template/builtins.h"
 #include "text/chat_template/py_string.h"
 #include "text/chat_template/render_error.h"
 
@@ -196,6 +197,17 @@ bool Contains(const Value& container, const Value& item) {
 
 Value GetAttr(const Value& obj, std::string_view name) {
   FailIfUndefined(obj);
+  // Python's getattr finds a method before a dict key of the same name (`d.items`); the sandbox
+  // turns a mutating one into an undefined value that fails when used.
+  if (HasMethod(obj, name)) {
+    if (IsMutatingMethod(obj, name)) {
+      return Value::Undefined(absl::StrCat("access to attribute '", std::string(name), "' of '",
+                                           obj.TypeName(), "' object is unsafe."));
+    }
+    Callable method{Callable::Kind::kMethod, std::string(name), nullptr, nullptr,
+                    std::make_shared<const Value>(obj)};
+    return Value::MakeCallable(std::move(method));
+  }
   const Value* found = nullptr;
   if (obj.is_dict()) found = obj.dict().Find(name);
   if (obj.kind() == Value::Kind::kNamespace) found = obj.namespace_attrs().Find(name);
@@ -206,7 +218,13 @@ Value GetAttr(const Value& obj, std::string_view name) {
 
 Value GetItem(const Value& obj, const Value& key) {
   FailIfUndefined(obj);
-  if (key.is_string()) return GetAttr(obj, key.str());
+  if (key.is_string()) {
+    // Subscription looks the key up first, and only then the attribute (a method).
+    if (obj.is_dict()) {
+      if (const Value* found = obj.dict().Find(key.str())) return *found;
+    }
+    return GetAttr(obj, key.str());
+  }
   if ((obj.is_sequence() || obj.is_string()) && key.is_number() &&
       key.kind() != Value::Kind::kFloat) {
     int64_t i = key.int_value();

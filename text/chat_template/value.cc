@@ -68,7 +68,7 @@ void Value::SetNesting(const std::vector<Value>& items) {
   int depth = 0;
   for (const Value& item : items) {
     depth = std::max(depth, item.depth_);
-    holds_namespace_ = holds_namespace_ || item.holds_namespace_;
+    refers_to_state_ = refers_to_state_ || item.refers_to_state_;
   }
   depth_ = depth + 1;
   if (depth_ > kMaxValueDepth) {
@@ -82,7 +82,7 @@ void Value::SetNesting(const Dict& dict) {
   int depth = 0;
   for (const auto& [k, item] : dict.items()) {
     depth = std::max(depth, item.depth_);
-    holds_namespace_ = holds_namespace_ || item.holds_namespace_;
+    refers_to_state_ = refers_to_state_ || item.refers_to_state_;
   }
   depth_ = depth + 1;
   if (depth_ > kMaxValueDepth) {
@@ -117,8 +117,8 @@ Value Value::MakeDict(Dict dict) {
 Value Value::Namespace(Dict attrs) {
   Value v;
   v.SetNesting(attrs);
-  if (v.holds_namespace_) ThrowRuntime("a namespace cannot hold a namespace here (sandbox)");
-  v.holds_namespace_ = true;
+  if (v.refers_to_state_) ThrowRuntime("a namespace cannot hold a namespace or a macro (sandbox)");
+  v.refers_to_state_ = true;
   v.kind_ = Kind::kNamespace;
   v.data_ = std::make_shared<Dict>(std::move(attrs));
   return v;
@@ -126,6 +126,8 @@ Value Value::Namespace(Dict attrs) {
 
 Value Value::MakeCallable(Callable callable) {
   Value v;
+  if (callable.kind == Callable::Kind::kMacro) v.refers_to_state_ = true;
+  if (callable.receiver != nullptr) v.SetNesting(std::vector<Value>{*callable.receiver});
   v.kind_ = Kind::kCallable;
   v.data_ = std::make_shared<const Callable>(std::move(callable));
   return v;
@@ -192,7 +194,14 @@ std::string Value::TypeName() const {
     case Kind::kNamespace:
       return "Namespace";
     case Kind::kCallable:
-      return callable().kind == Callable::Kind::kMacro ? "Macro" : "function";
+      switch (callable().kind) {
+        case Callable::Kind::kMacro:
+          return "Macro";
+        case Callable::Kind::kMethod:
+          return "builtin_function_or_method";
+        default:
+          return "function";
+      }
   }
   return "object";
 }
@@ -300,9 +309,15 @@ std::string ToPyRepr(const Value& v) {
       return out + "}>";
     }
     case Value::Kind::kCallable:
-      return v.callable().kind == Callable::Kind::kMacro
-                 ? absl::StrCat("<Macro '", v.callable().name, "'>")
-                 : absl::StrCat("<function ", v.callable().name, ">");
+      switch (v.callable().kind) {
+        case Callable::Kind::kMacro:
+          return absl::StrCat("<Macro '", v.callable().name, "'>");
+        case Callable::Kind::kMethod:
+          return absl::StrCat("<built-in method ", v.callable().name, " of ",
+                              v.callable().receiver->TypeName(), " object>");
+        default:
+          return absl::StrCat("<function ", v.callable().name, ">");
+      }
   }
   return "";
 }

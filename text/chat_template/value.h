@@ -45,13 +45,16 @@ class Dict {
   absl::flat_hash_map<std::string, size_t> index_;
 };
 
-// Something a template can call: a macro it defined, or one of the environment's globals.
+// Something a template can call: a macro it defined, one of the environment's globals, or a
+// method of a str, dict or list taken as an attribute without calling it (`d.items`, which in
+// Python is the method even when the dict has an "items" key).
 struct Callable {
-  enum class Kind { kMacro, kRaiseException, kStrftimeNow, kNamespace, kRange, kDict };
+  enum class Kind { kMacro, kRaiseException, kStrftimeNow, kNamespace, kRange, kDict, kMethod };
   Kind kind;
   std::string name;
   const Macro* macro = nullptr;   // kMacro: owned by the parsed template, which outlives renders
   std::shared_ptr<void> closure;  // kMacro: the scope the macro was defined in (evaluator's)
+  std::shared_ptr<const Value> receiver;  // kMethod: the object the method belongs to
 };
 
 class Value {
@@ -114,9 +117,10 @@ class Value {
   const void* identity() const;
   // Levels of containers in this value (0 for a scalar); at most kMaxValueDepth.
   int depth() const { return depth_; }
-  // Whether a namespace is this value or inside it. A namespace may not hold one (the only way
-  // a template could build a cycle, or a chain deeper than the depth bound sees).
-  bool holds_namespace() const { return holds_namespace_; }
+  // Whether a namespace or a macro (whose scope may hold namespaces) is this value or inside it.
+  // A namespace may not hold such a value: that is the only way a template could build a cycle,
+  // or a chain of values deeper than the depth bound sees.
+  bool refers_to_state() const { return refers_to_state_; }
 
  private:
   using StrPtr = std::shared_ptr<const std::string>;
@@ -125,13 +129,13 @@ class Value {
   using NsPtr = std::shared_ptr<Dict>;
   using CallablePtr = std::shared_ptr<const Callable>;
 
-  // Sets depth_ and holds_namespace_ from the items; throws RenderError past kMaxValueDepth.
+  // Sets depth_ and refers_to_state_ from the items; throws RenderError past kMaxValueDepth.
   void SetNesting(const std::vector<Value>& items);
   void SetNesting(const Dict& dict);
 
   Kind kind_;
   int depth_ = 0;
-  bool holds_namespace_ = false;
+  bool refers_to_state_ = false;
   std::variant<std::monostate, bool, int64_t, double, StrPtr, ListPtr, DictPtr, NsPtr, CallablePtr>
       data_;
 };
