@@ -12,43 +12,46 @@ trap 'rm -rf "$work"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 
 if [ -d "$fixtures/chat_templates" ]; then
-  count=0
   for f in "$fixtures"/chat_templates/*.json; do
-    mkdir -p "$work/model"
-    # tokenizer_config.json: the fixture's special tokens and its template.
-    python3 - "$f" "$work/model/tokenizer_config.json" "$work/cases" <<'PY' || fail "prepare $f"
+    family=$(basename "$f" .json)
+    mkdir -p "$work/$family/cases"
+    # A model folder whose tokenizer_config.json has the fixture's special tokens and template;
+    # one request file per case, and its clock (if any) beside it.
+    python3 - "$f" "$work/$family" <<'PY' || fail "prepare $f"
 import json, os, sys
 fixture = json.load(open(sys.argv[1]))
 config = dict(fixture["special_tokens"])
 config["chat_template"] = fixture["template"]
-json.dump(config, open(sys.argv[2], "w"))
-os.makedirs(sys.argv[3], exist_ok=True)
+json.dump(config, open(os.path.join(sys.argv[2], "tokenizer_config.json"), "w"))
 for c in fixture["cases"]:
-    json.dump(c, open(os.path.join(sys.argv[3], c["name"] + ".json"), "w"), ensure_ascii=False)
+    base = os.path.join(sys.argv[2], "cases", c["name"])
+    json.dump(c, open(base + ".json", "w"), ensure_ascii=False)
+    open(base + ".now", "w").write(c.get("now", ""))
 PY
-    for c in "$work"/cases/*.json; do
-      now=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("now", ""))' "$c")
-      args=(chat-template --tokenizer-config "$work/model/tokenizer_config.json")
-      [ -n "$now" ] && args+=(--now "$now")
-      "$tessera" "${args[@]}" < "$c" > "$work/out" 2> "$work/err"
-      rc=$?
-      python3 - "$c" "$work/out" "$rc" <<'PY' || fail "$(basename "$f") $(basename "$c"): $(cat "$work/err")"
-import json, sys
-case = json.load(open(sys.argv[1]))
-out = json.load(open(sys.argv[2]))
-rc = int(sys.argv[3])
-if "expected" in case:
-    assert rc == 0, f"exit {rc}"
-    assert out == {"prompt": case["expected"]}, f"got {out!r}"
-else:
-    assert rc == 2, f"exit {rc}"
-    assert out == {"error": case["error"]}, f"got {out!r}"
-PY
-      count=$((count + 1))
+    for c in "$work/$family"/cases/*.json; do
+      base=${c%.json}
+      args=(chat-template --tokenizer-config "$work/$family")
+      [ -s "$base.now" ] && args+=(--now "$(cat "$base.now")")
+      "$tessera" "${args[@]}" < "$c" > "$base.out" 2> "$base.err"
+      echo $? > "$base.rc"
     done
-    rm -rf "$work/cases" "$work/model"
   done
-  [ "$count" -eq 47 ] || fail "ran $count fixture cases, expected 47"
+  python3 - "$work" <<'PY' || fail "fixture cases through the CLI"
+import glob, json, os, sys
+count = 0
+for c in sorted(glob.glob(os.path.join(sys.argv[1], "*", "cases", "*.json"))):
+    base = c[:-len(".json")]
+    case = json.load(open(c))
+    rc = int(open(base + ".rc").read())
+    err = open(base + ".err").read()
+    out = json.load(open(base + ".out")) if rc in (0, 2) else None
+    want = (0, {"prompt": case["expected"]}) if "expected" in case else (2, {"error": case["error"]})
+    if (rc, out) != want:
+        sys.exit(f"{c}: exit {rc}, {out!r} {err}; want {want!r}")
+    count += 1
+if count != 47:
+    sys.exit(f"ran {count} fixture cases, expected 47")
+PY
 fi
 
 # --now fixes the clock strftime_now() reads.
