@@ -63,6 +63,30 @@ TEST(Sandbox, LoopProducingGigabytes) {
                 "a list of 2097152 items");
 }
 
+TEST(Sandbox, PrintingHugeContainersIsBounded) {
+  // A million references to one 10 MB string cost little memory, but print as 10 TB.
+  ExpectRefused(RenderTimed("{% set s = 'x' * 10000000 %}{% set l = [s] * 1000000 %}{{ l }}"),
+                "printing a value makes more than 16777216 bytes");
+  ExpectRefused(RenderTimed("{% set s = 'x' * 10000000 %}{% set l = [s] * 1000000 %}"
+                            "{{ l|tojson(indent=1000) }}"),
+                "printing a value makes more than 67108864 bytes");
+  ExpectRefused(RenderTimed("{% set s = 'x' * 10000000 %}{{ ([s] * 1000000)|join }}"),
+                "a string of more than 16777216 bytes");
+  ExpectRefused(RenderTimed("{% set s = 'x' * 10000000 %}{% for c in s %}{% endfor %}"),
+                "iterating over a string of more than 1048576 characters");
+  // An empty string repeated ten billion times is empty, at once.
+  const Outcome o = RenderTimed("{{ '' * 10000000000 }}{{ [] * 10000000000 }}");
+  EXPECT_TRUE(o.status.ok()) << o.status;
+  EXPECT_LT(o.seconds, 1.0);
+}
+
+TEST(Sandbox, JoiningManyPiecesIsNotChargedQuadratically) {
+  // 20,000 pieces of 100 bytes: 2 MB out, well inside every limit.
+  const Outcome o =
+      RenderTimed("{{ (['x' * 100] * 20000)|join }}{{ ''.join(['y' * 100] * 20000) }}");
+  EXPECT_TRUE(o.status.ok()) << o.status;
+}
+
 TEST(Sandbox, NestedLoopsHitTheIterationLimit) {
   ExpectRefused(RenderTimed("{% for a in range(100000) %}{% for b in range(100000) %}"
                             "{% endfor %}{% endfor %}"),

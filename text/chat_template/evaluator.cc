@@ -86,7 +86,7 @@ Evaluator::Flow Evaluator::Exec(const Stmt& s, const ScopePtr& scope, std::strin
         Append(out, s.text);
         return Flow::kNormal;
       case Stmt::Kind::kOutput:
-        Append(out, ToPyStr(Eval(*s.expr, scope)));
+        Append(out, ToPyStr(Eval(*s.expr, scope), budget_->limits().max_output_bytes));
         return Flow::kNormal;
       case Stmt::Kind::kIf:
         for (size_t i = 0; i < s.conditions.size(); ++i) {
@@ -448,8 +448,12 @@ Value Evaluator::CallMacro(const Callable& fn, const CallArgs& args) {
 
 Value Evaluator::StrftimeNow(const CallArgs& args) const {
   const Value* format = args.Get(0, "format");
-  if (format == nullptr || !format->is_string())
+  if (format == nullptr || !format->is_string()) {
     ThrowRuntime("strftime_now() needs a format string");
+  }
+  if (format->str().size() > 4096) {
+    ThrowRuntime("strftime_now(): a format longer than 4096 bytes");
+  }
   // Python's datetime handles %f, %z and %Z itself; a naive datetime has no zone.
   std::string fmt =
       absl::StrReplaceAll(format->str(), {{"%%", "%%"}, {"%f", "000000"}, {"%z", ""}, {"%Z", ""}});

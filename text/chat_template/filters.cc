@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "text/chat_template/builtins.h"
 #include "text/chat_template/operators.h"
@@ -38,7 +39,8 @@ Value GetDotted(const Value& item, const Value& attribute) {
     const std::string_view part = path.substr(0, dot);
     const bool digits = !part.empty() && std::all_of(part.begin(), part.end(),
                                                      [](char c) { return c >= '0' && c <= '9'; });
-    v = digits ? GetItem(v, Value::Int(std::stoll(std::string(part)))) : GetAttr(v, part);
+    int64_t index = 0;
+    v = digits && absl::SimpleAtoi(std::string(part), &index) ? GetItem(v, Value::Int(index)) : GetAttr(v, part);
     if (dot == std::string_view::npos) return v;
     path = path.substr(dot + 1);
   }
@@ -339,9 +341,9 @@ Value ApplyFilter(std::string_view name, const Value& v, const CallArgs& args,
       if (!first) out += sep;
       first = false;
       out += ToPyStr(attribute ? GetDotted(item, *attribute) : item);
-      budget.ChargeString(out.size());
+      budget.CheckStringSize(out.size());
     }
-    return Value::String(std::move(out));
+    return Str(std::move(out), budget);
   }
   if (name == "selectattr" || name == "rejectattr") {
     return SelectOrReject(v, args, true, name == "selectattr", budget);

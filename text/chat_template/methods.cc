@@ -2,6 +2,7 @@
 // `d.items()`), and the sandbox's refusal of the mutating ones.
 #include <algorithm>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "text/chat_template/builtins.h"
 #include "text/chat_template/operators.h"
@@ -112,7 +113,8 @@ std::string PyStrFormat(const std::string& fmt, const CallArgs& args) {
       v = args.Get(auto_index++, "");
     } else if (std::all_of(field.begin(), field.end(),
                            [](char d) { return d >= '0' && d <= '9'; })) {
-      v = args.Get(static_cast<size_t>(std::stoul(field)), "");
+      size_t index = 0;
+      v = absl::SimpleAtoi(field, &index) ? args.Get(index, "") : nullptr;
     } else {
       v = args.Get(SIZE_MAX, field);
     }
@@ -200,7 +202,7 @@ std::optional<Value> StringMethod(const std::string& s, std::string_view name, c
       if (!first) out += s;
       first = false;
       out += v.str();
-      budget.ChargeString(out.size());
+      budget.CheckStringSize(out.size());
     }
     return str(std::move(out));
   }

@@ -34,6 +34,7 @@ double FloorMod(double a, double b) {
 
 Value Repeat(const Value& seq, int64_t times, RenderBudget& budget) {
   if (times < 0) times = 0;
+  if (seq.is_string() ? seq.str().empty() : seq.items().empty()) return seq;
   if (seq.is_string()) {
     const size_t size = seq.str().size();
     if (size != 0 && static_cast<uint64_t>(times) > budget.limits().max_output_bytes / size + 1) {
@@ -313,6 +314,12 @@ std::vector<Value> Iterate(const Value& v) {
       return keys;
     }
     case Value::Kind::kString: {
+      // Each character becomes a value of its own; bound that as lists are bounded.
+      if (v.str().size() > (size_t{1} << 20) && CodePointCount(v.str()) > (size_t{1} << 20)) {
+        throw RenderError(
+            RenderError::Kind::kLimit,
+            "iterating over a string of more than 1048576 characters (sandbox limit)");
+      }
       std::vector<Value> chars;
       for (char32_t cp : DecodeUtf8(v.str())) {
         std::string s;

@@ -33,6 +33,13 @@ void RenderBudget::ChargeString(size_t bytes) {
   ChargeWork(bytes);
 }
 
+void RenderBudget::CheckStringSize(size_t bytes) const {
+  if (bytes > limits_.max_output_bytes) {
+    ThrowLimit(
+        absl::StrCat("a string of more than ", limits_.max_output_bytes, " bytes (sandbox limit)"));
+  }
+}
+
 void RenderBudget::ChargeList(size_t items) {
   if (items > limits_.max_list_items) {
     ThrowLimit(absl::StrCat("a list of ", items, " items exceeds the sandbox limit of ",

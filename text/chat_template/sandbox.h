@@ -50,9 +50,10 @@ class RenderBudget {
 
   // Each throws RenderError(kLimit) naming the limit when it would be exceeded.
   void ChargeIteration();
-  void ChargeString(size_t bytes);  // a new string of this size is about to be created
-  void ChargeList(size_t items);    // a new list of this many items is about to be created
-  void EnterCall();                 // pair with LeaveCall
+  void ChargeString(size_t bytes);           // a new string of this size is about to be created
+  void CheckStringSize(size_t bytes) const;  // a string being built has reached this size
+  void ChargeList(size_t items);             // a new list of this many items is about to be created
+  void EnterCall();                          // pair with LeaveCall
   void LeaveCall() { --call_depth_; }
   void CheckDeadline();
 

@@ -39,6 +39,9 @@ absl::StatusOr<Template> Template::Parse(std::string_view source, const SandboxL
     return Template(std::move(body));
   } catch (const RenderError& e) {
     return ToStatus(e);
+  } catch (const std::exception& e) {
+    // Not expected (every failure the interpreter knows is a RenderError); never crash on it.
+    return absl::InternalError(absl::StrCat("chat template: ", e.what()));
   }
 }
 
@@ -52,6 +55,10 @@ absl::StatusOr<std::string> Template::Render(const Dict& variables,
     return evaluator.Render(*body_, variables);
   } catch (const RenderError& e) {
     return ToStatus(e);
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError("chat template: out of memory while rendering");
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat("chat template: ", e.what()));
   }
 }
 

@@ -251,75 +251,89 @@ Value FromJson(const nlohmann::ordered_json& j) {
   return Value::None();
 }
 
-std::string ToPyStr(const Value& v) {
-  switch (v.kind()) {
-    case Value::Kind::kUndefined:
-      return "";
-    case Value::Kind::kString:
-      return v.str();
-    default:
-      return ToPyRepr(v);
-  }
+namespace {
+
+[[noreturn]] void ThrowTooLong(size_t max_bytes) {
+  throw RenderError(RenderError::Kind::kLimit, absl::StrCat("printing a value makes more than ",
+                                                            max_bytes, " bytes (sandbox limit)"));
 }
 
-std::string ToPyRepr(const Value& v) {
+void AppendRepr(const Value& v, size_t max_bytes, std::string* out) {
+  auto put = [&](std::string_view s) {
+    if (out->size() + s.size() > max_bytes) ThrowTooLong(max_bytes);
+    out->append(s);
+  };
   switch (v.kind()) {
     case Value::Kind::kUndefined:
-      return "Undefined";
+      return put("Undefined");
     case Value::Kind::kNone:
-      return "None";
+      return put("None");
     case Value::Kind::kBool:
-      return v.bool_value() ? "True" : "False";
+      return put(v.bool_value() ? "True" : "False");
     case Value::Kind::kInt:
-      return absl::StrCat(v.int_value());
+      return put(absl::StrCat(v.int_value()));
     case Value::Kind::kFloat:
-      return FormatPyFloat(v.float_value());
+      return put(FormatPyFloat(v.float_value()));
     case Value::Kind::kString:
-      return PyReprString(v.str());
+      if (v.str().size() > max_bytes) ThrowTooLong(max_bytes);
+      return put(PyReprString(v.str()));
     case Value::Kind::kList:
     case Value::Kind::kTuple: {
       const bool tuple = v.kind() == Value::Kind::kTuple;
-      std::string out = tuple ? "(" : "[";
+      put(tuple ? "(" : "[");
       for (size_t i = 0; i < v.items().size(); ++i) {
-        if (i > 0) out += ", ";
-        out += ToPyRepr(v.items()[i]);
+        if (i > 0) put(", ");
+        AppendRepr(v.items()[i], max_bytes, out);
       }
-      if (tuple && v.items().size() == 1) out += ",";
-      out += tuple ? ")" : "]";
-      return out;
+      if (tuple && v.items().size() == 1) put(",");
+      return put(tuple ? ")" : "]");
     }
-    case Value::Kind::kDict: {
-      std::string out = "{";
-      bool first = true;
-      for (const auto& [k, e] : v.dict().items()) {
-        if (!first) out += ", ";
-        first = false;
-        absl::StrAppend(&out, PyReprString(k), ": ", ToPyRepr(e));
-      }
-      return out + "}";
-    }
+    case Value::Kind::kDict:
     case Value::Kind::kNamespace: {
-      std::string out = "<Namespace {";
+      const bool ns = v.kind() == Value::Kind::kNamespace;
+      const Dict& d = ns ? v.namespace_attrs() : v.dict();
+      put(ns ? "<Namespace {" : "{");
       bool first = true;
-      for (const auto& [k, e] : v.namespace_attrs().items()) {
-        if (!first) out += ", ";
+      for (const auto& [k, e] : d.items()) {
+        if (!first) put(", ");
         first = false;
-        absl::StrAppend(&out, PyReprString(k), ": ", ToPyRepr(e));
+        put(PyReprString(k));
+        put(": ");
+        AppendRepr(e, max_bytes, out);
       }
-      return out + "}>";
+      return put(ns ? "}>" : "}");
     }
     case Value::Kind::kCallable:
       switch (v.callable().kind) {
         case Callable::Kind::kMacro:
-          return absl::StrCat("<Macro '", v.callable().name, "'>");
+          return put(absl::StrCat("<Macro '", v.callable().name, "'>"));
         case Callable::Kind::kMethod:
-          return absl::StrCat("<built-in method ", v.callable().name, " of ",
-                              v.callable().receiver->TypeName(), " object>");
+          return put(absl::StrCat("<built-in method ", v.callable().name, " of ",
+                                  v.callable().receiver->TypeName(), " object>"));
         default:
-          return absl::StrCat("<function ", v.callable().name, ">");
+          return put(absl::StrCat("<function ", v.callable().name, ">"));
       }
   }
-  return "";
+}
+
+}  // namespace
+
+std::string ToPyStr(const Value& v, size_t max_bytes) {
+  switch (v.kind()) {
+    case Value::Kind::kUndefined:
+      return "";
+    case Value::Kind::kString:
+      if (v.str().size() > max_bytes) ThrowTooLong(max_bytes);
+      return v.str();
+    default:
+      return ToPyRepr(v, max_bytes);
+  }
+}
+
+std::string ToPyRepr(const Value& v, size_t max_bytes) {
+  std::string out;
+  AppendRepr(v, max_bytes, &out);
+  return out;
 }
 
 bool PyEquals(const Value& a, const Value& b) {
@@ -433,7 +447,12 @@ struct JsonDumper {
   std::string key_sep;
   std::string* out;
 
+  void Check() const {
+    if (out->size() > options.max_bytes) ThrowTooLong(options.max_bytes);
+  }
+
   void Newline(int level) {
+    Check();
     if (!options.indent.has_value()) return;
     out->push_back('\n');
     for (int i = 0; i < level; ++i) *out += *options.indent;
@@ -462,7 +481,9 @@ struct JsonDumper {
         return;
       }
       case Value::Kind::kString:
+        if (v.str().size() > options.max_bytes) ThrowTooLong(options.max_bytes);
         DumpJsonString(v.str(), options.ensure_ascii, out);
+        Check();
         return;
       case Value::Kind::kList:
       case Value::Kind::kTuple: {
@@ -496,6 +517,7 @@ struct JsonDumper {
           if (i > 0) *out += item_sep;
           Newline(level + 1);
           DumpJsonString(entries[i]->first, options.ensure_ascii, out);
+          Check();
           *out += key_sep;
           Dump(entries[i]->second, level + 1);
         }
@@ -522,6 +544,7 @@ std::string PyJsonDumps(const Value& v, const JsonDumpOptions& options) {
     dumper.key_sep = ": ";
   }
   dumper.Dump(v, 0);
+  dumper.Check();
   return out;
 }
 

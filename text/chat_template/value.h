@@ -144,10 +144,14 @@ class Value {
 // kMaxValueDepth): the conversion recurses.
 Value FromJson(const nlohmann::ordered_json& j);
 
+// Printing a container can make a string far larger than the value (a list of a million
+// references to one long string); printing stops with a sandbox error past this many bytes.
+inline constexpr size_t kMaxPrintedBytes = size_t{64} << 20;
+
 // str(value) as Python prints it ({{ x }}, the string filter, ~): undefined prints as "".
-std::string ToPyStr(const Value& v);
+std::string ToPyStr(const Value& v, size_t max_bytes = kMaxPrintedBytes);
 // repr(value): how a value prints inside a list or dict.
-std::string ToPyRepr(const Value& v);
+std::string ToPyRepr(const Value& v, size_t max_bytes = kMaxPrintedBytes);
 
 // Python's ==, and <, which throws RenderError for types Python cannot order.
 bool PyEquals(const Value& a, const Value& b);
@@ -159,6 +163,7 @@ struct JsonDumpOptions {
   std::optional<std::string> indent;
   std::optional<std::pair<std::string, std::string>> separators;  // (item, key)
   bool sort_keys = false;
+  size_t max_bytes = kMaxPrintedBytes;  // a sandbox error past this
 };
 // Python's json.dumps(value, ...), which transformers' tojson filter is. Throws RenderError for
 // values JSON cannot hold (undefined, namespaces, macros).
