@@ -5,10 +5,12 @@ against; the expected strings never come from the code under test).
 
   python3 tests/chat_template/jinja_oracle.py > tests/chat_template/jinja_cases.json
 
-Needs jinja2 (3.1.x). Each case: {name, template, vars, expected} or {name, template, vars,
-error: message, raised: bool} (raised: the template called raise_exception).
+Needs jinja2 (3.1.x). Each case: {name, template, [vars], expected} or {name, template, [vars],
+error: message, raised: bool} (raised: the template called raise_exception); a case without its
+own vars uses the file's.
 """
 import json
+import os
 import random
 import sys
 from datetime import datetime
@@ -159,6 +161,57 @@ CASES = [
 ]
 
 
+# Chats for the longer, real-world-style templates in templates/ (written after Qwen3's,
+# Mistral's tool-calling and Hermes' tool-use templates).
+CHAT = {
+    "bos_token": "<s>",
+    "eos_token": "</s>",
+    "add_generation_prompt": True,
+    "enable_thinking": False,
+    "documents": None,
+    "tools": [{"type": "function", "function": {
+        "name": "get_weather", "description": "Weather for a city.  ",
+        "parameters": {"type": "object", "properties": {
+            "city": {"type": "string", "description": " The city. "},
+            "days": {"type": "integer", "description": "Days ahead"},
+            "units": {"type": ["string", "number"], "description": "Units"},
+            "tags": {"type": "array", "items": {"type": "string"}, "description": "Tags"},
+            "extra": {"type": "object", "additionalProperties": {"type": "number"},
+                      "description": "Extra"}},
+            "required": ["city"]},
+        "return": {"type": "object"}}}],
+    "messages": [
+        {"role": "system", "content": "You are helpful."},
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": "<think>\nLook it up.\n</think>\n\nChecking.",
+         "tool_calls": [{"id": "abcDEF123", "type": "function", "function": {
+             "name": "get_weather", "arguments": {"city": "Paris", "days": 2}}}]},
+        {"role": "tool", "tool_call_id": "abcDEF123", "content": "{\"temp\": 21.5}"},
+        {"role": "tool", "tool_call_id": "abcDEF123", "content": "second"},
+        {"role": "assistant", "content": "It is 21.5 \u00b0C."},
+        {"role": "user", "content": "Thanks! \u00e9"},
+    ],
+}
+CHAT_NO_TOOLS = dict(CHAT, tools=None)
+# A tool call id the Mistral template refuses, and a "null" type that sends the Hermes macro into
+# unbounded recursion (Python's RecursionError; the sandbox's macro depth limit here).
+CHAT_BAD_ID = dict(CHAT, messages=CHAT["messages"][:3] + [
+    dict(CHAT["messages"][3], tool_call_id="short")], tools=json.loads(json.dumps(CHAT["tools"])))
+CHAT_BAD_ID["tools"][0]["function"]["parameters"]["properties"]["units"]["type"] = ["string", "null"]
+
+
+def template_file_cases():
+    here = os.path.dirname(os.path.abspath(__file__))
+    cases = []
+    for name in sorted(os.listdir(os.path.join(here, "templates"))):
+        source = open(os.path.join(here, "templates", name), encoding="utf-8").read()
+        stem = name.rsplit(".", 1)[0]
+        for suffix, variables in (("", CHAT), ("_no_tools", CHAT_NO_TOOLS),
+                                  ("_bad_id", CHAT_BAD_ID)):
+            cases.append((stem + suffix, source, variables))
+    return cases
+
+
 def random_whitespace_cases(count, seed):
     """Templates mixing text, newlines, spaces and tags with every whitespace modifier."""
     rng = random.Random(seed)
@@ -195,10 +248,13 @@ def random_whitespace_cases(count, seed):
 def main():
     env = make_env()
     results = []
-    for name, template in CASES + random_whitespace_cases(150, 17):
+    cases = [(n, t, None) for n, t in CASES + random_whitespace_cases(150, 17)]
+    for name, template, variables in cases + template_file_cases():
         case = {"name": name, "template": template}
+        if variables is not None:
+            case["vars"] = variables
         try:
-            case["expected"] = env.from_string(template).render(**VARS)
+            case["expected"] = env.from_string(template).render(**(variables or VARS))
         except TemplateError as e:
             # raise_exception raises TemplateError itself; jinja's own errors are subclasses.
             case["error"] = str(e.message if hasattr(e, "message") else e)

@@ -46,7 +46,7 @@ Evaluator::FrameGuard::FrameGuard(Evaluator* e) : evaluator_(e) {
 std::string Evaluator::Render(const Body& body, const Dict& variables) {
   globals_ = std::make_shared<Scope>(nullptr);
   auto global = [this](const char* name, Callable::Kind kind) {
-    globals_->vars[name] = Value::MakeCallable(Callable{kind, name, nullptr, nullptr, nullptr});
+    globals_->vars.Set(name, Value::MakeCallable(Callable{kind, name, nullptr, {}, nullptr}));
   };
   global("raise_exception", Callable::Kind::kRaiseException);
   global("strftime_now", Callable::Kind::kStrftimeNow);
@@ -54,7 +54,7 @@ std::string Evaluator::Render(const Body& body, const Dict& variables) {
   global("range", Callable::Kind::kRange);
   global("dict", Callable::Kind::kDict);
   auto root = std::make_shared<Scope>(globals_);
-  for (const auto& [k, v] : variables.items()) root->vars[k] = v;
+  for (const auto& [k, v] : variables.items()) root->vars.Set(k, v);
   std::string out;
   ExecBody(body, root, &out);
   return out;
@@ -108,7 +108,7 @@ Evaluator::Flow Evaluator::Exec(const Stmt& s, const ScopePtr& scope, std::strin
       }
       case Stmt::Kind::kMacro: {
         Callable macro{Callable::Kind::kMacro, s.macro->name, s.macro.get(), scope, nullptr};
-        scope->vars[s.macro->name] = Value::MakeCallable(std::move(macro));
+        scope->vars.Set(s.macro->name, Value::MakeCallable(std::move(macro)));
         return Flow::kNormal;
       }
       case Stmt::Kind::kBreak:
@@ -152,7 +152,7 @@ Evaluator::Flow Evaluator::ExecFor(const Stmt& s, const ScopePtr& scope, std::st
     budget_->ChargeIteration();
     auto inner = std::make_shared<Scope>(scope);
     Assign(s.target, items[i], inner);
-    inner->vars["loop"] = LoopInfo(i, items);
+    inner->vars.Set("loop", LoopInfo(i, items));
     if (ExecBody(s.bodies[0], inner, out) == Flow::kBreak) break;
   }
   return Flow::kNormal;
@@ -170,7 +170,7 @@ void Evaluator::Assign(const Target& target, const Value& v, const ScopePtr& sco
     return;
   }
   if (target.names.size() == 1) {
-    scope->vars[target.names[0]] = v;
+    scope->vars.Set(target.names[0], v);
     return;
   }
   const std::vector<Value> parts = Iterate(v);
@@ -181,13 +181,12 @@ void Evaluator::Assign(const Target& target, const Value& v, const ScopePtr& sco
             : absl::StrCat("not enough values to unpack (expected ", target.names.size(), ", got ",
                            parts.size(), ")"));
   }
-  for (size_t i = 0; i < parts.size(); ++i) scope->vars[target.names[i]] = parts[i];
+  for (size_t i = 0; i < parts.size(); ++i) scope->vars.Set(target.names[i], parts[i]);
 }
 
 Value Evaluator::Lookup(const std::string& name, const ScopePtr& scope) const {
   for (const Scope* s = scope.get(); s != nullptr; s = s->parent.get()) {
-    const auto it = s->vars.find(name);
-    if (it != s->vars.end()) return it->second;
+    if (const Value* v = s->vars.Find(name)) return *v;
   }
   return Value::Undefined(absl::StrCat("'", name, "' is undefined"));
 }
@@ -423,7 +422,10 @@ Value Evaluator::CallMacro(const Callable& fn, const CallArgs& args) {
     RenderBudget* b;
     ~Leave() { b->LeaveCall(); }
   } leave{budget_};
-  auto frame = std::make_shared<Scope>(std::static_pointer_cast<Scope>(fn.closure));
+  std::shared_ptr<Scope> defined_in = std::static_pointer_cast<Scope>(fn.closure.lock());
+  // A macro cannot outlive its scope (namespaces may not hold one), but never trust that.
+  if (defined_in == nullptr) ThrowRuntime(absl::StrCat("macro '", macro.name, "' is out of scope"));
+  auto frame = std::make_shared<Scope>(std::move(defined_in));
   for (const auto& [k, v] : args.keyword) {
     const bool known = std::any_of(macro.params.begin(), macro.params.end(),
                                    [&k](const auto& p) { return p.first == k; });
@@ -434,11 +436,12 @@ Value Evaluator::CallMacro(const Callable& fn, const CallArgs& args) {
   for (size_t i = 0; i < macro.params.size(); ++i) {
     const auto& [name, dflt] = macro.params[i];
     if (const Value* v = args.Get(i, name)) {
-      frame->vars[name] = *v;
+      frame->vars.Set(name, *v);
     } else if (dflt) {
-      frame->vars[name] = Eval(*dflt, frame);
+      frame->vars.Set(name, Eval(*dflt, frame));
     } else {
-      frame->vars[name] = Value::Undefined(absl::StrCat("parameter '", name, "' was not provided"));
+      frame->vars.Set(name,
+                      Value::Undefined(absl::StrCat("parameter '", name, "' was not provided")));
     }
   }
   std::string out;

@@ -35,7 +35,7 @@ class Evaluator {
  private:
   struct Scope {
     explicit Scope(std::shared_ptr<Scope> p) : parent(std::move(p)) {}
-    absl::flat_hash_map<std::string, Value> vars;
+    Dict vars;
     std::shared_ptr<Scope> parent;
   };
   using ScopePtr = std::shared_ptr<Scope>;

@@ -40,7 +40,8 @@ Value GetDotted(const Value& item, const Value& attribute) {
     const bool digits = !part.empty() && std::all_of(part.begin(), part.end(),
                                                      [](char c) { return c >= '0' && c <= '9'; });
     int64_t index = 0;
-    v = digits && absl::SimpleAtoi(std::string(part), &index) ? GetItem(v, Value::Int(index)) : GetAttr(v, part);
+    v = digits && absl::SimpleAtoi(std::string(part), &index) ? GetItem(v, Value::Int(index))
+                                                              : GetAttr(v, part);
     if (dot == std::string_view::npos) return v;
     path = path.substr(dot + 1);
   }
@@ -129,6 +130,7 @@ Value ToJson(const Value& v, const CallArgs& args, RenderBudget& budget) {
     options.separators.emplace(sep->items()[0].str(), sep->items()[1].str());
   }
   options.sort_keys = BoolArg(args, 3, "sort_keys", false);
+  options.max_bytes = budget.limits().max_output_bytes;
   return Str(PyJsonDumps(v, options), budget);
 }
 

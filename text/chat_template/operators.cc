@@ -205,7 +205,10 @@ Value GetAttr(const Value& obj, std::string_view name) {
       return Value::Undefined(absl::StrCat("access to attribute '", std::string(name), "' of '",
                                            obj.TypeName(), "' object is unsafe."));
     }
-    Callable method{Callable::Kind::kMethod, std::string(name), nullptr, nullptr,
+    Callable method{Callable::Kind::kMethod,
+                    std::string(name),
+                    nullptr,
+                    {},
                     std::make_shared<const Value>(obj)};
     return Value::MakeCallable(std::move(method));
   }

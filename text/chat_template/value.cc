@@ -10,18 +10,27 @@
 namespace tessera::chat_template {
 
 const Value* Dict::Find(std::string_view key) const {
+  if (index_.empty()) {
+    for (const auto& [k, v] : items_) {
+      if (k == key) return &v;
+    }
+    return nullptr;
+  }
   const auto it = index_.find(absl::string_view(key.data(), key.size()));
   return it == index_.end() ? nullptr : &items_[it->second].second;
 }
 
 void Dict::Set(std::string key, Value value) {
-  const auto it = index_.find(key);
-  if (it != index_.end()) {
-    items_[it->second].second = std::move(value);
+  if (Value* existing = const_cast<Value*>(Find(key))) {
+    *existing = std::move(value);
     return;
   }
-  index_.emplace(key, items_.size());
   items_.emplace_back(std::move(key), std::move(value));
+  if (!index_.empty()) {
+    index_.emplace(items_.back().first, items_.size() - 1);
+  } else if (items_.size() > kIndexFrom) {
+    for (size_t i = 0; i < items_.size(); ++i) index_.emplace(items_[i].first, i);
+  }
 }
 
 Value Value::Undefined(std::string hint) {

@@ -41,6 +41,10 @@ class Dict {
   size_t size() const { return items_.size(); }
 
  private:
+  // Small dicts (most of a chat's: messages, loop info, scopes) are searched in order; the hash
+  // index is built once a dict grows past kIndexFrom keys.
+  static constexpr size_t kIndexFrom = 16;
+
   std::vector<std::pair<std::string, Value>> items_;
   absl::flat_hash_map<std::string, size_t> index_;
 };
@@ -52,8 +56,10 @@ struct Callable {
   enum class Kind { kMacro, kRaiseException, kStrftimeNow, kNamespace, kRange, kDict, kMethod };
   Kind kind;
   std::string name;
-  const Macro* macro = nullptr;   // kMacro: owned by the parsed template, which outlives renders
-  std::shared_ptr<void> closure;  // kMacro: the scope the macro was defined in (evaluator's)
+  const Macro* macro = nullptr;  // kMacro: owned by the parsed template, which outlives renders
+  // kMacro: the scope the macro was defined in (the evaluator's). Weak, because that scope
+  // holds the macro: a strong pointer would make a cycle that outlives the render.
+  std::weak_ptr<void> closure;
   std::shared_ptr<const Value> receiver;  // kMethod: the object the method belongs to
 };
 
