@@ -14,7 +14,6 @@
 #include <string>
 #include <string_view>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/time/civil_time.h"
 #include "text/chat_template/ast.h"
 #include "text/chat_template/builtins.h"
