@@ -248,7 +248,7 @@ def random_whitespace_cases(count, seed):
 def main():
     env = make_env()
     results = []
-    cases = [(n, t, None) for n, t in CASES + random_whitespace_cases(150, 17)]
+    cases = [(n, t, None) for n, t in CASES + random_whitespace_cases(400, 17)]
     for name, template, variables in cases + template_file_cases():
         case = {"name": name, "template": template}
         if variables is not None:

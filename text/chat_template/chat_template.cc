@@ -65,7 +65,9 @@ absl::StatusOr<ChatRequest> ParseChatRequest(const Json& j) {
         absl::StrCat("the request is nested deeper than ", kMaxJsonDepth, " levels"));
   }
   ChatRequest r;
-  for (const auto& [key, v] : j.items()) {
+  for (const auto& item : j.items()) {
+    const std::string& key = item.key();
+    const Json& v = item.value();
     auto bad = [&key](std::string_view want) {
       return absl::InvalidArgumentError(absl::StrCat("\"", key, "\" must be ", std::string(want)));
     };

@@ -426,7 +426,8 @@ Value Evaluator::CallMacro(const Callable& fn, const CallArgs& args) {
   // A macro cannot outlive its scope (namespaces may not hold one), but never trust that.
   if (defined_in == nullptr) ThrowRuntime(absl::StrCat("macro '", macro.name, "' is out of scope"));
   auto frame = std::make_shared<Scope>(std::move(defined_in));
-  for (const auto& [k, v] : args.keyword) {
+  for (const auto& kwarg : args.keyword) {
+    const std::string& k = kwarg.first;
     const bool known = std::any_of(macro.params.begin(), macro.params.end(),
                                    [&k](const auto& p) { return p.first == k; });
     if (!known) {

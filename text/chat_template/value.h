@@ -32,22 +32,7 @@ struct Macro;  // ast.h
 // value (all recursive) cannot overflow the stack whatever a template builds.
 inline constexpr int kMaxValueDepth = 512;
 
-class Dict {
- public:
-  const Value* Find(std::string_view key) const;
-  // Adds the key at the end, or replaces its value in place (Python's dict semantics).
-  void Set(std::string key, Value value);
-  const std::vector<std::pair<std::string, Value>>& items() const { return items_; }
-  size_t size() const { return items_.size(); }
-
- private:
-  // Small dicts (most of a chat's: messages, loop info, scopes) are searched in order; the hash
-  // index is built once a dict grows past kIndexFrom keys.
-  static constexpr size_t kIndexFrom = 16;
-
-  std::vector<std::pair<std::string, Value>> items_;
-  absl::flat_hash_map<std::string, size_t> index_;
-};
+class Dict;
 
 // Something a template can call: a macro it defined, one of the environment's globals, or a
 // method of a str, dict or list taken as an attribute without calling it (`d.items`, which in
@@ -144,6 +129,23 @@ class Value {
   bool refers_to_state_ = false;
   std::variant<std::monostate, bool, int64_t, double, StrPtr, ListPtr, DictPtr, NsPtr, CallablePtr>
       data_;
+};
+
+class Dict {
+ public:
+  const Value* Find(std::string_view key) const;
+  // Adds the key at the end, or replaces its value in place (Python's dict semantics).
+  void Set(std::string key, Value value);
+  const std::vector<std::pair<std::string, Value>>& items() const { return items_; }
+  size_t size() const { return items_.size(); }
+
+ private:
+  // Small dicts (most of a chat's: messages, loop info, scopes) are searched in order; the hash
+  // index is built once a dict grows past kIndexFrom keys.
+  static constexpr size_t kIndexFrom = 16;
+
+  std::vector<std::pair<std::string, Value>> items_;
+  absl::flat_hash_map<std::string, size_t> index_;
 };
 
 // JSON (as parsed, keys in document order) to a Value. The caller bounds the nesting (see
