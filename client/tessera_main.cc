@@ -2,6 +2,7 @@
 #include "CLI/CLI.hpp"
 #include "client/adapters_command.h"
 #include "client/bench_serve_command.h"
+#include "client/chat_template_command.h"
 #include "client/complete_command.h"
 #include "client/generate_command.h"
 #include "client/health_command.h"
@@ -25,6 +26,7 @@ int main(int argc, char** argv) {
   tessera::AddAdaptersCommand(app, &exit_code);
   tessera::AddPlanCommand(app, &exit_code);
   tessera::AddBenchServeCommand(app, &exit_code);
+  tessera::AddChatTemplateCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

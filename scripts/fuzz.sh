@@ -21,7 +21,9 @@ bash scripts/install-deps.sh
 seconds=${FUZZ_SECONDS:-60}
 jobs=${JOBS:-$(nproc)}
 targets=("$@")
-if [ ${#targets[@]} -eq 0 ]; then targets=(tokenizer_encode_fuzz tokenizer_json_fuzz quant_config_fuzz); fi
+if [ ${#targets[@]} -eq 0 ]; then
+  targets=(tokenizer_encode_fuzz tokenizer_json_fuzz quant_config_fuzz chat_template_fuzz)
+fi
 
 CC=clang-14 CXX=clang++-14 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DTESSERA_FUZZ=ON -DTESSERA_CUDA=OFF -DTESSERA_BUILD_TESTS=OFF -DTESSERA_BUILD_BENCH=OFF

@@ -4,8 +4,9 @@
 #   1. the main build (CUDA sources compiled when nvcc is present; GPU tests skip without a GPU),
 #   2. a CUDA-off build under AddressSanitizer + UndefinedBehaviorSanitizer running the loaders,
 #      parsers and plan validation (ctest label "loader"),
-#   3. the libFuzzer targets (scripts/fuzz.sh: clang-14, ASan + UBSan, only the tokenizer
-#      libraries), briefly: FUZZ_SECONDS each, 45 by default here; fuzz longer with fuzz.sh.
+#   3. the libFuzzer targets (scripts/fuzz.sh: clang-14, ASan + UBSan, the tokenizer,
+#      quantization_config and chat-template libraries), briefly: FUZZ_SECONDS each, 45 by
+#      default here; fuzz longer with fuzz.sh.
 # Build folders: build/, build-asan/ and build-fuzz/ (reused when present). JOBS overrides the
 # parallelism.
 set -euo pipefail
