@@ -192,7 +192,8 @@ std::vector<Outcome> Simulate(const std::vector<Arrival>& arrivals, SchedulerOpt
       ++next;
     }
     if (core.idle()) {  // nothing to run until the next arrival
-      clock.Advance(absl::Seconds(arrivals[next].at - now));
+      // Past the arrival by a nanosecond: the clock counts whole nanoseconds.
+      clock.Advance(absl::Seconds(arrivals[next].at - now) + absl::Nanoseconds(1));
       continue;
     }
     absl::StatusOr<StepReport> step = core.Step();
@@ -263,7 +264,8 @@ int RunSweep(const StepTimeCoefficients& cost, const std::vector<double>& rates,
       o.max_num_batched_tokens = 8192;
       o.max_num_seqs = 256;
       double elapsed = 0;
-      const Summary s = Summarize(Simulate(arrivals, o, cost, &elapsed), elapsed);
+      const std::vector<Outcome> outcomes = Simulate(arrivals, o, cost, &elapsed);
+      const Summary s = Summarize(outcomes, elapsed);
       results[kind].emplace_back(rate, s);
       std::printf("%-8s %-6.2f %8.1f%% %11.2f %12.0fms %12.1fms %12.0fms %12.1fms\n",
                   std::string(SchedulingPolicyName(kind)).c_str(), rate, 100 * s.attainment,

@@ -19,7 +19,22 @@ void BatchFormer::Form(absl::Time now, int64_t budget, absl::Span<Sequence* cons
   scheduled_.clear();
   num_prefill_tokens_ = 0;
   Room room{budget, max_num_seqs_};
-  ScheduleRunning(now, order, &room);
+  // A policy may rank waiting requests ahead of running prefills (an urgent short prompt before
+  // the rest of a long one): decodes, those admissions, the prefills, then the other admissions.
+  const Sequence* first_prefill = nullptr;
+  for (const Sequence* seq : order) {
+    if (seq->state == Sequence::State::kRunning && !seq->is_decode()) {
+      first_prefill = seq;
+      break;
+    }
+  }
+  if (first_prefill != nullptr && state_.policy->AdmitsAheadOfRunningPrefills()) {
+    ScheduleRunning(now, order, &room, Pass::kDecodes);
+    AdmitWaiting(now, &room, first_prefill);
+    ScheduleRunning(now, order, &room, Pass::kPrefills);
+  } else {
+    ScheduleRunning(now, order, &room, Pass::kAll);
+  }
   AdmitWaiting(now, &room);
   // Before the copy sources are freed: an adapter's load must not overwrite a block this step's
   // plan still copies from.
@@ -28,10 +43,16 @@ void BatchFormer::Form(absl::Time now, int64_t budget, absl::Span<Sequence* cons
   for (const auto& [src, dst] : copies_) plan_.block_copies.push_back({src, dst});
 }
 
-void BatchFormer::ScheduleRunning(absl::Time now, absl::Span<Sequence* const> order, Room* room) {
+void BatchFormer::ScheduleRunning(absl::Time now, absl::Span<Sequence* const> order, Room* room,
+                                  Pass pass) {
   for (size_t pos = 0; pos < order.size() && room->open(); ++pos) {
     Sequence* seq = order[pos];
     if (seq->state != Sequence::State::kRunning) continue;  // preempted for an earlier one
+    if (seq->planned_step == state_.stats.num_steps_total) continue;  // in this plan already
+    if ((pass == Pass::kDecodes && !seq->is_decode()) ||
+        (pass == Pass::kPrefills && seq->is_decode())) {
+      continue;
+    }
     const int64_t want = seq->FeedLimit() - seq->num_computed;
     if (want <= 0) continue;
     int64_t chunk = std::min(want, room->tokens);
@@ -41,7 +62,7 @@ void BatchFormer::ScheduleRunning(absl::Time now, absl::Span<Sequence* const> or
       const int64_t fit = seq->is_decode() ? 0 : capacity_.FittingChunk(*seq, chunk);
       if (fit > 0) {
         chunk = fit;
-      } else if (!capacity_.MakeRoom(seq, tokens, order.subspan(pos + 1), now)) {
+      } else if (!capacity_.MakeRoom(seq, tokens, Unplanned(order.subspan(pos + 1)), now)) {
         continue;
       }
     }
@@ -49,13 +70,24 @@ void BatchFormer::ScheduleRunning(absl::Time now, absl::Span<Sequence* const> or
   }
 }
 
-void BatchFormer::AdmitWaiting(absl::Time now, Room* room) {
+absl::Span<Sequence* const> BatchFormer::Unplanned(absl::Span<Sequence* const> later) {
+  // Sequences this step's plan holds already (an earlier pass scheduled them) are not victims:
+  // their blocks are in the plan.
+  victims_.clear();
+  for (Sequence* s : later) {
+    if (s->planned_step != state_.stats.num_steps_total) victims_.push_back(s);
+  }
+  return victims_;
+}
+
+void BatchFormer::AdmitWaiting(absl::Time now, Room* room, const Sequence* before) {
   // In the policy's order; a head that does not fit blocks those behind it, so big requests are
   // not overtaken forever.
   SchedulingPolicy& policy = *state_.policy;
   while (room->open()) {
     Sequence* seq = policy.Next(now);
     if (seq == nullptr) break;
+    if (before != nullptr && !policy.RanksAhead(*seq, *before, now)) break;
     const int64_t want = std::min(seq->FeedLimit(), room->tokens);
     int64_t chunk = capacity_.FittingChunk(*seq, want);
     if (chunk < want) {

@@ -53,8 +53,15 @@ class BatchFormer {
     bool open() const { return tokens > 0 && seqs > 0; }
   };
 
-  void ScheduleRunning(absl::Time now, absl::Span<Sequence* const> order, Room* room);
-  void AdmitWaiting(absl::Time now, Room* room);
+  // The running sequences of `order` that `pass` takes: decodes (kDecodes), the others
+  // (kPrefills) or all of them.
+  enum class Pass : uint8_t { kAll, kDecodes, kPrefills };
+  void ScheduleRunning(absl::Time now, absl::Span<Sequence* const> order, Room* room, Pass pass);
+  // Admits waiting sequences in the policy's order; with `before` set, only while the policy
+  // ranks the next one ahead of that running prefill.
+  void AdmitWaiting(absl::Time now, Room* room, const Sequence* before = nullptr);
+  // `later` without the sequences this step has planned (reuses victims_).
+  absl::Span<Sequence* const> Unplanned(absl::Span<Sequence* const> later);
   void Admit(Sequence* seq, absl::Time now);
   // Allocates `chunk` more tokens of KV for `seq` and adds it to the plan.
   void Schedule(Sequence* seq, int64_t chunk, Room* room);
@@ -71,6 +78,7 @@ class BatchFormer {
   std::vector<int32_t> feed_;          // one sequence's tokens for the plan
   std::vector<Scheduled> scheduled_;
   int32_t num_prefill_tokens_ = 0;
+  std::vector<Sequence*> victims_;
 };
 
 }  // namespace tessera

@@ -70,6 +70,13 @@ class SchedulingPolicy {
   // sequence ahead of them in the step's order needs KV blocks.
   virtual Sequence* ChooseVictim(absl::Span<Sequence* const> candidates, absl::Time now) const = 0;
 
+  // Whether waiting sequences the policy ranks ahead of a running prefill (RanksAhead) are
+  // admitted before that prefill gets its chunk. Default: no, running sequences go first.
+  virtual bool AdmitsAheadOfRunningPrefills() const { return false; }
+  virtual bool RanksAhead(const Sequence& /*waiting*/, const Sequence& /*running*/,
+                          absl::Time /*now*/) const {
+    return false;
+  }
   // A token `seq` produced (fairness counts service with it). Default: nothing.
   virtual void OnTokenGenerated(const Sequence& /*seq*/) {}
   // How long a request arriving now would wait for its first token, when the policy can tell

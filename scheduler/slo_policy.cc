@@ -12,8 +12,13 @@ double Seconds(absl::Duration d) { return absl::ToDoubleSeconds(d); }
 
 bool HasAdapter(const Sequence& seq) { return seq.request->request.adapter != nullptr; }
 
-// The running decodes as a step shape, and the tightest TPOT target among them (infinity: none).
-StepShape DecodeShape(absl::Span<Sequence* const> running, double* tightest) {
+// The running decodes as a step shape, and the longest step that keeps every one of them within
+// its TPOT target (infinity: none has one). A request's TPOT is its mean time per output token
+// after the first, as the attainment metrics measure it: a decode that has produced k tokens
+// since its first one at t1 keeps its target T after this step if the step ends by
+// t1 + T * (k + 1). Time it banked by running faster than T may thus go into one longer step
+// (a prefill chunk that would otherwise stall it), and a fresh decode gets T itself.
+StepShape DecodeShape(absl::Span<Sequence* const> running, absl::Time now, double* tightest) {
   StepShape shape;
   *tightest = std::numeric_limits<double>::infinity();
   for (const Sequence* seq : running) {
@@ -21,9 +26,12 @@ StepShape DecodeShape(absl::Span<Sequence* const> running, double* tightest) {
     ++shape.decode_sequences;
     shape.attended_tokens += seq->total_len();
     if (HasAdapter(*seq)) ++shape.adapter_rows;
-    if (const auto& t = seq->request->request.tpot_target; t.has_value()) {
-      *tightest = std::min(*tightest, Seconds(*t));
-    }
+    const RequestState& r = *seq->request;
+    if (!r.request.tpot_target.has_value()) continue;
+    const double target = Seconds(*r.request.tpot_target);
+    const auto after_first = static_cast<double>(std::max<size_t>(seq->output.size(), 1) - 1);
+    const double spent = r.first_token.has_value() ? Seconds(now - *r.first_token) : 0.0;
+    *tightest = std::min(*tightest, std::max(0.0, target * (after_first + 1) - spent));
   }
   return shape;
 }
@@ -139,9 +147,9 @@ void SloPolicy::ForEachWaiting(absl::FunctionRef<bool(const Sequence*)> f) const
   }
 }
 
-int64_t SloPolicy::TokenBudget(absl::Span<Sequence* const> running, absl::Time) const {
+int64_t SloPolicy::TokenBudget(absl::Span<Sequence* const> running, absl::Time now) const {
   double tightest = 0;
-  const StepShape decodes = DecodeShape(running, &tightest);
+  const StepShape decodes = DecodeShape(running, now, &tightest);
   if (!std::isfinite(tightest)) return max_num_batched_tokens_;
   const int64_t d = decodes.decode_sequences;
   const int64_t cap = std::max<int64_t>(0, max_num_batched_tokens_ - d);
@@ -199,6 +207,14 @@ Sequence* SloPolicy::ChooseVictim(absl::Span<Sequence* const> candidates, absl::
   return victim;
 }
 
+bool SloPolicy::RanksAhead(const Sequence& waiting, const Sequence& running, absl::Time now) const {
+  if (YieldsToInteractive(waiting, now) && !YieldsToInteractive(running, now)) return false;
+  const absl::Time deadline = Deadline(waiting);
+  const bool lost = waiting.request->request.ttft_target.has_value() &&
+                    now + absl::Seconds(PrefillSeconds(waiting)) > deadline;
+  return !lost && deadline < Deadline(running);
+}
+
 void SloPolicy::OnTokenGenerated(const Sequence& seq) {
   if (fairness_ != nullptr) fairness_->ChargeOutput(seq.request->request.tenant, 1).IgnoreError();
 }
@@ -222,7 +238,7 @@ std::optional<absl::Duration> SloPolicy::PredictTimeToFirstToken(
     if ((batch || !YieldsToInteractive(*s, now)) && Deadline(*s) <= deadline) ahead += left(s);
   }
   double tightest = 0;
-  const StepShape decodes = DecodeShape(running, &tightest);
+  const StepShape decodes = DecodeShape(running, now, &tightest);
   const int64_t per_step =
       std::max<int64_t>(1, TokenBudget(running, now) - decodes.decode_sequences);
   const int64_t steps = (ahead + per_step - 1) / per_step;

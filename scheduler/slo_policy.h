@@ -1,10 +1,12 @@
 // --scheduling-policy slo (tesserad's default): decides with the requests' latency targets.
 //
-//   - Token budget: the largest step that the step-time model predicts to finish within the
-//     tightest time-per-output-token target among the running decodes, so that a long prompt's
-//     prefill cannot stall the decodes past their target (stall-free batching with an
-//     SLO-derived budget: decodes are fed first, prefill chunks fill what they leave). Without
-//     such a target, max_num_batched_tokens.
+//   - Token budget: the largest step that the step-time model predicts to keep every running
+//     decode within its time-per-output-token target, so that a long prompt's prefill cannot
+//     stall the decodes past their target (stall-free batching with an SLO-derived budget:
+//     decodes are fed first, prefill chunks fill what they leave). A request's TPOT is its mean
+//     per token after the first (as attainment counts it), so time a decode banked by running
+//     faster than its target may go into one longer step; a fresh decode allows its target.
+//     Without such targets, max_num_batched_tokens.
 //   - Admission order: interactive (and aged batch) before batch, as the priority policy; within
 //     a class, the backlogged tenant with the least weighted service (VTC fairness, when on);
 //     within that tenant, requests that can still meet their time-to-first-token target,
@@ -53,6 +55,10 @@ class SloPolicy final : public SchedulingPolicy {
                             absl::Time now) const override;
   Sequence* ChooseVictim(absl::Span<Sequence* const> candidates, absl::Time now) const override;
   void OnTokenGenerated(const Sequence& seq) override;
+  // An urgent short prompt goes before the rest of a long one that is prefilling.
+  bool AdmitsAheadOfRunningPrefills() const override { return true; }
+  // Same class or above, and an earlier deadline (and not a lost cause).
+  bool RanksAhead(const Sequence& waiting, const Sequence& running, absl::Time now) const override;
   std::optional<absl::Duration> PredictTimeToFirstToken(const GenerateRequest& request,
                                                         absl::Span<Sequence* const> running,
                                                         absl::Time now) const override;
