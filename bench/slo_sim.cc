@@ -296,6 +296,7 @@ int RunSweep(const StepTimeCoefficients& cost, const std::vector<double>& rates,
       f << fcfs[i].first << " " << fcfs[i].second.attainment << " " << fcfs[i].second.goodput << " "
         << slo[i].second.attainment << " " << slo[i].second.goodput << "\n";
     }
+    f.close();  // gnuplot reads it below
     std::ofstream gp(plot_dir + "/slo_sim.gp");
     gp << "set terminal png size 1000,420\nset output '" << plot_dir << "/slo_sim.png'\n"
        << "set multiplot layout 1,2\nset xlabel 'arrival rate (req/s)'\nset key bottom left\n"
@@ -305,9 +306,10 @@ int RunSweep(const StepTimeCoefficients& cost, const std::vector<double>& rates,
        << "plot '" << dat << "' u 1:3 w lp t 'fcfs', '' u 1:5 w lp t 'slo'\nunset multiplot\n";
     gp.close();
     const std::string cmd = "gnuplot " + plot_dir + "/slo_sim.gp 2>/dev/null";
+    const bool plotted = std::system(cmd.c_str()) == 0;
     std::printf("plot data: %s; %s\n", dat.c_str(),
-                std::system(cmd.c_str()) == 0 ? (plot_dir + "/slo_sim.png written").c_str()
-                                              : "gnuplot not installed: no PNG");
+                plotted ? (plot_dir + "/slo_sim.png written").c_str()
+                        : "no PNG (gnuplot failed or is not installed: Debian gnuplot-nox)");
   }
   return 0;
 }
