@@ -192,9 +192,9 @@ TEST(AdapterSchedulingTest, NonFiniteLogitsEndOnlyTheirRequestWithoutTokens) {
   auto poison = [w = bad->weights.get()](const LoraWeights* x) { return x == w; };
   GenerateRequest poisoned = WithAdapter(MakeRequest("poisoned", {1, 2, 3}, 8), bad);
   poisoned.n = 2;
-  std::vector<GenerateRequest> others = {
-      WithAdapter(MakeRequest("good", {4, 5, 6}, 8), good), MakeRequest("base", {7, 8}, 8),
-      WithAdapter(MakeRequest("good-after", {9, 9}, 5), good)};
+  std::vector<GenerateRequest> others = {WithAdapter(MakeRequest("good", {4, 5, 6}, 8), good),
+                                         MakeRequest("base", {7, 8}, 8),
+                                         WithAdapter(MakeRequest("good-after", {9, 9}, 5), good)};
   // The fake model's tokens depend on the adapters' addresses, so a run may sample the EOS id by
   // chance (eos_probability 0 only stops the forced ones): ignore it, each runs to max_tokens.
   for (GenerateRequest& r : others) r.ignore_eos = true;
