@@ -18,9 +18,13 @@
 #include "absl/strings/str_cat.h"
 #include "scheduler/clock.h"
 #include "scheduler/scheduler_core.h"
+#include "scheduler/scheduling_policy.h"
 
 namespace tessera {
 namespace {
+
+// --scheduling-policy: which policy the measured core runs.
+SchedulingPolicyKind g_policy = SchedulingPolicyKind::kPriority;
 
 constexpr int32_t kToken = 7;
 constexpr int32_t kPromptLen = 32;
@@ -72,6 +76,7 @@ Figures Run(int32_t running, int32_t waiting, int32_t steps, int32_t tenants) {
   NoOpEngine engine(std::max(1 << 16, per_seq * running + 1024));
   ManualClock clock;
   SchedulerOptions o;
+  o.scheduling_policy = g_policy;
   o.max_num_seqs = running;
   o.max_waiting_requests = running + waiting + 1;
   SchedulerCore core(engine, nullptr, clock, o);
@@ -124,7 +129,11 @@ int main(int argc, char** argv) {
   app.add_option("--waiting", waiting, "queued requests behind them")->delimiter(',');
   app.add_option("--steps", steps, "measured steps per case");
   app.add_option("--tenants", tenants, "tenants the requests spread over");
+  std::string policy = "priority";
+  app.add_option("--scheduling-policy", policy, "fcfs | priority | slo")
+      ->check(CLI::IsMember({"fcfs", "priority", "slo"}));
   CLI11_PARSE(app, argc, argv);
+  tessera::g_policy = *tessera::ParseSchedulingPolicy(policy);
   std::printf("%8s %8s %8s %12s %12s %12s\n", "running", "waiting", "steps", "median_us", "p90_us",
               "mean_us");
   for (int32_t w : waiting) {
