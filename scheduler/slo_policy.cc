@@ -65,6 +65,11 @@ double SloPolicy::PrefillSeconds(const Sequence& seq) const {
   return model_->Predict(shape);
 }
 
+bool SloPolicy::IsLostCause(const Sequence& seq, absl::Time now) const {
+  return seq.request->request.ttft_target.has_value() &&
+         now + absl::Seconds(PrefillSeconds(seq)) > Deadline(seq);
+}
+
 void SloPolicy::Enqueue(Sequence* seq, absl::Time) {
   waiting_.push_back(seq);
   if (fairness_ != nullptr) fairness_->OnWaiting(seq->request->request.tenant);
@@ -87,9 +92,7 @@ std::vector<Sequence*>::const_iterator SloPolicy::Best(absl::Time now) const {
     const bool yields = YieldsToInteractive(seq, now);
     const double service = fairness_ != nullptr ? fairness_->Counter(r.request.tenant) : 0.0;
     const absl::Time deadline = Deadline(seq);
-    // A request that cannot meet its own target even if it ran now, alone.
-    const bool lost =
-        r.request.ttft_target.has_value() && now + absl::Seconds(PrefillSeconds(seq)) > deadline;
+    const bool lost = IsLostCause(seq, now);
     const Key key{yields, service, lost, lost ? r.arrival : deadline, r.arrival};
     if (best == waiting_.end() || key < best_key) {
       best = it;
@@ -209,10 +212,7 @@ Sequence* SloPolicy::ChooseVictim(absl::Span<Sequence* const> candidates, absl::
 
 bool SloPolicy::RanksAhead(const Sequence& waiting, const Sequence& running, absl::Time now) const {
   if (YieldsToInteractive(waiting, now) && !YieldsToInteractive(running, now)) return false;
-  const absl::Time deadline = Deadline(waiting);
-  const bool lost = waiting.request->request.ttft_target.has_value() &&
-                    now + absl::Seconds(PrefillSeconds(waiting)) > deadline;
-  return !lost && deadline < Deadline(running);
+  return !IsLostCause(waiting, now) && Deadline(waiting) < Deadline(running);
 }
 
 void SloPolicy::OnTokenGenerated(const Sequence& seq) {

@@ -67,6 +67,8 @@ class SloPolicy final : public SchedulingPolicy {
   absl::Time Deadline(const Sequence& seq) const;
   // Predicted seconds to prefill what `seq` has left of its prompt in one step alone.
   double PrefillSeconds(const Sequence& seq) const;
+  // Whether `seq` cannot meet its TTFT target even if it ran now, alone.
+  bool IsLostCause(const Sequence& seq, absl::Time now) const;
 
  private:
   // Whether `seq` gives way to interactive work at `now` (batch, younger than batch_max_wait).
