@@ -478,7 +478,14 @@ TEST_F(DaemonTest, HealthMetricsAndReadiness) {
   EXPECT_EQ(status, 200);
   Get("/readyz", &status);
   EXPECT_EQ(status, 200);
-  const std::string metrics = Get("/metrics", &status);
+  // The scheduler publishes its counters after the step that ended the stream, so the client can
+  // see the last token a moment before /metrics counts it: scrape until it does (or 5 s pass).
+  const std::string counted = "vllm:generation_tokens_total{model_name=\"tiny-llama\"} 5";
+  std::string metrics = Get("/metrics", &status);
+  for (int i = 0; i < 500 && metrics.find(counted) == std::string::npos; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+    metrics = Get("/metrics", &status);
+  }
   EXPECT_EQ(status, 200);
   for (const char* name :
        {"vllm:num_requests_running", "vllm:num_requests_waiting", "vllm:kv_cache_usage_perc",
@@ -490,7 +497,7 @@ TEST_F(DaemonTest, HealthMetricsAndReadiness) {
     EXPECT_THAT(metrics, HasSubstr(absl::StrCat("\n", name))) << name;
   }
   EXPECT_THAT(metrics, HasSubstr("model_name=\"tiny-llama\""));
-  EXPECT_THAT(metrics, HasSubstr("vllm:generation_tokens_total{model_name=\"tiny-llama\"} 5"));
+  EXPECT_THAT(metrics, HasSubstr(counted));
   EXPECT_THAT(metrics, HasSubstr("vllm:prompt_tokens_total{model_name=\"tiny-llama\"} 3"));
 }
 
