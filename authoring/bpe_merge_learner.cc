@@ -6,9 +6,9 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
-#include "engine/tokenizer/byte_level.h"
-#include "engine/tokenizer/utf8.h"
-#include "engine/tokenizer/word_splitter.h"
+#include "text/tokenizer/byte_level.h"
+#include "text/tokenizer/utf8.h"
+#include "text/tokenizer/word_splitter.h"
 
 namespace tessera::tokenizer {
 namespace {

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
-#include "engine/tokenizer/utf8.h"
+#include "text/tokenizer/utf8.h"
 
 namespace tessera::bench {
 namespace {

@@ -17,8 +17,8 @@
 #include "client/generate_io.h"
 #include "client/offline_adapters.h"
 #include "engine/engine_loader.h"
-#include "engine/tokenizer/tokenizer.h"
 #include "scheduler/offline_scheduler.h"
+#include "text/tokenizer/tokenizer.h"
 
 namespace tessera {
 namespace {

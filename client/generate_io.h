@@ -30,8 +30,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "engine/generation_defaults.h"
-#include "engine/tokenizer/tokenizer.h"
 #include "scheduler/request.h"
+#include "text/tokenizer/tokenizer.h"
 
 namespace tessera {
 

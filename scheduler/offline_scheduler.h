@@ -12,10 +12,10 @@
 
 #include "absl/status/statusor.h"
 #include "engine/engine.h"
-#include "engine/tokenizer/tokenizer.h"
 #include "scheduler/request.h"
 #include "scheduler/request_validator.h"
 #include "scheduler/scheduler_core.h"
+#include "text/tokenizer/tokenizer.h"
 
 namespace tessera {
 

@@ -19,9 +19,9 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "engine/engine.h"
-#include "engine/tokenizer/tokenizer.h"
 #include "scheduler/capacity.h"
 #include "scheduler/scheduler_state.h"
+#include "text/tokenizer/tokenizer.h"
 
 namespace tessera {
 

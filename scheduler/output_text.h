@@ -16,8 +16,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
-#include "engine/tokenizer/decode_stream.h"
-#include "engine/tokenizer/tokenizer.h"
+#include "text/tokenizer/decode_stream.h"
+#include "text/tokenizer/tokenizer.h"
 
 namespace tessera {
 

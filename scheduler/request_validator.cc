@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/sampling_params.h"
-#include "engine/tokenizer/utf8.h"
+#include "text/tokenizer/utf8.h"
 
 namespace tessera {
 namespace {

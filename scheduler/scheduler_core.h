@@ -35,7 +35,6 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "engine/engine.h"
-#include "engine/tokenizer/tokenizer.h"
 #include "scheduler/batch_former.h"
 #include "scheduler/capacity.h"
 #include "scheduler/clock.h"
@@ -47,6 +46,7 @@
 #include "scheduler/scheduler_options.h"
 #include "scheduler/scheduler_state.h"
 #include "scheduler/scheduler_stats.h"
+#include "text/tokenizer/tokenizer.h"
 
 namespace tessera {
 

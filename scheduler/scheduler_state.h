@@ -17,11 +17,11 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "engine/tokenizer/tokenizer.h"
 #include "scheduler/scheduler_options.h"
 #include "scheduler/scheduler_stats.h"
 #include "scheduler/scheduling_policy.h"
 #include "scheduler/sequence.h"
+#include "text/tokenizer/tokenizer.h"
 
 namespace tessera {
 

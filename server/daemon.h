@@ -19,7 +19,6 @@
 #include "absl/status/statusor.h"
 #include "adapters/adapter_registry.h"
 #include "engine/engine_loader.h"
-#include "engine/tokenizer/tokenizer.h"
 #include "scheduler/scheduler.h"
 #include "scheduler/token_rate_limiter.h"
 #include "server/admin_service.h"
@@ -31,6 +30,7 @@
 #include "server/inference_service.h"
 #include "server/metrics_exporter.h"
 #include "server/tenant_limiter.h"
+#include "text/tokenizer/tokenizer.h"
 
 namespace tessera {
 

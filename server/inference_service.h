@@ -18,7 +18,6 @@
 #include <string>
 
 #include "adapters/adapter_registry.h"
-#include "engine/tokenizer/tokenizer.h"
 #include "scheduler/scheduler.h"
 #include "server/authenticator.h"
 #include "server/edge_counters.h"
@@ -26,6 +25,7 @@
 #include "server/request_targets.h"
 #include "server/tenant_limiter.h"
 #include "tessera/v1/inference.grpc.pb.h"
+#include "text/tokenizer/tokenizer.h"
 
 namespace tessera {
 

@@ -8,9 +8,9 @@
 
 #include "absl/status/statusor.h"
 #include "engine/generation_defaults.h"
-#include "engine/tokenizer/tokenizer.h"
 #include "scheduler/request.h"
 #include "tessera/v1/inference.pb.h"
+#include "text/tokenizer/tokenizer.h"
 
 namespace tessera {
 

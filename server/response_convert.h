@@ -4,9 +4,9 @@
 
 #include <string>
 
-#include "engine/tokenizer/tokenizer.h"
 #include "scheduler/request_sink.h"
 #include "tessera/v1/inference.pb.h"
+#include "text/tokenizer/tokenizer.h"
 
 namespace tessera {
 

@@ -7,8 +7,8 @@
 #include <sstream>
 
 #include "engine/sampling_params.h"
-#include "engine/tokenizer/tokenizer.h"
 #include "nlohmann/json.hpp"
+#include "text/tokenizer/tokenizer.h"
 
 namespace tessera {
 namespace {

@@ -14,10 +14,10 @@
 #include "client/model_presets.h"
 #include "engine/cpu/cpu_engine.h"
 #include "engine/model_config.h"
-#include "engine/tokenizer/tokenizer.h"
-#include "engine/tokenizer/utf8.h"
 #include "gtest/gtest.h"
 #include "scheduler/offline_scheduler.h"
+#include "text/tokenizer/tokenizer.h"
+#include "text/tokenizer/utf8.h"
 
 namespace tessera {
 namespace {

@@ -20,7 +20,7 @@
 namespace tessera::fuzz {
 
 // Strict UTF-8 validation (no overlong forms, surrogates or code points above U+10FFFF), written
-// apart from engine/tokenizer/utf8.cc on purpose: it is the oracle that code is checked against.
+// apart from text/tokenizer/utf8.cc on purpose: it is the oracle that code is checked against.
 // It decodes each code point and checks its value, where utf8.cc checks byte ranges.
 inline bool IsValidUtf8(std::string_view s) {
   size_t i = 0;

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "engine/tokenizer/tokenizer.h"
 #include "tests/fuzz/fuzz_check.h"
+#include "text/tokenizer/tokenizer.h"
 
 namespace tessera::fuzz {
 namespace {

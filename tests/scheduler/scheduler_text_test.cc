@@ -5,13 +5,13 @@
 #include <memory>
 
 #include "engine/cpu/cpu_engine.h"
-#include "engine/tokenizer/tokenizer.h"
-#include "engine/tokenizer/utf8.h"
 #include "gtest/gtest.h"
 #include "scheduler/clock.h"
 #include "scheduler/offline_scheduler.h"
 #include "scheduler/scheduler_core.h"
 #include "tests/scheduler/scheduler_test_util.h"
+#include "text/tokenizer/tokenizer.h"
+#include "text/tokenizer/utf8.h"
 
 namespace tessera {
 namespace {

@@ -11,14 +11,14 @@
 #include <string_view>
 #include <vector>
 
-#include "engine/tokenizer/utf8.h"
+#include "text/tokenizer/utf8.h"
 
 namespace tessera::chat_template {
 
 // Decodes UTF-8; an invalid byte decodes as itself (U+0080..U+00FF) rather than failing, so
 // that no input can make a string method throw.
 std::u32string DecodeUtf8(std::string_view s);
-// Appends one code point (the tokenizer's encoder, engine/tokenizer/utf8.h).
+// Appends one code point (the tokenizer's encoder, text/tokenizer/utf8.h).
 using ::tessera::tokenizer::AppendUtf8;
 std::string EncodeUtf8(std::u32string_view s);
 size_t CodePointCount(std::string_view s);
