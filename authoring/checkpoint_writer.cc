@@ -57,7 +57,12 @@ std::string ModelConfigToJson(const ModelConfig& c) {
     j["attention_bias"] = c.qkv_bias;
     j["mlp_bias"] = c.mlp_bias;
   }
-  j["bos_token_id"] = c.bos_token_id;
+  // transformers writes null for a model without BOS; the loader refuses a negative id.
+  if (c.bos_token_id >= 0) {
+    j["bos_token_id"] = c.bos_token_id;
+  } else {
+    j["bos_token_id"] = nullptr;
+  }
   j["eos_token_id"] = c.eos_token_ids;
   j["torch_dtype"] = "bfloat16";
   return j.dump(2) + "\n";

@@ -8,6 +8,7 @@
 
 #include "authoring/safetensors_writer.h"
 #include "engine/checkpoint.h"
+#include "engine/model_config.h"
 #include "engine/model_weights.h"
 #include "engine/safetensors.h"
 
@@ -68,6 +69,19 @@ TEST(SafetensorsWriterTest, RefusesInconsistentInput) {
   EXPECT_FALSE(SerializeSafetensors({{"x", DType::kF32, {1}, std::string(4, '\0')},
                                      {"x", DType::kF32, {1}, std::string(4, '\0')}})
                    .ok());
+}
+
+TEST(CheckpointWriterTest, ConfigRoundTripsThroughTheLoader) {
+  ModelConfig c = Small();
+  absl::StatusOr<ModelConfig> back = ParseModelConfig(ModelConfigToJson(c), "config.json");
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->bos_token_id, 1);
+  EXPECT_EQ(back->eos_token_ids, (std::vector<int64_t>{2, 3}));
+  // A model without BOS (Qwen2's way) is written as null, not as -1, which the loader refuses.
+  c.bos_token_id = -1;
+  back = ParseModelConfig(ModelConfigToJson(c), "config.json");
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->bos_token_id, -1);
 }
 
 TEST(CheckpointWriterTest, ShardedAndSingleFileHoldTheSameTensors) {
