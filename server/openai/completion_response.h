@@ -36,6 +36,10 @@ class CompletionResponseBuilder {
   CompletionResponseBuilder(const CompletionResponseBuilder&) = delete;
   CompletionResponseBuilder& operator=(const CompletionResponseBuilder&) = delete;
 
+  // The token ids a text prompt became, when the caller knows them: echo with logprobs names
+  // the first prompt token from them (the response gives no log-probability, nor id, for it).
+  void SetPromptTokenIds(int prompt_index, std::vector<int32_t> ids);
+
   // Whole response: feed every message of every prompt's stream, then Build().
   // InvalidArgument for a prompt index or sample index out of range (a caller bug).
   absl::Status Add(int prompt_index, const v1::GenerateResponse& message);
@@ -52,27 +56,31 @@ class CompletionResponseBuilder {
  private:
   struct Choice {
     std::string text;
-    nlohmann::ordered_json tokens = nlohmann::ordered_json::array();
-    nlohmann::ordered_json token_logprobs = nlohmann::ordered_json::array();
-    nlohmann::ordered_json top_logprobs = nlohmann::ordered_json::array();
-    nlohmann::ordered_json text_offset = nlohmann::ordered_json::array();
+    nlohmann::ordered_json logprobs = nlohmann::ordered_json::object();  // the legacy shape
+    int64_t offset = 0;  // code points of text so far, for text_offset
     v1::FinishReason finish = v1::FINISH_REASON_UNSPECIFIED;
-    bool echoed = false;  // the prompt has been put in front
+    nlohmann::ordered_json stop_reason;  // vLLM's: the stop string or token id, else null
+    bool echoed = false;                 // the prompt has been put in front
   };
   struct PromptState {
     bool prompt_logprobs_seen = false;
     std::vector<v1::PositionLogprobs> prompt_logprobs;
+    std::vector<int32_t> token_ids;  // SetPromptTokenIds
     int64_t prompt_tokens = 0;
     int64_t completion_tokens = 0;
+    bool usage_seen = false;
   };
 
   absl::Status Check(int prompt_index, const v1::GenerateResponse& message) const;
-  // Appends `delta` to the choice; returns the part of the choice that is new, as a choice JSON.
-  nlohmann::ordered_json Apply(int prompt_index, const v1::SampleDelta& delta);
-  void Echo(int prompt_index, Choice* choice, nlohmann::ordered_json* new_logprobs);
-  void AppendLogprob(Choice* choice, const v1::PositionLogprobs& lp, bool has_chosen,
-                     nlohmann::ordered_json* new_logprobs);
   void Record(int prompt_index, const v1::GenerateResponse& message);
+  // Appends `delta` to its choice; returns the new part as a choice object.
+  nlohmann::ordered_json Apply(int prompt_index, const v1::SampleDelta& delta);
+  void Echo(int prompt_index, Choice* choice, std::string* new_text,
+            nlohmann::ordered_json* new_logprobs);
+  void AppendLogprob(Choice* choice, const std::string& token, nlohmann::ordered_json logprob,
+                     nlohmann::ordered_json top, nlohmann::ordered_json* new_logprobs);
+  nlohmann::ordered_json Header() const;
+  nlohmann::ordered_json Usage() const;
 
   const CompletionCall& call_;
   ResponseHeader header_;

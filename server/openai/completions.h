@@ -36,6 +36,8 @@ struct CompletionCall {
   bool echo = false;
   int logprobs = 0;  // 0: none (OpenAI's null)
   std::string user;
+  // Top-level fields the parser does not know and ignored, for the caller to log (vLLM logs them).
+  std::vector<std::string> ignored_fields;
 };
 
 absl::StatusOr<CompletionCall> ParseCompletionRequest(const nlohmann::ordered_json& body);

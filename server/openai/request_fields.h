@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -17,6 +18,12 @@
 namespace tessera::openai {
 
 using Json = nlohmann::ordered_json;
+
+// `auto lhs = value of expr (a StatusOr)`, or return its error.
+#define TESSERA_OPENAI_ASSIGN_OR_RETURN(lhs, expr) \
+  auto lhs##_or = (expr);                          \
+  if (!lhs##_or.ok()) return lhs##_or.status();    \
+  auto lhs = *std::move(lhs##_or)
 
 // The field, or null when absent or JSON null (OpenAI treats both as "not given").
 const Json* FindField(const Json& body, std::string_view name);
@@ -33,7 +40,7 @@ absl::StatusOr<std::optional<double>> GetNumber(const Json& body, std::string_vi
 absl::StatusOr<int64_t> IntOf(const Json& value, std::string_view what, int64_t lo, int64_t hi);
 
 // The JSON type's name as OpenAI's errors say it: "string", "integer", "number", ...
-std::string_view TypeName(const Json& value);
+const char* TypeName(const Json& value);
 
 }  // namespace tessera::openai
 
