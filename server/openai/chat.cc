@@ -234,7 +234,8 @@ absl::StatusOr<ChatCall> ParseChatRequest(const Json& body, const chat_template:
   TESSERA_OPENAI_ASSIGN_OR_RETURN(model, GetString(body, "model"));
   call.model = model.value_or("");
   const Json* format = FindField(body, "response_format");
-  if (format != nullptr && !(format->is_object() && format->value("type", "") == "text")) {
+  if (format != nullptr &&
+      !(format->is_object() && format->contains("type") && (*format)["type"] == "text")) {
     return InvalidParam("response_format",
                         "response_format other than {\"type\": \"text\"} is not supported "
                         "(tessera has no guided decoding)");

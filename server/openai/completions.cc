@@ -108,7 +108,8 @@ absl::StatusOr<CompletionCall> ParseCompletionRequest(const Json& body) {
   TESSERA_OPENAI_ASSIGN_OR_RETURN(suffix, GetString(body, "suffix"));
   if (suffix && !suffix->empty()) return InvalidParam("suffix", "suffix is not supported");
   const Json* format = FindField(body, "response_format");
-  if (format != nullptr && !(format->is_object() && format->value("type", "") == "text")) {
+  if (format != nullptr &&
+      !(format->is_object() && format->contains("type") && (*format)["type"] == "text")) {
     return InvalidParam("response_format",
                         "response_format other than {\"type\": \"text\"} is not supported "
                         "(tessera has no guided decoding)");

@@ -44,4 +44,8 @@ absl::StatusOr<nlohmann::ordered_json> ParseJsonBody(std::string_view body) {
   return j;
 }
 
+std::string SerializeJson(const nlohmann::ordered_json& j) {
+  return j.dump(-1, ' ', /*ensure_ascii=*/false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
 }  // namespace tessera::openai

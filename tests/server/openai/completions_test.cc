@@ -209,6 +209,10 @@ TEST(ParseCompletionRequest, BadBodiesNameTheField) {
   EXPECT_EQ(ErrorOf(R"({"prompt": "x", "response_format": {"type": "json_object"}})"),
             "response_format: response_format other than {\"type\": \"text\"} is not supported "
             "(tessera has no guided decoding)");
+  EXPECT_EQ(ErrorOf(R"({"prompt": "x", "response_format": {"type": 5}})"),
+            "response_format: response_format other than {\"type\": \"text\"} is not supported "
+            "(tessera has no guided decoding)");
+  EXPECT_TRUE(Parse(R"({"prompt": "x", "response_format": {"type": "text"}})").ok());
   EXPECT_EQ(ErrorOf(R"([1])"), ": the request body must be a JSON object");
 }
 

@@ -100,5 +100,12 @@ TEST(JsonBody, RefusesDeepNesting) {
   EXPECT_TRUE(ParseJsonBody(ok).ok());
 }
 
+TEST(JsonBody, SerializeNeverThrowsOnBadUtf8) {
+  nlohmann::ordered_json j;
+  j["text"] = std::string("a\xff");
+  j["n"] = 1;
+  EXPECT_EQ(SerializeJson(j), "{\"text\":\"a\xEF\xBF\xBD\",\"n\":1}");
+}
+
 }  // namespace
 }  // namespace tessera::openai
