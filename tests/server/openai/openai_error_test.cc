@@ -92,6 +92,14 @@ TEST(JsonBody, RefusesWhatIsNotAJsonObject) {
             absl::StatusCode::kInvalidArgument);  // not UTF-8
 }
 
+TEST(JsonBody, RefusesNumbersOutOfRange) {
+  // nlohmann throws out_of_range (not parse_error) for these; found by openai_request_fuzz.
+  EXPECT_EQ(ParseJsonBody("{\"a\": 1e999}").status().message(),
+            "the request body is not valid JSON (number out of range)");
+  EXPECT_EQ(ParseJsonBody("{\"a\": [1, -1e400]}").status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST(JsonBody, RefusesDeepNesting) {
   const std::string deep = "{\"a\": " + std::string(100000, '[') + std::string(100000, ']') + "}";
   EXPECT_EQ(ParseJsonBody(deep).status().message(),
