@@ -6,13 +6,29 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "engine/json_fields.h"
+#include "nlohmann/json.hpp"
 #include "text/tokenizer/utf8.h"
 
 namespace tessera::tokenizer {
 namespace {
 
 const OnigUChar* Bytes(std::string_view s) { return reinterpret_cast<const OnigUChar*>(s.data()); }
+
+// `pattern` as tokenizer.json spells it (a JSON string), so that the error can be searched for
+// in the file; cut after 256 bytes, at a character boundary, so that a hostile one stays short.
+std::string QuotePattern(std::string_view pattern) {
+  constexpr size_t kMaxBytes = 256;
+  std::string_view shown = pattern;
+  if (shown.size() > kMaxBytes) {
+    size_t cut = kMaxBytes;
+    while (cut > 0 && (static_cast<unsigned char>(pattern[cut]) & 0xC0) == 0x80) --cut;
+    shown = pattern.substr(0, cut);
+  }
+  std::string quoted = nlohmann::json(std::string(shown))
+                           .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  if (shown.size() < pattern.size()) quoted.insert(quoted.size() - 1, "...");
+  return quoted;
+}
 
 std::string OnigMessage(int code, OnigErrorInfo* info) {
   OnigUChar buf[ONIG_MAX_ERROR_MESSAGE_LEN];
@@ -70,7 +86,7 @@ absl::StatusOr<std::unique_ptr<RegexPattern>> RegexPattern::Compile(std::string_
   InitializeOniguruma();
   if (FirstInvalidUtf8(pattern) != std::string_view::npos) {
     return absl::InvalidArgumentError(
-        absl::StrCat("regex ", QuoteForError(pattern), " is not valid UTF-8"));
+        absl::StrCat("regex ", QuotePattern(pattern), " is not valid UTF-8"));
   }
   auto compiled = std::make_unique<Compiled>();
   OnigErrorInfo info;
@@ -79,7 +95,7 @@ absl::StatusOr<std::unique_ptr<RegexPattern>> RegexPattern::Compile(std::string_
                ONIG_OPTION_NONE, ONIG_ENCODING_UTF8, ONIG_SYNTAX_DEFAULT, &info);
   if (r != ONIG_NORMAL) {
     compiled->regex = nullptr;
-    return absl::InvalidArgumentError(absl::StrCat("regex ", QuoteForError(pattern),
+    return absl::InvalidArgumentError(absl::StrCat("regex ", QuotePattern(pattern),
                                                    " does not compile: ", OnigMessage(r, &info)));
   }
   return std::unique_ptr<RegexPattern>(new RegexPattern(std::string(pattern), std::move(compiled)));
@@ -102,7 +118,7 @@ absl::Status RegexPattern::FindAll(std::string_view text, std::vector<RegexMatch
   if (text.empty()) return absl::OkStatus();
   // Oniguruma assumes valid text; on invalid UTF-8 it could read past the end.
   if (size_t bad = FirstInvalidUtf8(text); bad != std::string_view::npos) {
-    return absl::InvalidArgumentError(absl::StrCat("regex ", QuoteForError(source_),
+    return absl::InvalidArgumentError(absl::StrCat("regex ", QuotePattern(source_),
                                                    ": text is not valid UTF-8 (byte offset ", bad,
                                                    ")"));
   }
@@ -119,7 +135,7 @@ absl::Status RegexPattern::FindAll(std::string_view text, std::vector<RegexMatch
     if (r == ONIG_MISMATCH) break;
     if (r < 0) {
       return absl::ResourceExhaustedError(absl::StrCat(
-          "regex ", QuoteForError(source_), " gave up matching a text of ", text.size(),
+          "regex ", QuotePattern(source_), " gave up matching a text of ", text.size(),
           " bytes at byte ", from, ": ", OnigMessage(r, nullptr)));
     }
     const size_t match_begin = static_cast<size_t>(state.region()->beg[0]);
