@@ -182,7 +182,8 @@ TEST(RegexSplitTest, BadBehaviorAndPatternShape) {
 // for centuries. The limit stops it and Encode says which pattern gave up.
 TEST(RegexSplitTest, CatastrophicPatternFailsInsteadOfHanging) {
   const std::string pattern = "(a|aa)+$";
-  const Json split = {{"type", "Split"}, {"pattern", {{"Regex", pattern}}}, {"behavior", "Isolated"}};
+  const Json split = {
+      {"type", "Split"}, {"pattern", {{"Regex", pattern}}}, {"behavior", "Isolated"}};
   auto tok = Tokenizer::FromJson(TokenizerWith(split));
   ASSERT_TRUE(tok.ok()) << tok.status();
   auto ids = (*tok)->Encode(std::string(100, 'a') + "b", /*add_special_tokens=*/false);
@@ -205,9 +206,8 @@ TEST(RegexSplitTest, LongRunsStayWithinTheLimits) {
   const Json& o200k = tokenizer_test::OnigCases()["tokenizers"]["o200k"]["tokenizer"];
   const PreTokenizer p =
       *PreTokenizer::FromJson(o200k["pre_tokenizer"]["pretokenizers"][0], "onig_cases.json");
-  for (const std::string& run :
-       {std::string(200000, ' ') + "x", std::string(200000, 'A') + "a", std::string(200000, '\n'),
-        std::string(200000, '!') + " x"}) {
+  for (const std::string& run : {std::string(200000, ' ') + "x", std::string(200000, 'A') + "a",
+                                 std::string(200000, '\n'), std::string(200000, '!') + " x"}) {
     std::vector<std::string> words;
     const absl::Status s = p.Apply(run, &words);
     ASSERT_TRUE(s.ok()) << s;

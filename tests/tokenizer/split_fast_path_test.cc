@@ -6,8 +6,8 @@
 // that no fast path recognises it encode every text to the same ids.
 #include <cstdint>
 #include <cstdio>
-#include <memory>
 #include <filesystem>
+#include <memory>
 #include <random>
 #include <string>
 #include <string_view>
@@ -47,11 +47,12 @@ std::vector<std::string> CorpusTexts() {
 // s, and the Kelvin sign, which folds to k), apostrophes, every kind of whitespace, newlines,
 // digits of several scripts, letters, marks, punctuation, symbols and emoji.
 constexpr char32_t kAdversarial[] = {
-    U'\'', U's', U'S', U't', U'T', U'r', U'R', U'e', U'v', U'm', U'l', U'L', U'd', U'D',
-    0x017F, 0x212A, U'k', U' ', U' ',  U' ', U'\t', U'\n', U'\r', 0x0B, 0x0C, 0x85, 0xA0,
-    0x1680, 0x2028, 0x2029, 0x3000, 0x200B, 0xFEFF, U'0', U'7', 0x0663, 0x0967, 0xFF11, 0xB2,
-    0x2167, U'a', U'Z', 0xE9, 0x0301, 0x0915, 0x094D, 0x4E2D, 0x3042, 0xAC00, U'!', U'.', U'/',
-    U'-', U'_', 0x2019, 0x1F600, 0x1F3FD, 0x200D, U'<', U'|', 0x10FFFF, 0x0};
+    U'\'',   U's',    U'S',   U't',   U'T',   U'r',     U'R',   U'e',   U'v',   U'm',   U'l',
+    U'L',    U'd',    U'D',   0x017F, 0x212A, U'k',     U' ',   U' ',   U' ',   U'\t',  U'\n',
+    U'\r',   0x0B,    0x0C,   0x85,   0xA0,   0x1680,   0x2028, 0x2029, 0x3000, 0x200B, 0xFEFF,
+    U'0',    U'7',    0x0663, 0x0967, 0xFF11, 0xB2,     0x2167, U'a',   U'Z',   0xE9,   0x0301,
+    0x0915,  0x094D,  0x4E2D, 0x3042, 0xAC00, U'!',     U'.',   U'/',   U'-',   U'_',   0x2019,
+    0x1F600, 0x1F3FD, 0x200D, U'<',   U'|',   0x10FFFF, 0x0};
 
 // The fast paths classify code points with utf8proc, Oniguruma with its own tables, and the two
 // may follow different Unicode versions (Debian 12: utf8proc 2.8 has Unicode 15.0, Oniguruma

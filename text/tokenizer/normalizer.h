@@ -28,8 +28,8 @@ class Normalizer {
  private:
   struct Step {
     enum Kind { kNfc, kPrepend, kReplace } kind;
-    std::string pattern;                       // kReplace with a String pattern
-    std::string content;                       // kPrepend, kReplace
+    std::string pattern;                                  // kReplace with a String pattern
+    std::string content;                                  // kPrepend, kReplace
     std::shared_ptr<const RegexPattern> regex = nullptr;  // kReplace with a Regex pattern
   };
   absl::Status Add(const nlohmann::json& json, const JsonFields& f);

@@ -71,9 +71,11 @@ absl::Status PreTokenizer::AddSplit(const JsonFields& f) {
   // Hugging Face runs a String pattern as the regex that matches it literally.
   auto compiled = RegexPattern::Compile(
       pattern->kind == PatternJson::kRegex ? pattern->text : RegexPattern::Escape(pattern->text));
-  if (!compiled.ok()) return f.Error(absl::StrCat("pre_tokenizer Split: ", compiled.status().message()));
-  steps_.push_back({Step::kRegexSplit, SplitPattern::kGpt2, false, false,
-                    std::make_shared<const RegexSplitter>(*std::move(compiled), *behavior, *invert)});
+  if (!compiled.ok())
+    return f.Error(absl::StrCat("pre_tokenizer Split: ", compiled.status().message()));
+  steps_.push_back(
+      {Step::kRegexSplit, SplitPattern::kGpt2, false, false,
+       std::make_shared<const RegexSplitter>(*std::move(compiled), *behavior, *invert)});
   return absl::OkStatus();
 }
 

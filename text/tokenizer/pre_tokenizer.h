@@ -37,9 +37,9 @@ class PreTokenizer {
  private:
   struct Step {
     enum Kind { kSplit, kRegexSplit, kByteLevel } kind;
-    SplitPattern pattern = SplitPattern::kGpt2;  // kSplit, and kByteLevel when use_regex
-    bool use_regex = false;                      // kByteLevel
-    bool add_prefix_space = false;               // kByteLevel
+    SplitPattern pattern = SplitPattern::kGpt2;            // kSplit, and kByteLevel when use_regex
+    bool use_regex = false;                                // kByteLevel
+    bool add_prefix_space = false;                         // kByteLevel
     std::shared_ptr<const RegexSplitter> regex = nullptr;  // kRegexSplit
   };
   absl::Status AddSplit(const JsonFields& f);

@@ -32,8 +32,8 @@ std::string QuotePattern(std::string_view pattern) {
 
 std::string OnigMessage(int code, OnigErrorInfo* info) {
   OnigUChar buf[ONIG_MAX_ERROR_MESSAGE_LEN];
-  const int n = info != nullptr ? onig_error_code_to_str(buf, code, info)
-                                : onig_error_code_to_str(buf, code);
+  const int n =
+      info != nullptr ? onig_error_code_to_str(buf, code, info) : onig_error_code_to_str(buf, code);
   return std::string(reinterpret_cast<const char*>(buf), n > 0 ? static_cast<size_t>(n) : 0);
 }
 
@@ -90,9 +90,8 @@ absl::StatusOr<std::unique_ptr<RegexPattern>> RegexPattern::Compile(std::string_
   }
   auto compiled = std::make_unique<Compiled>();
   OnigErrorInfo info;
-  const int r =
-      onig_new(&compiled->regex, Bytes(pattern), Bytes(pattern) + pattern.size(),
-               ONIG_OPTION_NONE, ONIG_ENCODING_UTF8, ONIG_SYNTAX_DEFAULT, &info);
+  const int r = onig_new(&compiled->regex, Bytes(pattern), Bytes(pattern) + pattern.size(),
+                         ONIG_OPTION_NONE, ONIG_ENCODING_UTF8, ONIG_SYNTAX_DEFAULT, &info);
   if (r != ONIG_NORMAL) {
     compiled->regex = nullptr;
     return absl::InvalidArgumentError(absl::StrCat("regex ", QuotePattern(pattern),
@@ -118,9 +117,8 @@ absl::Status RegexPattern::FindAll(std::string_view text, std::vector<RegexMatch
   if (text.empty()) return absl::OkStatus();
   // Oniguruma assumes valid text; on invalid UTF-8 it could read past the end.
   if (size_t bad = FirstInvalidUtf8(text); bad != std::string_view::npos) {
-    return absl::InvalidArgumentError(absl::StrCat("regex ", QuotePattern(source_),
-                                                   ": text is not valid UTF-8 (byte offset ", bad,
-                                                   ")"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "regex ", QuotePattern(source_), ": text is not valid UTF-8 (byte offset ", bad, ")"));
   }
   MatchState state;
   const OnigUChar* begin = Bytes(text);
@@ -134,9 +132,9 @@ absl::Status RegexPattern::FindAll(std::string_view text, std::vector<RegexMatch
                                          state.region(), ONIG_OPTION_NONE, state.param());
     if (r == ONIG_MISMATCH) break;
     if (r < 0) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "regex ", QuotePattern(source_), " gave up matching a text of ", text.size(),
-          " bytes at byte ", from, ": ", OnigMessage(r, nullptr)));
+      return absl::ResourceExhaustedError(
+          absl::StrCat("regex ", QuotePattern(source_), " gave up matching a text of ", text.size(),
+                       " bytes at byte ", from, ": ", OnigMessage(r, nullptr)));
     }
     const size_t match_begin = static_cast<size_t>(state.region()->beg[0]);
     const size_t match_end = static_cast<size_t>(state.region()->end[0]);
