@@ -71,8 +71,9 @@ absl::Status PreTokenizer::AddSplit(const JsonFields& f) {
   // Hugging Face runs a String pattern as the regex that matches it literally.
   auto compiled = RegexPattern::Compile(
       pattern->kind == PatternJson::kRegex ? pattern->text : RegexPattern::Escape(pattern->text));
-  if (!compiled.ok())
+  if (!compiled.ok()) {
     return f.Error(absl::StrCat("pre_tokenizer Split: ", compiled.status().message()));
+  }
   steps_.push_back(
       {Step::kRegexSplit, SplitPattern::kGpt2, false, false,
        std::make_shared<const RegexSplitter>(*std::move(compiled), *behavior, *invert)});
