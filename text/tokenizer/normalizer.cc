@@ -95,8 +95,9 @@ absl::Status Normalizer::Add(const Json& json, const JsonFields& parent) {
     if (!content.ok()) return content.status();
     if (pattern->kind == PatternJson::kRegex) {
       auto regex = RegexPattern::Compile(pattern->text);
-      if (!regex.ok())
+      if (!regex.ok()) {
         return f.Error(absl::StrCat("normalizer Replace: ", regex.status().message()));
+      }
       steps_.push_back({Step::kReplace, "", content->value_or(""), *std::move(regex)});
       return absl::OkStatus();
     }
