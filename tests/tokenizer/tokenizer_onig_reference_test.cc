@@ -2,6 +2,7 @@
 // DeepSeek-V3-style Sequence of Splits), against the ids Hugging Face tokenizers encodes each
 // text of onig_cases.json to (refgen/gen_onig_cases.py), and back.
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -36,6 +37,35 @@ TEST_P(OnigReferenceTest, MatchesHuggingFace) {
     passed += *got == want && *decoded == text;
   }
   EXPECT_EQ(passed, static_cast<int>(texts.size()));
+}
+
+// One tokenizer shared by threads that encode at once (as the daemon's request threads do),
+// each getting what Hugging Face gives; and tokenizers loaded by several threads at once.
+TEST_P(OnigReferenceTest, ConcurrentLoadsAndEncodesAgree) {
+  const Json& cases = tokenizer_test::OnigCases();
+  const Json& texts = cases["texts"];
+  const Json& c = cases["tokenizers"][GetParam()];
+  const std::string json = c["tokenizer"].dump();
+  auto shared = Tokenizer::FromJson(json);
+  ASSERT_TRUE(shared.ok()) << shared.status();
+  constexpr int kThreads = 4;
+  std::vector<int> mismatches(kThreads, 0), load_errors(kThreads, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      load_errors[t] += !Tokenizer::FromJson(json).ok();
+      for (size_t i = t; i < texts.size() * 4; i += kThreads) {
+        const size_t k = i % texts.size();
+        auto got = (*shared)->Encode(texts[k].get<std::string>(), /*add_special_tokens=*/false);
+        mismatches[t] += !got.ok() || *got != c["ids"][k].get<std::vector<int32_t>>();
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (int t = 0; t < kThreads; ++t) {
+    EXPECT_EQ(load_errors[t], 0) << "thread " << t;
+    EXPECT_EQ(mismatches[t], 0) << "thread " << t;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Patterns, OnigReferenceTest,

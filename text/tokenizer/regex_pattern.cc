@@ -3,6 +3,7 @@
 #include <oniguruma.h>
 
 #include <cctype>
+#include <mutex>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -35,6 +36,14 @@ std::string OnigMessage(int code, OnigErrorInfo* info) {
   const int n =
       info != nullptr ? onig_error_code_to_str(buf, code, info) : onig_error_code_to_str(buf, code);
   return std::string(reinterpret_cast<const char*>(buf), n > 0 ? static_cast<size_t>(n) : 0);
+}
+
+// Oniguruma's FAQ asks that threads not create or free regex objects at the same time (the
+// compiler shares process-wide tables); searching one object from many threads is fine. Loads are
+// rare, so one lock around onig_new and onig_free costs nothing.
+std::mutex& CompileMutex() {
+  static auto* mutex = new std::mutex;
+  return *mutex;
 }
 
 // Oniguruma wants its encodings registered once per process before the first onig_new.
@@ -73,7 +82,11 @@ class MatchState {
 }  // namespace
 
 struct RegexPattern::Compiled {
-  ~Compiled() { onig_free(regex); }
+  ~Compiled() {
+    if (regex == nullptr) return;
+    std::lock_guard<std::mutex> lock(CompileMutex());
+    onig_free(regex);
+  }
   OnigRegex regex = nullptr;
 };
 
@@ -90,8 +103,10 @@ absl::StatusOr<std::unique_ptr<RegexPattern>> RegexPattern::Compile(std::string_
   }
   auto compiled = std::make_unique<Compiled>();
   OnigErrorInfo info;
+  std::unique_lock<std::mutex> lock(CompileMutex());
   const int r = onig_new(&compiled->regex, Bytes(pattern), Bytes(pattern) + pattern.size(),
                          ONIG_OPTION_NONE, ONIG_ENCODING_UTF8, ONIG_SYNTAX_DEFAULT, &info);
+  lock.unlock();
   if (r != ONIG_NORMAL) {
     compiled->regex = nullptr;
     return absl::InvalidArgumentError(absl::StrCat("regex ", QuotePattern(pattern),

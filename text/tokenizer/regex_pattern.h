@@ -8,7 +8,8 @@
 // FindAll fails with ResourceExhausted instead of running on.
 //
 // Immutable after Compile; FindAll may be called from any number of threads at once (Oniguruma
-// keeps its match state per call).
+// keeps its match state per call). Compile and destruction are serialized process-wide, as
+// Oniguruma asks.
 #ifndef TESSERA_TEXT_TOKENIZER_REGEX_PATTERN_H_
 #define TESSERA_TEXT_TOKENIZER_REGEX_PATTERN_H_
 
