@@ -200,20 +200,28 @@ TEST(RegexSplitTest, CatastrophicPatternFailsInsteadOfHanging) {
   EXPECT_EQ(normalized.status().code(), absl::StatusCode::kResourceExhausted);
 }
 
-// The limits leave room for real patterns on long runs: o200k's pattern backtracks over a
-// whole run of spaces or capitals before it matches it.
-TEST(RegexSplitTest, LongRunsStayWithinTheLimits) {
-  const Json& o200k = tokenizer_test::OnigCases()["tokenizers"]["o200k"]["tokenizer"];
-  const PreTokenizer p =
-      *PreTokenizer::FromJson(o200k["pre_tokenizer"]["pretokenizers"][0], "onig_cases.json");
-  for (const std::string& run : {std::string(200000, ' ') + "x", std::string(200000, 'A') + "a",
-                                 std::string(200000, '\n'), std::string(200000, '!') + " x"}) {
+// The limits leave room for real patterns on long texts: o200k's pattern backtracks over a
+// whole run of spaces or capitals before it matches it, and DeepSeek's digit split tries every
+// position of a text with no digits.
+TEST(RegexSplitTest, LongTextsStayWithinTheLimits) {
+  const Json& cases = tokenizer_test::OnigCases()["tokenizers"];
+  const Json& o200k = cases["o200k"]["tokenizer"]["pre_tokenizer"]["pretokenizers"][0];
+  const Json& digits = cases["deepseek_v3"]["tokenizer"]["pre_tokenizer"]["pretokenizers"][0];
+  std::string prose;
+  while (prose.size() < (size_t{4} << 20)) prose += "Words, and no digits at all. ";
+  for (const auto& [split, text] : std::vector<std::pair<const Json*, std::string>>{
+           {&o200k, std::string(2'000'000, ' ') + "x"},
+           {&o200k, std::string(2'000'000, 'A') + "a"},
+           {&o200k, std::string(2'000'000, '\n')},
+           {&o200k, std::string(2'000'000, '!') + " x"},
+           {&digits, prose}}) {
+    const PreTokenizer p = *PreTokenizer::FromJson(*split, "onig_cases.json");
     std::vector<std::string> words;
-    const absl::Status s = p.Apply(run, &words);
+    const absl::Status s = p.Apply(text, &words);
     ASSERT_TRUE(s.ok()) << s;
     size_t bytes = 0;
     for (const std::string& w : words) bytes += w.size();
-    EXPECT_EQ(bytes, run.size());
+    EXPECT_EQ(bytes, text.size());
   }
 }
 
