@@ -9,6 +9,11 @@
 // on. The bound is per search, not per text: real patterns need a few retries per byte, but a
 // pathological one could spend up to a search's budget on each piece of a text.
 //
+// Unicode tables are Oniguruma's own: Debian 12's 6.9.8 does not know the characters Unicode 15.0
+// added (e.g. CJK Extension H, U+31350..U+323AF), which the Oniguruma inside Hugging Face
+// tokenizers 0.23 does, so \p{L} and friends do not match those here (the fast paths, on
+// utf8proc's Unicode 15 tables, agree with Hugging Face).
+//
 // Immutable after Compile; FindAll may be called from any number of threads at once (Oniguruma
 // keeps its match state per call). Compile and destruction are serialized process-wide, as
 // Oniguruma asks.
