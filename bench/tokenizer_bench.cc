@@ -1,10 +1,13 @@
 // Tokenizer throughput, single-threaded: encode MB/s on English prose and on mixed CJK / emoji /
 // code text, cold (freshly loaded tokenizer, empty word cache) and warm; decode MB/s; and the
 // time to load each tokenizer.json. Prints medians of repeats (MB = 10^6 bytes).
+// --oniguruma benches each tokenizer that has Split patterns a second time ("NAME (oniguruma)"),
+// with every pattern respelled as "(?:PATTERN)": the same regex, but none that the hand-coded
+// fast paths recognise, so it runs through Oniguruma; the ids must be the same (see fnv1a).
 //
 //   tokenizer_bench [--tokenizer-dir DIR] [--tokenizers llama3,llama2,qwen3] [--repeats 5]
 //                   [--bytes 1048576] [--english FILE] [--mixed FILE] [--dump-corpora DIR]
-//                   [--thread-cpu-time]
+//                   [--thread-cpu-time] [--oniguruma]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -19,6 +22,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_format.h"
 #include "bench/tokenizer_corpus.h"
+#include "nlohmann/json.hpp"
 #include "text/tokenizer/tokenizer.h"
 
 namespace tessera {
@@ -62,10 +66,35 @@ double Seconds(Clock clock, F&& f) {
   std::exit(1);
 }
 
-std::unique_ptr<Tokenizer> LoadOrDie(const fs::path& dir) {
-  auto tok = Tokenizer::Load(dir);
-  if (!tok.ok()) Die(dir.string(), tok.status());
+// How a tokenizer is loaded: from its folder, or from tokenizer.json text held in memory (with
+// its Split patterns respelled).
+struct TokenizerSource {
+  fs::path dir;
+  std::string respelled_json;  // empty: Tokenizer::Load(dir)
+};
+
+std::unique_ptr<Tokenizer> LoadOrDie(const TokenizerSource& source) {
+  auto tok = source.respelled_json.empty()
+                 ? Tokenizer::Load(source.dir)
+                 : Tokenizer::FromJson(source.respelled_json, "", source.dir.string());
+  if (!tok.ok()) Die(source.dir.string(), tok.status());
   return *std::move(tok);
+}
+
+// Every Split pattern of `pre_tokenizer` as "(?:PATTERN)"; returns how many.
+int RespellSplitPatterns(nlohmann::json* pre_tokenizer) {
+  if (!pre_tokenizer->is_object()) return 0;
+  if ((*pre_tokenizer)["type"] == "Sequence") {
+    int n = 0;
+    for (nlohmann::json& p : (*pre_tokenizer)["pretokenizers"]) n += RespellSplitPatterns(&p);
+    return n;
+  }
+  if ((*pre_tokenizer)["type"] != "Split" || !(*pre_tokenizer)["pattern"].contains("Regex")) {
+    return 0;
+  }
+  nlohmann::json& regex = (*pre_tokenizer)["pattern"]["Regex"];
+  regex = "(?:" + regex.get<std::string>() + ")";
+  return 1;
 }
 
 std::vector<int32_t> EncodeOrDie(const Tokenizer& tok, const std::string& text) {
@@ -80,9 +109,9 @@ std::string LoadAverage() {
   return absl::StrFormat("%.2f %.2f %.2f", l[0], l[1], l[2]);
 }
 
-void BenchTokenizer(const std::string& name, const fs::path& dir,
+void BenchTokenizer(const std::string& name, const TokenizerSource& source,
                     const std::vector<NamedCorpus>& corpora, int repeats, Clock clock) {
-  const fs::path json = dir / "tokenizer.json";
+  const fs::path json = source.dir / "tokenizer.json";
   std::error_code ec;
   const auto json_bytes = fs::file_size(json, ec);
   if (ec) {
@@ -95,7 +124,7 @@ void BenchTokenizer(const std::string& name, const fs::path& dir,
   std::unique_ptr<Tokenizer> tok;
   for (int r = 0; r < repeats; ++r) {
     for (size_t c = 0; c < corpora.size(); ++c) {
-      load_s.push_back(Seconds(clock, [&] { tok = LoadOrDie(dir); }));
+      load_s.push_back(Seconds(clock, [&] { tok = LoadOrDie(source); }));
       cold_s[c].push_back(Seconds(clock, [&] { EncodeOrDie(*tok, corpora[c].corpus.text); }));
     }
   }
@@ -141,7 +170,7 @@ int main(int argc, char** argv) {
   int repeats = 5;
   size_t bytes = size_t{1} << 20;
   std::string english_file, mixed_file, dump_dir;
-  bool thread_cpu = false;
+  bool thread_cpu = false, oniguruma = false;
   const std::string licenses = "/usr/share/common-licenses";
   app.add_option("--tokenizer-dir", tokenizer_dir, "Directory of <name>/tokenizer.json")
       ->capture_default_str();
@@ -157,6 +186,8 @@ int main(int argc, char** argv) {
   app.add_option("--dump-corpora", dump_dir, "Write the corpora used to DIR/{english,mixed}.txt");
   app.add_flag("--thread-cpu-time", thread_cpu,
                "Time with the thread's CPU clock instead of wall time (for busy machines)");
+  app.add_flag("--oniguruma", oniguruma,
+               "Also bench each tokenizer with its Split patterns run through Oniguruma");
   CLI11_PARSE(app, argc, argv);
   const Clock clock = thread_cpu ? Clock::kThreadCpu : Clock::kWall;
 
@@ -189,7 +220,16 @@ int main(int argc, char** argv) {
     }
   }
   for (const std::string& name : names) {
-    BenchTokenizer(name, std::filesystem::path(tokenizer_dir) / name, corpora, repeats, clock);
+    const fs::path dir = fs::path(tokenizer_dir) / name;
+    BenchTokenizer(name, {dir, ""}, corpora, repeats, clock);
+    if (!oniguruma || !fs::exists(dir / "tokenizer.json")) continue;
+    std::ifstream in(dir / "tokenizer.json", std::ios::binary);
+    nlohmann::json json = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+    if (json.is_discarded() || RespellSplitPatterns(&json["pre_tokenizer"]) == 0) {
+      std::printf("%s (oniguruma): skipped (no Split pattern)\n", name.c_str());
+      continue;
+    }
+    BenchTokenizer(name + " (oniguruma)", {dir, json.dump()}, corpora, repeats, clock);
   }
   std::printf("load average at end: %s\n", LoadAverage().c_str());
   return 0;

@@ -19,6 +19,9 @@ packages=(
   libspdlog-dev
   # Unicode categories and NFC for the tokenizer
   libutf8proc-dev
+  # the tokenizer's Split, Replace pre-tokenizer/normalizer/decoder regexes other than the three
+  # hand-coded ones: Oniguruma, the regex engine Hugging Face tokenizers itself runs
+  libonig-dev
   # quantization_config's "re:" module patterns, matched in linear time (no ReDoS)
   libre2-dev
   # SHA-256 content digests of LoRA adapters (libcrypto's EVP API)

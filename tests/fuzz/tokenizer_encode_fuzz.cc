@@ -7,7 +7,9 @@
 //  - Decode of arbitrary ids succeeds exactly when every id is a token, and returns valid UTF-8.
 //
 // The tokenizers are the llama3, llama2 and qwen3 fixtures (unpacked into the build folder when
-// ../shared/fixtures is there) and two small hand-written ones from the json fuzzer's corpus.
+// ../shared/fixtures is there), two small hand-written ones from the json fuzzer's corpus, and
+// one with GPT-4o's o200k Split pattern, which no fast path covers: its pre-tokenizer runs
+// through Oniguruma, whose backtracking limits must never trip on real patterns.
 // TESSERA_FUZZ_TOKENIZER=PATH (a tokenizer.json or its directory) fuzzes that tokenizer alone,
 // with the round trip checked as TESSERA_FUZZ_ROUND_TRIP says (none, exact, nfc, sentencepiece).
 #include <algorithm>
@@ -204,7 +206,8 @@ void Initialize() {
   const fs::path corpus = TESSERA_FUZZ_JSON_CORPUS_DIR;
   for (auto [file, round_trip] :
        {std::pair{"bytelevel_llama3.json", RoundTrip::kExact},
-        std::pair{"sentencepiece_byte_fallback.json", RoundTrip::kSentencePiece}}) {
+        std::pair{"sentencepiece_byte_fallback.json", RoundTrip::kSentencePiece},
+        std::pair{"bytelevel_o200k.json", RoundTrip::kExact}}) {
     AddTokenizer(corpus / file, file, round_trip);
   }
 }

@@ -1,5 +1,6 @@
 // Files the tokenizer tests read: the fixture tokenizers (extracted into the build tree at
-// configure time) and hard_cases.json (checked in; produced by refgen/gen_hard_cases.mjs).
+// configure time), hard_cases.json (checked in; produced by refgen/gen_hard_cases.mjs) and
+// onig_cases.json (checked in; produced by refgen/gen_onig_cases.py).
 #ifndef TESSERA_TESTS_ENGINE_TOKENIZER_TEST_DATA_H_
 #define TESSERA_TESTS_ENGINE_TOKENIZER_TEST_DATA_H_
 
@@ -32,6 +33,12 @@ inline bool HasFixture(std::string_view name) {
 inline const nlohmann::json& HardCases() {
   static const nlohmann::json* cases =
       new nlohmann::json(nlohmann::json::parse(ReadFile(TOKENIZER_HARD_CASES_JSON)));
+  return *cases;
+}
+
+inline const nlohmann::json& OnigCases() {
+  static const nlohmann::json* cases =
+      new nlohmann::json(nlohmann::json::parse(ReadFile(TOKENIZER_ONIG_CASES_JSON)));
   return *cases;
 }
 

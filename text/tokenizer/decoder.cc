@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "text/tokenizer/byte_level.h"
+#include "text/tokenizer/pattern_json.h"
 #include "text/tokenizer/utf8.h"
 
 namespace tessera::tokenizer {
@@ -151,16 +152,20 @@ absl::Status Decoder::Add(const Json& json, const JsonFields& parent) {
     return absl::OkStatus();
   }
   if (t == "Replace") {
-    const Json* pattern = f.Find("pattern");
-    if (pattern == nullptr || !pattern->is_object() || !pattern->contains("String") ||
-        !(*pattern)["String"].is_string()) {
-      return f.Error("decoder Replace: only a {\"String\": ...} pattern is supported");
-    }
+    auto pattern = ParsePatternJson(f, "decoder Replace");
+    if (!pattern.ok()) return pattern.status();
     auto content = f.OptionalString("content");
     if (!content.ok()) return content.status();
-    std::string p = (*pattern)["String"].get<std::string>();
-    if (p.empty()) return f.Error("decoder Replace: the pattern is empty");
-    steps_.push_back({Step::kReplace, std::move(p), content->value_or("")});
+    Step step{Step::kReplace, "", content->value_or("")};
+    if (pattern->kind == PatternJson::kRegex) {
+      auto regex = RegexPattern::Compile(pattern->text);
+      if (!regex.ok()) return f.Error(absl::StrCat("decoder Replace: ", regex.status().message()));
+      step.regex = *std::move(regex);
+    } else {
+      if (pattern->text.empty()) return f.Error("decoder Replace: the pattern is empty");
+      step.pattern = std::move(pattern->text);
+    }
+    steps_.push_back(std::move(step));
     return absl::OkStatus();
   }
   if (t == "Strip") {
@@ -186,7 +191,7 @@ bool Decoder::IsFallbackByte(std::string_view token) const {
   return false;
 }
 
-std::string Decoder::Decode(std::vector<std::string> tokens) const {
+absl::StatusOr<std::string> Decoder::Decode(std::vector<std::string> tokens) const {
   if (none_) return absl::StrJoin(tokens, " ");
   for (const Step& step : steps_) {
     switch (step.kind) {
@@ -196,7 +201,16 @@ std::string Decoder::Decode(std::vector<std::string> tokens) const {
         break;
       }
       case Step::kReplace:
-        for (std::string& t : tokens) ReplaceAll(&t, step.pattern, step.content);
+        for (std::string& t : tokens) {
+          if (step.regex == nullptr) {
+            ReplaceAll(&t, step.pattern, step.content);
+            continue;
+          }
+          // A hostile vocabulary may hold invalid UTF-8, which the regex engine cannot read.
+          auto replaced = step.regex->ReplaceAll(Utf8Lossy(t), step.content);
+          if (!replaced.ok()) return replaced.status();
+          t = *std::move(replaced);
+        }
         break;
       case Step::kByteFallback:
         tokens = ByteFallbackDecode(std::move(tokens));

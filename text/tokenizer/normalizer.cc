@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "text/tokenizer/pattern_json.h"
 #include "utf8proc.h"
 
 namespace tessera::tokenizer {
@@ -78,32 +79,36 @@ absl::Status Normalizer::Add(const Json& json, const JsonFields& parent) {
     return absl::OkStatus();
   }
   if (t == "NFC") {
-    steps_.push_back({Step::kNfc, "", ""});
+    steps_.push_back({Step::kNfc, "", "", nullptr});
     return absl::OkStatus();
   }
   if (t == "Prepend") {
     auto prepend = f.OptionalString("prepend");
     if (!prepend.ok()) return prepend.status();
-    steps_.push_back({Step::kPrepend, "", prepend->value_or("")});
+    steps_.push_back({Step::kPrepend, "", prepend->value_or(""), nullptr});
     return absl::OkStatus();
   }
   if (t == "Replace") {
-    const Json* pattern = f.Find("pattern");
-    if (pattern == nullptr || !pattern->is_object() || !pattern->contains("String") ||
-        !(*pattern)["String"].is_string()) {
-      return f.Error("normalizer Replace: only a {\"String\": ...} pattern is supported");
-    }
+    auto pattern = ParsePatternJson(f, "normalizer Replace");
+    if (!pattern.ok()) return pattern.status();
     auto content = f.OptionalString("content");
     if (!content.ok()) return content.status();
-    std::string p = (*pattern)["String"].get<std::string>();
-    if (p.empty()) return f.Error("normalizer Replace: the pattern is empty");
-    steps_.push_back({Step::kReplace, std::move(p), content->value_or("")});
+    if (pattern->kind == PatternJson::kRegex) {
+      auto regex = RegexPattern::Compile(pattern->text);
+      if (!regex.ok()) {
+        return f.Error(absl::StrCat("normalizer Replace: ", regex.status().message()));
+      }
+      steps_.push_back({Step::kReplace, "", content->value_or(""), *std::move(regex)});
+      return absl::OkStatus();
+    }
+    if (pattern->text.empty()) return f.Error("normalizer Replace: the pattern is empty");
+    steps_.push_back({Step::kReplace, std::move(pattern->text), content->value_or(""), nullptr});
     return absl::OkStatus();
   }
   return f.Error(absl::StrCat("normalizer type ", QuoteForError(t), " is not supported"));
 }
 
-std::string Normalizer::Apply(std::string_view text) const {
+absl::StatusOr<std::string> Normalizer::Apply(std::string_view text) const {
   std::string s(text);
   for (const Step& step : steps_) {
     switch (step.kind) {
@@ -115,7 +120,13 @@ std::string Normalizer::Apply(std::string_view text) const {
         if (!s.empty()) s.insert(0, step.content);
         break;
       case Step::kReplace:
-        s = absl::StrReplaceAll(s, {{step.pattern, step.content}});
+        if (step.regex != nullptr) {
+          auto replaced = step.regex->ReplaceAll(s, step.content);
+          if (!replaced.ok()) return replaced.status();
+          s = *std::move(replaced);
+        } else {
+          s = absl::StrReplaceAll(s, {{step.pattern, step.content}});
+        }
         break;
     }
   }

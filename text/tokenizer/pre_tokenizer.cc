@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "text/tokenizer/byte_level.h"
+#include "text/tokenizer/pattern_json.h"
 
 namespace tessera::tokenizer {
 namespace {
@@ -34,39 +35,49 @@ absl::Status PreTokenizer::Add(const Json& json, const JsonFields& parent) {
     }
     return absl::OkStatus();
   }
-  if (t == "Split") {
-    auto behavior = f.OptionalString("behavior");
-    if (!behavior.ok()) return behavior.status();
-    if (behavior->value_or("") != "Isolated") {
-      return f.Error(absl::StrCat("pre_tokenizer Split behavior ",
-                                  QuoteForError(behavior->value_or("")), " is not supported"));
-    }
-    auto invert = f.BoolOr("invert", false);
-    if (!invert.ok()) return invert.status();
-    if (*invert) return f.Error("pre_tokenizer Split with invert true is not supported");
-    const Json* pattern = f.Find("pattern");
-    if (pattern == nullptr || !pattern->is_object() || !pattern->contains("Regex") ||
-        !(*pattern)["Regex"].is_string()) {
-      return f.Error("pre_tokenizer Split: only a {\"Regex\": ...} pattern is supported");
-    }
-    const std::string regex = (*pattern)["Regex"].get<std::string>();
-    auto recognized = RecognizeSplitPattern(regex);
-    if (!recognized.has_value()) {
-      return f.Error(
-          absl::StrCat("pre_tokenizer Split pattern ", QuoteForError(regex), " is not supported"));
-    }
-    steps_.push_back({Step::kSplit, *recognized, false, false});
-    return absl::OkStatus();
-  }
+  if (t == "Split") return AddSplit(f);
   if (t == "ByteLevel") {
     auto add_prefix_space = f.BoolOr("add_prefix_space", true);
     if (!add_prefix_space.ok()) return add_prefix_space.status();
     auto use_regex = f.BoolOr("use_regex", true);
     if (!use_regex.ok()) return use_regex.status();
-    steps_.push_back({Step::kByteLevel, SplitPattern::kGpt2, *use_regex, *add_prefix_space});
+    steps_.push_back(
+        {Step::kByteLevel, SplitPattern::kGpt2, *use_regex, *add_prefix_space, nullptr});
     return absl::OkStatus();
   }
   return f.Error(absl::StrCat("pre_tokenizer type ", QuoteForError(t), " is not supported"));
+}
+
+absl::Status PreTokenizer::AddSplit(const JsonFields& f) {
+  auto behavior_name = f.OptionalString("behavior");
+  if (!behavior_name.ok()) return behavior_name.status();
+  const std::optional<SplitBehavior> behavior = ParseSplitBehavior(behavior_name->value_or(""));
+  if (!behavior.has_value()) {
+    return f.Error(absl::StrCat("pre_tokenizer Split behavior ",
+                                QuoteForError(behavior_name->value_or("")),
+                                " is not one of Removed, Isolated, MergedWithPrevious, "
+                                "MergedWithNext, Contiguous"));
+  }
+  auto invert = f.BoolOr("invert", false);
+  if (!invert.ok()) return invert.status();
+  auto pattern = ParsePatternJson(f, "pre_tokenizer Split");
+  if (!pattern.ok()) return pattern.status();
+  if (pattern->kind == PatternJson::kRegex && *behavior == SplitBehavior::kIsolated && !*invert) {
+    if (auto fast = RecognizeSplitPattern(pattern->text); fast.has_value()) {
+      steps_.push_back({Step::kSplit, *fast, false, false, nullptr});
+      return absl::OkStatus();
+    }
+  }
+  // Hugging Face runs a String pattern as the regex that matches it literally.
+  auto compiled = RegexPattern::Compile(
+      pattern->kind == PatternJson::kRegex ? pattern->text : RegexPattern::Escape(pattern->text));
+  if (!compiled.ok()) {
+    return f.Error(absl::StrCat("pre_tokenizer Split: ", compiled.status().message()));
+  }
+  steps_.push_back(
+      {Step::kRegexSplit, SplitPattern::kGpt2, false, false,
+       std::make_shared<const RegexSplitter>(*std::move(compiled), *behavior, *invert)});
+  return absl::OkStatus();
 }
 
 void PreTokenizer::SpellWords(const Step& step, absl::Span<const std::string_view> in,
@@ -95,9 +106,9 @@ void PreTokenizer::SpellWords(const Step& step, absl::Span<const std::string_vie
   }
 }
 
-void PreTokenizer::Apply(std::string_view text, WordList* words) const {
+absl::Status PreTokenizer::Apply(std::string_view text, WordList* words) const {
   words->clear();
-  if (text.empty()) return;
+  if (text.empty()) return absl::OkStatus();
   // The words are views: into `text`, or into the list that the last ByteLevel step wrote. Split
   // only narrows them, without copying; ByteLevel writes new bytes, to `words` when it is the
   // last step and otherwise to the scratch list it did not read from. No step makes an empty
@@ -110,22 +121,28 @@ void PreTokenizer::Apply(std::string_view text, WordList* words) const {
     next.clear();
     if (step.kind == Step::kSplit) {
       for (std::string_view w : current) SplitWords(w, step.pattern, &next);
+    } else if (step.kind == Step::kRegexSplit) {
+      for (std::string_view w : current) {
+        if (absl::Status s = step.regex->Split(w, &next); !s.ok()) return s;
+      }
     } else {
       WordList* out = s + 1 == steps_.size() ? words : &scratch[free_scratch];
       free_scratch ^= 1;
       SpellWords(step, current, out);
-      if (out == words) return;
+      if (out == words) return absl::OkStatus();
       for (size_t i = 0; i < out->size(); ++i) next.push_back((*out)[i]);
     }
     std::swap(current, next);
   }
   for (std::string_view w : current) words->Add(w);
+  return absl::OkStatus();
 }
 
-void PreTokenizer::Apply(std::string_view text, std::vector<std::string>* words) const {
+absl::Status PreTokenizer::Apply(std::string_view text, std::vector<std::string>* words) const {
   WordList list;
-  Apply(text, &list);
+  if (absl::Status s = Apply(text, &list); !s.ok()) return s;
   for (size_t i = 0; i < list.size(); ++i) words->emplace_back(list[i]);
+  return absl::OkStatus();
 }
 
 }  // namespace tessera::tokenizer

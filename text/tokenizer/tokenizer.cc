@@ -38,7 +38,7 @@ struct Tokenizer::Impl {
   std::optional<int32_t> bos_id, eos_id;
   bool add_bos_token = false;
 
-  void EncodeText(std::string_view text, std::vector<int32_t>* ids) const;
+  absl::Status EncodeText(std::string_view text, std::vector<int32_t>* ids) const;
   std::optional<int32_t> TokenToId(std::string_view token) const {
     if (auto it = added_by_content.find(Sv(token)); it != added_by_content.end()) return it->second;
     return model->TokenToId(token);
@@ -174,7 +174,9 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromJson(std::string_view 
         // Hugging Face matches a normalized token by its normalized content, e.g. "a b" as
         // "a▁b" after a Replace(" ", "▁") normalizer.
         AddedToken& pattern = impl->normalized_patterns.emplace_back(stored);
-        pattern.content = impl->normalizer.Apply(stored.content);
+        auto normalized = impl->normalizer.Apply(stored.content);
+        if (!normalized.ok()) return normalized.status();
+        pattern.content = *std::move(normalized);
         impl->normalized_matcher.Add(pattern);
       } else {
         impl->raw_matcher.Add(stored);
@@ -205,10 +207,14 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromJson(std::string_view 
   return std::unique_ptr<Tokenizer>(new Tokenizer(std::move(impl)));
 }
 
-void Tokenizer::Impl::EncodeText(std::string_view text, std::vector<int32_t>* ids) const {
+absl::Status Tokenizer::Impl::EncodeText(std::string_view text, std::vector<int32_t>* ids) const {
   std::string normalized_storage;
   std::string_view normalized = text;
-  if (!normalizer.empty()) normalized = normalized_storage = normalizer.Apply(text);
+  if (!normalizer.empty()) {
+    auto applied = normalizer.Apply(text);
+    if (!applied.ok()) return applied.status();
+    normalized = normalized_storage = *std::move(applied);
+  }
   std::vector<Segment> segments;
   normalized_matcher.Split(normalized, &segments);
   tokenizer::WordList words;
@@ -217,9 +223,10 @@ void Tokenizer::Impl::EncodeText(std::string_view text, std::vector<int32_t>* id
       ids->push_back(s.id);
       continue;
     }
-    pre_tokenizer.Apply(s.text, &words);
+    if (absl::Status status = pre_tokenizer.Apply(s.text, &words); !status.ok()) return status;
     for (size_t i = 0; i < words.size(); ++i) model->Encode(words[i], ids);
   }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<int32_t>> Tokenizer::Encode(std::string_view text,
@@ -234,8 +241,8 @@ absl::StatusOr<std::vector<int32_t>> Tokenizer::Encode(std::string_view text,
   for (const Segment& s : segments) {
     if (s.id >= 0) {
       ids.push_back(s.id);
-    } else {
-      impl_->EncodeText(s.text, &ids);
+    } else if (absl::Status status = impl_->EncodeText(s.text, &ids); !status.ok()) {
+      return status;
     }
   }
   if (add_special_tokens) ids = impl_->post_processor.Apply(std::move(ids));

@@ -34,11 +34,14 @@ class Tokenizer {
 
   // The ids of `text`, as Hugging Face tokenizers' encode(text, add_special_tokens) gives them.
   // Added tokens in the text (e.g. "<|im_start|>") always become their ids. InvalidArgument
-  // when `text` is not valid UTF-8. Thread-safe.
+  // when `text` is not valid UTF-8; ResourceExhausted when one of the tokenizer's regexes run
+  // through Oniguruma (a Split or Replace pattern no fast path covers) hits its backtracking
+  // limit on it (see regex_pattern.h). Thread-safe.
   absl::StatusOr<std::vector<int32_t>> Encode(std::string_view text, bool add_special_tokens) const;
 
   // The text of `ids` (always valid UTF-8: partial characters become U+FFFD). InvalidArgument
-  // for an id that is neither in the vocabulary nor an added token.
+  // for an id that is neither in the vocabulary nor an added token; ResourceExhausted as
+  // Encode, for a Replace decoder's regex.
   absl::StatusOr<std::string> Decode(absl::Span<const int32_t> ids, bool skip_special_tokens) const;
 
   // What one id contributes to Decode, for incremental decoding (DecodeStream).

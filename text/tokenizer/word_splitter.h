@@ -1,7 +1,8 @@
 // Splits text into the "words" that the BPE model encodes one at a time, implementing the
 // pre-tokenizer regexes of GPT-2, Llama 3 and Qwen2/3 directly (no regex engine): each is a fixed
 // alternation whose leftmost-first, backtracking semantics reduce to a few scans over Unicode
-// classes. Only these exact patterns are recognised; anything else is rejected at load time.
+// classes. Only these exact patterns are recognised, as fast paths: any other Split pattern runs
+// through Oniguruma (regex_split.h), and split_fast_path_test checks each fast path against it.
 #ifndef TESSERA_TEXT_TOKENIZER_WORD_SPLITTER_H_
 #define TESSERA_TEXT_TOKENIZER_WORD_SPLITTER_H_
 
