@@ -29,6 +29,10 @@ std::unique_ptr<SchedulingPolicy> MakeSchedulingPolicy(const SchedulerOptions& o
   return std::make_unique<PriorityPolicy>(options);
 }
 
+std::string_view FairnessName(FairnessKind kind) {
+  return kind == FairnessKind::kVtc ? "vtc" : "none";
+}
+
 std::string_view SchedulingPolicyName(SchedulingPolicyKind kind) {
   switch (kind) {
     case SchedulingPolicyKind::kFcfs:

@@ -156,6 +156,12 @@ void AddFlags(CLI::App& app, tessera::DaemonOptions& o, Seconds& seconds,
             return kind.ok() ? std::string() : std::string(kind.status().message());
           },
           "fcfs|priority"));
+  app.add_option("--profile-steps", o.profile_steps,
+                 "Engine steps of the profiling pass before serving that seeds the step-time "
+                 "model (prefill chunks and decode batches of several sizes; a second or two on "
+                 "the CPU engine); 0: none")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1000));
   // Logs.
   app.add_option("--log-level", log_level, "debug | info | warning | error")
       ->capture_default_str()
