@@ -23,9 +23,10 @@ namespace tessera {
 //              (slo_policy.h).
 enum class SchedulingPolicyKind : uint8_t { kFcfs, kPriority, kSlo };
 
-// --fairness: how the slo policy shares the server between tenants.
+// --fairness: how every policy shares the server between tenants.
 //   kVtc:  the Virtual Token Counter (vtc_fairness.h): the backlogged tenant with the least
-//          weighted service is admitted next.
+//          weighted service is admitted next (within a priority class where the policy has
+//          classes; first come first served within a tenant under fcfs and priority).
 //   kNone: tenants are not told apart.
 enum class FairnessKind : uint8_t { kVtc, kNone };
 

@@ -193,9 +193,10 @@ int main(int argc, char** argv) {
   std::string log_level = "info";
   AddFlags(app, options, seconds, adapters, scheduling_policy, log_level);
   app.add_option("--fairness", fairness,
-                 "How the slo policy shares the server between tenants: vtc (the Virtual Token "
-                 "Counter: the backlogged tenant with the least weighted service goes next; "
-                 "weights from the --api-keys file) or none")
+                 "How the scheduler shares the server between tenants, under every policy: vtc "
+                 "(the Virtual Token Counter: the backlogged tenant with the least weighted "
+                 "service goes next; weights from the --api-keys file) or none (for fcfs: "
+                 "vLLM's plain arrival order)")
       ->capture_default_str()
       ->check(CLI::IsMember({"vtc", "none"}));
   try {
