@@ -45,6 +45,9 @@ class Pass {
     FreeAll();
     for (const Group& g : groups) {
       if (Done(start)) break;
+      // A group whose prefill would end past max_time at the slowest rate seen is left out (a
+      // later, smaller one may still fit): one long step must not overrun the bound by seconds.
+      if (clock_.Now() - start + PredictedPrefill(g) > options_.max_time) continue;
       if (absl::Status s = RunGroupStep(g, 0, g.context, true); !s.ok()) return s;
       for (int d = 0; d < kDecodeStepsPerGroup && !Done(start); ++d) {
         if (absl::Status s = RunGroupStep(g, g.context + d, 1, true); !s.ok()) return s;
@@ -56,6 +59,17 @@ class Pass {
   }
 
  private:
+  // The prefill of `g` at the most seconds per prefill token measured so far (zero before any).
+  absl::Duration PredictedPrefill(const Group& g) const {
+    double per_token = 0;
+    for (const StepSample& s : profile_.samples) {
+      if (s.shape.prefill_tokens > 0) {
+        per_token = std::max(per_token, s.seconds / static_cast<double>(s.shape.prefill_tokens));
+      }
+    }
+    return absl::Seconds(per_token * static_cast<double>(g.seqs * g.context));
+  }
+
   bool Done(absl::Time start) const {
     return steps_ >= options_.max_steps || clock_.Now() - start >= options_.max_time;
   }

@@ -32,10 +32,12 @@ struct StepProfileOptions {
   int32_t max_steps = 13;
   // The longest prefill step, in tokens (also capped by max_num_batched_tokens, the model's
   // context and the cache): long enough to show attention's quadratic cost, short enough for
-  // the CPU engine (about 0.4 s for llama-small).
-  int64_t max_chunk_tokens = 256;
-  // The pass stops after a step that ends past this much time (the fit uses what it has).
-  absl::Duration max_time = absl::Seconds(5);
+  // the CPU engine (about 0.2 s for llama-small on an idle core).
+  int64_t max_chunk_tokens = 128;
+  // The pass's time bound: it stops once this much has passed, and leaves out a group whose
+  // prefill, at the slowest rate per token measured so far, would end past it (the fit uses
+  // what it has).
+  absl::Duration max_time = absl::Seconds(3);
   // The scheduler's limits: a profiling step never exceeds what a serving step may feed.
   int64_t max_num_batched_tokens = 2048;
   int32_t max_num_seqs = 256;

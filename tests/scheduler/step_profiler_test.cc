@@ -136,6 +136,22 @@ TEST(StepProfilerTest, StopsAtTheTimeBound) {
   EXPECT_EQ(engine.steps(), 1);
 }
 
+TEST(StepProfilerTest, LeavesOutAGroupWhosePrefillWouldOverrunTheTimeBound) {
+  // The default groups here: 16 tokens alone, 16 x 4, 128 alone, 16 x 8, each then decoding
+  // twice. After the first two (about 149 ms of engine time at these rates) a 128-token prefill
+  // (about 210 ms) would end past 300 ms: it and the last group are left out, not run late.
+  ManualClock clock;
+  TimedEngine engine(clock, EngineOptions());
+  SchedulerCore core(engine, nullptr, clock, SchedulerOptions());
+  StepProfileOptions po;
+  po.max_time = absl::Milliseconds(300);
+  absl::StatusOr<StepProfile> profile = core.ProfileStepTime(po);
+  ASSERT_TRUE(profile.ok()) << profile.status();
+  EXPECT_LE(profile->elapsed, po.max_time);
+  EXPECT_EQ(engine.steps(), 7);  // the warm-up and two groups of three
+  for (const StepSample& s : profile->samples) EXPECT_LE(s.shape.prefill_tokens, 64);
+}
+
 TEST(StepProfilerTest, AnEngineErrorIsReturnedAndFreesTheBlocks) {
   ManualClock clock;
   TimedEngine engine(clock, EngineOptions());
