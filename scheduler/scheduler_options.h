@@ -14,8 +14,9 @@ namespace tessera {
 
 // --scheduling-policy: what orders waiting requests, sizes a step's token budget and picks the
 // sequences to preempt (scheduling_policy.h).
-//   kFcfs:     first come first served over all requests, chunked prefill under the fixed
-//              max_num_batched_tokens budget (vLLM's default);
+//   kFcfs:     first come first served over all requests (per tenant, the tenants taking turns,
+//              under kVtc fairness), chunked prefill under the fixed max_num_batched_tokens
+//              budget (vLLM's default, with kNone);
 //   kPriority: interactive before batch, first come first served within each, batch requests
 //              aged into the interactive class after batch_max_wait.
 //   kSlo:      latency targets: budgets that keep the tightest TPOT target, earliest TTFT
