@@ -23,6 +23,9 @@ std::vector<double> TimeToFirstTokenBuckets();
 std::vector<double> InterTokenLatencyBuckets();
 std::vector<double> RequestLatencyBuckets();  // e2e and queue time
 std::vector<double> TokensPerStepBuckets();
+// tessera's own: an engine step's seconds, and measured / predicted step time.
+std::vector<double> StepSecondsBuckets();
+std::vector<double> PredictionRatioBuckets();
 
 }  // namespace tessera
 

@@ -192,16 +192,26 @@ void OutputApplier::FinishRequest(RequestState* r, const absl::Status& status, a
   t.prompt_tokens = static_cast<int64_t>(r->request.prompt_token_ids.size());
   t.generated_tokens = r->generated;
   t.preemptions = r->preemptions;
-  if (r->request.ttft_target) {
+  TenantStats& tenant = *r->tenant;
+  const bool has_ttft = r->request.ttft_target.has_value();
+  const bool has_tpot = r->request.tpot_target.has_value() && r->first_token.has_value();
+  if (has_ttft) {
     t.met_ttft_target = t.time_to_first_token && *t.time_to_first_token <= *r->request.ttft_target;
     ++(t.met_ttft_target ? stats.ttft_target_met : stats.ttft_target_missed);
+    ++(t.met_ttft_target ? tenant.ttft_target_met : tenant.ttft_target_missed);
   }
-  if (r->request.tpot_target && r->first_token) {
+  if (has_tpot) {
     const int64_t per_sample = r->generated / std::max(1, r->request.n);
     const absl::Duration tpot =
         per_sample > 1 ? (now - *r->first_token) / (per_sample - 1) : absl::ZeroDuration();
     t.met_tpot_target = tpot <= *r->request.tpot_target;
     ++(t.met_tpot_target ? stats.tpot_target_met : stats.tpot_target_missed);
+    ++(t.met_tpot_target ? tenant.tpot_target_met : tenant.tpot_target_missed);
+  }
+  if (has_ttft || has_tpot) {
+    // Unset targets stay true in RequestTimings.
+    const bool both = t.met_ttft_target && t.met_tpot_target;
+    ++(both ? tenant.both_targets_met : tenant.both_targets_missed);
   }
   u.timings = t;
   stats.e2e_request_latency_seconds.Observe(Seconds(t.e2e_latency));

@@ -2,10 +2,11 @@
 
 namespace tessera {
 
-PriorityPolicy::PriorityPolicy(const SchedulerOptions& options)
+PriorityPolicy::PriorityPolicy(const SchedulerOptions& options, VtcFairness* fairness)
     : max_num_batched_tokens_(options.max_num_batched_tokens),
       batch_max_wait_(options.batch_max_wait),
-      waiting_(options.batch_max_wait) {}
+      fairness_(fairness),
+      waiting_(options.batch_max_wait, fairness) {}
 
 bool PriorityPolicy::YieldsToInteractive(const Sequence& seq, absl::Time now) const {
   // After batch_max_wait a batch request ranks as interactive (by age), or preemption by newer
@@ -73,6 +74,10 @@ Sequence* PriorityPolicy::ChooseVictim(absl::Span<Sequence* const> candidates,
     }
   }
   return victim;
+}
+
+void PriorityPolicy::OnTokenGenerated(const Sequence& seq) {
+  if (fairness_ != nullptr) fairness_->ChargeOutput(seq.request->request.tenant, 1).IgnoreError();
 }
 
 }  // namespace tessera

@@ -4,7 +4,8 @@
 // (aging), so that a stream of interactive requests delays batch work but never starves it. A
 // waiting interactive request that does not fit preempts running batch ones, newest first; when
 // a running sequence needs blocks, the lowest-class, newest sequence after it goes first. The
-// token budget is the fixed max_num_batched_tokens.
+// token budget is the fixed max_num_batched_tokens. With --fairness vtc, tenants take turns by
+// the Virtual Token Counter within each class, arrival order within each tenant (waiting_queue.h).
 //
 // Not thread-safe (SchedulingPolicy).
 #ifndef TESSERA_SCHEDULER_PRIORITY_POLICY_H_
@@ -17,7 +18,8 @@ namespace tessera {
 
 class PriorityPolicy final : public SchedulingPolicy {
  public:
-  explicit PriorityPolicy(const SchedulerOptions& options);
+  // `fairness` (null: off) outlives the policy.
+  explicit PriorityPolicy(const SchedulerOptions& options, VtcFairness* fairness = nullptr);
 
   SchedulingPolicyKind kind() const override { return SchedulingPolicyKind::kPriority; }
   void Enqueue(Sequence* seq, absl::Time now) override;
@@ -35,6 +37,7 @@ class PriorityPolicy final : public SchedulingPolicy {
   Sequence* ChooseVictimFor(const Sequence& head, absl::Span<Sequence* const> running,
                             absl::Time now) const override;
   Sequence* ChooseVictim(absl::Span<Sequence* const> candidates, absl::Time now) const override;
+  void OnTokenGenerated(const Sequence& seq) override;
 
  private:
   // Whether `seq` gives way to interactive work at `now`: a batch request does until it has
@@ -43,6 +46,7 @@ class PriorityPolicy final : public SchedulingPolicy {
 
   int64_t max_num_batched_tokens_;
   absl::Duration batch_max_wait_;
+  VtcFairness* fairness_;
   WaitingQueue waiting_;
 };
 

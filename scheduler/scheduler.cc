@@ -55,6 +55,20 @@ void Scheduler::Start() {
   thread_ = std::thread([this] { Loop(); });
 }
 
+absl::StatusOr<StepProfile> Scheduler::ProfileStepTime(const StepProfileOptions& options) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (thread_.joinable() || stopping_) {
+      return absl::FailedPreconditionError(
+          "the step-time profiling pass runs before the scheduler starts");
+    }
+  }
+  absl::StatusOr<StepProfile> profile = core_.ProfileStepTime(options);
+  absl::MutexLock lock(&mu_);
+  stats_ = core_.stats();
+  return profile;
+}
+
 absl::StatusOr<ValidatedRequest> Scheduler::Check(GenerateRequest request) const {
   return core_.validator().Check(std::move(request));
 }

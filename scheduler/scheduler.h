@@ -39,6 +39,9 @@ class Scheduler {
 
   // Starts the scheduler thread.
   void Start();
+  // The profiling pass that seeds the step-time model (SchedulerCore::ProfileStepTime), on the
+  // caller's thread: call before Start (FailedPrecondition after).
+  absl::StatusOr<StepProfile> ProfileStepTime(const StepProfileOptions& options);
 
   // The request if it is valid (RequestValidator), as proof for Submit.
   absl::StatusOr<ValidatedRequest> Check(GenerateRequest request) const;

@@ -40,6 +40,9 @@ SchedulerCore::SchedulerCore(Engine& engine, const Tokenizer* tokenizer, const C
   stats.num_kv_blocks = capacity_.geometry().num_blocks;
   stats.block_size = capacity_.geometry().block_size;
   stats.max_loras = capacity_.adapters().slots().num_slots();
+  stats.scheduling_policy = std::string(SchedulingPolicyName(options_.scheduling_policy));
+  stats.fairness = std::string(FairnessName(options_.fairness));
+  stats.step_time_coefficients = state_.step_model.Coefficients();
 }
 
 SchedulerCore::~SchedulerCore() = default;
@@ -147,17 +150,30 @@ absl::StatusOr<StepReport> SchedulerCore::Step() {
     return report;
   }
   // Run, then apply; the step-time model learns from every step.
+  const StepShape shape = ShapeOf(batch_.plan());
+  const double predicted = state_.step_model.Predict(shape);
   const absl::Time started = clock_.Now();
   absl::StatusOr<StepResult> result = engine_.Step(batch_.plan());
   if (!result.ok()) {
     AbortAll(absl::InternalError(absl::StrCat("engine step failed: ", result.status().message())));
     return result.status();
   }
-  state_.step_model.Observe(ShapeOf(batch_.plan()), absl::ToDoubleSeconds(clock_.Now() - started))
-      .IgnoreError();  // a clock that went backwards: nothing to learn
+  RecordStepTime(shape, budget, predicted, absl::ToDoubleSeconds(clock_.Now() - started));
   ApplyResults(*result, &report);
   FinishStep();
   return report;
+}
+
+void SchedulerCore::RecordStepTime(const StepShape& shape, int64_t budget, double predicted,
+                                   double measured) {
+  SchedulerStats& stats = state_.stats;
+  stats.step_token_budget.Observe(static_cast<double>(budget));
+  // A clock that went backwards: nothing to learn or record.
+  if (!state_.step_model.Observe(shape, measured).ok()) return;
+  stats.step_time_coefficients = state_.step_model.Coefficients();
+  stats.step_seconds.Observe(measured);
+  stats.step_predicted_seconds.Observe(predicted);
+  if (predicted > 0) stats.step_prediction_ratio.Observe(measured / predicted);
 }
 
 void SchedulerCore::ReapAborted(absl::Time now) {
@@ -212,6 +228,22 @@ void SchedulerCore::AbortAll(const absl::Status& status) {
   FinishStep();
 }
 
+absl::StatusOr<StepProfile> SchedulerCore::ProfileStepTime(StepProfileOptions options) {
+  if (!idle()) {
+    return absl::FailedPreconditionError(
+        "the step-time profiling pass runs only while no request is in flight");
+  }
+  options.max_num_batched_tokens = options_.max_num_batched_tokens;
+  options.max_num_seqs = options_.max_num_seqs;
+  options.max_model_len = options_.max_model_len;
+  absl::StatusOr<StepProfile> profile = ProfileSteps(engine_, capacity_.blocks(), clock_, options);
+  RefreshGauges();  // the cache's usage, back where it was
+  if (!profile.ok() || profile->samples.empty()) return profile;
+  if (absl::Status s = state_.step_model.Seed(profile->samples); !s.ok()) return s;
+  state_.stats.step_time_coefficients = state_.step_model.Coefficients();
+  return profile;
+}
+
 void SchedulerCore::RefreshGauges() {
   // O(running sequences + tenants), not O(requests): a long waiting queue costs nothing here.
   // A request runs when any of its samples does; the rest of those in flight are waiting.
@@ -235,9 +267,11 @@ void SchedulerCore::RefreshGauges() {
       --use.waiting;
     }
   }
+  const bool fair = options_.fairness == FairnessKind::kVtc;
   for (auto& [name, t] : stats.tenants) {
     const int64_t in_flight = t.requests_received - t.requests_rejected - t.requests_finished;
     t.waiting = static_cast<int32_t>(in_flight) - t.running;
+    if (fair) t.fairness_counter = state_.fairness.Counter(name);
   }
   stats.num_requests_running = running;
   stats.num_requests_waiting = static_cast<int32_t>(state_.requests.size()) - running;

@@ -46,6 +46,7 @@
 #include "scheduler/scheduler_options.h"
 #include "scheduler/scheduler_state.h"
 #include "scheduler/scheduler_stats.h"
+#include "scheduler/step_profiler.h"
 #include "text/tokenizer/tokenizer.h"
 
 namespace tessera {
@@ -91,6 +92,13 @@ class SchedulerCore {
   // Aborts every request in flight with `status` (shutdown).
   void AbortAll(const absl::Status& status);
 
+  // Runs the profiling pass (step_profiler.h) on this core's engine and KV blocks, within the
+  // scheduler's limits (options' step and time bounds are kept), and seeds the step-time model
+  // with what it measured. The blocks are all free again afterwards. FailedPrecondition unless
+  // idle (it is meant for before serving); an engine error is returned and seeds nothing.
+  absl::StatusOr<StepProfile> ProfileStepTime(StepProfileOptions options);
+  const StepTimeModel& step_model() const { return state_.step_model; }
+
   bool idle() const { return state_.requests.empty(); }
   int32_t num_waiting_new_requests() const { return state_.waiting_new_requests; }
   int64_t num_waiting_new_prompt_tokens() const { return state_.waiting_new_prompt_tokens; }
@@ -99,6 +107,9 @@ class SchedulerCore {
 
  private:
   void ReapAborted(absl::Time now);
+  // Feeds a step's measured time to the step-time model and records it, with the prediction made
+  // before it and the token budget, in the stats.
+  void RecordStepTime(const StepShape& shape, int64_t budget, double predicted, double measured);
   // Applies the engine's results and records the step.
   void ApplyResults(StepResult& result, StepReport* report);
   void FinishStep();

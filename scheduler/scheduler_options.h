@@ -14,8 +14,9 @@ namespace tessera {
 
 // --scheduling-policy: what orders waiting requests, sizes a step's token budget and picks the
 // sequences to preempt (scheduling_policy.h).
-//   kFcfs:     first come first served over all requests, chunked prefill under the fixed
-//              max_num_batched_tokens budget (vLLM's default);
+//   kFcfs:     first come first served over all requests (per tenant, the tenants taking turns,
+//              under kVtc fairness), chunked prefill under the fixed max_num_batched_tokens
+//              budget (vLLM's default, with kNone);
 //   kPriority: interactive before batch, first come first served within each, batch requests
 //              aged into the interactive class after batch_max_wait.
 //   kSlo:      latency targets: budgets that keep the tightest TPOT target, earliest TTFT
@@ -23,9 +24,10 @@ namespace tessera {
 //              (slo_policy.h).
 enum class SchedulingPolicyKind : uint8_t { kFcfs, kPriority, kSlo };
 
-// --fairness: how the slo policy shares the server between tenants.
+// --fairness: how every policy shares the server between tenants.
 //   kVtc:  the Virtual Token Counter (vtc_fairness.h): the backlogged tenant with the least
-//          weighted service is admitted next.
+//          weighted service is admitted next (within a priority class where the policy has
+//          classes; first come first served within a tenant under fcfs and priority).
 //   kNone: tenants are not told apart.
 enum class FairnessKind : uint8_t { kVtc, kNone };
 

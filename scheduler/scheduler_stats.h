@@ -8,6 +8,7 @@
 #include <string>
 
 #include "scheduler/histogram.h"
+#include "scheduler/step_time_model.h"
 
 namespace tessera {
 
@@ -19,6 +20,14 @@ struct TenantStats {
   int64_t requests_finished = 0;  // any reason
   int64_t prompt_tokens = 0;      // computed (recomputation after preemption not counted)
   int64_t generation_tokens = 0;
+  // Finished requests against their latency targets: ttft and tpot count the requests with that
+  // target (tpot: those that produced a first token); both counts those with either, met when
+  // every target the request has was met (an absent one is no miss, as bench-serve counts).
+  int64_t ttft_target_met = 0, ttft_target_missed = 0;
+  int64_t tpot_target_met = 0, tpot_target_missed = 0;
+  int64_t both_targets_met = 0, both_targets_missed = 0;
+  // Fairness on: the VTC counter (vtc_fairness.h): weighted service, lifts from idle included.
+  double fairness_counter = 0;
 };
 
 // Requests in flight that use one LoRA adapter.
@@ -59,6 +68,18 @@ struct SchedulerStats {
   int64_t adapter_loads_total = 0;
   int64_t adapter_prefetches_total = 0;
   int64_t adapter_evictions_total = 0;
+  // How the scheduler decides (--scheduling-policy, --fairness), fixed at construction.
+  std::string scheduling_policy;
+  std::string fairness;
+  // The step-time model: its coefficients now, and per step that ran the measured and predicted
+  // seconds (the prediction made before the step, by the model as it was), their ratio
+  // (measured / predicted; steps predicted at 0 s are left out), and the token budget the
+  // policy chose.
+  StepTimeCoefficients step_time_coefficients;
+  Histogram step_seconds{StepSecondsBuckets()};
+  Histogram step_predicted_seconds{StepSecondsBuckets()};
+  Histogram step_prediction_ratio{PredictionRatioBuckets()};
+  Histogram step_token_budget{TokensPerStepBuckets()};
 };
 
 }  // namespace tessera

@@ -20,13 +20,17 @@ std::unique_ptr<SchedulingPolicy> MakeSchedulingPolicy(const SchedulerOptions& o
                                                        VtcFairness* fairness) {
   switch (options.scheduling_policy) {
     case SchedulingPolicyKind::kFcfs:
-      return std::make_unique<FcfsPolicy>(options);
+      return std::make_unique<FcfsPolicy>(options, fairness);
     case SchedulingPolicyKind::kSlo:
       return std::make_unique<SloPolicy>(options, model, fairness);
     case SchedulingPolicyKind::kPriority:
       break;
   }
-  return std::make_unique<PriorityPolicy>(options);
+  return std::make_unique<PriorityPolicy>(options, fairness);
+}
+
+std::string_view FairnessName(FairnessKind kind) {
+  return kind == FairnessKind::kVtc ? "vtc" : "none";
 }
 
 std::string_view SchedulingPolicyName(SchedulingPolicyKind kind) {

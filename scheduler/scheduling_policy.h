@@ -89,11 +89,14 @@ class SchedulingPolicy {
 };
 
 // The step-time model and fairness counter are the scheduler's (it feeds them measurements and
-// tenants' weights); the slo policy reads the first and keeps the second. Both outlive the policy;
-// `fairness` may be null (off).
+// tenants' weights); the slo policy reads the first, and every policy keeps the second. Both
+// outlive the policy; `fairness` may be null (off).
 std::unique_ptr<SchedulingPolicy> MakeSchedulingPolicy(const SchedulerOptions& options,
                                                        const StepTimeModel* model,
                                                        VtcFairness* fairness);
+
+// "vtc" | "none", as --fairness spells them.
+std::string_view FairnessName(FairnessKind kind);
 
 // "fcfs" | "priority" | "slo", as --scheduling-policy spells them.
 std::string_view SchedulingPolicyName(SchedulingPolicyKind kind);

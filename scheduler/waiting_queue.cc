@@ -1,46 +1,36 @@
 #include "scheduler/waiting_queue.h"
 
-#include <algorithm>
-
 namespace tessera {
 
-std::deque<WaitingQueue::Entry>& WaitingQueue::ClassOf(const Sequence* seq) {
+TenantQueues& WaitingQueue::ClassOf(const Sequence* seq) {
   return seq->request->request.priority == Priority::kBatch ? batch_ : interactive_;
 }
 
-void WaitingQueue::PushBack(Sequence* seq, absl::Time since) {
-  ClassOf(seq).push_back({seq, since});
-}
+void WaitingQueue::PushBack(Sequence* seq, absl::Time since) { ClassOf(seq).PushBack(seq, since); }
 
 void WaitingQueue::PushFront(Sequence* seq, absl::Time since) {
-  ClassOf(seq).push_front({seq, since});
+  ClassOf(seq).PushFront(seq, since);
 }
 
 bool WaitingQueue::BatchFirst(absl::Time now) const {
   if (batch_.empty()) return false;
-  return interactive_.empty() || now - batch_.front().since >= batch_max_wait_;
+  return interactive_.empty() || now - batch_.FrontSince() >= batch_max_wait_;
 }
 
 Sequence* WaitingQueue::Front(absl::Time now) const {
   if (empty()) return nullptr;
-  return BatchFirst(now) ? batch_.front().seq : interactive_.front().seq;
+  return BatchFirst(now) ? batch_.Front() : interactive_.Front();
 }
 
 void WaitingQueue::PopFront(absl::Time now) {
   if (empty()) return;
   if (BatchFirst(now)) {
-    batch_.pop_front();
+    batch_.PopFront();
   } else {
-    interactive_.pop_front();
+    interactive_.PopFront();
   }
 }
 
-bool WaitingQueue::Remove(const Sequence* seq) {
-  std::deque<Entry>& q = ClassOf(seq);
-  auto it = std::find_if(q.begin(), q.end(), [seq](const Entry& e) { return e.seq == seq; });
-  if (it == q.end()) return false;
-  q.erase(it);
-  return true;
-}
+bool WaitingQueue::Remove(const Sequence* seq) { return ClassOf(seq).Remove(seq); }
 
 }  // namespace tessera

@@ -115,6 +115,7 @@ absl::Status Daemon::Init() {
     scheduler_options.tenant_weights[tenant] = policy.weight;
   }
   scheduler_ = std::make_unique<Scheduler>(*engine_.engine, tokenizer_.get(), scheduler_options);
+  ProfileStepTime();
   scheduler_->Start();
   spdlog::info("{}",
                absl::StrCat("tesserad: scheduling policy ",
@@ -207,6 +208,26 @@ absl::Status Daemon::Init() {
                                   o.metrics_host.empty() ? o.host : o.metrics_host, http_->port())
                 : ""));
   return absl::OkStatus();
+}
+
+void Daemon::ProfileStepTime() {
+  if (options_.profile_steps <= 0) return;
+  StepProfileOptions po;
+  po.max_steps = options_.profile_steps;
+  absl::StatusOr<StepProfile> profile = scheduler_->ProfileStepTime(po);
+  // A pass the engine refuses leaves the model at its prior: serving works, budgets are rougher.
+  if (!profile.ok()) {
+    spdlog::warn("tesserad: step-time profiling pass failed, the model starts unseeded: {}",
+                 std::string(profile.status().message()));
+    return;
+  }
+  const StepTimeCoefficients c = scheduler_->Stats().step_time_coefficients;
+  const FitError error = FitErrorOf(c, profile->samples);
+  spdlog::info(
+      "{}", absl::StrFormat("tesserad: step-time model from %d profiled steps in %.2f s: "
+                            "%s; fit error mean %.1f%%, max %.1f%%",
+                            profile->samples.size(), absl::ToDoubleSeconds(profile->elapsed),
+                            c.DebugString(), 100 * error.mean_relative, 100 * error.max_relative));
 }
 
 v1::ModelInfoResponse Daemon::MakeModelInfo() const {

@@ -59,6 +59,8 @@ class Daemon {
   v1::ModelInfoResponse MakeModelInfo() const;
   std::string RenderMetrics() const;
   absl::Status StartAdapters();
+  // Seeds the step-time model from a short profiling pass (--profile-steps) and logs the fit.
+  void ProfileStepTime();
 
   DaemonOptions options_;
   std::unique_ptr<Tokenizer> tokenizer_;

@@ -50,6 +50,9 @@ struct DaemonOptions {
   AdapterLoader adapter_loader;
   EngineLoadOptions engine;
   SchedulerOptions scheduler;
+  // --profile-steps: engine steps of the profiling pass that seeds the step-time model before
+  // serving (scheduler/step_profiler.h); 0: none (the model starts from scheduler.step_time_prior).
+  int32_t profile_steps = StepProfileOptions().max_steps;
 };
 
 }  // namespace tessera

@@ -56,12 +56,26 @@ inline constexpr char kTenantRequestsRunning[] = "tessera_requests_running";
 inline constexpr char kTenantRequestsWaiting[] = "tessera_requests_waiting";
 inline constexpr char kTenantStreamsStarted[] = "tessera_streams_started_total";
 inline constexpr char kTenantStreamsFinished[] = "tessera_streams_finished_total";
+// Finished requests that met (attained) or missed their latency targets, by target.
+inline constexpr char kSloAttained[] = "tessera_slo_attained_total";
+inline constexpr char kSloMissed[] = "tessera_slo_missed_total";
+// The VTC fairness counter (weighted service, lifts from idle included); with --fairness vtc.
+inline constexpr char kTenantServiceTokens[] = "tessera_tenant_service_tokens";
 
 // tessera's own, whole server.
 inline constexpr char kTtftTarget[] = "tessera_ttft_target_total";
 inline constexpr char kTpotTarget[] = "tessera_tpot_target_total";
 inline constexpr char kSchedulerSteps[] = "tessera_scheduler_steps_total";
 inline constexpr char kSequencesRunning[] = "tessera_sequences_running";
+// The scheduler's policy (an info metric: value 1, labels policy and fairness), the token budget
+// it chose per step, and the step-time model: measured and predicted step seconds, their ratio
+// (measured / predicted), and the model's coefficients by term.
+inline constexpr char kSchedulerInfo[] = "tessera_scheduler_info";
+inline constexpr char kStepTokenBudget[] = "tessera_step_token_budget";
+inline constexpr char kStepSeconds[] = "tessera_step_seconds";
+inline constexpr char kStepPredictedSeconds[] = "tessera_step_predicted_seconds";
+inline constexpr char kStepPredictionRatio[] = "tessera_step_prediction_ratio";
+inline constexpr char kStepTimeCoefficient[] = "tessera_step_time_coefficient_seconds";
 
 // Label names.
 inline constexpr char kModelNameLabel[] = "model_name";
@@ -73,6 +87,10 @@ inline constexpr char kTenantLabel[] = "tenant";
 inline constexpr char kReasonLabel[] = "reason";  // a gRPC status code name
 inline constexpr char kCodeLabel[] = "code";      // a gRPC status code name
 inline constexpr char kOutcomeLabel[] = "outcome";
+inline constexpr char kTargetLabel[] = "target";  // both | ttft | tpot
+inline constexpr char kPolicyLabel[] = "policy";
+inline constexpr char kFairnessLabel[] = "fairness";
+inline constexpr char kTermLabel[] = "term";  // a step-time model coefficient's term
 // vllm:cache_config_info's labels (vLLM's CacheConfig field names).
 inline constexpr char kBlockSizeLabel[] = "block_size";
 inline constexpr char kNumGpuBlocksLabel[] = "num_gpu_blocks";
@@ -83,6 +101,9 @@ inline constexpr char kEnablePrefixCachingLabel[] = "enable_prefix_caching";
 // Label values.
 inline constexpr char kOutcomeMet[] = "met";
 inline constexpr char kOutcomeMissed[] = "missed";
+inline constexpr char kTargetBoth[] = "both";
+inline constexpr char kTargetTtft[] = "ttft";
+inline constexpr char kTargetTpot[] = "tpot";
 
 }  // namespace tessera::metric_names
 

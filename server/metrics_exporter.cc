@@ -1,6 +1,7 @@
 #include "server/metrics_exporter.h"
 
 #include <map>
+#include <tuple>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -190,6 +191,24 @@ void MetricsExporter::RegisterHistograms() {
   iteration_tokens_ =
       MakeHistogram(names::kIterationTokensTotal, "Histogram of number of tokens per engine_step.",
                     shapes.tokens_per_step);
+  step_token_budget_ = MakeHistogram(names::kStepTokenBudget,
+                                     "Token budget the scheduling policy chose per engine step.",
+                                     shapes.step_token_budget);
+  step_seconds_ = MakeHistogram(names::kStepSeconds, "Measured engine step time in seconds.",
+                                shapes.step_seconds);
+  step_predicted_seconds_ = MakeHistogram(
+      names::kStepPredictedSeconds,
+      "Engine step time in seconds as the step-time model predicted it before the step.",
+      shapes.step_predicted_seconds);
+  step_prediction_ratio_ = MakeHistogram(
+      names::kStepPredictionRatio,
+      "Measured over predicted engine step time (1: exact; above 1: the model predicted short).",
+      shapes.step_prediction_ratio);
+  step_time_coefficient_ =
+      &GaugeFamily(names::kStepTimeCoefficient,
+                   "The step-time model's seconds per unit of each term (constant: per step).");
+  scheduler_info_ = &GaugeFamily(names::kSchedulerInfo,
+                                 "The scheduling policy and tenant fairness in use (value 1).");
 }
 
 void MetricsExporter::RegisterTenantMetrics() {
@@ -209,6 +228,18 @@ void MetricsExporter::RegisterTenantMetrics() {
       &CounterFamily(names::kTenantStreamsStarted, "Generate streams accepted per tenant.");
   tenant_streams_finished_ = &CounterFamily(
       names::kTenantStreamsFinished, "Generate streams ended per tenant, by gRPC status code.");
+  slo_attained_ = &CounterFamily(
+      names::kSloAttained,
+      "Finished requests per tenant that met their latency target: ttft, tpot, or both (every "
+      "target the request set). Requests without the target are not counted.");
+  slo_missed_ = &CounterFamily(names::kSloMissed,
+                               "Finished requests per tenant that missed their latency target "
+                               "(target as for tessera_slo_attained_total).");
+  tenant_service_tokens_ = &GaugeFamily(
+      names::kTenantServiceTokens,
+      "Per tenant, the fairness counter (VTC): input and output tokens served, each times its "
+      "weight and divided by the tenant's weight; raised to the least backlogged tenant's when "
+      "a tenant returns from idle.");
 }
 
 std::string MetricsExporter::Render(const SchedulerStats& scheduler, const EdgeStats& edge,
@@ -218,6 +249,8 @@ std::string MetricsExporter::Render(const SchedulerStats& scheduler, const EdgeS
   UpdateTenants(scheduler, edge);
   UpdateStreams(edge);
   UpdateLora(lora);
+  UpdateScheduling(scheduler);
+  UpdateTenantSlo(scheduler);
   return prometheus::TextSerializer().Serialize(registry_->Collect());
 }
 
@@ -305,6 +338,48 @@ void MetricsExporter::UpdateStreams(const EdgeStats& edge) {
           tenant_streams_finished_->Add({{names::kTenantLabel, tenant}, {names::kCodeLabel, code}}),
           static_cast<double>(n));
     }
+  }
+}
+
+void MetricsExporter::UpdateScheduling(const SchedulerStats& s) {
+  Advance(*step_token_budget_.metric, step_token_budget_.exported, s.step_token_budget);
+  Advance(*step_seconds_.metric, step_seconds_.exported, s.step_seconds);
+  Advance(*step_predicted_seconds_.metric, step_predicted_seconds_.exported,
+          s.step_predicted_seconds);
+  Advance(*step_prediction_ratio_.metric, step_prediction_ratio_.exported, s.step_prediction_ratio);
+  const StepTimeCoefficients& c = s.step_time_coefficients;
+  for (const auto& [term, value] : {std::pair<const char*, double>{"constant", c.constant},
+                                    {"prefill_token", c.per_prefill_token},
+                                    {"decode_sequence", c.per_decode_sequence},
+                                    {"attended_token", c.per_attended_token},
+                                    {"adapter_row", c.per_adapter_row}}) {
+    step_time_coefficient_->Add({{names::kTermLabel, term}}).Set(value);
+  }
+  if (s.scheduling_policy.empty()) return;  // stats not from a scheduler
+  prometheus::Gauge& series = scheduler_info_->Add(
+      {{names::kPolicyLabel, s.scheduling_policy}, {names::kFairnessLabel, s.fairness}});
+  if (scheduler_info_series_ != nullptr && scheduler_info_series_ != &series) {
+    scheduler_info_->Remove(scheduler_info_series_);
+  }
+  scheduler_info_series_ = &series;
+  series.Set(1);
+}
+
+void MetricsExporter::UpdateTenantSlo(const SchedulerStats& s) {
+  const bool fair = s.fairness == "vtc";
+  for (const auto& [tenant, t] : s.tenants) {
+    // Series only for targets some request had: a tenant without targets shows none.
+    for (const auto& [target, met, missed] :
+         {std::tuple<const char*, int64_t, int64_t>{names::kTargetBoth, t.both_targets_met,
+                                                    t.both_targets_missed},
+          {names::kTargetTtft, t.ttft_target_met, t.ttft_target_missed},
+          {names::kTargetTpot, t.tpot_target_met, t.tpot_target_missed}}) {
+      if (met + missed == 0) continue;
+      const Labels l{{names::kTenantLabel, tenant}, {names::kTargetLabel, target}};
+      RaiseTo(slo_attained_->Add(l), static_cast<double>(met));
+      RaiseTo(slo_missed_->Add(l), static_cast<double>(missed));
+    }
+    if (fair) tenant_service_tokens_->Add({{names::kTenantLabel, tenant}}).Set(t.fairness_counter);
   }
 }
 

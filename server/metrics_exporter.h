@@ -90,6 +90,9 @@ class MetricsExporter {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void UpdateStreams(const EdgeStats& edge) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void UpdateLora(const LoraInfo& lora) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The policy, budgets and step-time model; per tenant the targets and fairness counters.
+  void UpdateScheduling(const SchedulerStats& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void UpdateTenantSlo(const SchedulerStats& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   HistogramMirror MakeHistogram(const char* name, const char* help, const Histogram& shape);
 
   SystemClock system_clock_;
@@ -118,6 +121,13 @@ class MetricsExporter {
   HistogramMirror e2e_ ABSL_GUARDED_BY(mu_);
   HistogramMirror queue_time_ ABSL_GUARDED_BY(mu_);
   HistogramMirror iteration_tokens_ ABSL_GUARDED_BY(mu_);
+  HistogramMirror step_token_budget_ ABSL_GUARDED_BY(mu_);
+  HistogramMirror step_seconds_ ABSL_GUARDED_BY(mu_);
+  HistogramMirror step_predicted_seconds_ ABSL_GUARDED_BY(mu_);
+  HistogramMirror step_prediction_ratio_ ABSL_GUARDED_BY(mu_);
+  prometheus::Family<prometheus::Gauge>* step_time_coefficient_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* scheduler_info_ = nullptr;
+  prometheus::Gauge* scheduler_info_series_ ABSL_GUARDED_BY(mu_) = nullptr;
 
   prometheus::Family<prometheus::Gauge>* lora_info_ = nullptr;
   prometheus::Gauge* lora_series_ ABSL_GUARDED_BY(mu_) = nullptr;  // the current label set's
@@ -144,6 +154,9 @@ class MetricsExporter {
   prometheus::Family<prometheus::Gauge>* tenant_waiting_ = nullptr;
   prometheus::Family<prometheus::Counter>* tenant_streams_started_ = nullptr;
   prometheus::Family<prometheus::Counter>* tenant_streams_finished_ = nullptr;
+  prometheus::Family<prometheus::Counter>* slo_attained_ = nullptr;
+  prometheus::Family<prometheus::Counter>* slo_missed_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* tenant_service_tokens_ = nullptr;
   std::set<std::string> gauge_tenants_ ABSL_GUARDED_BY(mu_);  // tenants with gauge series
 };
 

@@ -156,6 +156,12 @@ void AddFlags(CLI::App& app, tessera::DaemonOptions& o, Seconds& seconds,
             return kind.ok() ? std::string() : std::string(kind.status().message());
           },
           "fcfs|priority"));
+  app.add_option("--profile-steps", o.profile_steps,
+                 "Engine steps of the profiling pass before serving that seeds the step-time "
+                 "model (prefill chunks and decode batches of several sizes; a second or two on "
+                 "the CPU engine); 0: none")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1000));
   // Logs.
   app.add_option("--log-level", log_level, "debug | info | warning | error")
       ->capture_default_str()
@@ -187,9 +193,10 @@ int main(int argc, char** argv) {
   std::string log_level = "info";
   AddFlags(app, options, seconds, adapters, scheduling_policy, log_level);
   app.add_option("--fairness", fairness,
-                 "How the slo policy shares the server between tenants: vtc (the Virtual Token "
-                 "Counter: the backlogged tenant with the least weighted service goes next; "
-                 "weights from the --api-keys file) or none")
+                 "How the scheduler shares the server between tenants, under every policy: vtc "
+                 "(the Virtual Token Counter: the backlogged tenant with the least weighted "
+                 "service goes next; weights from the --api-keys file) or none (for fcfs: "
+                 "vLLM's plain arrival order)")
       ->capture_default_str()
       ->check(CLI::IsMember({"vtc", "none"}));
   try {

@@ -4,6 +4,7 @@
 // which request gets its first token first.
 #include "scheduler/scheduling_policy.h"
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -230,6 +231,101 @@ TEST(SchedulingPolicyTest, InTheCoreFcfsServesArrivalOrderAndPriorityPreemptsFor
     EXPECT_EQ(sink(fcfs, id).collected.samples.at(0).token_ids,
               sink(prio, id).collected.samples.at(0).token_ids)
         << id;
+  }
+}
+
+}  // namespace
+}  // namespace tessera
+
+namespace tessera {
+namespace {
+
+GenerateRequest TenantRequest(const std::string& id, const std::string& tenant) {
+  GenerateRequest r;
+  r.id = id;
+  r.tenant = tenant;
+  r.prompt_token_ids = {1, 2, 3, 4};
+  r.max_tokens = 3;
+  r.ignore_eos = true;
+  return r;
+}
+
+// Runs `requests` (all queued before the first step) one at a time (max_num_seqs 1) and returns
+// their ids in the order they finished, which is the order they were admitted.
+std::vector<std::string> AdmissionOrder(SchedulingPolicyKind kind, FairnessKind fairness,
+                                        const std::vector<GenerateRequest>& requests) {
+  ManualClock clock;
+  testing::FakeEngine engine(testing::FakeEngineOptions{});
+  SchedulerOptions o;
+  o.scheduling_policy = kind;
+  o.fairness = fairness;
+  o.max_num_seqs = 1;
+  SchedulerCore core(engine, nullptr, clock, o);
+  std::map<std::string, std::shared_ptr<QueueSink>> sinks;
+  for (const GenerateRequest& r : requests) {
+    sinks[r.id] = std::make_shared<QueueSink>();
+    EXPECT_TRUE(core.Add(r, sinks[r.id]).ok());
+  }
+  std::vector<std::string> order;
+  for (int step = 0; step < 1000 && !core.idle(); ++step) {
+    EXPECT_TRUE(core.Step().ok());
+    clock.Advance(absl::Milliseconds(1));
+    for (auto& [id, sink] : sinks) {
+      while (auto u = sink->Next(absl::ZeroDuration())) {
+        if (u->finished) order.push_back(id);
+      }
+    }
+  }
+  return order;
+}
+
+// --fairness vtc works with every policy: between tenants the one with the least service goes
+// next, first come first served within a tenant; --fairness none keeps plain arrival order.
+TEST(FairnessWithEveryPolicyTest, TenantsTakeTurnsUnderFcfsAndPriority) {
+  const std::vector<GenerateRequest> requests = {TenantRequest("a1", "a"), TenantRequest("a2", "a"),
+                                                 TenantRequest("a3", "a"),
+                                                 TenantRequest("b1", "b")};
+  for (SchedulingPolicyKind kind : {SchedulingPolicyKind::kFcfs, SchedulingPolicyKind::kPriority}) {
+    EXPECT_EQ(AdmissionOrder(kind, FairnessKind::kVtc, requests),
+              (std::vector<std::string>{"a1", "b1", "a2", "a3"}))
+        << SchedulingPolicyName(kind);
+    EXPECT_EQ(AdmissionOrder(kind, FairnessKind::kNone, requests),
+              (std::vector<std::string>{"a1", "a2", "a3", "b1"}))
+        << SchedulingPolicyName(kind);
+  }
+}
+
+TEST(FairnessWithEveryPolicyTest, PriorityClassesStillComeBeforeTenantTurns) {
+  // b's interactive request goes before a's batch ones whatever the counters say; within the
+  // batch class the tenants take turns.
+  std::vector<GenerateRequest> requests = {TenantRequest("a1", "a"), TenantRequest("a2", "a"),
+                                           TenantRequest("c1", "c"), TenantRequest("b1", "b")};
+  for (int i = 0; i < 3; ++i) requests[static_cast<size_t>(i)].priority = Priority::kBatch;
+  EXPECT_EQ(AdmissionOrder(SchedulingPolicyKind::kPriority, FairnessKind::kVtc, requests),
+            (std::vector<std::string>{"b1", "a1", "c1", "a2"}));
+}
+
+// The stats (and so tessera_scheduler_info and tessera_tenant_service_tokens) name the policy
+// and fairness, and every policy charges the tenants' service when fairness is on.
+TEST(FairnessWithEveryPolicyTest, EveryPolicyChargesServiceWhenFairnessIsOn) {
+  for (SchedulingPolicyKind kind :
+       {SchedulingPolicyKind::kFcfs, SchedulingPolicyKind::kPriority, SchedulingPolicyKind::kSlo}) {
+    for (FairnessKind fairness : {FairnessKind::kVtc, FairnessKind::kNone}) {
+      ManualClock clock;
+      testing::FakeEngine engine(testing::FakeEngineOptions{});
+      SchedulerOptions o;
+      o.scheduling_policy = kind;
+      o.fairness = fairness;
+      SchedulerCore core(engine, nullptr, clock, o);
+      EXPECT_EQ(core.stats().scheduling_policy, SchedulingPolicyName(kind));
+      EXPECT_EQ(core.stats().fairness, FairnessName(fairness));
+      ASSERT_TRUE(core.Add(TenantRequest("r", "t"), std::make_shared<QueueSink>()).ok());
+      while (!core.idle()) ASSERT_TRUE(core.Step().ok());
+      // 4 prompt tokens and 3 outputs, weighted 1 and 2.
+      EXPECT_EQ(core.stats().tenants.at("t").fairness_counter,
+                fairness == FairnessKind::kVtc ? 4.0 + 2 * 3 : 0.0)
+          << SchedulingPolicyName(kind) << " " << FairnessName(fairness);
+    }
   }
 }
 

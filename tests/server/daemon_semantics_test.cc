@@ -1,7 +1,8 @@
 // The daemon's request semantics that users of vLLM rely on, end to end through the SDK on the
 // tiny-llama fixture: a request id is free once its stream ended, seed 0 is a seed, top_k -1 is
 // off, unset fields take the generation config's defaults, errors name the field the caller sent,
-// and --log-requests writes one line per request with counts and times but no text or key.
+// --log-requests writes one line per request with counts and times but no text or key, and the
+// profiling pass at start seeds the step-time model, logs its fit and leaves the cache empty.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -16,6 +17,8 @@
 #include "server/daemon.h"
 #include "spdlog/sinks/ostream_sink.h"
 #include "spdlog/spdlog.h"
+#include "tests/server/http_test_client.h"
+#include "tests/server/prometheus_text.h"
 
 namespace tessera {
 namespace {
@@ -189,6 +192,68 @@ TEST_F(DaemonSemanticsTest, NoRequestLinesWithoutTheFlag) {
   const std::string text = log.text();
   EXPECT_THAT(text, HasSubstr("tesserad: serving"));  // the log itself works
   EXPECT_THAT(text, Not(HasSubstr("tesserad: request ")));
+}
+
+}  // namespace
+}  // namespace tessera
+
+namespace tessera {
+namespace {
+
+// The step-time model's coefficients and the KV cache usage, as /metrics exports them.
+struct ScrapedModel {
+  double coefficient_sum = 0;
+  int terms = 0;
+  double kv_usage = -1;
+};
+
+ScrapedModel ScrapeModel(int port) {
+  ScrapedModel m;
+  absl::StatusOr<http_test::HttpReply> reply = http_test::HttpGet(port, "/metrics");
+  EXPECT_TRUE(reply.ok()) << reply.status();
+  if (!reply.ok()) return m;
+  absl::StatusOr<PrometheusText> text = ParsePrometheusText(reply->body);
+  EXPECT_TRUE(text.ok()) << text.status();
+  if (!text.ok()) return m;
+  for (const PrometheusSample& s : text->Find("tessera_step_time_coefficient_seconds")) {
+    m.coefficient_sum += s.value;
+    ++m.terms;
+  }
+  for (const PrometheusSample& s : text->Find("vllm:kv_cache_usage_perc")) m.kv_usage = s.value;
+  return m;
+}
+
+TEST_F(DaemonSemanticsTest, ProfilingPassSeedsTheStepTimeModelBeforeServing) {
+  LogCapture log;
+  DaemonOptions o = Options();
+  o.metrics_port = 0;
+  o.profile_steps = 7;  // the warm-up and 6 measured steps
+  Start(o);
+  const std::string text = log.text();
+  EXPECT_THAT(text, HasSubstr("tesserad: step-time model from 6 profiled steps in "));
+  EXPECT_THAT(text, HasSubstr("constant="));
+  EXPECT_THAT(text, HasSubstr("; fit error mean "));
+  // Seeded (the prior is all zeros) before any request, and the pass's blocks are free again.
+  const ScrapedModel m = ScrapeModel(daemon_->metrics_port());
+  EXPECT_EQ(m.terms, 5);
+  EXPECT_GT(m.coefficient_sum, 0);
+  EXPECT_EQ(m.kv_usage, 0);
+  // It serves as usual afterwards.
+  absl::StatusOr<GenerateOutput> out = client_->GenerateAndCollect(Prompt(4));
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->usage.completion_tokens(), 4);
+}
+
+TEST_F(DaemonSemanticsTest, NoProfilingPassWithZeroSteps) {
+  LogCapture log;
+  DaemonOptions o = Options();
+  o.metrics_port = 0;
+  o.profile_steps = 0;
+  Start(o);
+  EXPECT_THAT(log.text(), Not(HasSubstr("profiled steps")));
+  const ScrapedModel m = ScrapeModel(daemon_->metrics_port());
+  EXPECT_EQ(m.terms, 5);
+  EXPECT_EQ(m.coefficient_sum, 0);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <thread>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
@@ -358,6 +359,7 @@ class DaemonTenantPolicyTest : public DaemonTest {
     DaemonOptions o = BaseOptions();
     o.api_keys_file = keys_.string();
     o.slo_defaults.tpot_target = absl::Minutes(10);
+    o.scheduler.scheduling_policy = SchedulingPolicyKind::kSlo;  // tesserad's default
     StartDaemon(o);
   }
   void TearDown() override {
@@ -388,13 +390,53 @@ TEST_F(DaemonTenantPolicyTest, TargetsAndTokenLimitsApplyPerTenant) {
   const std::string ttft = "tessera_ttft_target_total{model_name=\"tiny-llama\",outcome=\"met\"} ";
   const std::string tpot = "tessera_tpot_target_total{model_name=\"tiny-llama\",outcome=\"met\"} ";
   std::string metrics;
-  for (int i = 0; i < 200 && metrics.find(tpot + "6") == std::string::npos; ++i) {
+  const std::string globex_both =
+      "tessera_slo_attained_total{model_name=\"tiny-llama\",target=\"both\",tenant=\"globex\"} 3";
+  for (int i = 0; i < 200 && (metrics.find(tpot + "6") == std::string::npos ||
+                              metrics.find(globex_both) == std::string::npos);
+       ++i) {
     int status = 0;
     metrics = Get("/metrics", &status);
     absl::SleepFor(absl::Milliseconds(10));
   }
   EXPECT_NE(metrics.find(ttft + "3\n"), std::string::npos) << "no \"" << ttft << "3\"";
   EXPECT_NE(metrics.find(tpot + "6\n"), std::string::npos) << "no \"" << tpot << "6\"";
+
+  // Per tenant: acme's 3 had both targets, globex's 3 only the TPOT one (both counts every
+  // target a request has); nobody missed one, and globex has no TTFT series.
+  auto attained = [](const char* target, const char* tenant) {
+    return absl::StrCat("tessera_slo_attained_total{model_name=\"tiny-llama\",target=\"", target,
+                        "\",tenant=\"", tenant, "\"} ");
+  };
+  for (const auto& [target, tenant, n] :
+       {std::tuple<const char*, const char*, int>{"both", "acme", 3},
+        {"ttft", "acme", 3},
+        {"tpot", "acme", 3},
+        {"both", "globex", 3},
+        {"tpot", "globex", 3}}) {
+    const std::string line = absl::StrCat(attained(target, tenant), n, "\n");
+    EXPECT_NE(metrics.find(line), std::string::npos) << "no \"" << line << "\"";
+  }
+  EXPECT_EQ(metrics.find(attained("ttft", "globex")), std::string::npos);
+  EXPECT_THAT(metrics,
+              HasSubstr("tessera_slo_missed_total{model_name=\"tiny-llama\",target=\"both\","
+                        "tenant=\"acme\"} 0\n"));
+  // Fairness (vtc, the default) charged both tenants; the policy is named; every step that ran
+  // was measured, predicted and budgeted.
+  EXPECT_THAT(metrics, HasSubstr("tessera_tenant_service_tokens{model_name=\"tiny-llama\","
+                                 "tenant=\"acme\"} "));
+  EXPECT_THAT(metrics, HasSubstr("tessera_tenant_service_tokens{model_name=\"tiny-llama\","
+                                 "tenant=\"globex\"} "));
+  EXPECT_THAT(metrics,
+              HasSubstr("tessera_scheduler_info{model_name=\"tiny-llama\",fairness=\"vtc\","
+                        "policy=\"slo\"} 1\n"));
+  for (const char* name : {"tessera_step_seconds_count", "tessera_step_predicted_seconds_count",
+                           "tessera_step_token_budget_count"}) {
+    const std::string prefix = absl::StrCat(name, "{model_name=\"tiny-llama\"} ");
+    const size_t at = metrics.find(prefix);
+    ASSERT_NE(at, std::string::npos) << name;
+    EXPECT_GT(std::stod(metrics.substr(at + prefix.size())), 0) << name;
+  }
 }
 
 TEST_F(DaemonTest, AFullQueueRefusesWithResourceExhausted) {

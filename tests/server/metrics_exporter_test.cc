@@ -3,6 +3,7 @@
 #include <cmath>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -68,7 +69,22 @@ SchedulerStats BusyStats() {
   a.requests_finished = 4;
   a.prompt_tokens = 600;
   a.generation_tokens = 200;
-  TenantStats& b = s.tenants["beta"];
+  a.ttft_target_met = 3;
+  a.ttft_target_missed = 1;
+  a.tpot_target_met = 2;
+  a.tpot_target_missed = 2;
+  a.both_targets_met = 2;
+  a.both_targets_missed = 2;
+  a.fairness_counter = 812.5;
+  s.scheduling_policy = "slo";
+  s.fairness = "vtc";
+  s.step_time_coefficients = {0.002, 0.0015, 0.0004, 2e-6, 1e-5};
+  for (double v : {64, 64, 300}) s.step_token_budget.Observe(v);
+  for (double v : {0.004, 0.02, 0.3}) s.step_seconds.Observe(v);
+  for (double v : {0.005, 0.02, 0.2}) s.step_predicted_seconds.Observe(v);
+  for (double v : {0.8, 1.0, 1.5}) s.step_prediction_ratio.Observe(v);
+  TenantStats& b = s.tenants["beta"];  // no latency targets
+  b.fairness_counter = 400;
   b.running = 1;
   b.waiting = 4;
   b.requests_received = 10;
@@ -125,6 +141,15 @@ TEST(MetricsExporterTest, ExportsEveryNameWithItsType) {
       {"tessera_adapter_kv_blocks", "gauge"},
       {"tessera_adapter_device_loads_total", "counter"},
       {"tessera_adapter_device_evictions_total", "counter"},
+      {"tessera_slo_attained_total", "counter"},
+      {"tessera_slo_missed_total", "counter"},
+      {"tessera_tenant_service_tokens", "gauge"},
+      {"tessera_scheduler_info", "gauge"},
+      {"tessera_step_token_budget", "histogram"},
+      {"tessera_step_seconds", "histogram"},
+      {"tessera_step_predicted_seconds", "histogram"},
+      {"tessera_step_prediction_ratio", "histogram"},
+      {"tessera_step_time_coefficient_seconds", "gauge"},
   };
   for (const auto& [name, type] : expected) {
     auto it = t.types.find(name);
@@ -246,6 +271,10 @@ void ExpectAllHistograms(const PrometheusText& t, const SchedulerStats& s) {
   ExpectHistogram(t, names::kE2eRequestLatencySeconds, s.e2e_request_latency_seconds);
   ExpectHistogram(t, names::kRequestQueueTimeSeconds, s.queue_time_seconds);
   ExpectHistogram(t, names::kIterationTokensTotal, s.tokens_per_step);
+  ExpectHistogram(t, names::kStepTokenBudget, s.step_token_budget);
+  ExpectHistogram(t, names::kStepSeconds, s.step_seconds);
+  ExpectHistogram(t, names::kStepPredictedSeconds, s.step_predicted_seconds);
+  ExpectHistogram(t, names::kStepPredictionRatio, s.step_prediction_ratio);
 }
 
 TEST(MetricsExporterTest, HistogramsMatchTheSchedulersAcrossRenders) {
@@ -257,11 +286,74 @@ TEST(MetricsExporterTest, HistogramsMatchTheSchedulersAcrossRenders) {
   ExpectAllHistograms(Parse(exporter.Render(s, EdgeStats{})), s);
 
   for (double v : {0.0005, 0.08, 200.0}) s.time_to_first_token_seconds.Observe(v);
+  s.step_seconds.Observe(0.01);  // on a bound
+  s.step_predicted_seconds.Observe(20);
+  s.step_prediction_ratio.Observe(0.1);
+  s.step_token_budget.Observe(2048);
   s.tokens_per_step.Observe(64);  // on a bound: that bucket, as in Prometheus (le)
   s.e2e_request_latency_seconds.Observe(61);
   ExpectAllHistograms(Parse(exporter.Render(s, EdgeStats{})), s);
   // Nothing new: nothing moves.
   ExpectAllHistograms(Parse(exporter.Render(s, EdgeStats{})), s);
+}
+
+TEST(MetricsExporterTest, SloAttainmentFairnessAndTheStepTimeModel) {
+  MetricsExporter exporter(kModel, TestCacheConfig());
+  SchedulerStats s = BusyStats();
+  PrometheusText t = Parse(exporter.Render(s, EdgeStats{}));
+  for (const auto& [target, met, missed] :
+       {std::tuple<const char*, double, double>{"both", 2, 2}, {"ttft", 3, 1}, {"tpot", 2, 2}}) {
+    const Labels l{{names::kModelNameLabel, kModel}, {"tenant", "alpha"}, {"target", target}};
+    EXPECT_EQ(ValueOf(t, names::kSloAttained, l), met) << target;
+    EXPECT_EQ(ValueOf(t, names::kSloMissed, l), missed) << target;
+  }
+  // beta had no targets: no series of its own.
+  for (const PrometheusSample& sample : t.Find(names::kSloAttained)) {
+    EXPECT_EQ(sample.labels.at("tenant"), "alpha");
+  }
+  EXPECT_EQ(t.Find(names::kSloAttained).size(), 3u);
+  EXPECT_EQ(ValueOf(t, names::kTenantServiceTokens,
+                    {{names::kModelNameLabel, kModel}, {"tenant", "alpha"}}),
+            812.5);
+  EXPECT_EQ(ValueOf(t, names::kTenantServiceTokens,
+                    {{names::kModelNameLabel, kModel}, {"tenant", "beta"}}),
+            400);
+  EXPECT_EQ(ValueOf(t, names::kSchedulerInfo,
+                    {{names::kModelNameLabel, kModel}, {"policy", "slo"}, {"fairness", "vtc"}}),
+            1);
+  for (const auto& [term, value] : {std::pair<const char*, double>{"constant", 0.002},
+                                    {"prefill_token", 0.0015},
+                                    {"decode_sequence", 0.0004},
+                                    {"attended_token", 2e-6},
+                                    {"adapter_row", 1e-5}}) {
+    EXPECT_DOUBLE_EQ(
+        ValueOf(t, names::kStepTimeCoefficient, {{names::kModelNameLabel, kModel}, {"term", term}}),
+        value)
+        << term;
+  }
+
+  // Counters follow the totals; the coefficients and the info series follow the latest stats.
+  s.tenants["alpha"].both_targets_met = 5;
+  s.tenants["alpha"].fairness_counter = 900;
+  s.step_time_coefficients.constant = 0.003;
+  s.scheduling_policy = "fcfs";
+  s.fairness = "none";
+  t = Parse(exporter.Render(s, EdgeStats{}));
+  EXPECT_EQ(ValueOf(t, names::kSloAttained,
+                    {{names::kModelNameLabel, kModel}, {"tenant", "alpha"}, {"target", "both"}}),
+            5);
+  EXPECT_DOUBLE_EQ(ValueOf(t, names::kStepTimeCoefficient,
+                           {{names::kModelNameLabel, kModel}, {"term", "constant"}}),
+                   0.003);
+  const std::vector<PrometheusSample> info = t.Find(names::kSchedulerInfo);
+  ASSERT_EQ(info.size(), 1u);
+  EXPECT_EQ(info[0].labels.at("policy"), "fcfs");
+  EXPECT_EQ(info[0].labels.at("fairness"), "none");
+
+  // Fairness off from the start: no fairness counters at all.
+  MetricsExporter unfair(kModel, TestCacheConfig());
+  t = Parse(unfair.Render(s, EdgeStats{}));
+  EXPECT_TRUE(t.Find(names::kTenantServiceTokens).empty());
 }
 
 TEST(MetricsExporterTest, RejectionsMergeTheSchedulersAndTheEdges) {

@@ -39,6 +39,9 @@ ok "make-model wrote $(ls "$work/model" | tr '\n' ' ')"
 start_daemon main --drain-timeout 60
 server=127.0.0.1:$port
 grep -q "memory plan: cpu (fp32): weights" "$work/main.log" || fail "no memory plan in the log"
+# The profiling pass (--profile-steps, default 13; fewer on a busy machine) seeded the model.
+grep -Eq "tesserad: step-time model from [0-9]+ profiled steps in [0-9.]+ s: constant=.*; fit error mean" \
+  "$work/main.log" || fail "no step-time profile in the log"
 ok "tesserad listening on $server, metrics on $metrics_port"
 
 out=$("$tessera" health --server "$server") || fail "health exit $?"
