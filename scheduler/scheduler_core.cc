@@ -40,6 +40,8 @@ SchedulerCore::SchedulerCore(Engine& engine, const Tokenizer* tokenizer, const C
   stats.num_kv_blocks = capacity_.geometry().num_blocks;
   stats.block_size = capacity_.geometry().block_size;
   stats.max_loras = capacity_.adapters().slots().num_slots();
+  state_.policy->SetAdapterLoadTime(
+      [this](const AdapterRef& adapter) { return capacity_.PredictAdapterLoad(adapter); });
 }
 
 SchedulerCore::~SchedulerCore() = default;
