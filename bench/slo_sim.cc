@@ -383,7 +383,7 @@ int RunSweep(const StepTimeCoefficients& cost, const std::vector<double>& rates,
 }
 
 // A well-behaved tenant at `rate` alone, then next to a tenant sending 10x as much.
-int RunFairness(const StepTimeCoefficients& cost, double rate, int64_t n) {
+int RunFairness(const StepTimeCoefficients& cost, double rate, int64_t n, bool diagnose) {
   const std::vector<Class> classes = Classes(cost);
   struct Setup {
     const char* name;
@@ -403,11 +403,25 @@ int RunFairness(const StepTimeCoefficients& cost, double rate, int64_t n) {
     double e1 = 0, e2 = 0;
     const Summary alone =
         Summarize(Simulate(Workload(classes, {{"good", rate}}, n / 10, 2), o, cost, &e1), e1);
-    const Summary mixed = Summarize(
-        Simulate(Workload(classes, {{"good", rate}, {"noisy", 10 * rate}}, n, 2), o, cost, &e2), e2,
-        "good");
+    const std::vector<Outcome> outcomes =
+        Simulate(Workload(classes, {{"good", rate}, {"noisy", 10 * rate}}, n, 2), o, cost, &e2);
+    const Summary mixed = Summarize(outcomes, e2, "good");
     const double a = alone.ttft_p99.at("chat"), m = mixed.ttft_p99.at("chat");
     std::printf("%-20s %20.0fms %20.0fms %7.2fx\n", s.name, 1e3 * a, 1e3 * m, a > 0 ? m / a : 0);
+    if (diagnose) {
+      // Where the good tenant's chat TTFT goes: waiting to be admitted, then its prefill steps.
+      std::vector<double> queue, prefill;
+      for (const Outcome& out : outcomes) {
+        if (out.tenant != "good" || out.cls != "chat") continue;
+        queue.push_back(out.queue);
+        prefill.push_back(out.ttft - out.queue);
+      }
+      std::printf(
+          "    good chats with noisy: queue p50 %.0fms p99 %.0fms; admission to first token "
+          "p50 %.0fms p99 %.0fms\n",
+          1e3 * Percentile(queue, 0.5), 1e3 * Percentile(queue, 0.99),
+          1e3 * Percentile(prefill, 0.5), 1e3 * Percentile(prefill, 0.99));
+    }
   }
   return 0;
 }
@@ -438,7 +452,7 @@ int main(int argc, char** argv) {
       model == "h100" ? tessera::H100Llama3_8bCostModel() : tessera::CpuLlamaSmallCostModel();
   if (fairness) {
     return tessera::RunFairness(cost, fair_rate > 0 ? fair_rate : (model == "h100" ? 2.0 : 0.05),
-                                requests);
+                                requests, diagnose);
   }
   if (rates.empty()) {
     rates = model == "h100" ? std::vector<double>{5, 10, 15, 20, 25, 30, 40, 50, 60}
