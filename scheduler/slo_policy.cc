@@ -74,24 +74,30 @@ absl::Time SloPolicy::Deadline(const Sequence& seq) const {
 }
 
 double SloPolicy::PrefillSeconds(const Sequence& seq) const {
+  double seconds = ComputeSeconds(seq);
+  if (HasAdapter(seq) && adapter_load_time_ && seq.request->adapter_slot < 0) {
+    seconds += Seconds(adapter_load_time_(*seq.request->request.adapter));
+  }
+  return seconds;
+}
+
+double SloPolicy::ComputeSeconds(const Sequence& seq) const {
   const int64_t left = std::max<int64_t>(0, seq.prompt_len() - seq.num_computed);
   StepShape shape;
   shape.prefill_tokens = left;
   shape.attended_tokens = StepShape::AttendedByChunk(seq.num_computed, left);
-  double seconds = model_->Predict(shape);
-  if (HasAdapter(seq)) {
-    shape.adapter_rows = left;
-    seconds = model_->Predict(shape);
-    if (adapter_load_time_ && seq.request->adapter_slot < 0) {
-      seconds += Seconds(adapter_load_time_(*seq.request->request.adapter));
-    }
-  }
-  return seconds;
+  if (HasAdapter(seq)) shape.adapter_rows = left;
+  return model_->Predict(shape);
 }
 
 bool SloPolicy::LostAlone(const Sequence& seq, absl::Time now) const {
   return seq.request->request.ttft_target.has_value() &&
          now + absl::Seconds(PrefillSeconds(seq)) > Deadline(seq);
+}
+
+bool SloPolicy::LostForGood(const Sequence& seq, absl::Time now) const {
+  return seq.request->request.ttft_target.has_value() &&
+         now + absl::Seconds(ComputeSeconds(seq)) > Deadline(seq);
 }
 
 bool SloPolicy::IsLostCause(const Sequence& seq, absl::Time now) const {
@@ -174,7 +180,7 @@ void SloPolicy::Consider(SloWaitingSet::Queue& queue, double service, absl::Time
     const SloWaitingSet::Key key = *it;
     ++it;
     const Sequence& seq = *key.seq;
-    if (LostAlone(seq, now)) {
+    if (LostForGood(seq, now)) {
       waiting_.MarkLost(queue, key);
       continue;
     }
@@ -215,14 +221,14 @@ SloPolicy::Choice SloPolicy::Best(absl::Time now) const {
     const double service = fairness_ != nullptr ? fairness_->Counter(name) : 0.0;
     Consider(tenant.interactive, service, now, &best);
     if (tenant.batch.empty()) continue;
-    // A batch request that waited past batch_max_wait competes as interactive work: the
-    // oldest one, when it has.
-    const SloWaitingSet::Key& oldest = *tenant.batch_by_age.begin();
-    if (!YieldsToInteractive(*oldest.seq, now)) {
-      const bool lost = IsLostCause(*oldest.seq, now);
-      const Rank rank{false, service, lost,
-                      lost ? oldest.seq->request->arrival : Deadline(*oldest.seq), oldest.order};
-      if (best.seq == nullptr || rank < best.rank) best = {oldest.seq, rank};
+    // Batch requests that waited past batch_max_wait compete as interactive work (they are
+    // admitted soon, so few are aged at a time).
+    for (const SloWaitingSet::Key& aged : tenant.batch_by_age) {
+      if (YieldsToInteractive(*aged.seq, now)) break;
+      const bool lost = IsLostCause(*aged.seq, now);
+      const Rank rank{false, service, lost, lost ? aged.seq->request->arrival : Deadline(*aged.seq),
+                      aged.order};
+      if (best.seq == nullptr || rank < best.rank) best = {aged.seq, rank};
     }
     Consider(tenant.batch, service, now, &best);
   }
@@ -293,6 +299,7 @@ int64_t SloPolicy::TokenBudget(absl::Span<Sequence* const> running, absl::Time n
   }
   // What the finishing-time layout needs of this step.
   step_at_ = now;
+  doomed_at_ = absl::InfinitePast();  // laid out again with this step's shape
   step_prefill_tokens_ = budget - d;
   StepShape step = decodes;
   step.prefill_tokens += step_prefill_tokens_;

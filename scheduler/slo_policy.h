@@ -112,8 +112,13 @@ class SloPolicy final : public SchedulingPolicy {
 
   // Whether `seq` gives way to interactive work at `now` (batch, younger than batch_max_wait).
   bool YieldsToInteractive(const Sequence& seq, absl::Time now) const;
-  // Lost for good: not even a step of its own now would make its deadline.
+  // Not even a step of its own now (and its adapter's load) would make its deadline.
   bool LostAlone(const Sequence& seq, absl::Time now) const;
+  // Lost for good: as LostAlone without the adapter's load, which may yet be avoided (a prefetch
+  // makes the adapter resident); time only moves on, so this stays true.
+  bool LostForGood(const Sequence& seq, absl::Time now) const;
+  // Predicted seconds of the prefill alone, without any adapter load.
+  double ComputeSeconds(const Sequence& seq) const;
   // The waiting sequence (not requeued) to admit next.
   Choice Best(absl::Time now) const;
   // The best of `queue` for a tenant with `service`: the earliest deadline that is not lost

@@ -3,9 +3,9 @@
 namespace tessera {
 namespace {
 
-// Lost sequences go oldest first: their key orders by entry alone.
+// Lost sequences go oldest first: their key orders by arrival, then entry.
 SloWaitingSet::Key LostKey(const SloWaitingSet::Key& key) {
-  return {absl::InfinitePast(), key.order, key.seq};
+  return {key.seq->request->arrival, key.order, key.seq};
 }
 
 }  // namespace
@@ -17,7 +17,7 @@ void SloWaitingSet::Add(Sequence* seq, absl::Time deadline) {
   Tenant& t = tenants_[seq->request->request.tenant];
   if (IsBatch(*seq)) {
     t.batch.by_deadline.insert(key);
-    t.batch_by_age.insert({absl::InfinitePast(), key.order, seq});
+    t.batch_by_age.insert(LostKey(key));
   } else {
     t.interactive.by_deadline.insert(key);
   }

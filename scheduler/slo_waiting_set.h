@@ -39,12 +39,12 @@ class SloWaitingSet {
   // One tenant's sequences of one class.
   struct Queue {
     std::set<Key> by_deadline;  // not found lost yet
-    std::set<Key> lost;         // deadline replaced by arrival order: oldest first
+    std::set<Key> lost;         // deadline replaced by arrival: oldest first
     bool empty() const { return by_deadline.empty() && lost.empty(); }
   };
   struct Tenant {
     Queue interactive, batch;
-    std::set<Key> batch_by_age;  // the batch sequences again, oldest first (aging)
+    std::set<Key> batch_by_age;  // the batch sequences again, by arrival (aging)
   };
 
   void Add(Sequence* seq, absl::Time deadline);
