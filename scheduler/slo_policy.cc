@@ -278,6 +278,8 @@ void SloPolicy::ForEachWaiting(absl::FunctionRef<bool(const Sequence*)> f) const
 }
 
 int64_t SloPolicy::TokenBudget(absl::Span<Sequence* const> running, absl::Time now) const {
+  // Once a step at least, so that the counters (metrics read them) lag by one step at most.
+  if (fairness_ != nullptr) ChargePendingOutput();
   double tightest = 0;
   step_prefills_.clear();
   const StepShape decodes = DecodeShape(running, now, &tightest, &step_prefills_);
