@@ -310,6 +310,36 @@ TEST(SloPolicyTest, AnAdapterThatMustBeLoadedAddsItsLoadTime) {
   EXPECT_DOUBLE_EQ(p.PrefillSeconds(*with_adapter), 0.012);
 }
 
+TEST(SloPolicyTest, RejectIfUnattainableCountsTheLoadOfAnAdapterThatIsNotResident) {
+  SchedulerOptions o = Options();
+  o.step_time_prior.constant = 2e-3;
+  o.step_time_prior.per_prefill_token = 1e-3;
+  testing::FakeEngineOptions e;
+  e.num_adapter_slots = 2;
+  testing::FakeEngine engine(e);
+  ManualClock clock(kT0);
+  SchedulerCore core(engine, nullptr, clock, o);
+  // 40 MB of adapter weights: 10 ms at the load-time estimate's prior 4 GB/s.
+  auto weights = std::make_shared<LoraWeights>();
+  weights->layers.resize(1);
+  weights->layers[0][0].a.assign(10'000'000, 0.0f);
+  auto adapter = std::make_shared<AdapterRef>();
+  adapter->name = "big";
+  adapter->weights = weights;
+  GenerateRequest r;
+  r.id = "plain";
+  r.prompt_token_ids.assign(10, 5);  // 12 ms predicted
+  r.max_tokens = 2;
+  r.ttft_target = absl::Milliseconds(20);
+  r.reject_if_slo_unattainable = true;
+  EXPECT_TRUE(core.Add(r, nullptr).ok());
+  r.id = "with-adapter";
+  r.adapter = adapter;  // 12 ms + the 10 ms load
+  absl::Status refused = core.Add(r, nullptr);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted) << refused;
+  EXPECT_THAT(refused.message(), HasSubstr("the predicted wait is"));
+}
+
 TEST(SloPolicyTest, OutputTokensAreChargedToTheirTenantsByTheNextChoice) {
   const StepTimeModel model = Model();
   VtcFairness fairness;
