@@ -327,17 +327,19 @@ TEST(SloPolicyTest, RejectIfUnattainableCountsTheLoadOfAnAdapterThatIsNotResiden
   adapter->name = "big";
   adapter->weights = weights;
   GenerateRequest r;
-  r.id = "plain";
-  r.prompt_token_ids.assign(10, 5);  // 12 ms predicted
+  r.id = "with-adapter";
+  r.prompt_token_ids.assign(10, 5);  // 12 ms predicted, + the 10 ms load
   r.max_tokens = 2;
   r.ttft_target = absl::Milliseconds(20);
   r.reject_if_slo_unattainable = true;
-  EXPECT_TRUE(core.Add(r, nullptr).ok());
-  r.id = "with-adapter";
-  r.adapter = adapter;  // 12 ms + the 10 ms load
+  r.adapter = adapter;
   absl::Status refused = core.Add(r, nullptr);
   EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted) << refused;
-  EXPECT_THAT(refused.message(), HasSubstr("the predicted wait is"));
+  EXPECT_THAT(refused.message(), HasSubstr("the predicted wait is 22ms"));
+  // The same request on the base model makes it.
+  r.id = "plain";
+  r.adapter = nullptr;
+  EXPECT_TRUE(core.Add(r, nullptr).ok());
 }
 
 TEST(SloPolicyTest, OutputTokensAreChargedToTheirTenantsByTheNextChoice) {
