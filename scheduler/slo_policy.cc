@@ -431,8 +431,9 @@ std::optional<absl::Duration> SloPolicy::PredictTimeToFirstToken(
   step.attended_tokens += StepShape::AttendedByChunk(0, chunk);
   absl::Duration wait = absl::Seconds(static_cast<double>(steps) * model_->Predict(step));
   // Its adapter, when not resident, is loaded before its prompt can run.
-  if (request.adapter != nullptr && adapter_load_time_)
+  if (request.adapter != nullptr && adapter_load_time_) {
     wait += adapter_load_time_(*request.adapter);
+  }
   return wait;
 }
 
