@@ -38,16 +38,34 @@ namespace {
 
 // An engine that only takes time: each step advances the clock by the cost model's prediction
 // for its shape and samples token 7 (requests ignore EOS, so each runs to max_tokens).
+// What the engine's steps were, for --diagnose.
+struct StepStats {
+  int64_t steps = 0, prefill_steps = 0, prefill_tokens = 0, decodes = 0;
+  double seconds = 0, prefill_step_seconds = 0, max_step = 0;
+};
+
 class CostModelEngine final : public Engine {
  public:
-  CostModelEngine(ManualClock& clock, StepTimeCoefficients cost) : clock_(clock), cost_(cost) {
+  CostModelEngine(ManualClock& clock, StepTimeCoefficients cost, StepStats* stats)
+      : clock_(clock), cost_(cost), stats_(stats) {
     config_.vocab_size = 32000;
     config_.max_position_embeddings = 1 << 16;
   }
   const ModelConfig& config() const override { return config_; }
   KvCacheGeometry kv_geometry() const override { return {1 << 16, 16}; }
   absl::StatusOr<StepResult> Step(const StepPlan& plan) override {
-    clock_.Advance(absl::Seconds(cost_.Predict(ShapeOf(plan))));
+    const StepShape shape = ShapeOf(plan);
+    const double seconds = cost_.Predict(shape);
+    clock_.Advance(absl::Seconds(seconds));
+    ++stats_->steps;
+    stats_->seconds += seconds;
+    stats_->decodes += shape.decode_sequences;
+    stats_->max_step = std::max(stats_->max_step, seconds);
+    if (shape.prefill_tokens > 0) {
+      ++stats_->prefill_steps;
+      stats_->prefill_tokens += shape.prefill_tokens;
+      stats_->prefill_step_seconds += seconds;
+    }
     StepResult r;
     r.seqs.resize(static_cast<size_t>(plan.num_seqs()));
     for (int32_t i = 0; i < plan.num_seqs(); ++i) {
@@ -60,6 +78,7 @@ class CostModelEngine final : public Engine {
  private:
   ManualClock& clock_;
   StepTimeCoefficients cost_;
+  StepStats* stats_;
   ModelConfig config_;
 };
 
@@ -90,8 +109,8 @@ std::vector<Class> Classes(const StepTimeCoefficients& cost) {
 struct Outcome {
   std::string cls, tenant;
   bool finished = false;
-  bool met_both = false;
-  double ttft = 0, tpot = 0;
+  bool met_both = false, met_ttft = false, met_tpot = false;
+  double ttft = 0, tpot = 0, queue = 0;
 };
 
 class Recorder final : public RequestSink {
@@ -102,6 +121,9 @@ class Recorder final : public RequestSink {
     const RequestTimings& t = *u.timings;
     out_->finished = u.status.ok();
     out_->met_both = u.status.ok() && t.met_ttft_target && t.met_tpot_target;
+    out_->met_ttft = t.met_ttft_target;
+    out_->met_tpot = t.met_tpot_target;
+    out_->queue = absl::ToDoubleSeconds(t.queue_time);
     out_->ttft = t.time_to_first_token ? absl::ToDoubleSeconds(*t.time_to_first_token) : 0;
     const double decode = absl::ToDoubleSeconds(t.e2e_latency) - out_->ttft;
     out_->tpot = t.generated_tokens > 1 ? decode / static_cast<double>(t.generated_tokens - 1) : 0;
@@ -171,9 +193,11 @@ std::vector<Arrival> Workload(const std::vector<Class>& classes,
 
 // Runs `arrivals` through a SchedulerCore with `options` to the end; one Outcome per request.
 std::vector<Outcome> Simulate(const std::vector<Arrival>& arrivals, SchedulerOptions options,
-                              const StepTimeCoefficients& cost, double* elapsed) {
+                              const StepTimeCoefficients& cost, double* elapsed,
+                              StepStats* step_stats = nullptr) {
   ManualClock clock(absl::UnixEpoch());
-  CostModelEngine engine(clock, cost);
+  StepStats unused;
+  CostModelEngine engine(clock, cost, step_stats != nullptr ? step_stats : &unused);
   options.step_time_prior = cost;  // the daemon's profiling pass would measure these
   options.max_waiting_requests = 1 << 20;
   options.max_waiting_prompt_tokens = int64_t{1} << 40;
@@ -240,8 +264,50 @@ Summary Summarize(const std::vector<Outcome>& outcomes, double elapsed,
   return s;
 }
 
+// Why requests miss: per class, which target they miss, how their TTFT splits into queueing
+// and prefill, and what the steps looked like.
+void PrintDiagnosis(const std::vector<Outcome>& outcomes, const std::vector<Class>& classes,
+                    const StepStats& steps) {
+  for (const Class& c : classes) {
+    int64_t n = 0, miss_ttft_only = 0, miss_tpot_only = 0, miss_both = 0;
+    double queue_missed = 0, prefill_missed = 0, queue_all = 0;
+    std::vector<double> queue;
+    for (const Outcome& o : outcomes) {
+      if (o.cls != c.name) continue;
+      ++n;
+      queue_all += o.queue;
+      queue.push_back(o.queue);
+      if (!o.met_ttft && !o.met_tpot) ++miss_both;
+      if (!o.met_ttft && o.met_tpot) ++miss_ttft_only;
+      if (o.met_ttft && !o.met_tpot) ++miss_tpot_only;
+      if (!o.met_ttft) {
+        queue_missed += o.queue;
+        prefill_missed += o.ttft - o.queue;
+      }
+    }
+    const int64_t missed_ttft = miss_ttft_only + miss_both;
+    const auto pct = [n](int64_t k) { return n > 0 ? 100.0 * static_cast<double>(k) / n : 0; };
+    std::printf(
+        "    %-5s n=%lld  miss TTFT only %.1f%%, TPOT only %.1f%%, both %.1f%%;  queue mean %.0fms "
+        "p50 %.0fms p99 %.0fms;  TTFT misses: queue %.0fms + prefill %.0fms (means)\n",
+        c.name.c_str(), static_cast<long long>(n), pct(miss_ttft_only), pct(miss_tpot_only),
+        pct(miss_both), n > 0 ? 1e3 * queue_all / n : 0, 1e3 * Percentile(queue, 0.5),
+        1e3 * Percentile(queue, 0.99), missed_ttft > 0 ? 1e3 * queue_missed / missed_ttft : 0,
+        missed_ttft > 0 ? 1e3 * prefill_missed / missed_ttft : 0);
+  }
+  const double k = static_cast<double>(std::max<int64_t>(1, steps.steps));
+  std::printf(
+      "    steps %lld: mean %.1fms (max %.1fms), %.0f decodes;  with prefill %.0f%% of them, mean "
+      "%.1fms, %.0f prefill tokens\n",
+      static_cast<long long>(steps.steps), 1e3 * steps.seconds / k, 1e3 * steps.max_step,
+      static_cast<double>(steps.decodes) / k, 100.0 * static_cast<double>(steps.prefill_steps) / k,
+      steps.prefill_steps > 0 ? 1e3 * steps.prefill_step_seconds / steps.prefill_steps : 0,
+      steps.prefill_steps > 0 ? static_cast<double>(steps.prefill_tokens) / steps.prefill_steps
+                              : 0);
+}
+
 int RunSweep(const StepTimeCoefficients& cost, const std::vector<double>& rates, int64_t n,
-             const std::string& plot_dir) {
+             const std::string& plot_dir, bool diagnose) {
   const std::vector<Class> classes = Classes(cost);
   for (const Class& c : classes) {
     std::printf(
@@ -264,13 +330,15 @@ int RunSweep(const StepTimeCoefficients& cost, const std::vector<double>& rates,
       o.max_num_batched_tokens = 8192;
       o.max_num_seqs = 256;
       double elapsed = 0;
-      const std::vector<Outcome> outcomes = Simulate(arrivals, o, cost, &elapsed);
+      StepStats steps;
+      const std::vector<Outcome> outcomes = Simulate(arrivals, o, cost, &elapsed, &steps);
       const Summary s = Summarize(outcomes, elapsed);
       results[kind].emplace_back(rate, s);
       std::printf("%-8s %-6.2f %8.1f%% %11.2f %12.0fms %12.1fms %12.0fms %12.1fms\n",
                   std::string(SchedulingPolicyName(kind)).c_str(), rate, 100 * s.attainment,
                   s.goodput, 1e3 * s.ttft_p99.at("chat"), 1e3 * s.tpot_p99.at("chat"),
                   1e3 * s.ttft_p99.at("doc"), 1e3 * s.tpot_p99.at("doc"));
+      if (diagnose) PrintDiagnosis(outcomes, classes, steps);
     }
   }
   // The goal's comparison: at the highest rate where fcfs still meets both targets for at least
@@ -315,7 +383,7 @@ int RunSweep(const StepTimeCoefficients& cost, const std::vector<double>& rates,
 }
 
 // A well-behaved tenant at `rate` alone, then next to a tenant sending 10x as much.
-int RunFairness(const StepTimeCoefficients& cost, double rate, int64_t n) {
+int RunFairness(const StepTimeCoefficients& cost, double rate, int64_t n, bool diagnose) {
   const std::vector<Class> classes = Classes(cost);
   struct Setup {
     const char* name;
@@ -335,11 +403,25 @@ int RunFairness(const StepTimeCoefficients& cost, double rate, int64_t n) {
     double e1 = 0, e2 = 0;
     const Summary alone =
         Summarize(Simulate(Workload(classes, {{"good", rate}}, n / 10, 2), o, cost, &e1), e1);
-    const Summary mixed = Summarize(
-        Simulate(Workload(classes, {{"good", rate}, {"noisy", 10 * rate}}, n, 2), o, cost, &e2), e2,
-        "good");
+    const std::vector<Outcome> outcomes =
+        Simulate(Workload(classes, {{"good", rate}, {"noisy", 10 * rate}}, n, 2), o, cost, &e2);
+    const Summary mixed = Summarize(outcomes, e2, "good");
     const double a = alone.ttft_p99.at("chat"), m = mixed.ttft_p99.at("chat");
     std::printf("%-20s %20.0fms %20.0fms %7.2fx\n", s.name, 1e3 * a, 1e3 * m, a > 0 ? m / a : 0);
+    if (diagnose) {
+      // Where the good tenant's chat TTFT goes: waiting to be admitted, then its prefill steps.
+      std::vector<double> queue, prefill;
+      for (const Outcome& out : outcomes) {
+        if (out.tenant != "good" || out.cls != "chat") continue;
+        queue.push_back(out.queue);
+        prefill.push_back(out.ttft - out.queue);
+      }
+      std::printf(
+          "    good chats with noisy: queue p50 %.0fms p99 %.0fms; admission to first token "
+          "p50 %.0fms p99 %.0fms\n",
+          1e3 * Percentile(queue, 0.5), 1e3 * Percentile(queue, 0.99),
+          1e3 * Percentile(prefill, 0.5), 1e3 * Percentile(prefill, 0.99));
+    }
   }
   return 0;
 }
@@ -354,12 +436,15 @@ int main(int argc, char** argv) {
   int64_t requests = 2000;
   std::string plot_dir;
   bool fairness = false;
+  bool diagnose = false;
   double fair_rate = 0;
   app.add_option("--cost-model", model, "h100 (Llama-3-8B, bench/GPU-NOTES.md) or cpu")
       ->check(CLI::IsMember({"h100", "cpu"}));
   app.add_option("--rates", rates, "Arrival rates (req/s) to sweep")->delimiter(',');
   app.add_option("--requests", requests, "Requests per run")->check(CLI::Range(10, 1000000));
   app.add_option("--plot", plot_dir, "Write gnuplot data, script and PNG here");
+  app.add_flag("--diagnose", diagnose,
+               "Per run: which class misses which target, queueing vs prefill, step sizes");
   app.add_flag("--fairness-test", fairness, "The noisy-tenant experiment instead of the sweep");
   app.add_option("--fairness-rate", fair_rate, "The well-behaved tenant's rate (req/s)");
   CLI11_PARSE(app, argc, argv);
@@ -367,11 +452,11 @@ int main(int argc, char** argv) {
       model == "h100" ? tessera::H100Llama3_8bCostModel() : tessera::CpuLlamaSmallCostModel();
   if (fairness) {
     return tessera::RunFairness(cost, fair_rate > 0 ? fair_rate : (model == "h100" ? 2.0 : 0.05),
-                                requests);
+                                requests, diagnose);
   }
   if (rates.empty()) {
     rates = model == "h100" ? std::vector<double>{5, 10, 15, 20, 25, 30, 40, 50, 60}
                             : std::vector<double>{0.05, 0.1, 0.2, 0.3, 0.4, 0.6};
   }
-  return tessera::RunSweep(cost, rates, requests, plot_dir);
+  return tessera::RunSweep(cost, rates, requests, plot_dir, diagnose);
 }

@@ -1,6 +1,7 @@
 #include "scheduler/capacity.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "absl/strings/str_cat.h"
 
@@ -150,10 +151,16 @@ Capacity::AdapterAdmission Capacity::PrepareAdapter(Sequence& seq) {
     return fail("takes ", *need, " KV blocks and the request ", own, " more, but the cache has ",
                 geometry_.num_blocks, " in all");
   }
+  const bool load = !adapters_.IsResident(*adapter);
+  const auto started = std::chrono::steady_clock::now();
   const AdapterPager::Pinned pinned = adapters_.Pin(*adapter, *need, FirstTokenBlocks(seq));
   switch (pinned.outcome) {
     case AdapterPager::Outcome::kPinned:
       r->adapter_slot = pinned.slot;
+      if (load && adapter->weights != nullptr) {
+        load_time_.Observe(adapter->weights->num_bytes(),
+                           absl::FromChrono(std::chrono::steady_clock::now() - started));
+      }
       return {Outcome::kReady};
     case AdapterPager::Outcome::kFailed:
       return fail("cannot be loaded by the engine: ", pinned.error.message());
@@ -162,6 +169,11 @@ Capacity::AdapterAdmission Capacity::PrepareAdapter(Sequence& seq) {
       break;
   }
   return {Outcome::kWait};
+}
+
+absl::Duration Capacity::PredictAdapterLoad(const AdapterRef& adapter) const {
+  if (adapters_.IsResident(adapter) || adapter.weights == nullptr) return absl::ZeroDuration();
+  return load_time_.Predict(adapter.weights->num_bytes());
 }
 
 void Capacity::PrefetchAdapters() {

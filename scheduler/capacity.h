@@ -20,6 +20,7 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "engine/engine.h"
+#include "scheduler/adapter_load_time.h"
 #include "scheduler/adapter_pager.h"
 #include "scheduler/kv_block_manager.h"
 #include "scheduler/scheduler_state.h"
@@ -64,6 +65,9 @@ class Capacity {
   // resident) before it is admitted. kWait: no slot is free, or no room for the adapter's blocks.
   // kFailed: the engine refused the adapter, or it and the request cannot fit the cache together.
   AdapterAdmission PrepareAdapter(Sequence& seq);
+  // How long loading `adapter` would delay a request now: zero when it is resident, else the
+  // load time predicted from its size and the loads measured so far.
+  absl::Duration PredictAdapterLoad(const AdapterRef& adapter) const;
   // Lets go of `r`'s adapter pin when none of its sequences runs (preempted, or finished).
   void UnpinIfWaiting(RequestState& r);
   // Lets go of `r`'s adapter pin (it finished).
@@ -92,6 +96,7 @@ class Capacity {
   KvBlockManager blocks_;
   AdapterPager adapters_;           // after blocks_, which it uses
   std::vector<Sequence*> victims_;  // MakeRoom's candidates, reused
+  AdapterLoadTime load_time_;       // learns from the loads PrepareAdapter makes
 };
 
 }  // namespace tessera

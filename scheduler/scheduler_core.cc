@@ -43,6 +43,8 @@ SchedulerCore::SchedulerCore(Engine& engine, const Tokenizer* tokenizer, const C
   stats.scheduling_policy = std::string(SchedulingPolicyName(options_.scheduling_policy));
   stats.fairness = std::string(FairnessName(options_.fairness));
   stats.step_time_coefficients = state_.step_model.Coefficients();
+  state_.policy->SetAdapterLoadTime(
+      [this](const AdapterRef& adapter) { return capacity_.PredictAdapterLoad(adapter); });
 }
 
 SchedulerCore::~SchedulerCore() = default;

@@ -19,6 +19,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -77,6 +78,9 @@ class SchedulingPolicy {
                           absl::Time /*now*/) const {
     return false;
   }
+  // How long loading an adapter into the engine takes now (zero when it is resident), for a
+  // policy that predicts first tokens. Default: ignored.
+  virtual void SetAdapterLoadTime(std::function<absl::Duration(const AdapterRef&)> /*load_time*/) {}
   // A token `seq` produced (fairness counts service with it). Default: nothing.
   virtual void OnTokenGenerated(const Sequence& /*seq*/) {}
   // How long a request arriving now would wait for its first token, when the policy can tell

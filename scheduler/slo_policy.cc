@@ -17,23 +17,40 @@ bool HasAdapter(const Sequence& seq) { return seq.request->request.adapter != nu
 // after the first, as the attainment metrics measure it: a decode that has produced k tokens
 // since its first one at t1 keeps its target T after this step if the step ends by
 // t1 + T * (k + 1). Time it banked by running faster than T may thus go into one longer step
-// (a prefill chunk that would otherwise stall it), and a fresh decode gets T itself.
-StepShape DecodeShape(absl::Span<Sequence* const> running, absl::Time now, double* tightest) {
+// (a prefill chunk that would otherwise stall it), and a fresh decode gets T itself. A decode
+// whose request missed its TTFT target does not count.
+// The running prefills go to `prefills` when it is given.
+StepShape DecodeShape(absl::Span<Sequence* const> running, absl::Time now, double* tightest,
+                      std::vector<const Sequence*>* prefills = nullptr) {
   StepShape shape;
   *tightest = std::numeric_limits<double>::infinity();
   for (const Sequence* seq : running) {
-    if (!seq->is_decode()) continue;
+    if (!seq->is_decode()) {
+      if (prefills != nullptr) prefills->push_back(seq);
+      continue;
+    }
     ++shape.decode_sequences;
     shape.attended_tokens += seq->total_len();
     if (HasAdapter(*seq)) ++shape.adapter_rows;
     const RequestState& r = *seq->request;
     if (!r.request.tpot_target.has_value()) continue;
+    if (r.request.ttft_target.has_value() && r.first_token.has_value() &&
+        *r.first_token - r.arrival > *r.request.ttft_target) {
+      continue;  // missed its TTFT already: cannot meet both whatever this step does
+    }
     const double target = Seconds(*r.request.tpot_target);
     const auto after_first = static_cast<double>(std::max<size_t>(seq->output.size(), 1) - 1);
     const double spent = r.first_token.has_value() ? Seconds(now - *r.first_token) : 0.0;
     *tightest = std::min(*tightest, std::max(0.0, target * (after_first + 1) - spent));
   }
   return shape;
+}
+
+// The tightest TTFT target counts for steps this long after its request arrived.
+constexpr absl::Duration kRecentTargetWindow = absl::Seconds(10);
+
+int64_t PromptLeft(const Sequence& seq) {
+  return std::max<int64_t>(0, seq.prompt_len() - seq.num_computed);
 }
 
 }  // namespace
@@ -57,6 +74,14 @@ absl::Time SloPolicy::Deadline(const Sequence& seq) const {
 }
 
 double SloPolicy::PrefillSeconds(const Sequence& seq) const {
+  double seconds = ComputeSeconds(seq);
+  if (HasAdapter(seq) && adapter_load_time_ && seq.request->adapter_slot < 0) {
+    seconds += Seconds(adapter_load_time_(*seq.request->request.adapter));
+  }
+  return seconds;
+}
+
+double SloPolicy::ComputeSeconds(const Sequence& seq) const {
   const int64_t left = std::max<int64_t>(0, seq.prompt_len() - seq.num_computed);
   StepShape shape;
   shape.prefill_tokens = left;
@@ -65,14 +90,78 @@ double SloPolicy::PrefillSeconds(const Sequence& seq) const {
   return model_->Predict(shape);
 }
 
-bool SloPolicy::IsLostCause(const Sequence& seq, absl::Time now) const {
+bool SloPolicy::LostAlone(const Sequence& seq, absl::Time now) const {
   return seq.request->request.ttft_target.has_value() &&
          now + absl::Seconds(PrefillSeconds(seq)) > Deadline(seq);
 }
 
-void SloPolicy::Enqueue(Sequence* seq, absl::Time) {
-  waiting_.push_back(seq);
-  if (fairness_ != nullptr) fairness_->OnWaiting(seq->request->request.tenant);
+bool SloPolicy::LostForGood(const Sequence& seq, absl::Time now) const {
+  return seq.request->request.ttft_target.has_value() &&
+         now + absl::Seconds(ComputeSeconds(seq)) > Deadline(seq);
+}
+
+bool SloPolicy::IsLostCause(const Sequence& seq, absl::Time now) const {
+  if (!seq.request->request.ttft_target.has_value()) return false;
+  if (LostAlone(seq, now)) return true;
+  RefreshDoomed(now);
+  return doomed_.contains(&seq);
+}
+
+void SloPolicy::RefreshDoomed(absl::Time now) const {
+  if (doomed_at_ == now && doomed_version_ == version_) return;
+  doomed_at_ = now;
+  doomed_version_ = version_;
+  doomed_.clear();
+  // Needs the step's shape (TokenBudget at this time); between steps nothing is given up.
+  if (step_at_ != now || step_prefill_tokens_ <= 0) return;
+  struct Job {
+    absl::Time deadline;
+    int64_t left;
+    const Sequence* seq;
+  };
+  std::vector<Job> jobs;
+  for (const SloWaitingSet::Key& k : waiting_.by_deadline()) {
+    if (jobs.size() >= kDoomWindow) break;
+    if (k.seq->request->request.ttft_target.has_value()) {
+      jobs.push_back({k.deadline, PromptLeft(*k.seq), k.seq});
+    }
+  }
+  // Running prefills compete for the same steps (waiting requests may be fed before them).
+  for (const Sequence* s : step_prefills_) {
+    if (s->request->request.ttft_target.has_value()) {
+      jobs.push_back({Deadline(*s), PromptLeft(*s), s});
+    }
+  }
+  std::sort(jobs.begin(), jobs.end(),
+            [](const Job& a, const Job& b) { return a.deadline < b.deadline; });
+  // Moore-Hodgson over steps of step_prefill_tokens_: a job finishes at the end of the step
+  // that feeds its last token; when one would be late, the largest job so far is given up.
+  std::vector<std::pair<int64_t, const Sequence*>> kept;  // max-heap by tokens left
+  int64_t tokens = 0;
+  for (const Job& job : jobs) {
+    tokens += job.left;
+    kept.emplace_back(job.left, job.seq);
+    std::push_heap(kept.begin(), kept.end());
+    const int64_t steps = (tokens + step_prefill_tokens_ - 1) / step_prefill_tokens_;
+    if (now + absl::Seconds(static_cast<double>(steps) * step_seconds_) > job.deadline) {
+      std::pop_heap(kept.begin(), kept.end());
+      tokens -= kept.back().first;
+      doomed_.insert(kept.back().second);
+      kept.pop_back();
+    }
+  }
+}
+
+void SloPolicy::Enqueue(Sequence* seq, absl::Time now) {
+  const RequestState& r = *seq->request;
+  if (r.request.ttft_target.has_value() && (*r.request.ttft_target <= recent_ttft_target_ ||
+                                            now - recent_ttft_at_ > kRecentTargetWindow)) {
+    recent_ttft_target_ = *r.request.ttft_target;
+    recent_ttft_at_ = now;
+  }
+  waiting_.Add(seq, Deadline(*seq));
+  ++version_;
+  if (fairness_ != nullptr) fairness_->OnWaiting(r.request.tenant);
 }
 
 void SloPolicy::Requeue(Sequence* seq) { requeued_.push_front(seq); }
@@ -81,31 +170,74 @@ void SloPolicy::LeftWaiting(const Sequence& seq) {
   if (fairness_ != nullptr) fairness_->OnLeftWaiting(seq.request->request.tenant).IgnoreError();
 }
 
-std::vector<Sequence*>::const_iterator SloPolicy::Best(absl::Time now) const {
-  // One pass: the smallest (class, tenant's service, lost cause, deadline or arrival, arrival).
-  using Key = std::tuple<bool, double, bool, absl::Time, absl::Time>;
-  auto best = waiting_.end();
-  Key best_key;
-  for (auto it = waiting_.begin(); it != waiting_.end(); ++it) {
-    const Sequence& seq = **it;
-    const RequestState& r = *seq.request;
-    const bool yields = YieldsToInteractive(seq, now);
-    const double service = fairness_ != nullptr ? fairness_->Counter(r.request.tenant) : 0.0;
-    const absl::Time deadline = Deadline(seq);
-    const bool lost = IsLostCause(seq, now);
-    const Key key{yields, service, lost, lost ? r.arrival : deadline, r.arrival};
-    if (best == waiting_.end() || key < best_key) {
-      best = it;
-      best_key = key;
+void SloPolicy::Consider(SloWaitingSet::Queue& queue, double service, absl::Time now,
+                         Choice* best) const {
+  // Skips the sequences the deadline layout gives up (at most kDoomWindow of them) and moves
+  // those lost for good; the first feasible one is the queue's candidate.
+  const Sequence* doomed = nullptr;
+  int64_t doomed_order = 0;
+  for (auto it = queue.by_deadline.begin(); it != queue.by_deadline.end();) {
+    const SloWaitingSet::Key key = *it;
+    ++it;
+    const Sequence& seq = *key.seq;
+    if (LostForGood(seq, now)) {
+      waiting_.MarkLost(queue, key);
+      continue;
     }
+    if (seq.request->request.ttft_target.has_value() && IsLostCause(seq, now)) {
+      if (doomed == nullptr) {
+        doomed = &seq;
+        doomed_order = key.order;
+      }
+      continue;
+    }
+    const Rank rank{YieldsToInteractive(seq, now), service, false, key.deadline, key.order};
+    if (best->seq == nullptr || rank < best->rank) *best = {key.seq, rank};
+    return;
+  }
+  // None feasible: the oldest of the lost and the given up.
+  Sequence* oldest = nullptr;
+  int64_t order = 0;
+  if (!queue.lost.empty()) {
+    oldest = queue.lost.begin()->seq;
+    order = queue.lost.begin()->order;
+  }
+  if (doomed != nullptr && (oldest == nullptr || doomed_order < order)) {
+    oldest = const_cast<Sequence*>(doomed);
+    order = doomed_order;
+  }
+  if (oldest == nullptr) return;
+  const Rank rank{YieldsToInteractive(*oldest, now), service, true, oldest->request->arrival,
+                  order};
+  if (best->seq == nullptr || rank < best->rank) *best = {oldest, rank};
+}
+
+SloPolicy::Choice SloPolicy::Best(absl::Time now) const {
+  if (fairness_ != nullptr) ChargePendingOutput();
+  // Per tenant its best candidate, then the smallest rank: class first, then the tenant's
+  // service (VTC), then feasible before lost, then deadline (lost: arrival).
+  Choice best;
+  for (auto& [name, tenant] : waiting_.tenants()) {
+    const double service = fairness_ != nullptr ? fairness_->Counter(name) : 0.0;
+    Consider(tenant.interactive, service, now, &best);
+    if (tenant.batch.empty()) continue;
+    // Batch requests that waited past batch_max_wait compete as interactive work (they are
+    // admitted soon, so few are aged at a time).
+    for (const SloWaitingSet::Key& aged : tenant.batch_by_age) {
+      if (YieldsToInteractive(*aged.seq, now)) break;
+      const bool lost = IsLostCause(*aged.seq, now);
+      const Rank rank{false, service, lost, lost ? aged.seq->request->arrival : Deadline(*aged.seq),
+                      aged.order};
+      if (best.seq == nullptr || rank < best.rank) best = {aged.seq, rank};
+    }
+    Consider(tenant.batch, service, now, &best);
   }
   return best;
 }
 
 Sequence* SloPolicy::Next(absl::Time now) const {
   if (!requeued_.empty()) return requeued_.front();
-  auto it = Best(now);
-  return it == waiting_.end() ? nullptr : *it;
+  return Best(now).seq;
 }
 
 void SloPolicy::PopNext(absl::Time now) {
@@ -113,15 +245,15 @@ void SloPolicy::PopNext(absl::Time now) {
     requeued_.pop_front();
     return;
   }
-  auto it = Best(now);
-  if (it == waiting_.end()) return;
-  const Sequence& seq = **it;
-  LeftWaiting(seq);
+  Sequence* seq = Best(now).seq;
+  if (seq == nullptr) return;
+  waiting_.Remove(seq);
+  ++version_;
+  LeftWaiting(*seq);
   // The prompt is service once, at first admission; recomputation after preemption is not.
   if (fairness_ != nullptr) {
-    fairness_->ChargeInput(seq.request->request.tenant, seq.prompt_len()).IgnoreError();
+    fairness_->ChargeInput(seq->request->request.tenant, seq->prompt_len()).IgnoreError();
   }
-  waiting_.erase(it);
 }
 
 bool SloPolicy::Remove(const Sequence* seq) {
@@ -129,10 +261,9 @@ bool SloPolicy::Remove(const Sequence* seq) {
     requeued_.erase(it);
     return true;
   }
-  auto it = std::find(waiting_.begin(), waiting_.end(), seq);
-  if (it == waiting_.end()) return false;
-  LeftWaiting(**it);
-  waiting_.erase(it);
+  if (!waiting_.Remove(seq)) return false;
+  ++version_;
+  LeftWaiting(*seq);
   return true;
 }
 
@@ -141,44 +272,77 @@ void SloPolicy::ForEachWaiting(absl::FunctionRef<bool(const Sequence*)> f) const
   for (const Sequence* seq : requeued_) {
     if (!f(seq)) return;
   }
-  std::vector<const Sequence*> by_deadline(waiting_.begin(), waiting_.end());
-  std::stable_sort(
-      by_deadline.begin(), by_deadline.end(),
-      [&](const Sequence* a, const Sequence* b) { return Deadline(*a) < Deadline(*b); });
-  for (const Sequence* seq : by_deadline) {
-    if (!f(seq)) return;
+  for (const SloWaitingSet::Key& k : waiting_.by_deadline()) {
+    if (!f(k.seq)) return;
   }
 }
 
 int64_t SloPolicy::TokenBudget(absl::Span<Sequence* const> running, absl::Time now) const {
+  // Once a step at least, so that the counters (metrics read them) lag by one step at most.
+  if (fairness_ != nullptr) ChargePendingOutput();
   double tightest = 0;
-  const StepShape decodes = DecodeShape(running, now, &tightest);
-  if (!std::isfinite(tightest)) return max_num_batched_tokens_;
+  step_prefills_.clear();
+  const StepShape decodes = DecodeShape(running, now, &tightest, &step_prefills_);
   const int64_t d = decodes.decode_sequences;
   const int64_t cap = std::max<int64_t>(0, max_num_batched_tokens_ - d);
-  const int64_t prefill = model_->MaxPrefillTokens(decodes, tightest, cap);
-  // Even the decodes alone are predicted over the target: feed just them (the prefills wait for
-  // decodes to finish, which they do within their max_tokens).
-  return std::min<int64_t>(max_num_batched_tokens_, d + std::max<int64_t>(0, prefill));
+  int64_t budget = max_num_batched_tokens_;
+  if (std::isfinite(tightest)) {
+    const int64_t prefill = model_->MaxPrefillTokens(decodes, tightest, cap);
+    // Even the decodes alone are predicted over the target: feed just them (the prefills wait
+    // for decodes to finish, which they do within their max_tokens).
+    budget = std::min<int64_t>(max_num_batched_tokens_, d + std::max<int64_t>(0, prefill));
+  }
+  // Two steps within the tightest recent TTFT target: one that a new arrival waits for, its own.
+  // A preference, not a target: it never takes the last prefill token of a step.
+  if (now - recent_ttft_at_ <= kRecentTargetWindow && budget > d) {
+    const int64_t prefill = model_->MaxPrefillTokens(
+        decodes, std::min(tightest, Seconds(recent_ttft_target_) / 2), cap);
+    budget = std::min(budget, d + std::max<int64_t>(1, prefill));
+  }
+  // What the finishing-time layout needs of this step.
+  step_at_ = now;
+  doomed_at_ = absl::InfinitePast();  // laid out again with this step's shape
+  step_prefill_tokens_ = budget - d;
+  StepShape step = decodes;
+  step.prefill_tokens += step_prefill_tokens_;
+  step.attended_tokens += StepShape::AttendedByChunk(0, step_prefill_tokens_);
+  step_seconds_ = model_->Predict(step);
+  return budget;
 }
 
 void SloPolicy::OrderRunning(absl::Span<Sequence* const> running, absl::Time now,
                              std::vector<Sequence*>* order) const {
   // Class first (as the priority policy); within a class decodes first (they carry the TPOT
-  // targets), then prefills by deadline.
+  // targets), then prefills by deadline. One pass over `running` (it is per step, at hundreds of
+  // sequences): interactive decodes go straight to `order`, the rest wait in scratch lists.
   order->clear();
-  for (bool yielding : {false, true}) {
-    for (Sequence* seq : running) {
-      if (YieldsToInteractive(*seq, now) == yielding && seq->is_decode()) order->push_back(seq);
+  order_prefills_.clear();
+  order_yielding_.clear();
+  for (Sequence* seq : running) {
+    if (YieldsToInteractive(*seq, now)) {
+      order_yielding_.push_back(seq);
+    } else if (seq->is_decode()) {
+      order->push_back(seq);
+    } else {
+      order_prefills_.push_back(seq);
     }
-    const size_t prefills = order->size();
-    for (Sequence* seq : running) {
-      if (YieldsToInteractive(*seq, now) == yielding && !seq->is_decode()) order->push_back(seq);
-    }
-    std::stable_sort(
-        order->begin() + static_cast<std::ptrdiff_t>(prefills), order->end(),
-        [&](const Sequence* a, const Sequence* b) { return Deadline(*a) < Deadline(*b); });
   }
+  const auto by_deadline = [&](const Sequence* a, const Sequence* b) {
+    return Deadline(*a) < Deadline(*b);
+  };
+  std::stable_sort(order_prefills_.begin(), order_prefills_.end(), by_deadline);
+  order->insert(order->end(), order_prefills_.begin(), order_prefills_.end());
+  if (order_yielding_.empty()) return;
+  order_prefills_.clear();
+  for (Sequence* seq : order_yielding_) {
+    if (seq->is_decode()) {
+      order->push_back(seq);
+    } else {
+      order_prefills_.push_back(seq);
+    }
+  }
+  std::stable_sort(order_prefills_.begin(), order_prefills_.end(), by_deadline);
+  order->insert(order->end(), order_prefills_.begin(), order_prefills_.end());
 }
 
 bool SloPolicy::MayPreemptFor(const Sequence& head, absl::Time now) const {
@@ -216,7 +380,25 @@ bool SloPolicy::RanksAhead(const Sequence& waiting, const Sequence& running, abs
 }
 
 void SloPolicy::OnTokenGenerated(const Sequence& seq) {
-  if (fairness_ != nullptr) fairness_->ChargeOutput(seq.request->request.tenant, 1).IgnoreError();
+  if (fairness_ == nullptr) return;
+  const RequestState& r = *seq.request;
+  if (r.tenant == nullptr) {  // not through the core: no stable tenant entry to count under
+    fairness_->ChargeOutput(r.request.tenant, 1).IgnoreError();
+    return;
+  }
+  // A token per running sequence per step: counted here, charged by name once per tenant
+  // (ChargePendingOutput) instead of a lookup by name per token.
+  PendingOutput& p = pending_output_[r.tenant];
+  if (p.tokens == 0 && p.tenant.empty()) p.tenant = r.request.tenant;
+  ++p.tokens;
+}
+
+void SloPolicy::ChargePendingOutput() const {
+  for (auto& [stats, p] : pending_output_) {
+    if (p.tokens == 0) continue;
+    fairness_->ChargeOutput(p.tenant, p.tokens).IgnoreError();
+    p.tokens = 0;
+  }
 }
 
 std::optional<absl::Duration> SloPolicy::PredictTimeToFirstToken(
@@ -234,8 +416,9 @@ std::optional<absl::Duration> SloPolicy::PredictTimeToFirstToken(
     if (!s->is_decode()) ahead += left(s);
   }
   for (const Sequence* s : requeued_) ahead += left(s);
-  for (const Sequence* s : waiting_) {
-    if ((batch || !YieldsToInteractive(*s, now)) && Deadline(*s) <= deadline) ahead += left(s);
+  for (const SloWaitingSet::Key& k : waiting_.by_deadline()) {
+    if (k.deadline > deadline) break;
+    if (batch || !YieldsToInteractive(*k.seq, now)) ahead += left(k.seq);
   }
   double tightest = 0;
   const StepShape decodes = DecodeShape(running, now, &tightest);
@@ -246,7 +429,12 @@ std::optional<absl::Duration> SloPolicy::PredictTimeToFirstToken(
   const int64_t chunk = std::min(ahead, per_step);
   step.prefill_tokens += chunk;
   step.attended_tokens += StepShape::AttendedByChunk(0, chunk);
-  return absl::Seconds(static_cast<double>(steps) * model_->Predict(step));
+  absl::Duration wait = absl::Seconds(static_cast<double>(steps) * model_->Predict(step));
+  // Its adapter, when not resident, is loaded before its prompt can run.
+  if (request.adapter != nullptr && adapter_load_time_) {
+    wait += adapter_load_time_(*request.adapter);
+  }
+  return wait;
 }
 
 }  // namespace tessera

@@ -17,17 +17,40 @@
 //   - Victims: batch before interactive, then the most slack (latest deadline), then the newest.
 // Ordering and budgets change only timing: a request's tokens are the same under every policy.
 //
-// Admission order is a linear scan of the waiting sequences per admission: O(waiting) each, a
-// few microseconds for the default queue bound of 1024.
+// Why these rules (bench/slo_sim --diagnose shows what misses and why):
+//   - A decode whose request already missed its TTFT target no longer limits the budget: it
+//     cannot meet both targets whatever the step does, and its TPOT would only shrink the steps
+//     of those that still can.
+//   - Steps are also kept within half the tightest TTFT target among recent arrivals (10 s): a
+//     request that arrives just after a step began waits for it and is then fed in the next one,
+//     so two steps must fit its target. Without it, a document prefilled in one long step at
+//     light load made chats that arrived meanwhile miss.
+//   - Lost causes are decided early, by predicting finishing times: the waiting and prefilling
+//     requests with targets, earliest deadline first, are laid out over the steps the current
+//     budget leaves for prefill (Moore-Hodgson: where one would finish late, the one with the
+//     most prompt left so far is given up), so that under overload a long prompt that would make
+//     several short ones late waits instead of them. Only the first kDoomWindow deadlines are
+//     laid out, which bounds the cost per step.
+//   - An adapter that must be loaded adds its predicted load time to the request's prefill
+//     (ordering, lost causes and reject_if_slo_unattainable).
+//
+// Waiting requests are kept in per-tenant deadline-ordered sets (SloWaitingSet): choosing the
+// next one costs O(tenants x log waiting), not a scan of the queue.
 //
 // Not thread-safe (SchedulingPolicy).
 #ifndef TESSERA_SCHEDULER_SLO_POLICY_H_
 #define TESSERA_SCHEDULER_SLO_POLICY_H_
 
 #include <deque>
+#include <functional>
+#include <string>
+#include <tuple>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "scheduler/scheduling_policy.h"
+#include "scheduler/slo_waiting_set.h"
 #include "scheduler/step_time_model.h"
 #include "scheduler/vtc_fairness.h"
 
@@ -45,6 +68,9 @@ class SloPolicy final : public SchedulingPolicy {
   void PopNext(absl::Time now) override;
   bool Remove(const Sequence* seq) override;
   size_t num_waiting() const override { return requeued_.size() + waiting_.size(); }
+  void SetAdapterLoadTime(std::function<absl::Duration(const AdapterRef&)> load_time) override {
+    adapter_load_time_ = std::move(load_time);
+  }
   void ForEachWaiting(absl::FunctionRef<bool(const Sequence*)> f) const override;
 
   int64_t TokenBudget(absl::Span<Sequence* const> running, absl::Time now) const override;
@@ -65,25 +91,78 @@ class SloPolicy final : public SchedulingPolicy {
 
   // The TTFT deadline of `seq`'s request: arrival + its target, or + best_effort_ttft.
   absl::Time Deadline(const Sequence& seq) const;
-  // Predicted seconds to prefill what `seq` has left of its prompt in one step alone.
+  // Predicted seconds to prefill what `seq` has left of its prompt in one step alone, plus its
+  // adapter's load when that is not resident.
   double PrefillSeconds(const Sequence& seq) const;
-  // Whether `seq` cannot meet its TTFT target even if it ran now, alone.
+  // Whether `seq` cannot meet its TTFT target even if it ran now, alone (for good, as time only
+  // moves on), or will not in the deadline schedule of the requests with targets (for now).
   bool IsLostCause(const Sequence& seq, absl::Time now) const;
 
+  // How many deadlines, earliest first, the finishing-time prediction lays out per step.
+  static constexpr size_t kDoomWindow = 128;
+
  private:
+  // (yields to interactive, tenant's service, lost, deadline or arrival if lost, entry order):
+  // the smaller is admitted first.
+  using Rank = std::tuple<bool, double, bool, absl::Time, int64_t>;
+  struct Choice {
+    Sequence* seq = nullptr;
+    Rank rank;
+  };
+
   // Whether `seq` gives way to interactive work at `now` (batch, younger than batch_max_wait).
   bool YieldsToInteractive(const Sequence& seq, absl::Time now) const;
-  // The waiting sequence (not requeued) to admit next, or waiting_.end().
-  std::vector<Sequence*>::const_iterator Best(absl::Time now) const;
+  // Not even a step of its own now (and its adapter's load) would make its deadline.
+  bool LostAlone(const Sequence& seq, absl::Time now) const;
+  // Lost for good: as LostAlone without the adapter's load, which may yet be avoided (a prefetch
+  // makes the adapter resident); time only moves on, so this stays true.
+  bool LostForGood(const Sequence& seq, absl::Time now) const;
+  // Predicted seconds of the prefill alone, without any adapter load.
+  double ComputeSeconds(const Sequence& seq) const;
+  // The waiting sequence (not requeued) to admit next.
+  Choice Best(absl::Time now) const;
+  // The best of `queue` for a tenant with `service`: the earliest deadline that is not lost
+  // (moving those lost for good out of the way), else the oldest lost one.
+  void Consider(SloWaitingSet::Queue& queue, double service, absl::Time now, Choice* best) const;
+  // Recomputes doomed_ (the Moore-Hodgson layout) once per step and change of the queue.
+  void RefreshDoomed(absl::Time now) const;
   void LeftWaiting(const Sequence& seq);
+  // Charges the output tokens counted since the last call to their tenants' service.
+  void ChargePendingOutput() const;
 
   int64_t max_num_batched_tokens_;
   absl::Duration batch_max_wait_;
   absl::Duration best_effort_ttft_;
   const StepTimeModel* model_;
   VtcFairness* fairness_;
+  std::function<absl::Duration(const AdapterRef&)> adapter_load_time_;
   std::deque<Sequence*> requeued_;  // preempted, in the order they go back
-  std::vector<Sequence*> waiting_;  // never run, in arrival order
+  // Never run. Mutable: finding the next one moves the lost ones it meets out of the way.
+  mutable SloWaitingSet waiting_;
+  int64_t version_ = 0;  // changes whenever a sequence joins or leaves waiting_
+
+  // What the step at step_at_ looked like when TokenBudget sized it: its running prefills and the
+  // prefill it leaves per step (tokens, predicted step seconds); the finishing-time layout uses it.
+  mutable absl::Time step_at_ = absl::InfinitePast();
+  mutable std::vector<const Sequence*> step_prefills_;
+  mutable int64_t step_prefill_tokens_ = 0;
+  mutable double step_seconds_ = 0;
+  // Output tokens not charged to fairness_ yet, by tenant (the stats entry is stable; the name
+  // is kept because a request may be gone by the time they are charged).
+  struct PendingOutput {
+    std::string tenant;
+    int64_t tokens = 0;
+  };
+  mutable absl::flat_hash_map<const TenantStats*, PendingOutput> pending_output_;
+  // OrderRunning's scratch lists, reused from step to step.
+  mutable std::vector<Sequence*> order_prefills_, order_yielding_;
+  // Sequences the layout gives up, as of (doomed_at_, doomed_version_).
+  mutable absl::flat_hash_set<const Sequence*> doomed_;
+  mutable absl::Time doomed_at_ = absl::InfinitePast();
+  mutable int64_t doomed_version_ = -1;
+  // The tightest TTFT target among arrivals of the last kRecentTargetWindow, and when it came.
+  absl::Duration recent_ttft_target_ = absl::InfiniteDuration();
+  absl::Time recent_ttft_at_ = absl::InfinitePast();
 };
 
 }  // namespace tessera

@@ -2,10 +2,17 @@
 // (and is the largest that does), admission is earliest deadline first with lost causes after
 // feasible requests, VTC picks the tenant with the least service, victims are batch then the
 // most slack, and reject_if_slo_unattainable refuses through the core with the predicted wait.
+// Then the rules that bench/slo_sim --diagnose led to: decodes that missed their TTFT no longer
+// limit the budget, steps stay within half the tightest recent TTFT target, lost causes are
+// decided by the finishing-time layout (Moore-Hodgson), and an adapter that must be loaded adds
+// its load time; the per-tenant waiting sets admit in the same order as a scan would.
 #include "scheduler/slo_policy.h"
 
+#include <algorithm>
 #include <memory>
+#include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -47,6 +54,11 @@ class Sequences {
   static void Decoding(Sequence* seq) {
     seq->output = {7};
     seq->num_computed = seq->prompt_len();
+  }
+  // Makes `seq`'s request one that got its first token at `at`.
+  static void FirstTokenAt(Sequence* seq, absl::Time at) {
+    Decoding(seq);
+    seq->request->first_token = at;
   }
 
  private:
@@ -199,6 +211,204 @@ TEST(SloPolicyTest, RejectIfUnattainableRefusesWithThePredictedWait) {
   r.ttft_target = absl::Seconds(1);
   r.id = "fine";
   EXPECT_TRUE(core.Add(r, nullptr).ok());
+}
+
+TEST(SloPolicyTest, DecodesThatMissedTheirTtftDoNotLimitTheBudget) {
+  const StepTimeModel model = Model();
+  SloPolicy p(Options(), &model, nullptr);
+  Sequences s;
+  // Both decode with a 20.5 ms TPOT target; `missed` got its first token 200 ms after arrival,
+  // past its 100 ms TTFT target, so it cannot meet both whatever the step does.
+  Sequence* missed = s.Make(kT0, absl::Milliseconds(100), absl::Microseconds(20500));
+  Sequences::FirstTokenAt(missed, kT0 + absl::Milliseconds(200));
+  Sequence* met =
+      s.Make(kT0 + absl::Milliseconds(150), absl::Milliseconds(100), absl::Microseconds(20500));
+  Sequences::FirstTokenAt(met, kT0 + absl::Milliseconds(200));
+  const absl::Time now = kT0 + absl::Milliseconds(200);
+  EXPECT_EQ(p.TokenBudget({missed}, now), 512);
+  // 2 decodes: 3 ms; the target of the one that still can leaves 17 prefill tokens.
+  EXPECT_EQ(p.TokenBudget({missed, met}, now), 2 + 17);
+}
+
+TEST(SloPolicyTest, StepsStayWithinHalfTheTightestRecentTtftTarget) {
+  const StepTimeModel model = Model();
+  SloPolicy p(Options(), &model, nullptr);
+  Sequences s;
+  Sequence* decode = s.Make(kT0, std::nullopt);  // no TPOT target: no limit of its own
+  Sequences::Decoding(decode);
+  EXPECT_EQ(p.TokenBudget({decode}, kT0), 512);
+  // A request with a 40 ms TTFT target arrives: a step may take 20 ms, so that one arriving
+  // just after it began is fed in the next and still makes 40 ms. 2 + 0.5 ms: 17 prefill tokens.
+  Sequence* chat = s.Make(kT0, absl::Milliseconds(40));
+  p.Enqueue(chat, kT0);
+  p.PopNext(kT0);
+  EXPECT_EQ(p.TokenBudget({decode}, kT0 + absl::Seconds(1)), 1 + 17);
+  // It counts for 10 s after that arrival.
+  EXPECT_EQ(p.TokenBudget({decode}, kT0 + absl::Seconds(11)), 512);
+  // A target that not even the decodes fit in twice still leaves one prefill token (the steps
+  // must go on).
+  Sequence* tiny = s.Make(kT0 + absl::Seconds(20), absl::Milliseconds(2));
+  p.Enqueue(tiny, kT0 + absl::Seconds(20));
+  EXPECT_EQ(p.TokenBudget({decode}, kT0 + absl::Seconds(20)), 1 + 1);
+}
+
+TEST(SloPolicyTest, ALongPromptThatWouldMakeShortOnesLateIsGivenUp) {
+  const StepTimeModel model = Model();
+  SchedulerOptions o = Options();
+  o.max_num_batched_tokens = 20;  // steps of 20 prefill tokens: 22 ms each
+  SloPolicy p(o, &model, nullptr);
+  Sequences s;
+  // Alone, each makes its deadline (the document's 60 tokens: 3 steps, 66 ms of 70). In
+  // deadline order the document goes first and the chats after it would finish in steps 4 and
+  // 5 (88, 110 ms), past their 80 ms; given up, it lets all three chats make it.
+  Sequence* doc = s.Make(kT0, absl::Milliseconds(70), std::nullopt, 60);
+  Sequence* c1 = s.Make(kT0, absl::Milliseconds(80));
+  Sequence* c2 = s.Make(kT0, absl::Milliseconds(80));
+  Sequence* c3 = s.Make(kT0, absl::Milliseconds(80));
+  for (Sequence* q : {doc, c1, c2, c3}) p.Enqueue(q, kT0);
+  EXPECT_FALSE(p.IsLostCause(*doc, kT0));  // before a step is sized, nothing is laid out
+  EXPECT_EQ(p.TokenBudget({}, kT0), 20);
+  EXPECT_TRUE(p.IsLostCause(*doc, kT0));
+  for (Sequence* c : {c1, c2, c3}) EXPECT_FALSE(p.IsLostCause(*c, kT0));
+  std::vector<Sequence*> order;
+  while (Sequence* q = p.Next(kT0)) {
+    order.push_back(q);
+    p.PopNext(kT0);
+  }
+  EXPECT_EQ(order, (std::vector<Sequence*>{c1, c2, c3, doc}));
+}
+
+TEST(SloPolicyTest, AnAdapterThatMustBeLoadedAddsItsLoadTime) {
+  const StepTimeModel model = Model();
+  SloPolicy p(Options(), &model, nullptr);
+  absl::Duration load = absl::Milliseconds(50);
+  p.SetAdapterLoadTime([&](const AdapterRef&) { return load; });
+  Sequences s;
+  auto adapter = std::make_shared<AdapterRef>();
+  adapter->name = "sql";
+  // 10 prompt tokens: 12 ms; with the 50 ms load 62 ms, past the 60 ms target.
+  Sequence* with_adapter = s.Make(kT0, absl::Milliseconds(60));
+  with_adapter->request->request.adapter = adapter;
+  Sequence* plain = s.Make(kT0, absl::Milliseconds(100));
+  EXPECT_DOUBLE_EQ(p.PrefillSeconds(*with_adapter), 0.012 + 0.050);
+  EXPECT_TRUE(p.IsLostCause(*with_adapter, kT0));
+  p.Enqueue(with_adapter, kT0);
+  p.Enqueue(plain, kT0);
+  EXPECT_EQ(p.Next(kT0), plain);  // the earlier deadline is a lost cause
+  // The wait predicted for reject_if_slo_unattainable counts the load too.
+  const absl::Duration with_load =
+      *p.PredictTimeToFirstToken(with_adapter->request->request, {}, kT0 + absl::Milliseconds(1));
+  load = absl::ZeroDuration();  // resident now
+  const absl::Duration resident =
+      *p.PredictTimeToFirstToken(with_adapter->request->request, {}, kT0 + absl::Milliseconds(1));
+  EXPECT_EQ(with_load - resident, absl::Milliseconds(50));
+  EXPECT_FALSE(p.IsLostCause(*with_adapter, kT0));
+  EXPECT_EQ(p.Next(kT0), with_adapter);
+  // Once it holds its slot (admitted), no load is predicted whatever the estimate says.
+  load = absl::Milliseconds(50);
+  with_adapter->request->adapter_slot = 0;
+  EXPECT_DOUBLE_EQ(p.PrefillSeconds(*with_adapter), 0.012);
+}
+
+TEST(SloPolicyTest, RejectIfUnattainableCountsTheLoadOfAnAdapterThatIsNotResident) {
+  SchedulerOptions o = Options();
+  o.step_time_prior.constant = 2e-3;
+  o.step_time_prior.per_prefill_token = 1e-3;
+  testing::FakeEngineOptions e;
+  e.num_adapter_slots = 2;
+  testing::FakeEngine engine(e);
+  ManualClock clock(kT0);
+  SchedulerCore core(engine, nullptr, clock, o);
+  // 40 MB of adapter weights: 10 ms at the load-time estimate's prior 4 GB/s.
+  auto weights = std::make_shared<LoraWeights>();
+  weights->layers.resize(1);
+  weights->layers[0][0].a.assign(10'000'000, 0.0f);
+  auto adapter = std::make_shared<AdapterRef>();
+  adapter->name = "big";
+  adapter->weights = weights;
+  GenerateRequest r;
+  r.id = "with-adapter";
+  r.prompt_token_ids.assign(10, 5);  // 12 ms predicted, + the 10 ms load
+  r.max_tokens = 2;
+  r.ttft_target = absl::Milliseconds(20);
+  r.reject_if_slo_unattainable = true;
+  r.adapter = adapter;
+  absl::Status refused = core.Add(r, nullptr);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted) << refused;
+  EXPECT_THAT(refused.message(), HasSubstr("the predicted wait is 22ms"));
+  // The same request on the base model makes it.
+  r.id = "plain";
+  r.adapter = nullptr;
+  EXPECT_TRUE(core.Add(r, nullptr).ok());
+}
+
+TEST(SloPolicyTest, OutputTokensAreChargedToTheirTenantsByTheNextChoice) {
+  const StepTimeModel model = Model();
+  VtcFairness fairness;
+  SloPolicy p(Options(), &model, &fairness);
+  Sequences s;
+  TenantStats stats_a;  // as the core gives each request its tenant's stable stats entry
+  Sequence* a1 = s.Make(kT0, absl::Milliseconds(100), std::nullopt, 10, "a");
+  a1->request->tenant = &stats_a;
+  Sequence* b1 = s.Make(kT0, absl::Milliseconds(500), std::nullopt, 10, "b");
+  p.Enqueue(a1, kT0);
+  p.PopNext(kT0);  // a: 10 input tokens
+  for (int i = 0; i < 3; ++i) p.OnTokenGenerated(*a1);
+  p.Enqueue(b1, kT0);
+  EXPECT_EQ(p.Next(kT0), b1);
+  EXPECT_DOUBLE_EQ(fairness.Counter("a"), 10 + 2 * 3);
+}
+
+// The admission order of the per-tenant sets against a scan of every waiting sequence for the
+// smallest (class, tenant's service, lost, deadline or arrival when lost, arrival) -- the order
+// the policy documents -- over random queues, tenants, classes and targets.
+TEST(SloPolicyTest, AdmissionOrderMatchesAScanOfTheQueue) {
+  const StepTimeModel model = Model();
+  std::mt19937_64 rng(7);
+  for (int round = 0; round < 50; ++round) {
+    VtcFairness fairness;
+    SchedulerOptions o = Options();
+    o.batch_max_wait = absl::Milliseconds(300);
+    SloPolicy p(o, &model, &fairness);
+    Sequences s;
+    std::vector<Sequence*> waiting;
+    std::uniform_int_distribution<int> ms(0, 400), pick(0, 9);
+    for (int i = 0; i < 40; ++i) {
+      const absl::Time arrival = kT0 + absl::Milliseconds(ms(rng));
+      std::optional<absl::Duration> ttft;
+      if (pick(rng) < 8) ttft = absl::Milliseconds(5 + ms(rng));
+      Sequence* q = s.Make(arrival, ttft, std::nullopt, 1 + pick(rng) * 5,
+                           std::string(1, static_cast<char>('a' + pick(rng) % 3)),
+                           pick(rng) < 3 ? Priority::kBatch : Priority::kInteractive);
+      p.Enqueue(q, kT0);
+      waiting.push_back(q);
+    }
+    absl::Time now = kT0 + absl::Milliseconds(200);
+    while (!waiting.empty()) {
+      using Key = std::tuple<bool, double, bool, absl::Time, size_t>;
+      Sequence* want = nullptr;
+      Key want_key;
+      for (size_t i = 0; i < waiting.size(); ++i) {
+        const Sequence& q = *waiting[i];
+        const RequestState& r = *q.request;
+        const bool yields =
+            r.request.priority == Priority::kBatch && now - r.arrival < o.batch_max_wait;
+        const bool lost = p.IsLostCause(q, now);
+        // Entry order is the index among the ones left, as Enqueue saw them.
+        const Key key{yields, fairness.Counter(r.request.tenant), lost,
+                      lost ? r.arrival : p.Deadline(q), i};
+        if (want == nullptr || key < want_key) {
+          want = waiting[i];
+          want_key = key;
+        }
+      }
+      ASSERT_EQ(p.Next(now), want) << "round " << round << ", " << waiting.size() << " left";
+      p.PopNext(now);
+      waiting.erase(std::find(waiting.begin(), waiting.end(), want));
+      now += absl::Milliseconds(7);
+    }
+    EXPECT_EQ(p.Next(now), nullptr);
+  }
 }
 
 }  // namespace
