@@ -47,6 +47,7 @@ void OutputApplier::Apply(Sequence* seq, int64_t fed, SequenceOutput& out, absl:
     }
   }
   seq->num_computed += fed;
+  capacity_.CacheComputedBlocks(seq);
   const int64_t prompt_done = std::min(seq->num_computed, prompt);
   if (prompt_done > r->prompt_computed) {
     const int64_t fresh = prompt_done - r->prompt_computed;
@@ -74,6 +75,8 @@ void OutputApplier::ForkSamples(Sequence* parent) {
     Sequence* child = state_.NewSample(r, i, tokenizer_);
     child->state = Sequence::State::kRunning;
     child->num_computed = parent->num_computed;
+    child->block_hashes = parent->block_hashes;
+    child->num_offered_blocks = parent->num_offered_blocks;
     child->admit_order = state_.next_admit_order++;
     capacity_.Fork(*parent, *child);
     state_.running.push_back(child);
@@ -191,6 +194,7 @@ void OutputApplier::FinishRequest(RequestState* r, const absl::Status& status, a
   t.e2e_latency = now - r->arrival;
   t.prompt_tokens = static_cast<int64_t>(r->request.prompt_token_ids.size());
   t.generated_tokens = r->generated;
+  t.cached_prompt_tokens = r->cached_prompt_tokens;
   t.preemptions = r->preemptions;
   if (r->request.ttft_target) {
     t.met_ttft_target = t.time_to_first_token && *t.time_to_first_token <= *r->request.ttft_target;

@@ -40,6 +40,7 @@ SchedulerCore::SchedulerCore(Engine& engine, const Tokenizer* tokenizer, const C
   stats.num_kv_blocks = capacity_.geometry().num_blocks;
   stats.block_size = capacity_.geometry().block_size;
   stats.max_loras = capacity_.adapters().slots().num_slots();
+  stats.enable_prefix_caching = options.enable_prefix_caching;
 }
 
 SchedulerCore::~SchedulerCore() = default;

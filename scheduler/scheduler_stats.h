@@ -59,6 +59,11 @@ struct SchedulerStats {
   int64_t adapter_loads_total = 0;
   int64_t adapter_prefetches_total = 0;
   int64_t adapter_evictions_total = 0;
+  // Prefix cache (vLLM's names): tokens looked up and found cached, counted each time a sequence
+  // is admitted (after a preemption too).
+  bool enable_prefix_caching = false;
+  int64_t prefix_cache_queries_total = 0;
+  int64_t prefix_cache_hits_total = 0;
 };
 
 }  // namespace tessera
