@@ -142,6 +142,7 @@ void BatchFormer::Admit(Sequence* seq, absl::Time now) {
 
 void BatchFormer::Schedule(Sequence* seq, int64_t chunk, Room* room) {
   capacity_.Allocate(*seq, seq->num_computed + chunk, &copies_);
+  capacity_.OfferBlocks(seq, seq->num_computed + chunk);
   AddToPlan(seq, chunk);
   scheduled_.push_back({seq, chunk});
   room->tokens -= chunk;

@@ -94,9 +94,9 @@ void Capacity::RecordPrefixLookup(const Sequence& seq, int64_t hit) {
   if (!seq.request->started) seq.request->cached_prompt_tokens = std::min(hit, seq.prompt_len());
 }
 
-void Capacity::CacheComputedBlocks(Sequence* seq) {
+void Capacity::OfferBlocks(Sequence* seq, int64_t tokens) {
   if (!blocks_.prefix_caching()) return;
-  const int64_t full = seq->num_computed / geometry_.block_size;
+  const int64_t full = tokens / geometry_.block_size;
   if (full <= seq->num_offered_blocks) return;
   ExtendBlockHashes(seq, full);
   const std::vector<int32_t>& table = blocks_.BlockTable(seq->id);
@@ -104,6 +104,10 @@ void Capacity::CacheComputedBlocks(Sequence* seq) {
     (void)blocks_.CacheBlock(table[i], seq->block_hashes[i]);  // referenced: cannot fail
   }
   seq->num_offered_blocks = full;
+}
+
+void Capacity::ForgetBlocks(const Sequence& seq) {
+  for (int32_t b : blocks_.BlockTable(seq.id)) blocks_.Uncache(b);
 }
 
 void Capacity::Free(const Sequence& seq) {

@@ -6,10 +6,10 @@
 // it waits again (Requeue), later recomputing prompt + output.
 //
 // Prefix cache (kv_block_manager.h, block_hash.h): a waiting sequence takes its leading cached
-// blocks when it is admitted, and a sequence's full blocks are offered to the cache as they are
-// computed -- prompt and output alike, so a preempted sequence's recompute finds its own blocks
-// (unless they were evicted). Requests that ask for prompt log-probabilities take no cached
-// blocks (every prompt position must be computed to report them), but offer theirs.
+// blocks when it is admitted, and a sequence's full blocks are offered to the cache when the step
+// that computes them is planned -- prompt and output alike, so a preempted sequence's recompute
+// finds its own blocks (unless they were evicted). Requests that ask for prompt log-probabilities
+// take no cached blocks (every prompt position must be computed to report them), but offer theirs.
 //
 // A request pins its adapter's slot from its first admission to its finish; where adapters hold
 // KV blocks, a request whose sequences are all preempted lets go of its pin (the adapter stays
@@ -88,8 +88,14 @@ class Capacity {
   // Counts `seq`'s lookup (it is being admitted, `hit` tokens found cached) in the stats and,
   // at its request's first admission, in the request's usage.
   void RecordPrefixLookup(const Sequence& seq, int64_t hit);
-  // Offers `seq`'s full blocks computed since the last call to the cache.
-  void CacheComputedBlocks(Sequence* seq);
+  // Offers to the cache `seq`'s blocks that are full once it holds `tokens` computed tokens; the
+  // scheduler calls it as it plans the step that computes them, so that a sequence planned later
+  // in the same step can read them (engines write every K and V of a step before any attention
+  // reads them). Those not offered before.
+  void OfferBlocks(Sequence* seq, int64_t tokens);
+  // Forgets the content of `seq`'s cached blocks (its step's logits were not finite: its K and V
+  // may be too).
+  void ForgetBlocks(const Sequence& seq);
 
   const KvBlockManager& blocks() const { return blocks_; }
   KvBlockManager& blocks() { return blocks_; }

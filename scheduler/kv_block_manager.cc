@@ -150,6 +150,24 @@ void KvBlockManager::Release(int32_t block) {
   }
 }
 
+void KvBlockManager::Uncache(int32_t block) {
+  if (block < 0 || block >= num_blocks_ || !is_cached_[block]) return;
+  cached_.erase(block_hash_[block]);
+  is_cached_[block] = false;
+  if (evictable_pos_[block] != evictable_.end()) {
+    evictable_.erase(evictable_pos_[block]);
+    evictable_pos_[block] = evictable_.end();
+    free_.push_back(block);
+  }
+}
+
+void KvBlockManager::ClearCache() {
+  std::vector<int32_t> cached;
+  cached.reserve(cached_.size());
+  for (const auto& [hash, b] : cached_) cached.push_back(b);
+  for (int32_t b : cached) Uncache(b);
+}
+
 int32_t KvBlockManager::CachedPrefixBlocks(absl::Span<const BlockHash> hashes) const {
   if (!prefix_caching_) return 0;
   int32_t n = 0;

@@ -14,10 +14,11 @@
 // while the plan is being formed (a preempted sample) must not come back as another copy's
 // destination in that plan: it is held, neither free nor referenced, until ReleaseCopySources().
 //
-// Prefix cache (when enabled): a full block whose K and V are computed may be given a content key
-// (CacheBlock; block_hash.h). A sequence holding no blocks takes the longest run of leading
-// blocks whose keys are cached by reference (TakeCachedPrefix), as a forked sample does. A
-// cached block that no table references any more keeps its content and waits, evictable, in
+// Prefix cache (when enabled): a full block whose K and V are computed -- or are being computed by
+// the step being planned, since engines write a step's K and V before attention reads any -- may
+// be given a content key (CacheBlock; block_hash.h). A sequence holding no blocks takes the longest
+// run of leading blocks whose keys are cached by reference (TakeCachedPrefix), as a forked sample
+// does. A cached block that no table references any more keeps its content and waits, evictable, in
 // least-recently-freed order; it counts as free (num_free_blocks), and is evicted -- its key
 // forgotten -- only when a block is needed and no uncached block is free. So cached content never
 // costs a live sequence its blocks. A cached block is never written again: writes go to positions
@@ -88,10 +89,16 @@ class KvBlockManager {
   // holds blocks.
   absl::StatusOr<int32_t> TakeCachedPrefix(SeqId seq, absl::Span<const BlockHash> hashes,
                                            int32_t max_blocks);
-  // Records that `block` (referenced, full, its K and V computed) holds the content keyed
+  // Records that `block` (referenced, full, its K and V computed or being computed) holds the
+  // content keyed
   // `hash`. Nothing happens when the block is cached already or another block holds that
   // content (the first stays the cached one). FailedPrecondition for an unreferenced block.
   absl::Status CacheBlock(int32_t block, const BlockHash& hash);
+  // Forgets `block`'s content key (no-op for a block that has none): an evictable block becomes
+  // free.
+  void Uncache(int32_t block);
+  // Forgets every content key (the engine failed: what its last step wrote is unknown).
+  void ClearCache();
   bool prefix_caching() const { return prefix_caching_; }
   bool IsCached(int32_t block) const { return is_cached_[block]; }
   // Blocks whose content is cached (referenced or evictable), and the evictable ones.

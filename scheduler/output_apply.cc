@@ -29,6 +29,7 @@ void OutputApplier::Apply(Sequence* seq, int64_t fed, SequenceOutput& out, absl:
     // with an error that names what overflowed, leaving this output out of its stream. The other
     // sequences of the step are independent rows and go on.
     const AdapterRef* adapter = r->request.adapter.get();
+    capacity_.ForgetBlocks(*seq);
     FinishRequest(
         r,
         absl::InternalError(absl::StrCat(
@@ -47,7 +48,6 @@ void OutputApplier::Apply(Sequence* seq, int64_t fed, SequenceOutput& out, absl:
     }
   }
   seq->num_computed += fed;
-  capacity_.CacheComputedBlocks(seq);
   const int64_t prompt_done = std::min(seq->num_computed, prompt);
   if (prompt_done > r->prompt_computed) {
     const int64_t fresh = prompt_done - r->prompt_computed;

@@ -151,6 +151,7 @@ absl::StatusOr<StepReport> SchedulerCore::Step() {
   const absl::Time started = clock_.Now();
   absl::StatusOr<StepResult> result = engine_.Step(batch_.plan());
   if (!result.ok()) {
+    capacity_.blocks().ClearCache();  // the step's blocks were offered, perhaps never written
     AbortAll(absl::InternalError(absl::StrCat("engine step failed: ", result.status().message())));
     return result.status();
   }

@@ -317,6 +317,81 @@ TEST_F(PrefixSchedulingTest, PreemptedSequenceRecomputesFromItsOwnCachedBlocks) 
   ASSERT_TRUE(core_->blocks().CheckInvariants().ok()) << core_->blocks().CheckInvariants();
 }
 
+TEST_F(PrefixSchedulingTest, ASequencePlannedLaterInTheSameStepReadsTheBlocksItComputes) {
+  // Both arrive together; the first's blocks are offered as its chunk is planned, so the second,
+  // admitted in the same step, takes them: the engine writes every K and V before attention.
+  Start();
+  GenerateRequest a = Req("a", 13);
+  GenerateRequest b = Req("b", 13);
+  ASSERT_TRUE(driver_->Add(a).ok());
+  ASSERT_TRUE(driver_->Add(b).ok());
+  ASSERT_TRUE(driver_->RunToCompletion());
+  ASSERT_FALSE(engine_->plans().empty());
+  const testing::PlanRecord& first = engine_->plans()[0];
+  ASSERT_EQ(first.num_seqs, 2);
+  EXPECT_EQ(first.num_cached[1], 12);
+  EXPECT_EQ(first.num_fed[1], 1);
+  EXPECT_EQ(driver_->result("b").timings->cached_prompt_tokens, 12);
+  EXPECT_EQ(driver_->result("b").samples[0].token_ids, driver_->result("a").samples[0].token_ids);
+}
+
+// An engine whose next step fails when told.
+class FailingEngine final : public Engine {
+ public:
+  explicit FailingEngine(FakeEngine& fake) : fake_(fake) {}
+  const ModelConfig& config() const override { return fake_.config(); }
+  KvCacheGeometry kv_geometry() const override { return fake_.kv_geometry(); }
+  absl::StatusOr<StepResult> Step(const StepPlan& plan) override {
+    if (fail_next_) {
+      fail_next_ = false;
+      return absl::InternalError("device lost");
+    }
+    return fake_.Step(plan);
+  }
+  FakeEngine& fake_;
+  bool fail_next_ = false;
+};
+
+TEST_F(PrefixSchedulingTest, AFailedStepLeavesNothingCached) {
+  Start();
+  FailingEngine failing(*engine_);
+  SchedulerCore core(failing, nullptr, clock_, SchedulerOptions{});
+  Driver d(core);
+  ASSERT_TRUE(d.Add(Req("warm", 13)).ok());
+  ASSERT_TRUE(d.RunToCompletion());
+  ASSERT_GT(core.blocks().num_cached_blocks(), 0);
+  // The failed step had offered the new prompt's blocks, which it never wrote.
+  failing.fail_next_ = true;
+  ASSERT_TRUE(d.Add(testing::MakeRequest("lost", testing::PromptOf(5, 13), 5)).ok());
+  EXPECT_FALSE(core.Step().ok());
+  EXPECT_EQ(core.blocks().num_cached_blocks(), 0);
+  EXPECT_TRUE(core.blocks().CheckInvariants().ok()) << core.blocks().CheckInvariants();
+  d.Drain();
+  EXPECT_EQ(d.result("lost").status.code(), absl::StatusCode::kInternal);
+  ASSERT_TRUE(d.Add(testing::MakeRequest("again", testing::PromptOf(5, 13), 5)).ok());
+  ASSERT_TRUE(d.RunToCompletion());
+  EXPECT_EQ(d.result("again").timings->cached_prompt_tokens, 0);
+}
+
+TEST_F(PrefixSchedulingTest, NonFiniteLogitsForgetTheSequencesBlocks) {
+  FakeEngineOptions e;
+  e.eos_probability = 0;
+  e.geometry = {64, 4};
+  e.num_adapter_slots = 2;
+  auto bad = std::make_shared<LoraWeights>();
+  e.logits_non_finite = [w = bad.get()](const LoraWeights* a) { return a == w; };
+  engine_ = std::make_unique<FakeEngine>(e);
+  core_ = std::make_unique<SchedulerCore>(*engine_, nullptr, clock_, SchedulerOptions{});
+  driver_ = std::make_unique<Driver>(*core_);
+  GenerateRequest r = Req("overflow", 13);
+  r.adapter = Adapter("bad", 1, bad);
+  ASSERT_TRUE(driver_->Add(r).ok());
+  ASSERT_TRUE(driver_->RunToCompletion());
+  EXPECT_EQ(driver_->result("overflow").status.code(), absl::StatusCode::kInternal);
+  EXPECT_EQ(core_->blocks().num_cached_blocks(), 0) << "K and V of a non-finite step stay cached";
+  EXPECT_TRUE(core_->blocks().CheckInvariants().ok()) << core_->blocks().CheckInvariants();
+}
+
 TEST_F(PrefixSchedulingTest, DisabledCachingReusesNothing) {
   SchedulerOptions off;
   off.enable_prefix_caching = false;
