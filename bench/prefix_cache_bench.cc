@@ -129,10 +129,12 @@ class Runner {
     core_ = std::make_unique<SchedulerCore>(*engine_, nullptr, clock_, o);
   }
 
-  // Runs `prompts` closed-loop (`concurrency` in flight), max_tokens each; adds to `f`, and
-  // appends each request's output to `outputs` when given.
+  // Runs `prompts` closed-loop (`concurrency` in flight), max_tokens each (or, with `vary`,
+  // between half and 1.5 times that, so that requests do not start and end in lockstep); adds to
+  // `f`, and appends each request's output to `outputs` when given.
   void Run(const std::vector<std::vector<int32_t>>& prompts, int32_t max_tokens,
-           int32_t concurrency, Figures& f, std::vector<std::vector<int32_t>>* outputs = nullptr) {
+           int32_t concurrency, Figures& f, std::vector<std::vector<int32_t>>* outputs = nullptr,
+           bool vary = false) {
     std::vector<std::shared_ptr<Recorder>> sinks;
     size_t next = 0;
     int in_flight = 0;
@@ -141,8 +143,9 @@ class Runner {
       while (next < prompts.size() && in_flight < concurrency) {
         GenerateRequest r;
         r.id = std::to_string(next_id_++);
+        r.max_tokens =
+            vary ? max_tokens / 2 + static_cast<int32_t>(next * 7 % (max_tokens + 1)) : max_tokens;
         r.prompt_token_ids = prompts[next++];
-        r.max_tokens = max_tokens;
         r.ignore_eos = true;
         sinks.push_back(std::make_shared<Recorder>(&f));
         if (absl::Status s = core_->Add(std::move(r), sinks.back()); !s.ok()) {
@@ -207,10 +210,11 @@ void Shared(Bench& b, const Flags& flags) {
   }
   for (bool cache : {false, true}) {
     Figures f;
-    b.NewRunner(cache).Run(prompts, 16, flags.concurrency, f);
+    b.NewRunner(cache).Run(prompts, 16, flags.concurrency, f, nullptr, /*vary=*/true);
     std::printf(
-        "shared    cache %-3s  %d requests x 1056 prompt tokens (90%% share 1024), concurrency "
-        "%d: prefill tokens computed %lld, cached %lld, median TTFT %.3f s, %.1f s in all\n",
+        "shared    cache %-3s  %d requests x 1056 prompt tokens (90%% share 1024), 8..24 "
+        "generated, concurrency %d: prefill tokens computed %lld, cached %lld, median TTFT %.3f "
+        "s, %.1f s in all\n",
         cache ? "on" : "off", flags.requests, flags.concurrency,
         static_cast<long long>(f.prefill_tokens), static_cast<long long>(f.cached_tokens),
         f.MedianTtft(), f.seconds);
