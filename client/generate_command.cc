@@ -201,8 +201,9 @@ int RunGenerate(const GenerateCommandOptions& o) {
       PrepareAdapters(*adapter_options, engine, *requests);
   if (!adapters.ok()) return ExitCodeFor(adapters.status());  // printed by PrepareAdapters
   const auto t1 = std::chrono::steady_clock::now();
-  OfflineScheduler scheduler(engine, {o.max_num_batched_tokens, o.max_num_seqs, o.max_model_len},
-                             tokenizer->get());
+  OfflineScheduler scheduler(
+      engine, {o.max_num_batched_tokens, o.max_num_seqs, o.max_model_len, o.enable_prefix_caching},
+      tokenizer->get());
   // Every request is checked before any runs, so bad input costs no compute.
   bool bad = false;
   for (const GenerateRequest& r : *requests) {
@@ -281,6 +282,8 @@ void AddGenerateCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--max-model-len", o->max_model_len,
                   "Longest request, prompt + max_tokens (default: the model's context)")
       ->check(CLI::PositiveNumber);
+  cmd->add_flag("--enable-prefix-caching,!--no-enable-prefix-caching", o->enable_prefix_caching,
+                "Reuse the KV blocks of prompt prefixes computed before (default on)");
   cmd->add_option("--threads", o->threads, "CPU threads (0 = all cores)")->capture_default_str();
   cmd->add_option("--gpu-memory-utilization", o->gpu_memory_utilization,
                   "cuda: share of device memory for weights, workspace and KV cache")

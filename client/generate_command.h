@@ -38,6 +38,7 @@ struct GenerateCommandOptions {
   int32_t max_num_batched_tokens = 2048;
   int32_t max_num_seqs = 256;
   int64_t max_model_len = 0;  // the longest request (prompt + max_tokens); 0: the model's context
+  bool enable_prefix_caching = true;
   int32_t threads = 0;
   double gpu_memory_utilization = 0.9;  // cuda: share of the card for weights + workspace + KV
   // LoRA adapters: requests name them with "adapter".

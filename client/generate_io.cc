@@ -208,6 +208,9 @@ absl::StatusOr<GenerateRequest> ParseGenerateRequest(absl::string_view line,
       auto ref = std::make_shared<AdapterRef>();
       ref->name = v.get<std::string>();
       r.adapter = std::move(ref);
+    } else if (key == "cache_salt") {
+      if (!v.is_string()) return FieldError(where, key, "must be a string");
+      r.cache_salt = v.get<std::string>();
     } else if (key == "seed") {
       // Absent: unseeded. 0 is a seed like any other (as in vLLM and OpenAI).
       if (!v.is_number_unsigned()) return FieldError(where, key, "must be an integer in [0, 2^64)");

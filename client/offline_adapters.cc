@@ -67,6 +67,7 @@ absl::StatusOr<std::shared_ptr<const AdapterRef>> OfflineAdapters::Get(const std
     auto r = std::make_shared<AdapterRef>();
     r->name = name;
     r->weights = lease->shared_weights();
+    r->version = lease->version();
     leases_.push_back(*std::move(lease));
     ref = std::shared_ptr<const AdapterRef>(std::move(r));
   } else if (lease.status() == AdapterNotFoundError(name)) {

@@ -88,24 +88,37 @@ void BatchFormer::AdmitWaiting(absl::Time now, Room* room, const Sequence* befor
     Sequence* seq = policy.Next(now);
     if (seq == nullptr) break;
     if (before != nullptr && !policy.RanksAhead(*seq, *before, now)) break;
-    const int64_t want = std::min(seq->FeedLimit(), room->tokens);
+    // Cached blocks are taken first, so that making room below cannot evict them; given back if
+    // the sequence waits on.
+    const int64_t hit = capacity_.TakeCachedPrefix(seq);
+    const int64_t want = std::min(seq->FeedLimit() - seq->num_computed, room->tokens);
     int64_t chunk = capacity_.FittingChunk(*seq, want);
     if (chunk < want) {
       capacity_.ReclaimAdapterBlocks(*seq, seq->num_computed + want);
       chunk = capacity_.FittingChunk(*seq, want);
     }
-    if (chunk == 0) break;
+    if (chunk == 0) {
+      capacity_.ReturnCachedPrefix(seq);
+      break;
+    }
     // A head whose adapter has no slot (or no blocks) blocks the queue too: admitting others that
     // need slots could keep every slot busy forever, so the slots drain to it.
     const Capacity::AdapterAdmission adapter = capacity_.PrepareAdapter(*seq);
-    if (adapter.outcome == Capacity::AdapterAdmission::Outcome::kWait) break;
+    if (adapter.outcome == Capacity::AdapterAdmission::Outcome::kWait) {
+      capacity_.ReturnCachedPrefix(seq);
+      break;
+    }
     if (adapter.outcome == Capacity::AdapterAdmission::Outcome::kFailed) {
       outputs_.FinishRequest(seq->request, adapter.error, now);
       continue;
     }
     chunk = capacity_.FittingChunk(*seq, want);  // the adapter's blocks may have come from these
-    if (chunk == 0) break;  // cannot happen: the load left the first token's free
+    if (chunk == 0) {  // cannot happen: the load left the first token's free
+      capacity_.ReturnCachedPrefix(seq);
+      break;
+    }
     policy.PopNext(now);
+    capacity_.RecordPrefixLookup(*seq, hit);
     Admit(seq, now);
     Schedule(seq, chunk, room);
   }
@@ -129,6 +142,7 @@ void BatchFormer::Admit(Sequence* seq, absl::Time now) {
 
 void BatchFormer::Schedule(Sequence* seq, int64_t chunk, Room* room) {
   capacity_.Allocate(*seq, seq->num_computed + chunk, &copies_);
+  capacity_.OfferBlocks(seq, seq->num_computed + chunk);
   AddToPlan(seq, chunk);
   scheduled_.push_back({seq, chunk});
   room->tokens -= chunk;

@@ -12,8 +12,9 @@ Capacity::Capacity(Engine& engine, SchedulerState& state, const SchedulerOptions
       max_num_seqs_(options.max_num_seqs),
       max_num_batched_tokens_(options.max_num_batched_tokens),
       adapter_prefetch_depth_(options.adapter_prefetch_depth),
+      prefix_cache_scope_(options.prefix_cache_scope),
       geometry_(engine.kv_geometry()),
-      blocks_(geometry_.num_blocks, geometry_.block_size),
+      blocks_(geometry_.num_blocks, geometry_.block_size, options.enable_prefix_caching),
       adapters_(engine, blocks_) {}
 
 int64_t Capacity::FittingChunk(const Sequence& seq, int64_t want) const {
@@ -33,6 +34,81 @@ bool Capacity::CanAllocate(const Sequence& seq, int64_t tokens) const {
 void Capacity::Allocate(const Sequence& seq, int64_t tokens, std::vector<BlockCopyPair>* copies) {
   // Capacity was checked: this cannot fail.
   (void)blocks_.Allocate(seq.id, tokens, seq.num_computed, copies);
+}
+
+bool Capacity::LooksUpPrefixCache(const Sequence& seq) const {
+  return blocks_.prefix_caching() && seq.request->request.prompt_logprobs == 0;
+}
+
+void Capacity::ExtendBlockHashes(Sequence* seq, int64_t num_blocks) {
+  RequestState* r = seq->request;
+  if (!r->prefix_seed) {
+    const GenerateRequest& req = r->request;
+    const AdapterRef* adapter = req.adapter.get();
+    uint64_t version = 0;
+    if (adapter != nullptr) {
+      // Without a registry's version the weights' address names it: a request holds its weights,
+      // so the address cannot be reused while this request's blocks are being cached.
+      version = adapter->version != 0 ? adapter->version
+                                      : reinterpret_cast<uintptr_t>(adapter->weights.get());
+    }
+    r->prefix_seed = PrefixSeed(adapter != nullptr ? adapter->name : "", version,
+                                prefix_cache_scope_ == PrefixCacheScope::kTenant ? req.tenant : "",
+                                req.cache_salt);
+  }
+  const int64_t bs = geometry_.block_size;
+  block_tokens_.resize(bs);
+  for (int64_t i = static_cast<int64_t>(seq->block_hashes.size()); i < num_blocks; ++i) {
+    for (int64_t j = 0; j < bs; ++j) block_tokens_[j] = seq->TokenAt(i * bs + j);
+    const BlockHash& parent = i == 0 ? *r->prefix_seed : seq->block_hashes[i - 1];
+    seq->block_hashes.push_back(ChainBlockHash(parent, block_tokens_));
+  }
+}
+
+int64_t Capacity::TakeCachedPrefix(Sequence* seq) {
+  if (!LooksUpPrefixCache(*seq) || blocks_.Contains(seq->id)) return 0;
+  const int64_t bs = geometry_.block_size;
+  // The last token is always fed: its logits give the next sample.
+  const int64_t max_blocks = (seq->FeedLimit() - 1) / bs;
+  if (max_blocks <= 0) return 0;
+  ExtendBlockHashes(seq, max_blocks);
+  const absl::StatusOr<int32_t> taken =
+      blocks_.TakeCachedPrefix(seq->id, absl::MakeConstSpan(seq->block_hashes).first(max_blocks),
+                               static_cast<int32_t>(max_blocks));
+  if (!taken.ok() || *taken == 0) return 0;
+  seq->num_computed = *taken * bs;
+  seq->num_offered_blocks = *taken;
+  return seq->num_computed;
+}
+
+void Capacity::ReturnCachedPrefix(Sequence* seq) {
+  if (seq->num_computed == 0) return;
+  Free(*seq);
+  seq->num_computed = 0;
+  seq->num_offered_blocks = 0;
+}
+
+void Capacity::RecordPrefixLookup(const Sequence& seq, int64_t hit) {
+  if (!LooksUpPrefixCache(seq)) return;
+  state_.stats.prefix_cache_queries_total += seq.total_len();
+  state_.stats.prefix_cache_hits_total += hit;
+  if (!seq.request->started) seq.request->cached_prompt_tokens = std::min(hit, seq.prompt_len());
+}
+
+void Capacity::OfferBlocks(Sequence* seq, int64_t tokens) {
+  if (!blocks_.prefix_caching()) return;
+  const int64_t full = tokens / geometry_.block_size;
+  if (full <= seq->num_offered_blocks) return;
+  ExtendBlockHashes(seq, full);
+  const std::vector<int32_t>& table = blocks_.BlockTable(seq->id);
+  for (int64_t i = seq->num_offered_blocks; i < full; ++i) {
+    (void)blocks_.CacheBlock(table[i], seq->block_hashes[i]);  // referenced: cannot fail
+  }
+  seq->num_offered_blocks = full;
+}
+
+void Capacity::ForgetBlocks(const Sequence& seq) {
+  for (int32_t b : blocks_.BlockTable(seq.id)) blocks_.Uncache(b);
 }
 
 void Capacity::Free(const Sequence& seq) {
@@ -66,6 +142,7 @@ bool Capacity::AdapterHasRoom(const Sequence& seq) const {
 void Capacity::Preempt(Sequence* seq) {
   Free(*seq);
   seq->num_computed = 0;
+  seq->num_offered_blocks = 0;  // its blocks stay cached: the recompute takes them back
   seq->state = Sequence::State::kWaiting;
   state_.RemoveFromRunning(seq);
   state_.policy->Requeue(seq);

@@ -5,6 +5,12 @@
 // adapter's slot before admission. Preemption is by recompute: the victim's blocks are freed and
 // it waits again (Requeue), later recomputing prompt + output.
 //
+// Prefix cache (kv_block_manager.h, block_hash.h): a waiting sequence takes its leading cached
+// blocks when it is admitted, and a sequence's full blocks are offered to the cache when the step
+// that computes them is planned -- prompt and output alike, so a preempted sequence's recompute
+// finds its own blocks (unless they were evicted). Requests that ask for prompt log-probabilities
+// take no cached blocks (every prompt position must be computed to report them), but offer theirs.
+//
 // A request pins its adapter's slot from its first admission to its finish; where adapters hold
 // KV blocks, a request whose sequences are all preempted lets go of its pin (the adapter stays
 // resident, idle), so that waiting requests never hold blocks that running ones need.
@@ -77,6 +83,24 @@ class Capacity {
   // while this step runs.
   void PrefetchAdapters();
 
+  // Waiting `seq`, holding no blocks, takes its leading cached blocks by reference and counts
+  // their tokens computed (at least its last token is left to feed). Returns the tokens taken;
+  // 0 when caching is off, for prompt log-probabilities, or on a miss.
+  int64_t TakeCachedPrefix(Sequence* seq);
+  // Gives back what TakeCachedPrefix took, when `seq` is not admitted after all.
+  void ReturnCachedPrefix(Sequence* seq);
+  // Counts `seq`'s lookup (it is being admitted, `hit` tokens found cached) in the stats and,
+  // at its request's first admission, in the request's usage.
+  void RecordPrefixLookup(const Sequence& seq, int64_t hit);
+  // Offers to the cache `seq`'s blocks that are full once it holds `tokens` computed tokens; the
+  // scheduler calls it as it plans the step that computes them, so that a sequence planned later
+  // in the same step can read them (engines write every K and V of a step before any attention
+  // reads them). Those not offered before.
+  void OfferBlocks(Sequence* seq, int64_t tokens);
+  // Forgets the content of `seq`'s cached blocks (its step's logits were not finite: its K and V
+  // may be too).
+  void ForgetBlocks(const Sequence& seq);
+
   const KvBlockManager& blocks() const { return blocks_; }
   KvBlockManager& blocks() { return blocks_; }
   const AdapterPager& adapters() const { return adapters_; }
@@ -85,6 +109,10 @@ class Capacity {
  private:
   // Whether the blocks for `seq`'s adapter (and then its first token) can be found.
   bool AdapterHasRoom(const Sequence& seq) const;
+  // Whether `seq`'s request looks up the prefix cache.
+  bool LooksUpPrefixCache(const Sequence& seq) const;
+  // Computes the keys of `seq`'s first `num_blocks` full blocks that it has not yet.
+  void ExtendBlockHashes(Sequence* seq, int64_t num_blocks);
   // Blocks that `seq` needs to feed its next token (what an adapter load must leave free).
   int32_t FirstTokenBlocks(const Sequence& seq) const;
 
@@ -92,11 +120,13 @@ class Capacity {
   int32_t max_num_seqs_;
   int32_t max_num_batched_tokens_;
   int32_t adapter_prefetch_depth_;
+  PrefixCacheScope prefix_cache_scope_;
   KvCacheGeometry geometry_;
   KvBlockManager blocks_;
-  AdapterPager adapters_;           // after blocks_, which it uses
-  std::vector<Sequence*> victims_;  // MakeRoom's candidates, reused
-  AdapterLoadTime load_time_;       // learns from the loads PrepareAdapter makes
+  AdapterPager adapters_;              // after blocks_, which it uses
+  std::vector<Sequence*> victims_;     // MakeRoom's candidates, reused
+  std::vector<int32_t> block_tokens_;  // one block's tokens, for its key (reused)
+  AdapterLoadTime load_time_;          // learns from the loads PrepareAdapter makes
 };
 
 }  // namespace tessera

@@ -1,15 +1,21 @@
 #include "scheduler/kv_block_manager.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 
 namespace tessera {
 
-KvBlockManager::KvBlockManager(int32_t num_blocks, int32_t block_size)
+KvBlockManager::KvBlockManager(int32_t num_blocks, int32_t block_size, bool enable_prefix_caching)
     : num_blocks_(num_blocks),
       block_size_(block_size),
+      prefix_caching_(enable_prefix_caching),
       refs_(num_blocks, 0),
       is_copy_source_(num_blocks, false),
-      is_reserved_(num_blocks, false) {
+      is_reserved_(num_blocks, false),
+      block_hash_(enable_prefix_caching ? num_blocks : 0),
+      is_cached_(num_blocks, false),
+      evictable_pos_(num_blocks, evictable_.end()) {
   free_.reserve(num_blocks);
   // Highest id at the bottom so block 0 is handed out first (easier to read in tests and logs).
   for (int32_t b = num_blocks - 1; b >= 0; --b) free_.push_back(b);
@@ -66,8 +72,7 @@ absl::Status KvBlockManager::Allocate(SeqId seq, int64_t num_tokens, int64_t fir
   for (int64_t i = FirstSharedWritten(table, first_written);
        i >= 0 && i < static_cast<int64_t>(table.size()); ++i) {
     if (refs_[table[i]] <= 1) continue;
-    const int32_t copy = free_.back();
-    free_.pop_back();
+    const int32_t copy = PopFree();
     refs_[copy] = 1;
     --refs_[table[i]];
     if (copies != nullptr) {
@@ -80,9 +85,9 @@ absl::Status KvBlockManager::Allocate(SeqId seq, int64_t num_tokens, int64_t fir
     table[i] = copy;
   }
   while (static_cast<int64_t>(table.size()) < BlocksFor(num_tokens)) {
-    table.push_back(free_.back());
-    refs_[free_.back()] = 1;
-    free_.pop_back();
+    const int32_t b = PopFree();
+    table.push_back(b);
+    refs_[b] = 1;
   }
   return absl::OkStatus();
 }
@@ -108,7 +113,7 @@ absl::Status KvBlockManager::Free(SeqId seq) {
   }
   // Reverse order so the sequence's first block is reused first.
   for (auto b = it->second.rbegin(); b != it->second.rend(); ++b) {
-    if (--refs_[*b] == 0 && !is_copy_source_[*b]) free_.push_back(*b);
+    if (--refs_[*b] == 0 && !is_copy_source_[*b]) Release(*b);
   }
   tables_.erase(it);
   return absl::OkStatus();
@@ -117,9 +122,92 @@ absl::Status KvBlockManager::Free(SeqId seq) {
 void KvBlockManager::ReleaseCopySources() {
   for (int32_t b : copy_sources_) {
     is_copy_source_[b] = false;
-    if (refs_[b] == 0) free_.push_back(b);
+    if (refs_[b] == 0) Release(b);
   }
   copy_sources_.clear();
+}
+
+int32_t KvBlockManager::PopFree() {
+  if (!free_.empty()) {
+    const int32_t b = free_.back();
+    free_.pop_back();
+    return b;
+  }
+  const int32_t b = evictable_.front();
+  evictable_.pop_front();
+  evictable_pos_[b] = evictable_.end();
+  cached_.erase(block_hash_[b]);
+  is_cached_[b] = false;
+  ++num_evictions_;
+  return b;
+}
+
+void KvBlockManager::Release(int32_t block) {
+  if (is_cached_[block]) {
+    evictable_pos_[block] = evictable_.insert(evictable_.end(), block);
+  } else {
+    free_.push_back(block);
+  }
+}
+
+void KvBlockManager::Uncache(int32_t block) {
+  if (block < 0 || block >= num_blocks_ || !is_cached_[block]) return;
+  cached_.erase(block_hash_[block]);
+  is_cached_[block] = false;
+  if (evictable_pos_[block] != evictable_.end()) {
+    evictable_.erase(evictable_pos_[block]);
+    evictable_pos_[block] = evictable_.end();
+    free_.push_back(block);
+  }
+}
+
+void KvBlockManager::ClearCache() {
+  std::vector<int32_t> cached;
+  cached.reserve(cached_.size());
+  for (const auto& [hash, b] : cached_) cached.push_back(b);
+  for (int32_t b : cached) Uncache(b);
+}
+
+int32_t KvBlockManager::CachedPrefixBlocks(absl::Span<const BlockHash> hashes) const {
+  if (!prefix_caching_) return 0;
+  int32_t n = 0;
+  while (n < static_cast<int32_t>(hashes.size()) && cached_.contains(hashes[n])) ++n;
+  return n;
+}
+
+absl::StatusOr<int32_t> KvBlockManager::TakeCachedPrefix(SeqId seq,
+                                                         absl::Span<const BlockHash> hashes,
+                                                         int32_t max_blocks) {
+  if (tables_.contains(seq)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("sequence ", seq, " already holds blocks; only a new one takes cached ones"));
+  }
+  const int32_t n = std::min(CachedPrefixBlocks(hashes), std::max(max_blocks, 0));
+  if (n == 0) return 0;
+  std::vector<int32_t>& table = tables_[seq];
+  table.reserve(n);
+  for (int32_t i = 0; i < n; ++i) {
+    const int32_t b = cached_.find(hashes[i])->second;
+    if (evictable_pos_[b] != evictable_.end()) {
+      evictable_.erase(evictable_pos_[b]);
+      evictable_pos_[b] = evictable_.end();
+    }
+    ++refs_[b];
+    table.push_back(b);
+  }
+  return n;
+}
+
+absl::Status KvBlockManager::CacheBlock(int32_t block, const BlockHash& hash) {
+  if (block < 0 || block >= num_blocks_ || refs_[block] == 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("KV block ", block, " is not referenced; only a computed block is cached"));
+  }
+  if (!prefix_caching_ || is_cached_[block] || cached_.contains(hash)) return absl::OkStatus();
+  cached_.emplace(hash, block);
+  block_hash_[block] = hash;
+  is_cached_[block] = true;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<int32_t>> KvBlockManager::Reserve(int32_t n) {
@@ -129,8 +217,7 @@ absl::StatusOr<std::vector<int32_t>> KvBlockManager::Reserve(int32_t n) {
   }
   std::vector<int32_t> taken(n);
   for (int32_t& b : taken) {
-    b = free_.back();
-    free_.pop_back();
+    b = PopFree();
     is_reserved_[b] = true;
   }
   num_reserved_ += n;
@@ -164,18 +251,42 @@ absl::Status KvBlockManager::CheckInvariants() const {
     if (is_free[b]) return absl::InternalError(absl::StrCat("KV block ", b, " is free twice"));
     is_free[b] = true;
   }
+  std::vector<bool> is_evictable(num_blocks_, false);
+  for (int32_t b : evictable_) {
+    if (is_evictable[b] || evictable_pos_[b] == evictable_.end() || *evictable_pos_[b] != b) {
+      return absl::InternalError(absl::StrCat("KV block ", b, " is misplaced in the LRU list"));
+    }
+    if (!is_cached_[b]) {
+      return absl::InternalError(absl::StrCat("KV block ", b, " is evictable but not cached"));
+    }
+    is_evictable[b] = true;
+  }
+  int32_t cached = 0;
+  for (const auto& [hash, b] : cached_) {
+    if (!is_cached_[b] || block_hash_[b] != hash) {
+      return absl::InternalError(absl::StrCat("KV block ", b, " does not hold its cached key"));
+    }
+  }
   int32_t referenced = 0, held = 0, reserved = 0;
   for (int32_t b = 0; b < num_blocks_; ++b) {
     if (refs[b] != refs_[b]) {
       return absl::InternalError(
           absl::StrCat("KV block ", b, ": ", refs[b], " table references, counted ", refs_[b]));
     }
+    if (!is_evictable[b] && evictable_pos_[b] != evictable_.end()) {
+      return absl::InternalError(absl::StrCat("KV block ", b, " has a stale LRU place"));
+    }
+    cached += is_cached_[b];
+    if (is_cached_[b] && (is_free[b] || is_reserved_[b])) {
+      return absl::InternalError(absl::StrCat("KV block ", b, " is cached but free or reserved"));
+    }
     const bool is_held = is_copy_source_[b] && refs[b] == 0;
-    const int states = (refs[b] > 0) + is_free[b] + is_held + is_reserved_[b];
+    const int states = (refs[b] > 0) + is_free[b] + is_held + is_reserved_[b] + is_evictable[b];
     if (states != 1) {
       return absl::InternalError(absl::StrCat(
           "KV block ", b, " is in ", states, " states (referenced ", refs[b], ", free ", is_free[b],
-          ", held ", is_held, ", reserved ", static_cast<bool>(is_reserved_[b]), ")"));
+          ", held ", is_held, ", reserved ", static_cast<bool>(is_reserved_[b]), ", evictable ",
+          static_cast<bool>(is_evictable[b]), ")"));
     }
     referenced += refs[b] > 0;
     held += is_held;
@@ -185,10 +296,14 @@ absl::Status KvBlockManager::CheckInvariants() const {
     return absl::InternalError(
         absl::StrCat(reserved, " KV blocks are reserved, counted ", num_reserved_));
   }
+  if (cached != num_cached_blocks()) {
+    return absl::InternalError(
+        absl::StrCat(cached, " KV blocks are cached, ", num_cached_blocks(), " keys"));
+  }
   if (num_free_blocks() + referenced + held + reserved != num_blocks_) {
-    return absl::InternalError(absl::StrCat("free ", num_free_blocks(), " + referenced ",
-                                            referenced, " + held ", held, " + reserved ", reserved,
-                                            " != ", num_blocks_, " KV blocks"));
+    return absl::InternalError(absl::StrCat(
+        "free ", free_.size(), " + evictable ", evictable_.size(), " + referenced ", referenced,
+        " + held ", held, " + reserved ", reserved, " != ", num_blocks_, " KV blocks"));
   }
   return absl::OkStatus();
 }
@@ -200,7 +315,7 @@ const std::vector<int32_t>& KvBlockManager::BlockTable(SeqId seq) const {
 }
 
 double KvBlockManager::Usage() const {
-  return num_blocks_ == 0 ? 0.0 : 1.0 - static_cast<double>(free_.size()) / num_blocks_;
+  return num_blocks_ == 0 ? 0.0 : 1.0 - static_cast<double>(num_free_blocks()) / num_blocks_;
 }
 
 }  // namespace tessera

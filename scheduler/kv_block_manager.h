@@ -14,19 +14,31 @@
 // while the plan is being formed (a preempted sample) must not come back as another copy's
 // destination in that plan: it is held, neither free nor referenced, until ReleaseCopySources().
 //
+// Prefix cache (when enabled): a full block whose K and V are computed -- or are being computed by
+// the step being planned, since engines write a step's K and V before attention reads any -- may
+// be given a content key (CacheBlock; block_hash.h). A sequence holding no blocks takes the longest
+// run of leading blocks whose keys are cached by reference (TakeCachedPrefix), as a forked sample
+// does. A cached block that no table references any more keeps its content and waits, evictable, in
+// least-recently-freed order; it counts as free (num_free_blocks), and is evicted -- its key
+// forgotten -- only when a block is needed and no uncached block is free. So cached content never
+// costs a live sequence its blocks. A cached block is never written again: writes go to positions
+// past a sequence's computed tokens, and a cached block lies wholly before them.
+//
 // Reserved blocks: the engine may keep other data in blocks of the same pool (LoRA adapters'
 // weights: S-LoRA's unified paging). Reserve(n) takes n free blocks out for such a holder and
 // Unreserve gives them back; no table references a reserved block until it is given back.
 //
-// Invariants: a block is free, referenced by one or more sequences' tables (each reference
-// counted once), a held copy source, or reserved; free + referenced + held + reserved =
-// num_blocks (CheckInvariants recounts it). Misuse (freeing an unknown sequence, allocating past
-// capacity, giving back a block that is not reserved) is an error Status and changes nothing. Not
-// thread-safe: the scheduler thread owns it.
+// Invariants: a block is free, evictable (cached, unreferenced), referenced by one or more
+// sequences' tables (each reference counted once), a held copy source, or reserved; free +
+// evictable + referenced + held + reserved = num_blocks; each cached key names exactly one block
+// and an evictable block is cached (CheckInvariants recounts it all). Misuse (freeing an unknown
+// sequence, allocating past capacity, giving back a block that is not reserved) is an error Status
+// and changes nothing. Not thread-safe: the scheduler thread owns it.
 #ifndef TESSERA_SCHEDULER_KV_BLOCK_MANAGER_H_
 #define TESSERA_SCHEDULER_KV_BLOCK_MANAGER_H_
 
 #include <cstdint>
+#include <list>
 #include <utility>
 #include <vector>
 
@@ -34,6 +46,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "scheduler/block_hash.h"
 
 namespace tessera {
 
@@ -44,7 +57,7 @@ using BlockCopyPair = std::pair<int32_t, int32_t>;
 
 class KvBlockManager {
  public:
-  KvBlockManager(int32_t num_blocks, int32_t block_size);
+  KvBlockManager(int32_t num_blocks, int32_t block_size, bool enable_prefix_caching = false);
 
   KvBlockManager(const KvBlockManager&) = delete;
   KvBlockManager& operator=(const KvBlockManager&) = delete;
@@ -69,6 +82,30 @@ class KvBlockManager {
   // a plan.
   void ReleaseCopySources();
 
+  // Prefix cache (no-ops when disabled). How many leading blocks of `hashes` are cached now.
+  int32_t CachedPrefixBlocks(absl::Span<const BlockHash> hashes) const;
+  // `seq`, which must hold no blocks, takes the cached blocks of the leading run of `hashes` by
+  // reference (at most `max_blocks` of them); returns how many. FailedPrecondition when `seq`
+  // holds blocks.
+  absl::StatusOr<int32_t> TakeCachedPrefix(SeqId seq, absl::Span<const BlockHash> hashes,
+                                           int32_t max_blocks);
+  // Records that `block` (referenced, full, its K and V computed or being computed) holds the
+  // content keyed
+  // `hash`. Nothing happens when the block is cached already or another block holds that
+  // content (the first stays the cached one). FailedPrecondition for an unreferenced block.
+  absl::Status CacheBlock(int32_t block, const BlockHash& hash);
+  // Forgets `block`'s content key (no-op for a block that has none): an evictable block becomes
+  // free.
+  void Uncache(int32_t block);
+  // Forgets every content key (the engine failed: what its last step wrote is unknown).
+  void ClearCache();
+  bool prefix_caching() const { return prefix_caching_; }
+  bool IsCached(int32_t block) const { return is_cached_[block]; }
+  // Blocks whose content is cached (referenced or evictable), and the evictable ones.
+  int32_t num_cached_blocks() const { return static_cast<int32_t>(cached_.size()); }
+  int32_t num_evictable_blocks() const { return static_cast<int32_t>(evictable_.size()); }
+  int64_t num_evictions() const { return num_evictions_; }
+
   // Whether `n` blocks can be reserved now.
   bool CanReserve(int32_t n) const { return n >= 0 && n <= num_free_blocks(); }
   // Takes `n` free blocks out of the pool for a holder outside the block tables. ResourceExhausted
@@ -91,9 +128,10 @@ class KvBlockManager {
 
   int32_t num_blocks() const { return num_blocks_; }
   int32_t block_size() const { return block_size_; }
-  int32_t num_free_blocks() const { return static_cast<int32_t>(free_.size()); }
+  // Blocks that can be handed out now: free ones and evictable cached ones.
+  int32_t num_free_blocks() const { return static_cast<int32_t>(free_.size() + evictable_.size()); }
   int32_t num_sequences() const { return static_cast<int32_t>(tables_.size()); }
-  // How many tables reference `block` (0 when free).
+  // How many tables reference `block` (0 when free or evictable).
   int32_t RefCount(int32_t block) const { return refs_[block]; }
   // Fraction of blocks not free (reserved ones included), in [0, 1].
   double Usage() const;
@@ -107,6 +145,13 @@ class KvBlockManager {
   // Index of the first block of `table` holding a position >= first_written that is shared.
   int64_t FirstSharedWritten(const std::vector<int32_t>& table, int64_t first_written) const;
 
+  // A block for a table or a holder: a free one, else the least recently freed evictable one
+  // (forgetting its key). num_free_blocks() > 0.
+  int32_t PopFree();
+  // `block` lost its last reference (and is no held copy source): evictable if cached, else free.
+  void Release(int32_t block);
+
+  bool prefix_caching_;
   std::vector<int32_t> free_;          // a stack: recently freed blocks are reused first
   std::vector<int32_t> refs_;          // per block: tables referencing it
   std::vector<int32_t> copy_sources_;  // sources of copies reported since ReleaseCopySources
@@ -114,6 +159,14 @@ class KvBlockManager {
   std::vector<bool> is_reserved_;      // per block
   int32_t num_reserved_ = 0;
   absl::flat_hash_map<SeqId, std::vector<int32_t>> tables_;
+  // Prefix cache: key -> block, per block its key, and the evictable blocks, least recently
+  // freed first (with each one's place, to take it out on a hit).
+  absl::flat_hash_map<BlockHash, int32_t> cached_;
+  std::vector<BlockHash> block_hash_;
+  std::vector<bool> is_cached_;
+  std::list<int32_t> evictable_;
+  std::vector<std::list<int32_t>::iterator> evictable_pos_;
+  int64_t num_evictions_ = 0;
 };
 
 }  // namespace tessera

@@ -21,6 +21,7 @@ SchedulerOptions OfflineScheduler::CoreOptions(size_t num_requests) const {
   o.max_num_batched_tokens = options_.max_num_batched_tokens;
   o.max_num_seqs = options_.max_num_seqs;
   o.max_model_len = options_.max_model_len;
+  o.enable_prefix_caching = options_.enable_prefix_caching;
   // Everything is queued up front: the queue bounds are for serving, not for offline runs.
   o.max_waiting_requests = static_cast<int32_t>(
       std::min<size_t>(std::max<size_t>(num_requests, 1), std::numeric_limits<int32_t>::max()));

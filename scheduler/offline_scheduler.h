@@ -23,6 +23,7 @@ struct OfflineSchedulerOptions {
   int32_t max_num_batched_tokens = 2048;  // tokens fed per step, all sequences together
   int32_t max_num_seqs = 256;             // sequences per step
   int64_t max_model_len = 0;              // SchedulerOptions::max_model_len
+  bool enable_prefix_caching = true;      // SchedulerOptions::enable_prefix_caching
 };
 
 struct OfflineRunStats {

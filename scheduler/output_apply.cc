@@ -29,6 +29,7 @@ void OutputApplier::Apply(Sequence* seq, int64_t fed, SequenceOutput& out, absl:
     // with an error that names what overflowed, leaving this output out of its stream. The other
     // sequences of the step are independent rows and go on.
     const AdapterRef* adapter = r->request.adapter.get();
+    capacity_.ForgetBlocks(*seq);
     FinishRequest(
         r,
         absl::InternalError(absl::StrCat(
@@ -74,6 +75,8 @@ void OutputApplier::ForkSamples(Sequence* parent) {
     Sequence* child = state_.NewSample(r, i, tokenizer_);
     child->state = Sequence::State::kRunning;
     child->num_computed = parent->num_computed;
+    child->block_hashes = parent->block_hashes;
+    child->num_offered_blocks = parent->num_offered_blocks;
     child->admit_order = state_.next_admit_order++;
     capacity_.Fork(*parent, *child);
     state_.running.push_back(child);
@@ -191,6 +194,7 @@ void OutputApplier::FinishRequest(RequestState* r, const absl::Status& status, a
   t.e2e_latency = now - r->arrival;
   t.prompt_tokens = static_cast<int64_t>(r->request.prompt_token_ids.size());
   t.generated_tokens = r->generated;
+  t.cached_prompt_tokens = r->cached_prompt_tokens;
   t.preemptions = r->preemptions;
   TenantStats& tenant = *r->tenant;
   const bool has_ttft = r->request.ttft_target.has_value();

@@ -33,10 +33,16 @@ std::string_view PriorityName(Priority p);  // "interactive" | "batch"
 struct AdapterRef {
   std::string name;
   std::shared_ptr<const LoraWeights> weights;  // validated against the model by whoever loaded it
+  // Identifies the weights' version (the registry's: a reload gets a larger one), so that the
+  // prefix cache never serves KV computed with an older version. 0: unknown; the weights'
+  // address stands in for it then.
+  uint64_t version = 0;
   // Whatever keeps this version pinned where it came from (the registry's lease); released with
   // the request. May be null.
   std::shared_ptr<const void> pin;
 };
+
+inline constexpr size_t kMaxCacheSaltBytes = 256;
 
 struct GenerateRequest {
   std::string id;
@@ -78,6 +84,9 @@ struct GenerateRequest {
   // when the request came in is counted. Unset: when Scheduler::Submit (or SchedulerCore::Add)
   // saw it.
   std::optional<absl::Time> arrival;
+  // Narrows prefix-cache reuse to requests with the same salt (vLLM's cache_salt); empty: none.
+  // At most kMaxCacheSaltBytes.
+  std::string cache_salt;
   // A LoRA adapter on the base model; null: the base model alone.
   std::shared_ptr<const AdapterRef> adapter;
 };

@@ -39,7 +39,8 @@ struct RequestTimings {
   std::optional<absl::Duration> time_to_first_token;
   absl::Duration e2e_latency;
   int64_t prompt_tokens = 0;
-  int64_t generated_tokens = 0;  // all samples
+  int64_t generated_tokens = 0;      // all samples
+  int64_t cached_prompt_tokens = 0;  // prompt tokens found in the prefix cache, not computed
   int32_t preemptions = 0;
   bool met_ttft_target = true;  // true when no target was set
   bool met_tpot_target = true;

@@ -112,6 +112,9 @@ absl::Status RequestValidator::Validate(const GenerateRequest& r) const {
       return fail("adapter \"", r.adapter->name, "\" has no weights");
     }
   }
+  if (r.cache_salt.size() > kMaxCacheSaltBytes) {
+    return fail("cache_salt is longer than ", kMaxCacheSaltBytes, " bytes");
+  }
   if (r.timeout && *r.timeout <= absl::ZeroDuration()) return fail("the timeout has passed");
   if ((r.ttft_target && *r.ttft_target <= absl::ZeroDuration()) ||
       (r.tpot_target && *r.tpot_target <= absl::ZeroDuration())) {

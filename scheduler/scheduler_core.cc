@@ -45,6 +45,7 @@ SchedulerCore::SchedulerCore(Engine& engine, const Tokenizer* tokenizer, const C
   stats.step_time_coefficients = state_.step_model.Coefficients();
   state_.policy->SetAdapterLoadTime(
       [this](const AdapterRef& adapter) { return capacity_.PredictAdapterLoad(adapter); });
+  stats.enable_prefix_caching = options.enable_prefix_caching;
 }
 
 SchedulerCore::~SchedulerCore() = default;
@@ -157,6 +158,7 @@ absl::StatusOr<StepReport> SchedulerCore::Step() {
   const absl::Time started = clock_.Now();
   absl::StatusOr<StepResult> result = engine_.Step(batch_.plan());
   if (!result.ok()) {
+    capacity_.blocks().ClearCache();  // the step's blocks were offered, perhaps never written
     AbortAll(absl::InternalError(absl::StrCat("engine step failed: ", result.status().message())));
     return result.status();
   }

@@ -31,6 +31,12 @@ enum class SchedulingPolicyKind : uint8_t { kFcfs, kPriority, kSlo };
 //   kNone: tenants are not told apart.
 enum class FairnessKind : uint8_t { kVtc, kNone };
 
+// --prefix-cache-scope: whose cached KV blocks a request may reuse.
+//   kTenant: only its own tenant's (a shared cache would let a tenant time whether another's
+//            prompt is cached);
+//   kGlobal: every tenant's (a single-tenant or trusted deployment).
+enum class PrefixCacheScope : uint8_t { kTenant, kGlobal };
+
 struct SchedulerOptions {
   int32_t max_num_batched_tokens = 2048;  // tokens fed per step, all sequences together
   int32_t max_num_seqs = 256;             // sequences per step
@@ -60,6 +66,11 @@ struct SchedulerOptions {
   // --max-model-len: prompt + max_tokens beyond it are refused; 0: the model's context. (The
   // engine is capped to it too, so that it sizes the KV cache for it.)
   int64_t max_model_len = 0;
+  // --enable-prefix-caching: full blocks of computed tokens stay cached, keyed by their content,
+  // adapter and scope (block_hash.h), and a request's leading cached blocks are reused, not
+  // recomputed.
+  bool enable_prefix_caching = true;
+  PrefixCacheScope prefix_cache_scope = PrefixCacheScope::kTenant;
 };
 
 }  // namespace tessera

@@ -80,6 +80,11 @@ struct SchedulerStats {
   Histogram step_predicted_seconds{StepSecondsBuckets()};
   Histogram step_prediction_ratio{PredictionRatioBuckets()};
   Histogram step_token_budget{TokensPerStepBuckets()};
+  // Prefix cache (vLLM's names): tokens looked up and found cached, counted each time a sequence
+  // is admitted (after a preemption too).
+  bool enable_prefix_caching = false;
+  int64_t prefix_cache_queries_total = 0;
+  int64_t prefix_cache_hits_total = 0;
 };
 
 }  // namespace tessera

@@ -13,6 +13,7 @@
 
 #include "absl/time/time.h"
 #include "engine/sampling_params.h"
+#include "scheduler/block_hash.h"
 #include "scheduler/kv_block_manager.h"
 #include "scheduler/output_text.h"
 #include "scheduler/request.h"
@@ -38,6 +39,10 @@ struct Sequence {
   int64_t num_computed = 0;
   // n > 1: this sequence computes the prompt up to its last token, then the others fork from it.
   bool fork_pending = false;
+  // Prefix cache: the keys of this sequence's full blocks so far (block_hash.h), and how many of
+  // its leading blocks have been offered to the cache.
+  std::vector<BlockHash> block_hashes;
+  int64_t num_offered_blocks = 0;
   int64_t admit_order = 0;    // when it (last) entered the running set; newer = larger
   int64_t planned_step = -1;  // the step whose plan holds it
   std::optional<absl::Time> last_token_time;
@@ -70,6 +75,10 @@ struct RequestState {
   bool done = false;     // final update queued; erased after the step's updates are pushed
   uint64_t base_seed = 0;
   int64_t prompt_computed = 0;  // prompt positions computed at least once (for token counts)
+  // Prefix cache: where the request's block-key chain starts, and the prompt tokens its first
+  // admission found cached (reported in its usage).
+  std::optional<BlockHash> prefix_seed;
+  int64_t cached_prompt_tokens = 0;
   std::vector<std::unique_ptr<Sequence>> seqs;
   // Prompt log-probabilities: positions below prompt_lp_next were reported by the engine.
   std::vector<std::optional<LogprobEntry>> prompt_logprobs;

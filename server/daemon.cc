@@ -125,6 +125,7 @@ absl::Status Daemon::Init() {
   CacheConfigInfo cache;
   cache.block_size = g.block_size;
   cache.num_gpu_blocks = g.num_blocks;
+  cache.enable_prefix_caching = o.scheduler.enable_prefix_caching;
   exporter_ = std::make_unique<MetricsExporter>(ModelName(o), cache);
 
   InferenceServiceDeps deps;

@@ -125,6 +125,7 @@ absl::StatusOr<std::shared_ptr<const AdapterRef>> InferenceService::AcquireAdapt
   auto ref = std::make_shared<AdapterRef>();
   ref->name = name;
   ref->weights = lease->shared_weights();
+  ref->version = lease->version();  // the prefix cache never mixes versions
   // The request pins this version until it leaves the scheduler.
   ref->pin = std::make_shared<AdapterLease>(*std::move(lease));
   return ref;

@@ -38,6 +38,10 @@ inline constexpr char kNumPreemptionsTotal[] = "vllm:num_preemptions_total";
 inline constexpr char kPromptTokensTotal[] = "vllm:prompt_tokens_total";
 inline constexpr char kGenerationTokensTotal[] = "vllm:generation_tokens_total";
 inline constexpr char kRequestSuccessTotal[] = "vllm:request_success_total";
+// Prefix cache, in tokens: looked up at admission, and found cached (vLLM's counters
+// vllm:prefix_cache_queries and vllm:prefix_cache_hits, as its /metrics writes them).
+inline constexpr char kPrefixCacheQueries[] = "vllm:prefix_cache_queries_total";
+inline constexpr char kPrefixCacheHits[] = "vllm:prefix_cache_hits_total";
 
 // vLLM-compatible histograms.
 inline constexpr char kTimeToFirstTokenSeconds[] = "vllm:time_to_first_token_seconds";

@@ -117,6 +117,13 @@ void MetricsExporter::RegisterServerMetrics(const CacheConfigInfo& cache_config)
       &CounterFamily(names::kGenerationTokensTotal, "Number of generation tokens processed.")
            .Add({});
   steps_ = &CounterFamily(names::kSchedulerSteps, "Scheduler steps run.").Add({});
+  prefix_cache_queries_ =
+      &CounterFamily(names::kPrefixCacheQueries,
+                     "Prefix cache queries, in terms of number of queried tokens.")
+           .Add({});
+  prefix_cache_hits_ = &CounterFamily(names::kPrefixCacheHits,
+                                      "Prefix cache hits, in terms of number of cached tokens.")
+                            .Add({});
   request_success_ = &CounterFamily(names::kRequestSuccessTotal, "Count of finished requests.");
   for (const char* reason : kFinishReasons) {
     request_success_->Add({{names::kFinishedReasonLabel, reason}});
@@ -264,6 +271,8 @@ void MetricsExporter::UpdateServer(const SchedulerStats& s) {
   RaiseTo(*prompt_tokens_, static_cast<double>(s.prompt_tokens_total));
   RaiseTo(*generation_tokens_, static_cast<double>(s.generation_tokens_total));
   RaiseTo(*steps_, static_cast<double>(s.num_steps_total));
+  RaiseTo(*prefix_cache_queries_, static_cast<double>(s.prefix_cache_queries_total));
+  RaiseTo(*prefix_cache_hits_, static_cast<double>(s.prefix_cache_hits_total));
   adapter_kv_blocks_->Set(s.adapter_kv_blocks);
   RaiseTo(*adapter_device_loads_admission_,
           static_cast<double>(s.adapter_loads_total - s.adapter_prefetches_total));

@@ -111,6 +111,8 @@ class MetricsExporter {
   prometheus::Counter* prompt_tokens_ = nullptr;
   prometheus::Counter* generation_tokens_ = nullptr;
   prometheus::Counter* steps_ = nullptr;
+  prometheus::Counter* prefix_cache_queries_ = nullptr;
+  prometheus::Counter* prefix_cache_hits_ = nullptr;
   prometheus::Counter* ttft_met_ = nullptr;
   prometheus::Counter* ttft_missed_ = nullptr;
   prometheus::Counter* tpot_met_ = nullptr;

@@ -83,6 +83,7 @@ absl::StatusOr<GenerateRequest> ToSchedulerRequest(const v1::GenerateRequest& in
   r.include_stop_str_in_output = in.include_stop_str_in_output();
   r.stop_token_ids.assign(in.stop_token_ids().begin(), in.stop_token_ids().end());
   r.ignore_eos = in.ignore_eos();
+  r.cache_salt = in.cache_salt();
   r.skip_special_tokens = in.has_skip_special_tokens() ? in.skip_special_tokens() : true;
   if (in.ttft_target_ms() > 0) r.ttft_target = absl::Milliseconds(in.ttft_target_ms());
   if (in.tpot_target_ms() > 0) r.tpot_target = absl::Milliseconds(in.tpot_target_ms());

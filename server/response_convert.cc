@@ -61,6 +61,7 @@ void ToGenerateResponse(const RequestUpdate& update, const std::string& client_r
     }
     u->set_e2e_seconds(absl::ToDoubleSeconds(t.e2e_latency));
     u->set_preemptions(t.preemptions);
+    u->set_cached_prompt_tokens(static_cast<int32_t>(t.cached_prompt_tokens));
   }
 }
 

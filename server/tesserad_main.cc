@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <iostream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,22 @@ void AddHttpFlags(CLI::App& app, tessera::DaemonOptions& o, Seconds& seconds) {
   app.add_option("--http-threads", o.http.io_threads, "Threads serving the HTTP port")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
+}
+
+// vLLM's prefix-caching flags, and the cache's isolation between tenants.
+void AddPrefixCacheFlags(CLI::App& app, tessera::SchedulerOptions& o) {
+  app.add_flag("--enable-prefix-caching,!--no-enable-prefix-caching", o.enable_prefix_caching,
+               "Reuse the KV blocks of prompt prefixes computed before (default on)");
+  app.add_option("--prefix-cache-scope", o.prefix_cache_scope,
+                 "Whose cached blocks a request may reuse: tenant (its own tenant's; a shared "
+                 "cache lets a tenant time another's prompts) or global (a single-tenant or "
+                 "trusted deployment)")
+      ->transform(CLI::CheckedTransformer(
+          std::map<std::string, tessera::PrefixCacheScope>{
+              {"tenant", tessera::PrefixCacheScope::kTenant},
+              {"global", tessera::PrefixCacheScope::kGlobal}},
+          CLI::ignore_case))
+      ->default_str("tenant");
 }
 
 void AddFlags(CLI::App& app, tessera::DaemonOptions& o, Seconds& seconds,
@@ -192,6 +209,7 @@ int main(int argc, char** argv) {
   std::string fairness = "vtc";
   std::string log_level = "info";
   AddFlags(app, options, seconds, adapters, scheduling_policy, log_level);
+  AddPrefixCacheFlags(app, options.scheduler);
   app.add_option("--fairness", fairness,
                  "How the scheduler shares the server between tenants, under every policy: vtc "
                  "(the Virtual Token Counter: the backlogged tenant with the least weighted "

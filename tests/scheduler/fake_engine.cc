@@ -192,9 +192,11 @@ absl::StatusOr<StepResult> FakeEngine::Step(const StepPlan& plan) {
   }
 
   CopyBlocks(plan.block_copies);
-  // Every sequence's writes are computed from the cache before any of them lands, then applied;
-  // the chains are checked afterwards, so a write over another sequence's KV is caught.
-  std::vector<std::pair<Slot*, Slot>> writes;
+  // Each sequence's writes land before the next sequence's are computed, so a sequence may read
+  // KV that one earlier in the plan writes in the same step (a real engine writes every K and V of
+  // a layer before attention reads any: the prefix cache hands a block to a sequence planned after
+  // the one computing it). The chains are checked afterwards, so a write over another sequence's
+  // KV is caught.
   for (int32_t i = 0; i < plan.num_seqs(); ++i) {
     const int64_t cached = plan.seqs[i].num_cached_tokens;
     uint64_t fp = cached == 0 ? kEmptyPrefix : SlotOf(plan.page_table, i, cached - 1).fingerprint;
@@ -202,10 +204,9 @@ absl::StatusOr<StepResult> FakeEngine::Step(const StepPlan& plan) {
       const int64_t pos = cached + j;
       const int32_t token = plan.token_ids[plan.qo_indptr[i] + j];
       fp = Extend(fp, token, pos);
-      writes.push_back({&SlotOf(plan.page_table, i, pos), Slot{true, token, pos, fp}});
+      SlotOf(plan.page_table, i, pos) = Slot{true, token, pos, fp};
     }
   }
-  for (auto& [slot, value] : writes) *slot = value;
 
   StepResult result;
   result.seqs.resize(plan.num_seqs());

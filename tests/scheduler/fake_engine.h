@@ -5,9 +5,10 @@
 // The "model": every KV slot holds the fingerprint of the token prefix that ends at its position
 // (a hash chained over (token, position) pairs, as a real KV entry depends on the whole prefix
 // before it). Feeding tokens at positions p.. writes (token, p, fingerprint) into the slots the
-// page table names; every sequence of a step then re-walks its own page table from position 0 and
-// checks that each slot holds the link of one unbroken chain, after the plan's block copies and
-// all of the step's writes (a real engine also writes every K/V before attention reads). The
+// page table names, in plan order (a sequence may read what one earlier in the plan writes in the
+// same step, as a real engine writes every K/V before attention reads); every sequence of a step
+// then re-walks its own page table from position 0 and checks that each slot holds the link of
+// one unbroken chain, after the plan's block copies and all of the step's writes. The
 // sampled token is a pure function of the fingerprint read back from the cache (and the seed when
 // temperature > 0), and a sampling step also checks that every position past the prompt holds the
 // token the sequence itself sampled there (so a sample reading a sibling's KV is caught). Hence:

@@ -52,6 +52,11 @@ TEST(RequestValidatorTest, ChecksAgainstTheModelTheCacheAndTheOptions) {
   stop.stop = {"x"};
   EXPECT_EQ(message(stop), "request \"s\": stop strings need a tokenizer, and this model has none");
   EXPECT_EQ(message(Request("", 2, 1)), "request id is empty");
+  GenerateRequest salted = Request("salt", 2, 1);
+  salted.cache_salt = std::string(256, 's');
+  EXPECT_TRUE(v.Validate(salted).ok());
+  salted.cache_salt += "s";
+  EXPECT_EQ(message(salted), "request \"salt\": cache_salt is longer than 256 bytes");
 }
 
 TEST(RequestValidatorTest, CheckHandsOutTheRequestWhoseIdMayBeQualifiedButNotEmptied) {

@@ -255,6 +255,78 @@ TEST(SchedulerPropertyTest, RandomAdapterWorkloadsKeepEveryInvariant) {
       static_cast<long long>(evictions));
 }
 
+// Prefix caching on top of a random workload: most prompts start with one of a few shared
+// prefixes, of lengths on, just before and just after block boundaries (prompts keep their
+// length, so the pool still fits the largest request), some requests repeat another's prompt
+// whole, a few carry a cache_salt, and the cache is scoped by tenant or global. The fake engine
+// checks that every KV slot a sequence reads holds its own prefix's fingerprint, so a block taken
+// from the cache with the wrong content, one evicted while referenced, or one written after being
+// cached fails the step; the simulation checks the block manager's invariants (reference counts,
+// cached keys, free and evictable lists) after every step, and the outputs at the end.
+void ShareRandomPrefixes(Random& rand, Scenario& s) {
+  SchedulerOptions& o = s.config.options;
+  o.prefix_cache_scope = rand.Chance(0.5) ? PrefixCacheScope::kTenant : PrefixCacheScope::kGlobal;
+  const int64_t bs = s.config.engine.geometry.block_size;
+  std::vector<std::vector<int32_t>> prefixes;
+  for (int64_t i = rand.Uniform(1, 3); i > 0; --i) {
+    const int64_t blocks = rand.Uniform(1, 6);
+    const int64_t len = std::max<int64_t>(1, blocks * bs + rand.Pick<int64_t>({-1, 0, 0, 1}));
+    std::vector<int32_t> p;
+    for (int64_t j = 0; j < len; ++j) {
+      p.push_back(static_cast<int32_t>(rand.Uniform(0, s.config.engine.vocab_size - 1)));
+    }
+    prefixes.push_back(std::move(p));
+  }
+  const std::vector<int32_t>* previous = nullptr;
+  for (Arrival& a : s.arrivals) {
+    std::vector<int32_t>& prompt = a.request.prompt_token_ids;
+    if (previous != nullptr && previous->size() == prompt.size() && rand.Chance(0.2)) {
+      prompt = *previous;  // a repeated prompt: cached whole but its last token
+    } else if (rand.Chance(0.8)) {
+      const auto& p = prefixes[rand.Uniform(0, static_cast<int64_t>(prefixes.size()) - 1)];
+      std::copy_n(p.begin(), std::min(p.size(), prompt.size()), prompt.begin());
+    }
+    if (rand.Chance(0.1)) a.request.cache_salt = rand.Pick({"x", "y"});
+    previous = &prompt;
+  }
+  s.description = absl::StrCat(
+      Describe(s.config, s.arrivals.size()), ", ", prefixes.size(), " shared prefixes, scope ",
+      o.prefix_cache_scope == PrefixCacheScope::kTenant ? "tenant" : "global");
+}
+
+TEST(SchedulerPropertyTest, RandomSharedPrefixWorkloadsKeepEveryInvariant) {
+  const uint64_t num_seeds = NumSeeds(3000) / 3;
+  Coverage cov;
+  int64_t hits = 0, evictions = 0, cached_requests = 0;
+  for (uint64_t seed = 1; seed <= num_seeds; ++seed) {
+    Scenario s = RandomScenario(seed + 2000000);  // not the workloads of the tests above
+    Random rand(seed * 7919);
+    ShareRandomPrefixes(rand, s);
+    SCOPED_TRACE(absl::StrCat("seed ", seed, ": ", s.description));
+    Simulation sim(s.config);
+    if (!sim.Run(std::move(s.arrivals)) || !sim.CheckOutcomes()) return;
+    cov.Add(sim);
+    hits += sim.core().stats().prefix_cache_hits_total;
+    evictions += sim.core().blocks().num_evictions();
+    for (const auto& [id, t] : sim.requests()) {
+      const CollectedRequest& c = t.sink->collected;
+      cached_requests += c.status.ok() && c.timings && c.timings->cached_prompt_tokens > 0;
+    }
+  }
+  EXPECT_GT(cov.preemptions, 0);
+  EXPECT_GT(cov.preempted_then_ok, 0);
+  EXPECT_GT(cov.block_copies, 0) << "no copy-on-write";
+  EXPECT_GT(hits, 0);
+  EXPECT_GT(cached_requests, 0) << "no request reported cached prompt tokens";
+  EXPECT_GT(evictions, 0) << "no cached block was evicted";
+  std::printf(
+      "%llu seeds, %lld steps: %lld preemptions, %lld tokens hit, %lld requests with cached "
+      "prompt tokens, %lld cached blocks evicted\n",
+      static_cast<unsigned long long>(num_seeds), static_cast<long long>(cov.steps),
+      static_cast<long long>(cov.preemptions), static_cast<long long>(hits),
+      static_cast<long long>(cached_requests), static_cast<long long>(evictions));
+}
+
 // Identical requests of one class (same prompt length and max_tokens) get their first token in
 // arrival order, whatever the batching, chunking and preemptions: FCFS starves no one. Both classes
 // run at once, so batch requests are also preempted and aged in between.

@@ -48,6 +48,8 @@ SchedulerStats BusyStats() {
   s.kv_usage = 0.25;
   s.num_preemptions_total = 2;
   s.num_steps_total = 40;
+  s.prefix_cache_queries_total = 900;
+  s.prefix_cache_hits_total = 640;
   s.prompt_tokens_total = 1000;
   s.generation_tokens_total = 300;
   s.requests_finished = {{"stop", 7}, {"length", 2}};
@@ -112,6 +114,8 @@ TEST(MetricsExporterTest, ExportsEveryNameWithItsType) {
       {"vllm:prompt_tokens_total", "counter"},
       {"vllm:generation_tokens_total", "counter"},
       {"vllm:request_success_total", "counter"},
+      {"vllm:prefix_cache_queries_total", "counter"},
+      {"vllm:prefix_cache_hits_total", "counter"},
       {"vllm:time_to_first_token_seconds", "histogram"},
       {"vllm:inter_token_latency_seconds", "histogram"},
       {"vllm:e2e_request_latency_seconds", "histogram"},
@@ -182,6 +186,8 @@ TEST(MetricsExporterTest, ValuesComeFromTheStats) {
   EXPECT_EQ(ValueOf(t, names::kPromptTokensTotal), 1000);
   EXPECT_EQ(ValueOf(t, names::kGenerationTokensTotal), 300);
   EXPECT_EQ(ValueOf(t, names::kSchedulerSteps), 40);
+  EXPECT_EQ(ValueOf(t, "vllm:prefix_cache_queries_total"), 900);
+  EXPECT_EQ(ValueOf(t, "vllm:prefix_cache_hits_total"), 640);
   EXPECT_EQ(ValueOf(t, names::kRequestSuccessTotal, {{"finished_reason", "stop"}}), 7);
   EXPECT_EQ(ValueOf(t, names::kRequestSuccessTotal, {{"finished_reason", "length"}}), 2);
   // vLLM's reasons exist from the start.
@@ -201,6 +207,16 @@ TEST(MetricsExporterTest, ValuesComeFromTheStats) {
                      {"num_cpu_blocks", "0"},
                      {"cache_dtype", "auto"},
                      {"enable_prefix_caching", "False"}}),
+            1);
+  CacheConfigInfo on = TestCacheConfig();
+  on.enable_prefix_caching = true;
+  MetricsExporter cached(kModel, on);
+  EXPECT_EQ(ValueOf(Parse(cached.Render(BusyStats(), EdgeStats{})), names::kCacheConfigInfo,
+                    {{"block_size", "16"},
+                     {"num_gpu_blocks", "1024"},
+                     {"num_cpu_blocks", "0"},
+                     {"cache_dtype", "auto"},
+                     {"enable_prefix_caching", "True"}}),
             1);
 }
 

@@ -129,6 +129,7 @@ TEST(RequestConvertTest, CopiesEveryField) {
   in.set_prompt_logprobs(2);
   in.set_ttft_target_ms(250);
   in.set_tpot_target_ms(40);
+  in.set_cache_salt("per-user");
   absl::StatusOr<GenerateRequest> r = ToSchedulerRequest(in, nullptr, {});
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->priority, Priority::kBatch);
@@ -153,6 +154,7 @@ TEST(RequestConvertTest, CopiesEveryField) {
   EXPECT_EQ(r->prompt_logprobs, 2);
   EXPECT_EQ(r->ttft_target, absl::Milliseconds(250));
   EXPECT_EQ(r->tpot_target, absl::Milliseconds(40));
+  EXPECT_EQ(r->cache_salt, "per-user");
 }
 
 TEST(RequestConvertTest, RefusesBadPrompts) {
@@ -223,6 +225,7 @@ TEST(ResponseConvertTest, CarriesDeltasLogprobsAndUsage) {
   t.prompt_tokens = 7;
   t.generated_tokens = 2;
   t.preemptions = 1;
+  t.cached_prompt_tokens = 4;
   u.timings = t;
   v1::GenerateResponse out;
   ToGenerateResponse(u, "r1", nullptr, &out);
@@ -244,6 +247,7 @@ TEST(ResponseConvertTest, CarriesDeltasLogprobsAndUsage) {
   EXPECT_EQ(out.usage().completion_tokens(), 2);
   EXPECT_DOUBLE_EQ(out.usage().time_to_first_token_seconds(), 0.02);
   EXPECT_EQ(out.usage().preemptions(), 1);
+  EXPECT_EQ(out.usage().cached_prompt_tokens(), 4);
 
   RequestUpdate mid;
   mid.samples.push_back(SampleDelta{});
