@@ -26,7 +26,7 @@
 #include "server/authenticator.h"
 #include "server/daemon_options.h"
 #include "server/edge_counters.h"
-#include "server/http_endpoint.h"
+#include "server/http/http_endpoint.h"
 #include "server/inference_service.h"
 #include "server/metrics_exporter.h"
 #include "server/tenant_limiter.h"

@@ -11,7 +11,7 @@
 #include "adapters/loaded_adapter.h"
 #include "engine/engine_loader.h"
 #include "scheduler/scheduler_core.h"
-#include "server/http_server.h"
+#include "server/http/http_server.h"
 #include "server/request_convert.h"
 #include "server/request_targets.h"
 

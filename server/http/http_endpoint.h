@@ -11,15 +11,15 @@
 // cuBLAS (shared/docs/GPU.md). The callbacks run on the server's IO threads, several at once, so
 // they must be thread-safe and should be quick. Start and Stop are for the owning thread; Stop
 // joins every thread and the destructor stops. One Start per object.
-#ifndef TESSERA_SERVER_HTTP_ENDPOINT_H_
-#define TESSERA_SERVER_HTTP_ENDPOINT_H_
+#ifndef TESSERA_SERVER_HTTP_HTTP_ENDPOINT_H_
+#define TESSERA_SERVER_HTTP_HTTP_ENDPOINT_H_
 
 #include <functional>
 #include <memory>
 #include <string>
 
 #include "absl/status/status.h"
-#include "server/http_server.h"
+#include "server/http/http_server.h"
 
 namespace tessera {
 
@@ -53,4 +53,4 @@ class HttpEndpoint {
 
 }  // namespace tessera
 
-#endif  // TESSERA_SERVER_HTTP_ENDPOINT_H_
+#endif  // TESSERA_SERVER_HTTP_HTTP_ENDPOINT_H_
