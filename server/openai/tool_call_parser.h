@@ -1,0 +1,48 @@
+// Tool calls in a model's output text -> OpenAI tool_calls, for the two formats that the common
+// chat templates teach (vLLM's --tool-call-parser names):
+//   llama3_json  Llama 3.1/3.2: {"name": "f", "parameters": {...}}, optionally after
+//                <|python_tag|>, several separated by ';'. Only output that is wholly calls is
+//                read as calls (as vLLM's llama3_json parser), else it all stays content.
+//   hermes       Hermes / Qwen2.5: <tool_call>\n{"name": "f", "arguments": {...}}\n</tool_call>,
+//                several; the text outside the tags stays content.
+// A call that is not valid JSON of that shape stays content, untouched.
+//
+// Stateless; thread-safe.
+#ifndef TESSERA_SERVER_OPENAI_TOOL_CALL_PARSER_H_
+#define TESSERA_SERVER_OPENAI_TOOL_CALL_PARSER_H_
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace tessera::openai {
+
+enum class ToolCallStyle { kNone, kLlama3Json, kHermes };
+
+// "none", "llama3_json", "hermes".
+std::string_view ToolCallStyleName(ToolCallStyle style);
+// The inverse; InvalidArgument naming the known names for anything else.
+absl::StatusOr<ToolCallStyle> ToolCallStyleFromName(std::string_view name);
+
+// The style a chat template's source teaches: "<tool_call>" -> hermes; Llama 3.1's
+// '"parameters"' JSON form (with <|python_tag|> or "{\"name\"") -> llama3_json; else none.
+ToolCallStyle DetectToolCallStyle(std::string_view template_source);
+
+struct ToolCall {
+  std::string id;  // "chatcmpl-tool-" + 32 hex digits
+  std::string name;
+  std::string arguments_json;  // the arguments object, serialised compactly
+};
+
+struct ParsedOutput {
+  std::string content;  // the text that is not a call (may be empty)
+  std::vector<ToolCall> calls;
+};
+
+ParsedOutput ParseToolCalls(ToolCallStyle style, std::string_view text);
+
+}  // namespace tessera::openai
+
+#endif  // TESSERA_SERVER_OPENAI_TOOL_CALL_PARSER_H_

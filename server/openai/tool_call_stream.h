@@ -1,0 +1,44 @@
+// ToolCallStream: ParseToolCalls for streamed output. Text that may still turn out to be (part
+// of) a tool call is withheld until it can tell; everything else passes through as content at
+// once. A call is released whole, when it is complete (clients accumulate tool-call deltas, so
+// one delta carrying the name and all arguments is valid OpenAI streaming).
+//
+// Not thread-safe: one per streamed choice.
+#ifndef TESSERA_SERVER_OPENAI_TOOL_CALL_STREAM_H_
+#define TESSERA_SERVER_OPENAI_TOOL_CALL_STREAM_H_
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "server/openai/tool_call_parser.h"
+
+namespace tessera::openai {
+
+class ToolCallStream {
+ public:
+  explicit ToolCallStream(ToolCallStyle style) : style_(style) {}
+
+  struct Delta {
+    std::string content;
+    std::vector<ToolCall> calls;
+  };
+
+  // The content and calls that `text` (appended to what came before) makes certain.
+  Delta Feed(std::string_view text);
+  // The output ended: whatever was withheld, as calls or content.
+  Delta Finish();
+  // Whether any call has been released.
+  bool saw_calls() const { return calls_released_ > 0; }
+
+ private:
+  ToolCallStyle style_;
+  std::string pending_;          // withheld text
+  bool llama_undecided_ = true;  // llama3_json: output start not yet known to be content
+  bool llama_calls_ = false;     // llama3_json: the output is calls; hold all of it to the end
+  int calls_released_ = 0;
+};
+
+}  // namespace tessera::openai
+
+#endif  // TESSERA_SERVER_OPENAI_TOOL_CALL_STREAM_H_
