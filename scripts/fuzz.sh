@@ -22,7 +22,8 @@ seconds=${FUZZ_SECONDS:-60}
 jobs=${JOBS:-$(nproc)}
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(tokenizer_encode_fuzz tokenizer_json_fuzz quant_config_fuzz chat_template_fuzz)
+  targets=(tokenizer_encode_fuzz tokenizer_json_fuzz quant_config_fuzz chat_template_fuzz
+           openai_request_fuzz)
 fi
 
 CC=clang-14 CXX=clang++-14 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \

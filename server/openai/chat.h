@@ -13,14 +13,16 @@
 // max_tokens left out stays unset in the request: vLLM's default is the rest of the context,
 // which only the daemon knows after tokenizing (ChatCall::max_tokens_given says which).
 //
-// Errors name the field (openai_error.h); a template's raise_exception becomes InvalidArgument
-// with the template's message (param "messages"). Unknown fields are ignored, as in completions.h.
+// Errors name the field (openai_error.h); a template's failure (raise_exception included)
+// becomes InvalidArgument "the chat template failed: <its message>" (param "messages"). Unknown
+// fields are ignored, as in completions.h.
 //
 // Stateless; thread-safe (ChatTemplate::Apply is).
 #ifndef TESSERA_SERVER_OPENAI_CHAT_H_
 #define TESSERA_SERVER_OPENAI_CHAT_H_
 
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
@@ -45,6 +47,8 @@ struct ChatCall {
   bool echo = false;
   std::string echo_text;  // with echo and continue_final_message: the last message's content
   std::string user;
+  // Top-level fields the parser does not know and ignored, for the caller to log (vLLM logs them).
+  std::vector<std::string> ignored_fields;
 };
 
 // `style`: the tool-call format of the served model (DetectToolCallStyle on its template, or a

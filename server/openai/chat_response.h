@@ -52,14 +52,23 @@ class ChatResponseBuilder {
     std::string text;
     nlohmann::ordered_json logprobs = nlohmann::ordered_json::array();
     v1::FinishReason finish = v1::FINISH_REASON_UNSPECIFIED;
+    nlohmann::ordered_json stop_reason;  // vLLM's: the stop string or token id, else null
     bool role_sent = false;
+    int calls_sent = 0;                     // streaming: tool_calls delta indices
     std::unique_ptr<ToolCallStream> tools;  // streaming with tools only
   };
 
   absl::Status Check(const v1::GenerateResponse& message) const;
-  nlohmann::ordered_json Chunk(nlohmann::ordered_json choice) const;
-  nlohmann::ordered_json LogprobEntries(const v1::SampleDelta& delta) const;
   void Record(const v1::GenerateResponse& message);
+  // Appends the delta to its choice (text, logprobs, finish); returns the delta's logprob entries.
+  nlohmann::ordered_json Apply(const v1::SampleDelta& delta);
+  nlohmann::ordered_json Chunk(int index, nlohmann::ordered_json delta,
+                               nlohmann::ordered_json logprobs,
+                               nlohmann::ordered_json finish_reason) const;
+  nlohmann::ordered_json LogprobEntries(const v1::SampleDelta& delta) const;
+  nlohmann::ordered_json Header(const char* object) const;
+  // Streaming tool calls, each whole, numbered from the choice's calls_sent.
+  nlohmann::ordered_json ToolCallDeltas(Choice* choice, std::vector<ToolCall> calls) const;
 
   const ChatCall& call_;
   ResponseHeader header_;

@@ -23,9 +23,10 @@ std::string TokenText(const v1::TokenLogprob& t) {
   return t.token().empty() ? absl::StrCat("token_id:", t.token_id()) : t.token();
 }
 
-Json TopDict(const v1::PositionLogprobs& lp) {
+// The `k` most likely alternatives and the sampled token.
+Json TopDict(const v1::PositionLogprobs& lp, int k) {
   Json top = Json::object();
-  for (const v1::TokenLogprob& t : lp.top()) top[TokenText(t)] = t.logprob();
+  for (int i = 0; i < lp.top_size() && i < k; ++i) top[TokenText(lp.top(i))] = lp.top(i).logprob();
   // vLLM's dict holds the sampled token too, even when it is not among the top.
   if (lp.has_chosen()) {
     const std::string chosen = TokenText(lp.chosen());
@@ -108,12 +109,12 @@ void CompletionResponseBuilder::Echo(int prompt_index, Choice* choice, std::stri
     prompt = detokenizer_({request.token_ids().begin(), request.token_ids().end()});
   }
   *new_text += prompt;
-  if (call_.logprobs > 0) {
+  if (call_.logprobs_requested) {
     for (size_t i = 0; i < p.prompt_logprobs.size(); ++i) {
       const v1::PositionLogprobs& lp = p.prompt_logprobs[i];
       if (lp.has_chosen()) {
-        AppendLogprob(choice, TokenText(lp.chosen()), lp.chosen().logprob(), TopDict(lp),
-                      new_logprobs);
+        AppendLogprob(choice, TokenText(lp.chosen()), lp.chosen().logprob(),
+                      TopDict(lp, call_.logprobs), new_logprobs);
         continue;
       }
       // The first prompt token has nothing before it, so no log-probability; the response
@@ -136,10 +137,10 @@ Json CompletionResponseBuilder::Apply(int prompt_index, const v1::SampleDelta& d
     choice.echoed = true;
     Echo(prompt_index, &choice, &new_text, &new_logprobs);
   }
-  if (call_.logprobs > 0) {
+  if (call_.logprobs_requested) {
     for (const v1::PositionLogprobs& lp : delta.logprobs()) {
-      AppendLogprob(&choice, TokenText(lp.chosen()), lp.chosen().logprob(), TopDict(lp),
-                    &new_logprobs);
+      AppendLogprob(&choice, TokenText(lp.chosen()), lp.chosen().logprob(),
+                    TopDict(lp, call_.logprobs), &new_logprobs);
     }
   }
   new_text += delta.text();
@@ -155,7 +156,7 @@ Json CompletionResponseBuilder::Apply(int prompt_index, const v1::SampleDelta& d
   Json out;
   out["index"] = static_cast<int64_t>(prompt_index) * call_.n + delta.index();
   out["text"] = std::move(new_text);
-  out["logprobs"] = call_.logprobs > 0 ? std::move(new_logprobs) : Json(nullptr);
+  out["logprobs"] = call_.logprobs_requested ? std::move(new_logprobs) : Json(nullptr);
   out["finish_reason"] = FinishReasonJson(delta.finish_reason());
   out["stop_reason"] =
       delta.finish_reason() != v1::FINISH_REASON_UNSPECIFIED ? choice.stop_reason : Json(nullptr);
@@ -196,7 +197,7 @@ Json CompletionResponseBuilder::Build() const {
     Json choice;
     choice["index"] = static_cast<int64_t>(i);
     choice["text"] = c.text;
-    choice["logprobs"] = call_.logprobs > 0 ? c.logprobs : Json(nullptr);
+    choice["logprobs"] = call_.logprobs_requested ? c.logprobs : Json(nullptr);
     choice["finish_reason"] = FinishReasonJson(c.finish);
     choice["stop_reason"] = c.stop_reason;
     j["choices"].push_back(std::move(choice));

@@ -1,5 +1,6 @@
 #include "server/openai/completions.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -107,7 +108,8 @@ absl::StatusOr<CompletionCall> ParseCompletionRequest(const Json& body) {
   TESSERA_OPENAI_ASSIGN_OR_RETURN(suffix, GetString(body, "suffix"));
   if (suffix && !suffix->empty()) return InvalidParam("suffix", "suffix is not supported");
   const Json* format = FindField(body, "response_format");
-  if (format != nullptr && !(format->is_object() && format->value("type", "") == "text")) {
+  if (format != nullptr &&
+      !(format->is_object() && format->contains("type") && (*format)["type"] == "text")) {
     return InvalidParam("response_format",
                         "response_format other than {\"type\": \"text\"} is not supported "
                         "(tessera has no guided decoding)");
@@ -119,12 +121,15 @@ absl::StatusOr<CompletionCall> ParseCompletionRequest(const Json& body) {
   common.set_max_tokens(static_cast<int32_t>(max_tokens.value_or(kOpenAiDefaultMaxTokens)));
   TESSERA_OPENAI_ASSIGN_OR_RETURN(logprobs, GetInt(body, "logprobs", 0, 20));
   call.logprobs = static_cast<int>(logprobs.value_or(0));
-  common.set_logprobs(call.logprobs);
+  call.logprobs_requested = logprobs.has_value();
+  // The daemon's 0 means none; logprobs 0 asks for the chosen tokens' (the builder drops the
+  // one alternative).
+  if (call.logprobs_requested) common.set_logprobs(std::max(call.logprobs, 1));
   TESSERA_OPENAI_ASSIGN_OR_RETURN(echo, GetBool(body, "echo"));
   call.echo = echo.value_or(false);
-  if (call.echo && call.logprobs > 0) {
+  if (call.echo && call.logprobs_requested) {
     // The echoed prompt's tokens carry log-probabilities too (OpenAI's and vLLM's behaviour).
-    common.set_prompt_logprobs(std::max(common.prompt_logprobs(), call.logprobs));
+    common.set_prompt_logprobs(std::max(common.prompt_logprobs(), std::max(call.logprobs, 1)));
   }
   TESSERA_OPENAI_ASSIGN_OR_RETURN(add_special, GetBool(body, "add_special_tokens"));
   if (add_special) common.set_add_special_tokens(*add_special);

@@ -34,7 +34,9 @@ struct CompletionCall {
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
   bool echo = false;
-  int logprobs = 0;  // 0: none (OpenAI's null)
+  int logprobs = 0;  // top alternatives per token (0..20)
+  // logprobs was given (even 0: the chosen tokens' log-probabilities without alternatives).
+  bool logprobs_requested = false;
   std::string user;
   // Top-level fields the parser does not know and ignored, for the caller to log (vLLM logs them).
   std::vector<std::string> ignored_fields;

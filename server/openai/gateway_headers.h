@@ -27,7 +27,7 @@ struct GatewayHeaders {
 };
 
 // InvalidArgument naming the header for a target that is not a whole number in range, or a
-// fairness id over 256 bytes.
+// fairness or request id over 256 bytes.
 absl::StatusOr<GatewayHeaders> ParseGatewayHeaders(
     const std::vector<std::pair<std::string, std::string>>& headers);
 

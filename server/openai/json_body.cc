@@ -32,6 +32,12 @@ absl::StatusOr<nlohmann::ordered_json> ParseJsonBody(std::string_view body) {
   } catch (const nlohmann::json::parse_error& e) {
     return absl::InvalidArgumentError(
         absl::StrCat("the request body is not valid JSON (at byte ", e.byte, ")"));
+  } catch (const nlohmann::json::out_of_range&) {
+    // A number too large for a double (1e999): nlohmann throws this instead of parse_error.
+    return absl::InvalidArgumentError("the request body is not valid JSON (number out of range)");
+  } catch (const nlohmann::json::exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the request body is not valid JSON (", e.what(), ")"));
   }
   if (too_deep) {
     return absl::InvalidArgumentError(
@@ -42,6 +48,10 @@ absl::StatusOr<nlohmann::ordered_json> ParseJsonBody(std::string_view body) {
         absl::StrCat("the request body must be a JSON object, not ", j.type_name()));
   }
   return j;
+}
+
+std::string SerializeJson(const nlohmann::ordered_json& j) {
+  return j.dump(-1, ' ', /*ensure_ascii=*/false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 }  // namespace tessera::openai

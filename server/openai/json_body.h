@@ -6,6 +6,7 @@
 #ifndef TESSERA_SERVER_OPENAI_JSON_BODY_H_
 #define TESSERA_SERVER_OPENAI_JSON_BODY_H_
 
+#include <string>
 #include <string_view>
 
 #include "absl/status/statusor.h"
@@ -17,6 +18,10 @@ namespace tessera::openai {
 // object. Nesting deeper than 256 levels is refused too, so a hostile body cannot exhaust the
 // stack of a later recursive walk.
 absl::StatusOr<nlohmann::ordered_json> ParseJsonBody(std::string_view body);
+
+// `j` as compact JSON text for a response body or an SSE event. Never throws: bytes that are not
+// UTF-8 (which nlohmann's dump() throws on) become U+FFFD.
+std::string SerializeJson(const nlohmann::ordered_json& j);
 
 }  // namespace tessera::openai
 

@@ -47,9 +47,10 @@ absl::Status ReadStopTokenIds(const Json& body, v1::GenerateRequest* out) {
                                                        TypeName(*ids)));
   }
   for (size_t i = 0; i < ids->size(); ++i) {
-    TESSERA_OPENAI_ASSIGN_OR_RETURN(
-        id, IntOf((*ids)[i], absl::StrCat("stop_token_ids[", i, "]"), 0, kInt32Max));
-    out->add_stop_token_ids(static_cast<int32_t>(id));
+    absl::StatusOr<int64_t> id =
+        IntOf((*ids)[i], absl::StrCat("stop_token_ids[", i, "]"), 0, kInt32Max);
+    if (!id.ok()) return InvalidParam("stop_token_ids", std::string(id.status().message()));
+    out->add_stop_token_ids(static_cast<int32_t>(*id));
   }
   return absl::OkStatus();
 }

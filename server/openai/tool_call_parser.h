@@ -11,6 +11,8 @@
 #ifndef TESSERA_SERVER_OPENAI_TOOL_CALL_PARSER_H_
 #define TESSERA_SERVER_OPENAI_TOOL_CALL_PARSER_H_
 
+#include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,6 +44,18 @@ struct ParsedOutput {
 };
 
 ParsedOutput ParseToolCalls(ToolCallStyle style, std::string_view text);
+
+// Building blocks the streaming parser (tool_call_stream.h) shares.
+inline constexpr std::string_view kHermesOpen = "<tool_call>";
+inline constexpr std::string_view kHermesClose = "</tool_call>";
+inline constexpr std::string_view kPythonTag = "<|python_tag|>";
+// The end (one past the closing brace) of the JSON object that starts at text[start] == '{',
+// found by balancing braces outside strings; npos when the text ends first.
+size_t JsonObjectEnd(std::string_view text, size_t start);
+// One call's JSON, {"name": string, <args_key>: object (or a JSON string of one)}; nullopt when
+// it is not that. `args_key` "arguments" (hermes) or "parameters" (llama3_json; "arguments" is
+// read too, as vLLM reads it).
+std::optional<ToolCall> ReadCallJson(std::string_view json, ToolCallStyle style);
 
 }  // namespace tessera::openai
 

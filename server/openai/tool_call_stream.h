@@ -32,10 +32,14 @@ class ToolCallStream {
   bool saw_calls() const { return calls_released_ > 0; }
 
  private:
+  void FeedHermes(Delta* out);
+  void FeedLlama3(Delta* out);
+  void Release(ParsedOutput parsed, Delta* out);
+
   ToolCallStyle style_;
-  std::string pending_;          // withheld text
-  bool llama_undecided_ = true;  // llama3_json: output start not yet known to be content
-  bool llama_calls_ = false;     // llama3_json: the output is calls; hold all of it to the end
+  std::string pending_;   // withheld text
+  bool in_call_ = false;  // hermes: pending_ starts with an open <tool_call>
+  enum class Llama3 { kUndecided, kContent, kCalls } llama3_ = Llama3::kUndecided;
   int calls_released_ = 0;
 };
 
