@@ -94,8 +94,10 @@ void OpenAiGeneration::Start(InferenceEdge& edge, const EdgeCaller& caller,
     if (!internal.ok()) {
       if (i == 0) {
         done_ = true;
-        const bool model = absl::IsNotFound(internal.status());
-        const openai::OpenAiError e = openai::FromStatus(internal.status(), model ? "model" : "");
+        // An adapter the caller may not see is an unknown model, in OpenAI's words.
+        const openai::OpenAiError e = absl::IsNotFound(internal.status()) && !adapter.empty()
+                                          ? openai::ModelNotFound(adapter)
+                                          : openai::FromStatus(internal.status());
         HttpResponse r = HttpResponse::Json(e.http_status, Dump(openai::ToJson(e)));
         r.headers = extra_headers_;
         responder_->Respond(std::move(r));
