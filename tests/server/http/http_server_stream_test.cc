@@ -108,15 +108,17 @@ TEST(HttpServerStreamTest, AClientThatClosesMidStreamIsReportedAtOnce) {
   HttpServer server(ParkingRouter(parked), {});
   ASSERT_TRUE(server.Start(kHost, 0).ok());
   absl::Notification gone;
+  std::shared_ptr<HttpResponder> r;  // kept: dropping it mid-stream would end the stream itself
   {
     RawConnection raw(server.port());
     ASSERT_TRUE(raw.Send("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n"));
-    std::shared_ptr<HttpResponder> r = parked.Wait();
+    r = parked.Wait();
     r->OnClientGone([&gone] { gone.Notify(); });
     r->BeginStream(200, kEventStreamType, {});
     EXPECT_TRUE(r->Write("data: 1\n\n"));
-    // The client closes here, with nothing more written by the server: only the pending read
-    // can tell.
+    // Let the server's writes finish, so that no failing write can tell it the client left:
+    // only its pending read can.
+    absl::SleepFor(absl::Milliseconds(300));
   }
   EXPECT_TRUE(gone.WaitForNotificationWithTimeout(absl::Seconds(5)));
 }
