@@ -5,7 +5,8 @@
 Serves the tiny-llama fixture over HTTP with the Llama 3.1 chat template (from the chat-template
 fixtures) and a PEFT adapter, and checks: models listing (the adapter with its parent),
 completions, chat streaming with usage, an adapter selected by `model`, 401 / 404 / 400 errors
-as the SDK's exception types, and a cancelled stream freeing its request
+as the SDK's exception types, a tool call parsed back (Llama 3.1 JSON), and a cancelled stream
+freeing its request
 (vllm:num_requests_running back to 0 long before the stream could have finished).
 """
 import json
@@ -123,6 +124,28 @@ try:
 except openai.BadRequestError as e:
     check(e.status_code == 400 and e.body.get("param") == "temperature",
           f"400 names the field: {e.body}")
+
+# A tool call parsed back (Llama 3.1 JSON, detected from the template). A random tiny model will
+# not write one, so the call text comes from vLLM's continue_final_message + echo (the reply
+# starts with the open assistant message) and the model's own output is only its EOS (logit_bias,
+# max_tokens 1): the template with tools, the parser and the SDK see a real tool call.
+tools = [{"type": "function", "function": {
+    "name": "get_weather", "description": "Weather of a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                   "required": ["city"]}}}]
+call = client.chat.completions.create(
+    model="tiny-llama", tools=tools, max_tokens=1, temperature=0, logit_bias={"2": 100},
+    messages=[{"role": "user", "content": "Weather in Paris?"},
+              {"role": "assistant",
+               "content": '{"name": "get_weather", "parameters": {"city": "Paris"}}'}],
+    extra_body={"continue_final_message": True, "add_generation_prompt": False, "echo": True})
+choice = call.choices[0]
+calls = choice.message.tool_calls or []
+check(choice.finish_reason == "tool_calls" and len(calls) == 1 and
+      calls[0].function.name == "get_weather" and
+      json.loads(calls[0].function.arguments) == {"city": "Paris"} and
+      calls[0].id.startswith("chatcmpl-tool-") and not choice.message.content,
+      f"a tool call parsed back: {choice.message}")
 
 # A stream closed by the client frees its request within a step.
 check(metric(port, "vllm:num_requests_running") == 0, "nothing running before the long stream")
