@@ -16,46 +16,6 @@ namespace {
 
 constexpr int64_t kInt32Max = std::numeric_limits<int32_t>::max();
 
-constexpr std::string_view kKnownFields[] = {"model",
-                                             "messages",
-                                             "n",
-                                             "best_of",
-                                             "max_tokens",
-                                             "max_completion_tokens",
-                                             "temperature",
-                                             "top_p",
-                                             "top_k",
-                                             "min_p",
-                                             "presence_penalty",
-                                             "frequency_penalty",
-                                             "repetition_penalty",
-                                             "logit_bias",
-                                             "stop",
-                                             "stop_token_ids",
-                                             "seed",
-                                             "logprobs",
-                                             "top_logprobs",
-                                             "prompt_logprobs",
-                                             "echo",
-                                             "stream",
-                                             "stream_options",
-                                             "user",
-                                             "min_tokens",
-                                             "ignore_eos",
-                                             "skip_special_tokens",
-                                             "include_stop_str_in_output",
-                                             "add_special_tokens",
-                                             "response_format",
-                                             "tools",
-                                             "tool_choice",
-                                             "parallel_tool_calls",
-                                             "chat_template_kwargs",
-                                             "add_generation_prompt",
-                                             "continue_final_message",
-                                             "documents",
-                                             "priority",
-                                             "request_id"};
-
 // A message's content as the template sees it: a string (null: empty), or text parts joined
 // with "\n" as vLLM joins them.
 absl::StatusOr<std::string> ContentText(const Json& content, const std::string& where) {
@@ -299,12 +259,14 @@ absl::StatusOr<ChatCall> ParseChatRequest(const Json& body, const chat_template:
                                                  std::string(prompt.status().message())));
   }
   r.set_text(*std::move(prompt));
-  for (const auto& [key, value] : body.items()) {
-    if (std::find(std::begin(kKnownFields), std::end(kKnownFields), key) ==
-        std::end(kKnownFields)) {
-      call.ignored_fields.push_back(key);
-    }
-  }
+  // vLLM's priority and request_id are known and ignored: the daemon has its own.
+  // clang-format off
+  call.ignored_fields = UnknownFields(body, {
+      "model", "messages", "max_tokens", "max_completion_tokens", "logprobs", "top_logprobs",
+      "echo", "stream", "stream_options", "user", "add_special_tokens", "response_format", "tools",
+      "tool_choice", "parallel_tool_calls", "chat_template_kwargs", "add_generation_prompt",
+      "continue_final_message", "documents", "priority", "request_id"}, IsSamplingField);
+  // clang-format on
   return call;
 }
 

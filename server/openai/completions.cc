@@ -17,39 +17,6 @@ namespace {
 constexpr int64_t kInt32Max = std::numeric_limits<int32_t>::max();
 constexpr int kOpenAiDefaultMaxTokens = 16;
 
-// Every field ParseCompletionRequest reads (or knowingly ignores: priority, request_id).
-constexpr std::string_view kKnownFields[] = {"model",
-                                             "prompt",
-                                             "n",
-                                             "best_of",
-                                             "max_tokens",
-                                             "temperature",
-                                             "top_p",
-                                             "top_k",
-                                             "min_p",
-                                             "presence_penalty",
-                                             "frequency_penalty",
-                                             "repetition_penalty",
-                                             "logit_bias",
-                                             "stop",
-                                             "stop_token_ids",
-                                             "seed",
-                                             "logprobs",
-                                             "prompt_logprobs",
-                                             "echo",
-                                             "stream",
-                                             "stream_options",
-                                             "user",
-                                             "suffix",
-                                             "min_tokens",
-                                             "ignore_eos",
-                                             "skip_special_tokens",
-                                             "include_stop_str_in_output",
-                                             "add_special_tokens",
-                                             "response_format",
-                                             "priority",
-                                             "request_id"};
-
 // A list of token ids, or an error naming prompt[index] (index < 0: the prompt itself).
 absl::Status ReadTokenIds(const Json& list, int index, v1::GenerateRequest* out) {
   const std::string name = index < 0 ? "prompt" : absl::StrCat("prompt[", index, "]");
@@ -162,12 +129,12 @@ absl::StatusOr<CompletionCall> ParseCompletionRequest(const Json& body) {
     r.mutable_token_ids()->Swap(p.mutable_token_ids());
     call.requests.push_back(std::move(r));
   }
-  for (const auto& [key, value] : body.items()) {
-    if (std::find(std::begin(kKnownFields), std::end(kKnownFields), key) ==
-        std::end(kKnownFields)) {
-      call.ignored_fields.push_back(key);
-    }
-  }
+  // vLLM's priority and request_id are known and ignored: the daemon has its own.
+  // clang-format off
+  call.ignored_fields = UnknownFields(body, {
+      "model", "prompt", "max_tokens", "logprobs", "echo", "stream", "stream_options", "user",
+      "suffix", "add_special_tokens", "response_format", "priority", "request_id"}, IsSamplingField);
+  // clang-format on
   return call;
 }
 

@@ -1,5 +1,6 @@
 #include "server/openai/request_fields.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
@@ -35,6 +36,18 @@ const char* TypeName(const Json& value) {
     default:
       return "a binary value";
   }
+}
+
+std::vector<std::string> UnknownFields(const Json& body,
+                                       std::initializer_list<std::string_view> known,
+                                       bool (*also_known)(std::string_view)) {
+  std::vector<std::string> unknown;
+  for (const auto& [key, value] : body.items()) {
+    if (std::find(known.begin(), known.end(), key) == known.end() && !also_known(key)) {
+      unknown.push_back(key);
+    }
+  }
+  return unknown;
 }
 
 const Json* FindField(const Json& body, std::string_view name) {

@@ -6,6 +6,7 @@
 #define TESSERA_SERVER_OPENAI_REQUEST_FIELDS_H_
 
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -38,6 +39,11 @@ absl::StatusOr<std::optional<double>> GetNumber(const Json& body, std::string_vi
                                                 double hi);
 // A whole number from a JSON value, for list elements; `what` names it in errors.
 absl::StatusOr<int64_t> IntOf(const Json& value, std::string_view what, int64_t lo, int64_t hi);
+
+// The top-level fields of `body` that neither `known` lists nor `also_known` accepts, in order.
+std::vector<std::string> UnknownFields(const Json& body,
+                                       std::initializer_list<std::string_view> known,
+                                       bool (*also_known)(std::string_view));
 
 // The JSON type's name as OpenAI's errors say it: "string", "integer", "number", ...
 const char* TypeName(const Json& value);

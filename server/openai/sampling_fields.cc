@@ -1,5 +1,6 @@
 #include "server/openai/sampling_fields.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdint>
 #include <limits>
@@ -99,6 +100,17 @@ absl::Status ReadBools(const Json& body, v1::GenerateRequest* out) {
 }
 
 }  // namespace
+
+bool IsSamplingField(std::string_view name) {
+  // clang-format off
+  static constexpr std::string_view kNames[] = {
+      "n", "best_of", "temperature", "top_p", "top_k", "min_p", "presence_penalty",
+      "frequency_penalty", "repetition_penalty", "seed", "min_tokens", "prompt_logprobs", "stop",
+      "stop_token_ids", "logit_bias", "ignore_eos", "skip_special_tokens",
+      "include_stop_str_in_output"};
+  // clang-format on
+  return std::find(std::begin(kNames), std::end(kNames), name) != std::end(kNames);
+}
 
 absl::Status ReadSamplingFields(const Json& body, v1::GenerateRequest* out) {
   TESSERA_OPENAI_ASSIGN_OR_RETURN(n, GetInt(body, "n", 1, kInt32Max));

@@ -5,6 +5,8 @@
 #ifndef TESSERA_SERVER_OPENAI_SAMPLING_FIELDS_H_
 #define TESSERA_SERVER_OPENAI_SAMPLING_FIELDS_H_
 
+#include <string_view>
+
 #include "absl/status/status.h"
 #include "nlohmann/json.hpp"
 #include "tessera/v1/inference.pb.h"
@@ -16,6 +18,9 @@ namespace tessera::openai {
 // include_stop_str_in_output, prompt_logprobs. Not max_tokens or logprobs: their spelling
 // differs between the two APIs.
 absl::Status ReadSamplingFields(const nlohmann::ordered_json& body, v1::GenerateRequest* out);
+
+// Whether ReadSamplingFields reads the field `name`.
+bool IsSamplingField(std::string_view name);
 
 }  // namespace tessera::openai
 

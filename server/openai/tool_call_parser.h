@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "text/chat_template/chat_template.h"
 
 namespace tessera::openai {
 
@@ -31,6 +32,11 @@ absl::StatusOr<ToolCallStyle> ToolCallStyleFromName(std::string_view name);
 // The style a chat template's source teaches: "<tool_call>" -> hermes; Llama 3.1's
 // '"parameters"' JSON form (with <|python_tag|> or "{\"name\"") -> llama3_json; else none.
 ToolCallStyle DetectToolCallStyle(std::string_view template_source);
+// The same for a loaded template, whose source the caller may not have: renders a probe
+// conversation with one tool call and reads the format off the output ("<tool_call>" ->
+// hermes; {"name": ..., "parameters": ...} -> llama3_json); none when the template renders no
+// call or refuses the probe.
+ToolCallStyle DetectToolCallStyle(const chat_template::ChatTemplate& tmpl);
 
 struct ToolCall {
   std::string id;  // "chatcmpl-tool-" + 32 hex digits

@@ -95,6 +95,8 @@ TEST(ToolCallParser, DetectsTheFixtureTemplatesStyles) {
                                    : f.name == "qwen2_5" ? ToolCallStyle::kHermes
                                                          : ToolCallStyle::kNone;
     EXPECT_EQ(style, expected) << f.name;
+    // The probe render reads the same off the loaded template.
+    EXPECT_EQ(DetectToolCallStyle(testing::TemplateOf(f)), expected) << f.name;
   }
 }
 
