@@ -29,6 +29,8 @@ packages=(
   # tests and benchmarks; the daemon's end-to-end test drives it with curl, openssl (a TLS
   # certificate) and Python grpcio (a client stack nobody here wrote)
   curl openssl python3 python3-grpcio python3-protobuf
+  # the OpenAI SDK test's virtualenv (below): Debian 12 packages no `openai`
+  python3-venv python3-pip
   libgtest-dev libgmock-dev libbenchmark-dev
   # the libFuzzer build (scripts/fuzz.sh): clang, its sanitizer and libFuzzer runtimes
   # (compiler-rt), the OpenMP runtime that clang needs to configure the tree, and
@@ -39,15 +41,27 @@ packages=(
 sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
 
+# The official OpenAI Python SDK for tests/server/http/openai_sdk_test.py, in a virtualenv outside
+# git (TESSERA_PYTHON_VENV, default ~/.cache/tessera/venv, where CMake looks). Runs after apt.
+install_openai_sdk() {
+  local venv=${TESSERA_PYTHON_VENV:-$HOME/.cache/tessera/venv}
+  if "$venv/bin/python" -c "import openai" 2>/dev/null; then return; fi
+  echo "install-deps: the OpenAI SDK into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q openai
+}
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages already installed"
+  install_openai_sdk
   exit 0
 fi
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 "${sudo_cmd[@]}" apt-get update -qq
 "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+install_openai_sdk

@@ -18,6 +18,7 @@
 #include "adapters/peft_adapter_loader.h"
 #include "grpc/health/v1/health.pb.h"
 #include "scheduler/scheduling_policy.h"
+#include "server/http/openai_routes.h"
 #include "server/malformed_request_interceptor.h"
 #include "server/metadata_limit.h"
 #include "server/tls_credentials.h"
@@ -81,6 +82,10 @@ absl::Status Daemon::Init() {
   absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = LoadTokenizer(o);
   if (!tokenizer.ok()) return tokenizer.status();
   tokenizer_ = *std::move(tokenizer);
+  absl::StatusOr<ChatSetup> chat = LoadChatSetup(o.tokenizer.empty() ? o.model_dir : o.tokenizer,
+                                                 o.chat_template_file, o.tool_call_parser);
+  if (!chat.ok()) return chat.status();
+  chat_ = *std::move(chat);
   EngineLoadOptions eo = o.engine;
   eo.max_lora_rank = o.max_lora_rank;  // one flag for the loader's check and the engine's tables
   eo.max_model_len = o.scheduler.max_model_len;  // and for the refusal and the engine's sizing
@@ -143,7 +148,8 @@ absl::Status Daemon::Init() {
   deps.generation_defaults = *defaults;
   deps.log_requests = o.log_requests;
   deps.model_info = MakeModelInfo();
-  service_ = std::make_unique<InferenceService>(std::move(deps));
+  edge_ = std::make_unique<InferenceEdge>(std::move(deps));
+  service_ = std::make_unique<InferenceService>(edge_.get());
   admin_ = std::make_unique<AdminService>(adapters_.get(), authenticator_.get(), &draining_,
                                           !o.adapter_dir.empty(), o.limits.max_metadata_bytes);
 
@@ -182,6 +188,12 @@ absl::Status Daemon::Init() {
   health->SetServingStatus("", true);
   health->SetServingStatus(kInferenceService, true);
 
+  if (absl::Status s = StartHttp(); !s.ok()) {
+    server_->Shutdown();
+    server_.reset();
+    scheduler_->Shutdown();
+    return s;
+  }
   if (o.metrics_port >= 0) {
     HttpEndpoint::Options http;
     http.metrics = [this] { return RenderMetrics(); };
@@ -190,9 +202,12 @@ absl::Status Daemon::Init() {
       return scheduler_->engine_status();
     };
     http.server = o.http;
+    http.server.tls_cert_file.clear();  // metrics-only: Prometheus scrapes it in plain HTTP
+    http.server.tls_key_file.clear();
     http_ = std::make_unique<HttpEndpoint>(std::move(http));
     const std::string host = o.metrics_host.empty() ? o.host : o.metrics_host;
     if (absl::Status s = http_->Start(host, o.metrics_port); !s.ok()) {
+      if (api_http_) api_http_->Stop();
       server_->Shutdown();
       server_.reset();
       scheduler_->Shutdown();
@@ -230,6 +245,48 @@ void Daemon::ProfileStepTime() {
                             profile->samples.size(), absl::ToDoubleSeconds(profile->elapsed),
                             c.DebugString(), 100 * error.mean_relative, 100 * error.max_relative));
 }
+
+absl::Status Daemon::StartHttp() {
+  const DaemonOptions& o = options_;
+  if (o.http_port < 0) return absl::OkStatus();
+  HttpEndpoint::Options http;
+  http.metrics = [this] { return RenderMetrics(); };
+  http.readiness = [this]() -> absl::Status {
+    if (draining_.load()) return absl::UnavailableError("draining");
+    return scheduler_->engine_status();
+  };
+  http.server = o.http;
+  http.server.tls_cert_file = o.tls_cert_file;
+  http.server.tls_key_file = o.tls_key_file;
+  // Bodies a little over --max-request-bytes reach the routes, which answer 413 in OpenAI's shape.
+  http.server.max_body_bytes = std::max(http.server.max_body_bytes, o.limits.max_request_bytes * 2);
+  http.version = kVersion;
+  OpenAiRoutesDeps routes;
+  routes.edge = edge_.get();
+  routes.chat_template = chat_.chat_template.get();
+  routes.tool_call_style = chat_.tool_call_style;
+  routes.served_model_name = ModelName(o);
+  routes.model_root = ModelRoot();
+  routes.max_model_len = o.scheduler.max_model_len > 0
+                             ? o.scheduler.max_model_len
+                             : engine_.engine->config().max_position_embeddings;
+  routes.adapters = adapters_.get();
+  http.routes = [routes](HttpRouter& router) { AddOpenAiRoutes(routes, router); };
+  api_http_ = std::make_unique<HttpEndpoint>(std::move(http));
+  if (absl::Status s = api_http_->Start(o.host, o.http_port); !s.ok()) return s;
+  spdlog::info(
+      "{}", absl::StrFormat("tesserad: HTTP (OpenAI API, /metrics, /health) on %s://%s:%d%s%s",
+                            o.tls_cert_file.empty() ? "http" : "https", o.host, api_http_->port(),
+                            chat_.chat_template ? "; chat template from " : "; no chat template",
+                            chat_.source));
+  if (chat_.tool_call_style != openai::ToolCallStyle::kNone) {
+    spdlog::info("tesserad: tool calls parsed as {}",
+                 std::string(openai::ToolCallStyleName(chat_.tool_call_style)));
+  }
+  return absl::OkStatus();
+}
+
+std::string Daemon::ModelRoot() const { return options_.model_dir; }
 
 v1::ModelInfoResponse Daemon::MakeModelInfo() const {
   const ModelConfig& c = engine_.engine->config();
@@ -324,6 +381,8 @@ std::string Daemon::RenderMetrics() const {
 
 int Daemon::metrics_port() const { return http_ ? http_->port() : -1; }
 
+int Daemon::http_port() const { return api_http_ ? api_http_->port() : -1; }
+
 bool Daemon::ready() const { return !draining_.load() && scheduler_->engine_status().ok(); }
 
 void Daemon::Drain(absl::Duration timeout, const std::function<bool()>& stop_waiting) {
@@ -345,6 +404,7 @@ void Daemon::Drain(absl::Duration timeout, const std::function<bool()>& stop_wai
   // The final updates have been pushed; give the streams a moment to write them out.
   server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   server_->Wait();
+  if (api_http_) api_http_->Stop();
   if (http_) http_->Stop();
   spdlog::info(
       "{}", absl::StrFormat("tesserad: drained: %d finished, %d cancelled", at_start - left, left));

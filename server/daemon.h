@@ -1,5 +1,6 @@
 // tesserad assembled: the engine, the scheduler thread, the gRPC server (Inference, health,
-// reflection) and the HTTP endpoint (metrics, liveness, readiness), with their shutdown order.
+// reflection), the HTTP port (OpenAI API, metrics, probes) and the metrics-only HTTP endpoint,
+// with their shutdown order. Both front ends admit requests through one InferenceEdge.
 //
 // Start loads everything and starts serving; Drain is the SIGTERM path: readiness goes
 // NOT_SERVING at once, new calls get UNAVAILABLE, requests in flight get up to the drain timeout
@@ -24,9 +25,11 @@
 #include "server/admin_service.h"
 #include "server/api_keys.h"
 #include "server/authenticator.h"
+#include "server/chat_setup.h"
 #include "server/daemon_options.h"
 #include "server/edge_counters.h"
-#include "server/http_endpoint.h"
+#include "server/http/http_endpoint.h"
+#include "server/inference_edge.h"
 #include "server/inference_service.h"
 #include "server/metrics_exporter.h"
 #include "server/tenant_limiter.h"
@@ -44,6 +47,7 @@ class Daemon {
 
   int grpc_port() const { return grpc_port_; }
   int metrics_port() const;
+  int http_port() const;  // -1 when off
 
   // Returns when every request has finished, or `timeout` passed, or `stop_waiting` (polled
   // every few milliseconds; may be empty) says so; then cancels what is left and stops serving.
@@ -61,6 +65,8 @@ class Daemon {
   absl::Status StartAdapters();
   // Seeds the step-time model from a short profiling pass (--profile-steps) and logs the fit.
   void ProfileStepTime();
+  absl::Status StartHttp();
+  std::string ModelRoot() const;
 
   DaemonOptions options_;
   std::unique_ptr<Tokenizer> tokenizer_;
@@ -76,11 +82,14 @@ class Daemon {
   std::unique_ptr<MetricsExporter> exporter_;
   std::atomic<bool> draining_{false};
   bool drained_ = false;
+  ChatSetup chat_;
+  std::unique_ptr<InferenceEdge> edge_;
   std::unique_ptr<InferenceService> service_;
   std::unique_ptr<AdminService> admin_;
   std::unique_ptr<grpc::Server> server_;
   int grpc_port_ = 0;
-  std::unique_ptr<HttpEndpoint> http_;
+  std::unique_ptr<HttpEndpoint> http_;      // --metrics-port: metrics and probes only
+  std::unique_ptr<HttpEndpoint> api_http_;  // --http-port: the OpenAI API, metrics and probes
 };
 
 }  // namespace tessera

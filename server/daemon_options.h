@@ -11,7 +11,7 @@
 #include "adapters/loaded_adapter.h"
 #include "engine/engine_loader.h"
 #include "scheduler/scheduler_core.h"
-#include "server/http_server.h"
+#include "server/http/http_server.h"
 #include "server/request_convert.h"
 #include "server/request_targets.h"
 
@@ -22,12 +22,16 @@ struct DaemonOptions {
   std::string tokenizer;          // empty: the model directory's tokenizer.json, when present
   std::string served_model_name;  // empty: the model directory's name
   std::string host = "127.0.0.1";
-  int32_t port = 50051;         // 0: any free port (logged)
-  std::string metrics_host;     // empty: `host`
-  int32_t metrics_port = 9400;  // 0: any free port (logged); -1: no HTTP endpoint
-  HttpServerOptions http;       // the HTTP port's threads, timeouts and connection cap
-  std::string api_keys_file;    // empty: one anonymous tenant
-  std::string tls_cert_file;    // both or neither: PEM certificate chain and private key
+  int32_t port = 50051;  // 0: any free port (logged)
+  // The HTTP port (OpenAI API, /metrics, probes) on `host`, TLS with the gRPC port's files.
+  int32_t http_port = 8000;        // 0: any free port (logged); -1: none
+  std::string metrics_host;        // empty: `host`
+  int32_t metrics_port = 9400;     // metrics-only listener; 0: any free port (logged); -1: none
+  HttpServerOptions http;          // both HTTP listeners' threads, timeouts and connection cap
+  std::string chat_template_file;  // empty: the model's template (chat_setup.h)
+  std::string tool_call_parser;    // llama3_json | hermes; empty: detected from the template
+  std::string api_keys_file;       // empty: one anonymous tenant
+  std::string tls_cert_file;       // both or neither: PEM certificate chain and private key
   std::string tls_key_file;
   absl::Duration drain_timeout = absl::Seconds(30);
   int32_t max_in_flight_per_tenant = 1024;

@@ -73,13 +73,29 @@ void AddFlags(CLI::App& app, tessera::DaemonOptions& o, Seconds& seconds,
                  "tokenizer.json or its directory (default: the model's, when present)");
   app.add_option("--served-model-name", o.served_model_name,
                  "Model name in ModelInfo and metrics (default: the directory's name)");
-  app.add_option("--host", o.host, "gRPC listening address")->capture_default_str();
+  app.add_option("--host", o.host, "Listening address of the gRPC and HTTP ports")
+      ->capture_default_str();
   app.add_option("--port", o.port, "gRPC port (0 = any free port)")
       ->capture_default_str()
       ->check(CLI::Range(0, 65535));
-  app.add_option("--metrics-host", o.metrics_host, "HTTP address for /metrics (default: --host)");
+  app.add_option("--http-port", o.http_port,
+                 "HTTP port: the OpenAI API (/v1/completions, /v1/chat/completions, /v1/models, "
+                 "...), /metrics, /health, /healthz, /readyz, /version; TLS with --tls-cert "
+                 "(0 = any, -1 = off)")
+      ->capture_default_str()
+      ->check(CLI::Range(-1, 65535));
+  app.add_option("--chat-template", o.chat_template_file,
+                 "Jinja chat template file (default: the model's chat_template.jinja or "
+                 "tokenizer_config.json chat_template)");
+  app.add_option("--tool-call-parser", o.tool_call_parser,
+                 "How tool calls are read back out of chat output: llama3_json | hermes "
+                 "(default: detected from the chat template)")
+      ->check(CLI::IsMember({"llama3_json", "hermes"}));
+  app.add_option("--metrics-host", o.metrics_host,
+                 "Address of the metrics-only HTTP port (default: --host)");
   app.add_option("--metrics-port", o.metrics_port,
-                 "HTTP port for /metrics, /healthz, /readyz (0 = any, -1 = off)")
+                 "Metrics-only HTTP port: /metrics, /healthz, /readyz, plain HTTP "
+                 "(0 = any, -1 = off)")
       ->capture_default_str()
       ->check(CLI::Range(-1, 65535));
   app.add_option("--api-keys", o.api_keys_file,
@@ -198,8 +214,10 @@ int main(int argc, char** argv) {
   // requests most of the time, and spinning workers starve other processes (and each other) on
   // a shared machine. Must be set before the OpenMP runtime starts; the environment still wins.
   setenv("OMP_WAIT_POLICY", "passive", /*overwrite=*/0);
-  CLI::App app("tesserad: serves a language model over gRPC (tessera.v1)");
+  CLI::App app(
+      "tesserad: serves a language model over gRPC (tessera.v1) and HTTP (the OpenAI API)");
   tessera::DaemonOptions options;
+  options.http_port = 8000;  // vLLM's port, for clients that assume it
   Seconds seconds{absl::ToDoubleSeconds(options.drain_timeout),
                   absl::ToDoubleSeconds(options.http.header_timeout),
                   absl::ToDoubleSeconds(options.http.idle_timeout)};

@@ -15,10 +15,11 @@ trap cleanup EXIT
 fail() { echo "tesserad_e2e: FAILED: $*" >&2; for f in "$work"/*.log; do echo "--- $f" >&2; tail -20 "$f" >&2; done; exit 1; }
 ok() { echo "tesserad_e2e: ok: $*"; }
 
-# Starts tesserad with the given flags, logging to $work/$1.log; sets port and metrics_port.
+# Starts tesserad with the given flags, logging to $work/$1.log; sets port, metrics_port and
+# http_port.
 start_daemon() {
   local name=$1; shift
-  "$tesserad" --model "$work/model" --port 0 --metrics-port 0 --threads 1 "$@" \
+  "$tesserad" --model "$work/model" --port 0 --metrics-port 0 --http-port 0 --threads 1 "$@" \
     >"$work/$name.log" 2>&1 &
   daemon_pid=$!
   pids+=("$daemon_pid")
@@ -31,6 +32,33 @@ start_daemon() {
   line=$(grep "tesserad: serving" "$work/$name.log") || fail "$name did not start"
   port=$(sed -E 's/.* on 127\.0\.0\.1:([0-9]+) .*/\1/' <<<"$line")
   metrics_port=$(sed -E 's|.*http://127\.0\.0\.1:([0-9]+)/metrics.*|\1|' <<<"$line")
+  http_port=$(sed -nE 's|.*HTTP \(OpenAI API.* on https?://127\.0\.0\.1:([0-9]+).*|\1|p' \
+    "$work/$name.log")
+  [ -n "$http_port" ] || fail "$name logged no HTTP port"
+}
+
+# SSE framing of a streamed completion as curl receives it (headers in $1, body in $2): chunked
+# text/event-stream, every event one `data: <JSON>` line and a blank line, `data: [DONE]` last.
+check_sse() {
+  python3 - "$1" "$2" <<'PY'
+import json, sys
+headers = open(sys.argv[1], encoding="utf-8").read().lower()
+body = open(sys.argv[2], encoding="utf-8").read()
+assert headers.startswith("http/1.1 200"), headers
+assert "content-type: text/event-stream" in headers, headers
+assert "transfer-encoding: chunked" in headers, headers
+assert body.endswith("data: [DONE]\n\n"), repr(body[-80:])
+events = body.split("\n\n")
+assert events[-1] == "", repr(events[-1])
+events = events[:-1]
+assert len(events) >= 3, events
+for e in events[:-1]:
+    assert e.startswith("data: ") and "\n" not in e, repr(e)
+    chunk = json.loads(e[len("data: "):])
+    assert chunk["object"] == "text_completion", chunk
+usage = json.loads(events[-2][len("data: "):])
+assert usage["choices"] == [] and usage["usage"]["completion_tokens"] == 5, usage
+PY
 }
 
 "$tessera" make-model "$work/model" >"$work/make-model.log" 2>&1 || fail "make-model"
@@ -80,6 +108,23 @@ grep -q '^vllm:generation_tokens_total{model_name="model"} ' "$work/metrics.txt"
 [ "$(curl -s "http://127.0.0.1:$metrics_port/healthz")" = ok ] || fail "/healthz"
 curl -sf "http://127.0.0.1:$metrics_port/readyz" >/dev/null || fail "/readyz"
 ok "/metrics, /healthz, /readyz"
+
+# The HTTP port: probes as vLLM's, and a streamed completion's SSE framing as curl sees it.
+[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$http_port/health")" = 200 ] ||
+  fail "/health on the HTTP port"
+curl -sf "http://127.0.0.1:$http_port/metrics" | grep -q '^vllm:num_requests_running' ||
+  fail "/metrics on the HTTP port"
+curl -sN -D "$work/sse.headers" -o "$work/sse.body" -H 'Content-Type: application/json' \
+  -H 'x-request-id: e2e-sse-1' "http://127.0.0.1:$http_port/v1/completions" \
+  -d '{"model": "model", "prompt": "Hello, world", "max_tokens": 5, "stream": true,
+       "stream_options": {"include_usage": true}}' || fail "curl streamed completion"
+check_sse "$work/sse.headers" "$work/sse.body" ||
+  fail "SSE framing: $(cat "$work/sse.headers" "$work/sse.body")"
+grep -qi '^x-request-id: e2e-sse-1' "$work/sse.headers" || fail "x-request-id not echoed"
+code=$(curl -s -o "$work/404.json" -w '%{http_code}' "http://127.0.0.1:$http_port/v1/completions" \
+  -d '{"model": "other", "prompt": "x"}')
+[ "$code" = 404 ] && grep -q '"model_not_found"' "$work/404.json" || fail "unknown model: $code"
+ok "HTTP port: /health, /metrics, SSE framing with data: [DONE], x-request-id, 404 model"
 
 /usr/bin/python3 "$grpcio_client" "$server" "$proto_root" || fail "Python grpcio client"
 
@@ -141,9 +186,17 @@ if command -v openssl >/dev/null; then
   if "$tessera" health --server "127.0.0.1:$port" --timeout 3 >/dev/null 2>&1; then
     fail "a plaintext client was served by the TLS port"
   fi
+  # The HTTP port speaks TLS with the same certificate, streams included.
+  curl -sN --cacert "$work/cert.pem" -D "$work/tls-sse.headers" -o "$work/tls-sse.body" \
+    "https://localhost:$http_port/v1/completions" -d '{"prompt": "Hi", "max_tokens": 5,
+    "stream": true, "stream_options": {"include_usage": true}}' || fail "curl over TLS"
+  check_sse "$work/tls-sse.headers" "$work/tls-sse.body" || fail "SSE over TLS"
+  if curl -s -m 3 "http://127.0.0.1:$http_port/health" >/dev/null 2>&1; then
+    fail "plain HTTP was served by the TLS HTTP port"
+  fi
   kill -INT "$daemon_pid"
   wait "$daemon_pid" || fail "tesserad (TLS) exited $? after SIGINT"
-  ok "TLS: health and complete with the CA, plaintext refused, SIGINT exit 0"
+  ok "TLS: health, complete and HTTPS streaming with the CA, plaintext refused, SIGINT exit 0"
   # A key of another pair: refused at start, saying so (it used to read "cannot listen on ...").
   openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=other" \
     -keyout "$work/other-key.pem" -out "$work/other-cert.pem" >/dev/null 2>&1 || fail "openssl"

@@ -1,4 +1,4 @@
-#include "server/http_endpoint.h"
+#include "server/http/http_endpoint.h"
 
 #include <atomic>
 #include <string>
@@ -136,6 +136,34 @@ TEST(HttpEndpointTest, ReadinessFollowsTheCallback) {
   auto metrics = client.Get("/metrics");
   ASSERT_TRUE(metrics.ok()) << metrics.status();
   EXPECT_EQ(metrics->status, 404);
+}
+
+TEST(HttpEndpointTest, HealthIsVllmsAndVersionAndAddedRoutesAreServed) {
+  std::atomic<bool> ready{false};
+  HttpEndpoint::Options o;
+  o.readiness = [&ready] { return ready ? absl::OkStatus() : absl::UnavailableError("draining"); };
+  o.version = "1.2.3";
+  o.routes = [](HttpRouter& router) {
+    router.Add("GET", "/extra", [](const HttpRequest&) { return HttpResponse::Text(200, "x"); });
+  };
+  HttpEndpoint endpoint(std::move(o));
+  ASSERT_TRUE(endpoint.Start(kHost, 0).ok());
+  HttpTestClient client(endpoint.port());
+  auto not_ready = client.Get("/health");
+  ASSERT_TRUE(not_ready.ok()) << not_ready.status();
+  EXPECT_EQ(not_ready->status, 503);
+  ready = true;
+  auto healthy = client.Get("/health");
+  ASSERT_TRUE(healthy.ok()) << healthy.status();
+  EXPECT_EQ(healthy->status, 200);
+  EXPECT_EQ(healthy->body, "");
+  auto version = client.Get("/version");
+  ASSERT_TRUE(version.ok()) << version.status();
+  EXPECT_EQ(version->content_type, "application/json");
+  EXPECT_EQ(version->body, R"({"version": "1.2.3"})");
+  auto extra = client.Get("/extra");
+  ASSERT_TRUE(extra.ok()) << extra.status();
+  EXPECT_EQ(extra->body, "x");
 }
 
 TEST(HttpEndpointTest, ServesTheExportersText) {

@@ -14,7 +14,7 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/http_endpoint.h"
+#include "server/http/http_endpoint.h"
 #include "tests/server/http_test_client.h"
 
 namespace tessera {

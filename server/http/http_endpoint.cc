@@ -1,4 +1,4 @@
-#include "server/http_endpoint.h"
+#include "server/http/http_endpoint.h"
 
 #include <utility>
 
@@ -24,6 +24,17 @@ HttpRouter Routes(const HttpEndpoint::Options& options) {
     if (ready.ok()) return HttpResponse::Text(200, "ready\n");
     return HttpResponse::Text(503, absl::StrCat("not ready: ", ready.message(), "\n"));
   });
+  router.Add("GET", "/health", [readiness = options.readiness](const HttpRequest&) {
+    const absl::Status ready = readiness ? readiness() : absl::OkStatus();
+    return HttpResponse::Text(ready.ok() ? 200 : 503, "");
+  });
+  if (!options.version.empty()) {
+    // The version is the daemon's own constant: no escaping needed beyond what it holds.
+    router.Add("GET", "/version", [version = options.version](const HttpRequest&) {
+      return HttpResponse::Json(200, absl::StrCat("{\"version\": \"", version, "\"}"));
+    });
+  }
+  if (options.routes) options.routes(router);
   return router;
 }
 

@@ -1,26 +1,28 @@
-#include "server/http_server.h"
+#include "server/http/http_server.h"
 
-#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <chrono>
 #include <optional>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "server/http/http_connection.h"
 
 namespace tessera {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
-namespace http = beast::http;
+namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
+using http_internal::Connection;
+using http_internal::Shared;
 
 namespace {
 
@@ -39,127 +41,25 @@ std::string HostPort(const std::string& host, int port) {
   return absl::StrCat(host, ":", port);
 }
 
-std::chrono::steady_clock::duration ToChrono(absl::Duration d) {
-  return std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-      absl::ToChronoNanoseconds(d));
+// The port's TLS context from PEM files; errors name the file.
+absl::StatusOr<std::unique_ptr<ssl::context>> LoadTls(const HttpServerOptions& o) {
+  auto context = std::make_unique<ssl::context>(ssl::context::tls_server);
+  context->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                       ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
+                       ssl::context::single_dh_use);
+  beast::error_code ec;
+  context->use_certificate_chain_file(o.tls_cert_file, ec);
+  if (ec) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("HTTP TLS certificate ", o.tls_cert_file, ": cannot be used: ", ec.message()));
+  }
+  context->use_private_key_file(o.tls_key_file, ssl::context::pem, ec);
+  if (ec) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("HTTP TLS key ", o.tls_key_file, ": cannot be used: ", ec.message()));
+  }
+  return context;
 }
-
-// What the server shares with its connections. Outlives every connection: Stop destroys the
-// io_context (and with it the connections) before this goes.
-struct Shared {
-  HttpRouter router;
-  HttpServerOptions options;
-  std::atomic<int> num_connections{0};
-};
-
-// One client connection: read a request under the deadlines, answer it, and again while the
-// client keeps the connection alive. All of it runs on the connection's strand.
-class Connection : public std::enable_shared_from_this<Connection> {
- public:
-  Connection(tcp::socket socket, Shared& shared) : stream_(std::move(socket)), shared_(shared) {
-    shared_.num_connections.fetch_add(1);
-  }
-  ~Connection() { shared_.num_connections.fetch_sub(1); }
-
-  void Run() {
-    stream_.expires_after(ToChrono(shared_.options.header_timeout));
-    ReadHeader();
-  }
-
- private:
-  // A kept-alive connection waits up to the idle timeout for the next request's first bytes;
-  // from there its header has the header timeout.
-  void AwaitNextRequest() {
-    if (buffer_.size() > 0) return Run();  // pipelined: the request has begun already
-    stream_.expires_after(ToChrono(shared_.options.idle_timeout));
-    stream_.async_read_some(buffer_.prepare(4096),
-                            [self = shared_from_this()](beast::error_code ec, size_t n) {
-                              if (ec) return self->Close();
-                              self->buffer_.commit(n);
-                              self->Run();
-                            });
-  }
-
-  void ReadHeader() {
-    parser_.emplace();
-    parser_->header_limit(static_cast<uint32_t>(shared_.options.max_header_bytes));
-    parser_->body_limit(static_cast<uint64_t>(shared_.options.max_body_bytes));
-    http::async_read_header(
-        stream_, buffer_, *parser_,
-        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
-  }
-
-  void OnHeader(beast::error_code ec) {
-    if (ec) return OnReadError(ec);
-    if (parser_->is_done()) return Respond();
-    stream_.expires_after(ToChrono(shared_.options.header_timeout));
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) {
-                       if (ec) return self->OnReadError(ec);
-                       self->Respond();
-                     });
-  }
-
-  void OnReadError(beast::error_code ec) {
-    if (ec == http::error::header_limit) {
-      return Write(HttpResponse::Text(431, "request header too large\n"), /*keep_alive=*/false);
-    }
-    if (ec == http::error::body_limit) {
-      return Write(HttpResponse::Text(413, "request body too large\n"), /*keep_alive=*/false);
-    }
-    // Anything but a parse error (a timeout, a closed or reset connection): nobody to answer.
-    const bool parse_error =
-        ec.category() == beast::error_code(http::error::bad_method).category() &&
-        ec != http::error::end_of_stream && ec != http::error::partial_message;
-    if (!parse_error) return Close();
-    Write(HttpResponse::Text(400, "bad request\n"), /*keep_alive=*/false);
-  }
-
-  void Respond() {
-    http::request<http::string_body> req = parser_->release();
-    HttpRequest request;
-    request.method = std::string(req.method_string());
-    const beast::string_view target = req.target();
-    const size_t q = target.find('?');
-    request.path = std::string(target.substr(0, q));
-    if (q != beast::string_view::npos) request.query = std::string(target.substr(q + 1));
-    for (const auto& field : req) {
-      request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
-    }
-    request.body = std::move(req.body());
-    Write(shared_.router.Handle(request), req.keep_alive(), req.method() == http::verb::head);
-  }
-
-  void Write(HttpResponse response, bool keep_alive, bool head = false) {
-    response_.emplace(static_cast<http::status>(response.status), 11);
-    response_->set(http::field::content_type, response.content_type);
-    for (const auto& [name, value] : response.headers) response_->set(name, value);
-    response_->body() = std::move(response.body);
-    response_->keep_alive(keep_alive);
-    response_->prepare_payload();
-    if (head) response_->body().clear();  // Content-Length stays that of the body not sent
-    // A client that does not take its response is cut off like one that does not send.
-    stream_.expires_after(ToChrono(shared_.options.header_timeout));
-    http::async_write(stream_, *response_,
-                      [self = shared_from_this()](beast::error_code ec, size_t) {
-                        if (ec || !self->response_->keep_alive()) return self->Close();
-                        self->response_.reset();
-                        self->AwaitNextRequest();
-                      });
-  }
-
-  void Close() {
-    beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream_.close();  // and its timer
-  }
-
-  beast::tcp_stream stream_;
-  Shared& shared_;
-  beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
-  std::optional<http::response<http::string_body>> response_;
-};
 
 }  // namespace
 
@@ -181,6 +81,14 @@ absl::Status ValidateHttpServerOptions(const HttpServerOptions& o) {
     return absl::InvalidArgumentError(
         absl::StrCat("HTTP max_header_bytes must be in [1024, 2^30], got ", o.max_header_bytes));
   }
+  if (o.stream_buffer_bytes < 1024) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "HTTP stream_buffer_bytes must be at least 1024, got ", o.stream_buffer_bytes));
+  }
+  if (o.tls_cert_file.empty() != o.tls_key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "HTTP TLS needs both a certificate and a key file, or neither");
+  }
   if (o.max_body_bytes < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("HTTP max_body_bytes must not be negative, got ", o.max_body_bytes));
@@ -193,6 +101,7 @@ struct HttpServer::State {
   std::optional<asio::io_context> io;  // reset by Stop: destroys what waits on it
   std::optional<tcp::acceptor> acceptor;
   std::optional<asio::steady_timer> retry;  // after a failed accept (out of descriptors)
+  std::unique_ptr<ssl::context> tls;        // null: plain HTTP
   std::vector<std::thread> threads;
   bool started = false;
 
@@ -210,7 +119,13 @@ struct HttpServer::State {
       if (shared.num_connections.load() >= shared.options.max_connections) {
         Refuse(std::move(s));
       } else {
-        std::make_shared<Connection>(std::move(s), shared)->Run();
+        if (tls != nullptr) {
+          using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+          std::make_shared<Connection<TlsStream>>(TlsStream(std::move(s), *tls), shared)->Start();
+        } else {
+          std::make_shared<Connection<beast::tcp_stream>>(beast::tcp_stream(std::move(s)), shared)
+              ->Start();
+        }
       }
       Accept();
     });
@@ -266,6 +181,11 @@ absl::Status HttpServer::Start(const std::string& host, int port) {
     return absl::InvalidArgumentError(absl::StrCat("HTTP port ", port, " is out of range"));
   }
   if (absl::Status s = ValidateHttpServerOptions(state_->shared.options); !s.ok()) return s;
+  if (!state_->shared.options.tls_cert_file.empty()) {
+    absl::StatusOr<std::unique_ptr<ssl::context>> tls = LoadTls(state_->shared.options);
+    if (!tls.ok()) return tls.status();
+    state_->tls = *std::move(tls);
+  }
   if (absl::Status s = state_->Bind(host, port); !s.ok()) return s;
   state_->started = true;
   port_ = state_->acceptor->local_endpoint().port();
@@ -280,6 +200,11 @@ absl::Status HttpServer::Start(const std::string& host, int port) {
 void HttpServer::Stop() {
   State& s = *state_;
   if (s.threads.empty()) return;
+  {
+    // No responder posts from here on: the io_context is about to go.
+    absl::MutexLock lock(&s.shared.liveness->mu);
+    s.shared.liveness->stopped = true;
+  }
   s.io->stop();
   for (std::thread& t : s.threads) t.join();
   s.threads.clear();
@@ -291,5 +216,7 @@ void HttpServer::Stop() {
 }
 
 int HttpServer::num_connections() const { return state_->shared.num_connections.load(); }
+
+bool HttpServer::tls() const { return state_->tls != nullptr; }
 
 }  // namespace tessera

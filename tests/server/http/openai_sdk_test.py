@@ -1,0 +1,186 @@
+"""The official OpenAI Python SDK (a client nobody here wrote) against the real tesserad process.
+
+  openai_sdk_test.py TESSERAD FIXTURES_DIR
+
+Serves the tiny-llama fixture over HTTP with the Llama 3.1 chat template (from the chat-template
+fixtures) and a PEFT adapter, and checks: models listing (the adapter with its parent),
+completions, chat streaming with usage, an adapter selected by `model`, 401 / 404 / 400 errors
+as the SDK's exception types, a tool call parsed back (Llama 3.1 JSON), and a cancelled stream
+freeing its request
+(vllm:num_requests_running back to 0 long before the stream could have finished).
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+import openai
+
+tesserad, fixtures = sys.argv[1], sys.argv[2]
+model_dir = os.path.join(fixtures, "models", "tiny-llama")
+adapter_dir = os.path.join(fixtures, "adapters", "tiny-llama-r8-all")
+work = tempfile.mkdtemp(prefix="openai_sdk_test.")
+daemons = []
+
+
+def fail(message):
+    print("openai_sdk_test: FAILED:", message, file=sys.stderr)
+    for d in daemons:
+        d["proc"].kill()
+        print("--- log", file=sys.stderr)
+        with open(d["log"]) as f:
+            print(f.read()[-3000:], file=sys.stderr)
+    sys.exit(1)
+
+
+def check(condition, message):
+    if not condition:
+        fail(message)
+    print("openai_sdk_test: ok:", message)
+
+
+def start(name, *flags):
+    log = os.path.join(work, name + ".log")
+    proc = subprocess.Popen(
+        [tesserad, "--model", model_dir, "--port", "0", "--metrics-port", "-1", "--http-port",
+         "0", "--threads", "1", "--chat-template", template, *flags],
+        stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    daemons.append({"proc": proc, "log": log})
+    for _ in range(600):
+        text = open(log).read()
+        m = re.search(r"on http://127\.0\.0\.1:(\d+)", text)
+        if m and "tesserad: serving" in text:
+            return int(m.group(1))
+        if proc.poll() is not None:
+            fail(name + " exited at start")
+        time.sleep(0.1)
+    fail(name + " did not start")
+
+
+def metric(port, name):
+    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    values = [float(line.split()[-1]) for line in body.splitlines()
+              if line.startswith(name + "{") or line.startswith(name + " ")]
+    return sum(values)
+
+
+with open(os.path.join(fixtures, "chat_templates", "llama3_1.json")) as f:
+    template = os.path.join(work, "llama3_1.jinja")
+    with open(template, "w") as out:
+        out.write(json.load(f)["template"])
+
+port = start("open", "--adapter", f"r8={adapter_dir}")
+client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused", max_retries=0)
+
+models = client.models.list()
+ids = {m.id: m for m in models.data}
+check("tiny-llama" in ids and "r8" in ids, f"models listed: {sorted(ids)}")
+check(getattr(ids["r8"], "parent", None) == "tiny-llama", "the adapter's parent is the base model")
+
+c = client.completions.create(model="tiny-llama", prompt="Hello, world", max_tokens=6,
+                              temperature=0)
+check(c.object == "text_completion" and len(c.choices) == 1 and c.choices[0].text,
+      f"completion text {c.choices[0].text!r}")
+check(c.usage.completion_tokens == 6 and c.usage.prompt_tokens > 0,
+      f"completion usage {c.usage}")
+
+stream = client.chat.completions.create(
+    model="tiny-llama", messages=[{"role": "user", "content": "Say something."}], max_tokens=8,
+    temperature=0, stream=True, stream_options={"include_usage": True})
+chunks = list(stream)
+text = "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
+finishes = [ch.choices[0].finish_reason for ch in chunks if ch.choices and
+            ch.choices[0].finish_reason]
+usage = [ch.usage for ch in chunks if ch.usage is not None]
+check(chunks[0].choices[0].delta.role == "assistant", "the first chat chunk carries the role")
+check(text and finishes == ["length"], f"streamed chat text {text!r}, finish {finishes}")
+check(len(usage) == 1 and usage[0].completion_tokens == 8 and not chunks[-1].choices,
+      f"the last chunk is the usage: {usage}")
+whole = client.chat.completions.create(
+    model="tiny-llama", messages=[{"role": "user", "content": "Say something."}], max_tokens=8,
+    temperature=0)
+check(whole.choices[0].message.content == text, "greedy chat: streamed text == whole text")
+
+base = client.completions.create(model="tiny-llama", prompt="The adapter", max_tokens=8,
+                                 temperature=0)
+adapted = client.completions.create(model="r8", prompt="The adapter", max_tokens=8,
+                                    temperature=0)
+check(adapted.model == "r8" and adapted.choices[0].text != base.choices[0].text,
+      f"model=r8 runs the adapter: {adapted.choices[0].text!r} vs {base.choices[0].text!r}")
+
+try:
+    client.completions.create(model="no-such-model", prompt="x", max_tokens=1)
+    fail("an unknown model was served")
+except openai.NotFoundError as e:
+    check(e.status_code == 404 and e.code == "model_not_found" and "no-such-model" in e.message,
+          f"404 unknown model: {e.body}")
+try:
+    client.completions.create(model="tiny-llama", prompt="x", max_tokens=1, temperature="hot")
+    fail("a bad temperature was accepted")
+except openai.BadRequestError as e:
+    check(e.status_code == 400 and e.body.get("param") == "temperature",
+          f"400 names the field: {e.body}")
+
+# A tool call parsed back (Llama 3.1 JSON, detected from the template). A random tiny model will
+# not write one, so the call text comes from vLLM's continue_final_message + echo (the reply
+# starts with the open assistant message) and the model's own output is only its EOS (logit_bias,
+# max_tokens 1): the template with tools, the parser and the SDK see a real tool call.
+tools = [{"type": "function", "function": {
+    "name": "get_weather", "description": "Weather of a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                   "required": ["city"]}}}]
+call = client.chat.completions.create(
+    model="tiny-llama", tools=tools, max_tokens=1, temperature=0, logit_bias={"2": 100},
+    messages=[{"role": "user", "content": "Weather in Paris?"},
+              {"role": "assistant",
+               "content": '{"name": "get_weather", "parameters": {"city": "Paris"}}'}],
+    extra_body={"continue_final_message": True, "add_generation_prompt": False, "echo": True})
+choice = call.choices[0]
+calls = choice.message.tool_calls or []
+check(choice.finish_reason == "tool_calls" and len(calls) == 1 and
+      calls[0].function.name == "get_weather" and
+      json.loads(calls[0].function.arguments) == {"city": "Paris"} and
+      calls[0].id.startswith("chatcmpl-tool-") and not choice.message.content,
+      f"a tool call parsed back: {choice.message}")
+
+# A stream closed by the client frees its request within a step.
+check(metric(port, "vllm:num_requests_running") == 0, "nothing running before the long stream")
+long = client.completions.create(model="tiny-llama", prompt="Count", max_tokens=3500,
+                                 temperature=0, stream=True, extra_body={"ignore_eos": True})
+it = iter(long)
+next(it), next(it)
+check(metric(port, "vllm:num_requests_running") == 1, "the long stream is running")
+closed_at = time.monotonic()
+long.close()
+while metric(port, "vllm:num_requests_running") != 0:
+    if time.monotonic() - closed_at > 10:
+        fail("the closed stream's request still runs")
+    time.sleep(0.02)
+freed_after = time.monotonic() - closed_at
+check(freed_after < 2, f"the closed stream's request was freed after {freed_after:.3f} s")
+# Freed by the cancel, not by finishing: far fewer than its 3500 tokens were generated.
+generated = metric(port, "vllm:generation_tokens_total")
+check(generated < 3000, f"the closed stream stopped early ({generated:.0f} tokens in all)")
+
+keys = os.path.join(work, "keys.json")
+with open(keys, "w") as f:
+    json.dump({"keys": [{"key": "sk-good", "tenant": "acme", "role": "user"}]}, f)
+kport = start("keys", "--api-keys", keys)
+bad = openai.OpenAI(base_url=f"http://127.0.0.1:{kport}/v1", api_key="sk-bad", max_retries=0)
+try:
+    bad.models.list()
+    fail("an unknown key was let in")
+except openai.AuthenticationError as e:
+    check(e.status_code == 401, f"401 for an unknown key: {e.body}")
+good = openai.OpenAI(base_url=f"http://127.0.0.1:{kport}/v1", api_key="sk-good", max_retries=0)
+check(good.completions.create(model="tiny-llama", prompt="hi", max_tokens=2).usage
+      .completion_tokens == 2, "a known key generates")
+
+for d in daemons:
+    d["proc"].terminate()
+    d["proc"].wait(timeout=30)
+print("openai_sdk_test: passed")
