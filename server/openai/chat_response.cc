@@ -66,6 +66,7 @@ void ChatResponseBuilder::Record(const v1::GenerateResponse& message) {
   if (message.has_usage()) {
     prompt_tokens_ = message.usage().prompt_tokens();
     completion_tokens_ = message.usage().completion_tokens();
+    cached_prompt_tokens_ = message.usage().cached_prompt_tokens();
   }
 }
 
@@ -139,7 +140,7 @@ Json ChatResponseBuilder::Build() const {
     choice["stop_reason"] = c.stop_reason;
     j["choices"].push_back(std::move(choice));
   }
-  j["usage"] = UsageJson(prompt_tokens_, completion_tokens_);
+  j["usage"] = UsageJson(prompt_tokens_, completion_tokens_, cached_prompt_tokens_);
   return j;
 }
 
@@ -209,7 +210,7 @@ std::vector<Json> ChatResponseBuilder::StreamEnd() const {
   if (!call_.include_usage) return {};
   Json chunk = Header("chat.completion.chunk");
   chunk["choices"] = Json::array();
-  chunk["usage"] = UsageJson(prompt_tokens_, completion_tokens_);
+  chunk["usage"] = UsageJson(prompt_tokens_, completion_tokens_, cached_prompt_tokens_);
   return {chunk};
 }
 

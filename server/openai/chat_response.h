@@ -75,6 +75,7 @@ class ChatResponseBuilder {
   std::vector<Choice> choices_;
   int64_t prompt_tokens_ = 0;
   int64_t completion_tokens_ = 0;
+  int64_t cached_prompt_tokens_ = 0;
 };
 
 }  // namespace tessera::openai

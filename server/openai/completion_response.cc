@@ -84,6 +84,7 @@ void CompletionResponseBuilder::Record(int prompt_index, const v1::GenerateRespo
   if (message.has_usage()) {
     p.prompt_tokens = message.usage().prompt_tokens();
     p.completion_tokens = message.usage().completion_tokens();
+    p.cached_prompt_tokens = message.usage().cached_prompt_tokens();
     p.usage_seen = true;
   }
 }
@@ -182,11 +183,13 @@ Json CompletionResponseBuilder::Header() const {
 Json CompletionResponseBuilder::Usage() const {
   int64_t prompt = 0;
   int64_t completion = 0;
+  int64_t cached = 0;
   for (const PromptState& p : prompts_) {
     prompt += p.prompt_tokens;
     completion += p.completion_tokens;
+    cached += p.cached_prompt_tokens;
   }
-  return UsageJson(prompt, completion);
+  return UsageJson(prompt, completion, cached);
 }
 
 Json CompletionResponseBuilder::Build() const {

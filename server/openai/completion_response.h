@@ -68,6 +68,7 @@ class CompletionResponseBuilder {
     std::vector<int32_t> token_ids;  // SetPromptTokenIds
     int64_t prompt_tokens = 0;
     int64_t completion_tokens = 0;
+    int64_t cached_prompt_tokens = 0;
     bool usage_seen = false;
   };
 

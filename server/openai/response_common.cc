@@ -15,11 +15,13 @@ std::string NewResponseId(std::string_view prefix) {
 
 int64_t UnixSecondsNow() { return absl::ToUnixSeconds(absl::Now()); }
 
-nlohmann::ordered_json UsageJson(int64_t prompt_tokens, int64_t completion_tokens) {
+nlohmann::ordered_json UsageJson(int64_t prompt_tokens, int64_t completion_tokens,
+                                 int64_t cached_prompt_tokens) {
   nlohmann::ordered_json usage;
   usage["prompt_tokens"] = prompt_tokens;
   usage["total_tokens"] = prompt_tokens + completion_tokens;
   usage["completion_tokens"] = completion_tokens;
+  usage["prompt_tokens_details"] = {{"cached_tokens", cached_prompt_tokens}};
   return usage;
 }
 

@@ -19,8 +19,11 @@ std::string NewResponseId(std::string_view prefix);
 // Seconds since the Unix epoch, for `created`.
 int64_t UnixSecondsNow();
 
-// {"prompt_tokens", "completion_tokens", "total_tokens"}.
-nlohmann::ordered_json UsageJson(int64_t prompt_tokens, int64_t completion_tokens);
+// {"prompt_tokens", "total_tokens", "completion_tokens", "prompt_tokens_details":
+// {"cached_tokens"}}: OpenAI's shape; cached tokens are the prompt tokens the prefix cache
+// supplied.
+nlohmann::ordered_json UsageJson(int64_t prompt_tokens, int64_t completion_tokens,
+                                 int64_t cached_prompt_tokens);
 
 // "stop" / "length"; null while unfinished.
 nlohmann::ordered_json FinishReasonJson(v1::FinishReason reason);

@@ -96,6 +96,10 @@ absl::Status ReadBools(const Json& body, v1::GenerateRequest* out) {
   if (skip) out->set_skip_special_tokens(*skip);
   TESSERA_OPENAI_ASSIGN_OR_RETURN(include_stop, GetBool(body, "include_stop_str_in_output"));
   if (include_stop) out->set_include_stop_str_in_output(*include_stop);
+  // Not sampling, but read by both routes alike: vLLM's field narrowing prefix-cache reuse (its
+  // length is checked with the rest of the request, as over gRPC).
+  TESSERA_OPENAI_ASSIGN_OR_RETURN(cache_salt, GetString(body, "cache_salt"));
+  if (cache_salt) out->set_cache_salt(*cache_salt);
   return absl::OkStatus();
 }
 
@@ -107,7 +111,7 @@ bool IsSamplingField(std::string_view name) {
       "n", "best_of", "temperature", "top_p", "top_k", "min_p", "presence_penalty",
       "frequency_penalty", "repetition_penalty", "seed", "min_tokens", "prompt_logprobs", "stop",
       "stop_token_ids", "logit_bias", "ignore_eos", "skip_special_tokens",
-      "include_stop_str_in_output"};
+      "include_stop_str_in_output", "cache_salt"};
   // clang-format on
   return std::find(std::begin(kNames), std::end(kNames), name) != std::end(kNames);
 }

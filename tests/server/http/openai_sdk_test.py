@@ -88,6 +88,19 @@ check(c.object == "text_completion" and len(c.choices) == 1 and c.choices[0].tex
 check(c.usage.completion_tokens == 6 and c.usage.prompt_tokens > 0,
       f"completion usage {c.usage}")
 
+# The prefix cache: the same long prompt again finds its full blocks cached, and says so in
+# OpenAI's usage.prompt_tokens_details.cached_tokens.
+long_prompt = "The quick brown fox jumps over the lazy dog. " * 8
+first = client.completions.create(model="tiny-llama", prompt=long_prompt, max_tokens=2,
+                                  temperature=0)
+again = client.completions.create(model="tiny-llama", prompt=long_prompt, max_tokens=2,
+                                  temperature=0)
+cached = again.usage.prompt_tokens_details.cached_tokens
+check(first.usage.prompt_tokens > 32 and
+      first.usage.prompt_tokens_details.cached_tokens == 0 and
+      cached >= 32 and cached < again.usage.prompt_tokens,
+      f"cached prompt tokens: first {first.usage}, again {again.usage}")
+
 stream = client.chat.completions.create(
     model="tiny-llama", messages=[{"role": "user", "content": "Say something."}], max_tokens=8,
     temperature=0, stream=True, stream_options={"include_usage": True})

@@ -50,7 +50,8 @@ TEST(ChatResponseBuilder, WholeResponse) {
   ASSERT_TRUE(b.Add(Msg(R"(samples { index: 0 text: "!" finish_reason: FINISH_REASON_STOP
                                      stop_token_id: 2 }
                           samples { index: 1 finish_reason: FINISH_REASON_LENGTH }
-                          usage { prompt_tokens: 4 completion_tokens: 5 })"))
+                          usage { prompt_tokens: 4 completion_tokens: 5
+                                  cached_prompt_tokens: 2 })"))
                   .ok());
   Json expected = Head("chat.completion");
   expected["choices"] = Json::parse(R"([
@@ -59,7 +60,8 @@ TEST(ChatResponseBuilder, WholeResponse) {
       {"index": 1, "message": {"role": "assistant", "content": "Yo"}, "logprobs": null,
        "finish_reason": "length", "stop_reason": null}])");
   expected["usage"] = Json::parse(R"({"prompt_tokens": 4, "total_tokens": 9,
-                                      "completion_tokens": 5})");
+                                      "completion_tokens": 5,
+                                      "prompt_tokens_details": {"cached_tokens": 2}})");
   EXPECT_EQ(b.Build(), expected);
   EXPECT_EQ(b.Add(Msg("samples { index: 2 }")).code(), absl::StatusCode::kInvalidArgument);
 }
@@ -134,8 +136,8 @@ TEST(ChatResponseBuilder, StreamingRoleThenContentThenFinishThenUsage) {
   };
   Json usage = Head("chat.completion.chunk");
   usage["choices"] = Json::array();
-  usage["usage"] =
-      Json::parse(R"({"prompt_tokens": 3, "total_tokens": 6, "completion_tokens": 3})");
+  usage["usage"] = Json::parse(R"({"prompt_tokens": 3, "total_tokens": 6, "completion_tokens": 3,
+                      "prompt_tokens_details": {"cached_tokens": 0}})");
   const std::vector<Json> expected = {
       chunk(R"({"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": null,
                 "finish_reason": null})"),

@@ -34,12 +34,14 @@ TEST(CompletionResponseBuilder, WholeResponseNumbersChoicesByPromptAndSample) {
   ASSERT_TRUE(b.Add(1, Msg(R"(samples { index: 1 text: "x" finish_reason: FINISH_REASON_LENGTH }
                              samples { index: 0 text: "y" finish_reason: FINISH_REASON_STOP
                                        stop_string: "\n" }
-                             usage { prompt_tokens: 2 completion_tokens: 2 })"))
+                             usage { prompt_tokens: 2 completion_tokens: 2
+                                     cached_prompt_tokens: 1 })"))
                   .ok());
   ASSERT_TRUE(b.Add(0, Msg(R"(samples { index: 0 text: "lo" finish_reason: FINISH_REASON_STOP
                                         stop_token_id: 2 }
                              samples { index: 1 text: "rld" finish_reason: FINISH_REASON_LENGTH }
-                             usage { prompt_tokens: 3 completion_tokens: 6 })"))
+                             usage { prompt_tokens: 3 completion_tokens: 6
+                                     cached_prompt_tokens: 2 })"))
                   .ok());
   EXPECT_EQ(b.Build(), Json::parse(R"({
     "id": "cmpl-1", "object": "text_completion", "created": 1700000000, "model": "tiny",
@@ -50,7 +52,8 @@ TEST(CompletionResponseBuilder, WholeResponseNumbersChoicesByPromptAndSample) {
       {"index": 2, "text": "y", "logprobs": null, "finish_reason": "stop", "stop_reason": "\n"},
       {"index": 3, "text": "x", "logprobs": null, "finish_reason": "length", "stop_reason": null}
     ],
-    "usage": {"prompt_tokens": 5, "total_tokens": 13, "completion_tokens": 8}})"));
+    "usage": {"prompt_tokens": 5, "total_tokens": 13, "completion_tokens": 8,
+              "prompt_tokens_details": {"cached_tokens": 3}}})"));
 }
 
 TEST(CompletionResponseBuilder, RefusesIndicesOutOfRange) {
@@ -130,8 +133,8 @@ TEST(CompletionResponseBuilder, StreamingSendsOneChunkPerDeltaThenUsage) {
   };
   Json usage = head;
   usage["choices"] = Json::array();
-  usage["usage"] =
-      Json::parse(R"({"prompt_tokens": 1, "total_tokens": 4, "completion_tokens": 3})");
+  usage["usage"] = Json::parse(R"({"prompt_tokens": 1, "total_tokens": 4, "completion_tokens": 3,
+                      "prompt_tokens_details": {"cached_tokens": 0}})");
   const std::vector<Json> expected = {
       chunk(R"({"index": 0, "text": "ab", "logprobs": null, "finish_reason": null,
                 "stop_reason": null})"),

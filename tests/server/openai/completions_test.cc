@@ -71,9 +71,11 @@ TEST(ParseCompletionRequest, EveryFieldReachesTheRequest) {
       "logprobs": 3, "echo": true, "stream": true, "stream_options": {"include_usage": true},
       "user": "u1", "top_k": 20, "min_p": 0.05, "repetition_penalty": 1.1, "min_tokens": 2,
       "ignore_eos": true, "stop_token_ids": [5, 6], "skip_special_tokens": false,
-      "include_stop_str_in_output": true, "prompt_logprobs": 1, "add_special_tokens": false})");
+      "include_stop_str_in_output": true, "prompt_logprobs": 1, "add_special_tokens": false,
+      "cache_salt": "s1"})");
   ASSERT_TRUE(call.ok()) << call.status();
   const v1::GenerateRequest& r = call->requests[0];
+  EXPECT_EQ(r.cache_salt(), "s1");
   EXPECT_EQ(r.n(), 3);
   EXPECT_EQ(r.max_tokens(), 40);
   EXPECT_FLOAT_EQ(r.temperature(), 0.5f);
