@@ -5,7 +5,8 @@
 # Without MODEL_DIR it serves build/models/tessera-default, a small random-weight Llama with its
 # own byte-level tokenizer that `tessera make-model` writes when absent, so it needs nothing from
 # outside (random weights: the text is gibberish, the serving path is real).
-# Environment: PROMPT (default "Once upon a time"), MAX_TOKENS (32), PORT (0 = any free port),
+# Environment: PROMPT (default "Once upon a time"), MAX_TOKENS (32), PORT (gRPC) and HTTP_PORT
+# (the OpenAI API; both 0 = any free port, logged),
 # KEEP_SERVING=1 leaves the daemon running in the foreground after the completion (Ctrl-C stops it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +20,8 @@ if [ ! -f "$model/config.json" ]; then
 fi
 
 log=build/tesserad.log
-build/server/tesserad --model "$model" --port "${PORT:-0}" --metrics-port 0 >"$log" 2>&1 &
+build/server/tesserad --model "$model" --port "${PORT:-0}" --http-port "${HTTP_PORT:-0}" \
+  --metrics-port 0 >"$log" 2>&1 &
 daemon=$!
 trap 'kill -TERM $daemon 2>/dev/null || true' EXIT
 for _ in $(seq 1 600); do

@@ -154,7 +154,7 @@ ok "SIGTERM: readiness NOT_SERVING, the stream finished, exit 0"
 # --scheduling-policy: the default is slo; an unknown one exits 2 at once, naming the flag and
 # the valid ones; fcfs serves the same greedy completion (policies change only timing).
 grep -q "tesserad: scheduling policy slo" "$work/main.log" || fail "no default policy logged"
-"$tesserad" --model "$work/model" --port 0 --metrics-port -1 --scheduling-policy edf \
+"$tesserad" --model "$work/model" --port 0 --metrics-port -1 --http-port -1 --scheduling-policy edf \
   >"$work/bad-policy.log" 2>&1
 rc=$?
 [ $rc -eq 2 ] || fail "--scheduling-policy edf: exit $rc"
@@ -200,7 +200,8 @@ if command -v openssl >/dev/null; then
   # A key of another pair: refused at start, saying so (it used to read "cannot listen on ...").
   openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=other" \
     -keyout "$work/other-key.pem" -out "$work/other-cert.pem" >/dev/null 2>&1 || fail "openssl"
-  if "$tesserad" --model "$work/model" --port 0 --metrics-port -1 --tls-cert "$work/cert.pem" \
+  if "$tesserad" --model "$work/model" --port 0 --metrics-port -1 --http-port -1 \
+      --tls-cert "$work/cert.pem" \
       --tls-key "$work/other-key.pem" >"$work/tls-mismatch.log" 2>&1; then
     fail "tesserad started with a key that does not match its certificate"
   fi
