@@ -220,6 +220,7 @@ void SchedulerCore::ApplyResults(StepResult& result, StepReport* report) {
 }
 
 void SchedulerCore::FinishStep() {
+  state_.policy->SettleCharges();
   outputs_.FlushUpdates();
   RefreshGauges();
 }

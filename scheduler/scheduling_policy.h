@@ -83,6 +83,9 @@ class SchedulingPolicy {
   virtual void SetAdapterLoadTime(std::function<absl::Duration(const AdapterRef&)> /*load_time*/) {}
   // A token `seq` produced (fairness counts service with it). Default: nothing.
   virtual void OnTokenGenerated(const Sequence& /*seq*/) {}
+  // The step's outputs are applied: charges a policy batched must be on the counters now (the
+  // stats and the next step read them). Default: nothing batched.
+  virtual void SettleCharges() {}
   // How long a request arriving now would wait for its first token, when the policy can tell
   // (reject_if_slo_unattainable refuses it when that misses its target). Default: no idea.
   virtual std::optional<absl::Duration> PredictTimeToFirstToken(

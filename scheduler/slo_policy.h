@@ -81,6 +81,9 @@ class SloPolicy final : public SchedulingPolicy {
                             absl::Time now) const override;
   Sequence* ChooseVictim(absl::Span<Sequence* const> candidates, absl::Time now) const override;
   void OnTokenGenerated(const Sequence& seq) override;
+  void SettleCharges() override {
+    if (fairness_ != nullptr) ChargePendingOutput();
+  }
   // An urgent short prompt goes before the rest of a long one that is prefilling.
   bool AdmitsAheadOfRunningPrefills() const override { return true; }
   // Same class or above, and an earlier deadline (and not a lost cause).

@@ -24,10 +24,10 @@ struct DaemonOptions {
   std::string host = "127.0.0.1";
   int32_t port = 50051;  // 0: any free port (logged)
   // The HTTP port (OpenAI API, /metrics, probes) on `host`, TLS with the gRPC port's files.
-  int32_t http_port = 8000;        // 0: any free port (logged); -1: none
-  std::string metrics_host;        // empty: `host`
-  int32_t metrics_port = 9400;     // metrics-only listener; 0: any free port (logged); -1: none
-  HttpServerOptions http;          // both HTTP listeners' threads, timeouts and connection cap
+  int32_t http_port = -1;       // 0: any free port (logged); -1: none (tesserad defaults to 8000)
+  std::string metrics_host;     // empty: `host`
+  int32_t metrics_port = 9400;  // metrics-only listener; 0: any free port (logged); -1: none
+  HttpServerOptions http;       // both HTTP listeners' threads, timeouts and connection cap
   std::string chat_template_file;  // empty: the model's template (chat_setup.h)
   std::string tool_call_parser;    // llama3_json | hermes; empty: detected from the template
   std::string api_keys_file;       // empty: one anonymous tenant

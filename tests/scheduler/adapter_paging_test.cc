@@ -170,7 +170,11 @@ TEST(AdapterPagingTest, LoadsGetExactlyTheirBlocksAndRefillingASlotFreesTheOld) 
 }
 
 TEST(AdapterPagingTest, IdleAdaptersAreEvictedUnderKvPressureBeforeAnySequenceIsPreempted) {
-  Harness h(PagingEngine(2, 20));
+  // r1 and r2 share their first 20 prompt tokens: with the prefix cache r2 would take r1's
+  // blocks and there would be no pressure to test.
+  SchedulerOptions options;
+  options.enable_prefix_caching = false;
+  Harness h(PagingEngine(2, 20), options);
   auto a = Adapter("a", 3);
   h.Add(Request("ra", 2, 2, a));
   ASSERT_TRUE(h.Run());
