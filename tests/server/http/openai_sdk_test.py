@@ -4,8 +4,8 @@
 
 Serves the tiny-llama fixture over HTTP with the Llama 3.1 chat template (from the chat-template
 fixtures) and a PEFT adapter, and checks: models listing (the adapter with its parent),
-completions, chat streaming with usage, an adapter selected by `model`, 401 / 404 / 400 errors
-as the SDK's exception types, a tool call parsed back (Llama 3.1 JSON), and a cancelled stream
+completions, chat streaming with usage, cached prompt tokens, an adapter selected by `model`,
+400 / 401 / 403 / 404 / 413 / 429 / 503 (draining) errors, a tool call parsed back (Llama 3.1 JSON), and a cancelled stream
 freeing its request
 (vllm:num_requests_running back to 0 long before the stream could have finished).
 """
@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 import openai
@@ -179,10 +180,48 @@ check(freed_after < 2, f"the closed stream's request was freed after {freed_afte
 generated = metric(port, "vllm:generation_tokens_total")
 check(generated < 3000, f"the closed stream stopped early ({generated:.0f} tokens in all)")
 
+# Draining: a new request is refused 503 (and /health says 503) while a stream still runs.
+draining = client.completions.create(model="tiny-llama", prompt="Count", max_tokens=3500,
+                                     temperature=0, stream=True, extra_body={"ignore_eos": True})
+it = iter(draining)
+next(it), next(it)
+daemons[0]["proc"].terminate()
+deadline = time.monotonic() + 10
+while True:
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5)
+    except urllib.error.HTTPError as e:
+        if e.code == 503:
+            break
+    if time.monotonic() > deadline:
+        fail("/health never said 503 after SIGTERM")
+    time.sleep(0.02)
+try:
+    client.completions.create(model="tiny-llama", prompt="x", max_tokens=1)
+    fail("a draining daemon took a new request")
+except openai.APIStatusError as e:
+    check(e.status_code == 503 and e.body.get("message"), f"503 while draining: {e.body}")
+draining.close()
+
+
+def raw_post(port, path, body, key):
+    """POSTs JSON with a bearer key; returns (status, parsed body)."""
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(),
+                                 headers={"Authorization": f"Bearer {key}",
+                                          "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+
 keys = os.path.join(work, "keys.json")
 with open(keys, "w") as f:
-    json.dump({"keys": [{"key": "sk-good", "tenant": "acme", "role": "user"}]}, f)
-kport = start("keys", "--api-keys", keys)
+    json.dump({"keys": [{"key": "sk-good", "tenant": "acme", "role": "user"},
+                        {"key": "sk-metered", "tenant": "metered", "role": "user"}],
+               "tenants": {"metered": {"tokens_per_minute": 30}}}, f)
+kport = start("keys", "--api-keys", keys, "--max-request-bytes", "4096")
 bad = openai.OpenAI(base_url=f"http://127.0.0.1:{kport}/v1", api_key="sk-bad", max_retries=0)
 try:
     bad.models.list()
@@ -192,6 +231,29 @@ except openai.AuthenticationError as e:
 good = openai.OpenAI(base_url=f"http://127.0.0.1:{kport}/v1", api_key="sk-good", max_retries=0)
 check(good.completions.create(model="tiny-llama", prompt="hi", max_tokens=2).usage
       .completion_tokens == 2, "a known key generates")
+
+# 403: loading adapters is for admin keys.
+status, body = raw_post(kport, "/v1/load_lora_adapter",
+                        {"lora_name": "x", "lora_path": adapter_dir}, "sk-good")
+check(status == 403 and body["error"]["message"], f"403 for a user key loading an adapter: {body}")
+# 413: a body over --max-request-bytes.
+try:
+    good.completions.create(model="tiny-llama", prompt="x " * 4000, max_tokens=1)
+    fail("a body over --max-request-bytes was taken")
+except openai.APIStatusError as e:
+    check(e.status_code == 413, f"413 for a body over the limit: {e.body}")
+# 429: the tenant's tokens per minute (30) cannot cover a second prompt + 20 tokens.
+metered = openai.OpenAI(base_url=f"http://127.0.0.1:{kport}/v1", api_key="sk-metered",
+                        max_retries=0)
+first = metered.completions.create(model="tiny-llama", prompt="hi", max_tokens=20,
+                                   extra_body={"ignore_eos": True})
+check(first.usage.completion_tokens == 20, "the metered tenant's first request runs")
+try:
+    metered.completions.create(model="tiny-llama", prompt="hi", max_tokens=20,
+                               extra_body={"ignore_eos": True})
+    fail("the tenant's tokens-per-minute limit let a second request through")
+except openai.RateLimitError as e:
+    check(e.status_code == 429 and e.body.get("message"), f"429 over tokens per minute: {e.body}")
 
 for d in daemons:
     d["proc"].terminate()
