@@ -228,23 +228,7 @@ absl::StatusOr<ChatCall> ParseChatRequest(const Json& body, const chat_template:
   TESSERA_OPENAI_ASSIGN_OR_RETURN(add_special, GetBool(body, "add_special_tokens"));
   r.set_add_special_tokens(add_special.value_or(false));
 
-  TESSERA_OPENAI_ASSIGN_OR_RETURN(stream, GetBool(body, "stream"));
-  call.stream = stream.value_or(false);
-  if (const Json* options = FindField(body, "stream_options"); options != nullptr) {
-    if (!call.stream) {
-      return InvalidParam("stream_options", "stream_options can only be given when stream is true");
-    }
-    if (!options->is_object()) {
-      return InvalidParam("stream_options", absl::StrCat("stream_options must be an object, not ",
-                                                         TypeName(*options)));
-    }
-    absl::StatusOr<std::optional<bool>> usage = GetBool(*options, "include_usage");
-    if (!usage.ok()) {
-      return InvalidParam("stream_options",
-                          absl::StrCat("stream_options.", std::string(usage.status().message())));
-    }
-    call.include_usage = usage->value_or(false);
-  }
+  if (absl::Status s = ReadStreamFields(body, &call.stream, &call.include_usage); !s.ok()) return s;
   TESSERA_OPENAI_ASSIGN_OR_RETURN(echo, GetBool(body, "echo"));
   call.echo = echo.value_or(false);
   if (call.echo && !request.messages.empty() && request.messages.back()["role"] == "assistant") {

@@ -122,4 +122,26 @@ absl::StatusOr<std::optional<double>> GetNumber(const Json& body, std::string_vi
   return d;
 }
 
+absl::Status ReadStreamFields(const Json& body, bool* stream, bool* include_usage) {
+  TESSERA_OPENAI_ASSIGN_OR_RETURN(given, GetBool(body, "stream"));
+  *stream = given.value_or(false);
+  *include_usage = false;
+  const Json* options = FindField(body, "stream_options");
+  if (options == nullptr) return absl::OkStatus();
+  if (!*stream) {
+    return InvalidParam("stream_options", "stream_options can only be given when stream is true");
+  }
+  if (!options->is_object()) {
+    return InvalidParam("stream_options",
+                        absl::StrCat("stream_options must be an object, not ", TypeName(*options)));
+  }
+  absl::StatusOr<std::optional<bool>> usage = GetBool(*options, "include_usage");
+  if (!usage.ok()) {
+    return InvalidParam("stream_options",
+                        absl::StrCat("stream_options.", std::string(usage.status().message())));
+  }
+  *include_usage = usage->value_or(false);
+  return absl::OkStatus();
+}
+
 }  // namespace tessera::openai

@@ -40,6 +40,10 @@ absl::StatusOr<std::optional<double>> GetNumber(const Json& body, std::string_vi
 // A whole number from a JSON value, for list elements; `what` names it in errors.
 absl::StatusOr<int64_t> IntOf(const Json& value, std::string_view what, int64_t lo, int64_t hi);
 
+// `stream` and `stream_options.include_usage` (both false when absent); stream_options is refused
+// without stream, as OpenAI does.
+absl::Status ReadStreamFields(const Json& body, bool* stream, bool* include_usage);
+
 // The top-level fields of `body` that neither `known` lists nor `also_known` accepts, in order.
 std::vector<std::string> UnknownFields(const Json& body,
                                        std::initializer_list<std::string_view> known,
