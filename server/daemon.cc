@@ -39,6 +39,22 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(const DaemonOptions& o)
   return Tokenizer::Load(o.model_dir);
 }
 
+// The model folder is checked before anything else is read: it is the one thing every start
+// needs, a wrong path is the commonest deployment mistake, and a manifest check runs tesserad with
+// its real flags but no model (tests/deploy), which must fail on the model and nothing else.
+absl::Status CheckModelDir(const std::string& dir) {
+  std::error_code ec;
+  const std::filesystem::file_status st = std::filesystem::status(dir, ec);
+  if (!std::filesystem::exists(st)) {
+    return absl::NotFoundError(absl::StrCat("--model ", dir, ": no such directory"));
+  }
+  if (!std::filesystem::is_directory(st)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--model ", dir, ": not a directory (a Hugging Face model folder)"));
+  }
+  return absl::OkStatus();
+}
+
 std::string ModelName(const DaemonOptions& o) {
   if (!o.served_model_name.empty()) return o.served_model_name;
   std::filesystem::path p = std::filesystem::path(o.model_dir).lexically_normal();
@@ -58,6 +74,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
 
 absl::Status Daemon::Init() {
   const DaemonOptions& o = options_;
+  if (absl::Status s = CheckModelDir(o.model_dir); !s.ok()) return s;
   std::optional<ApiKeys> keys;
   if (!o.api_keys_file.empty()) {
     absl::StatusOr<ApiKeys> loaded = ApiKeys::Load(o.api_keys_file);
