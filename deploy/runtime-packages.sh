@@ -11,32 +11,25 @@ if [ $# -eq 0 ]; then
   exit 2
 fi
 
-# dpkg records paths as the package shipped them; with a merged /usr, ldd may name the other one.
-owner() {
-  local path=$1 candidates=("$1")
-  candidates+=("$(readlink -f "$path")")
+# Each library as ldd resolves it, plus the names dpkg may know it by: with a merged /usr, ldd
+# and dpkg can name the same file differently.
+candidates() {
+  local path=$1
+  echo "$path"
+  readlink -f "$path"
   case "$path" in
-    /usr/*) candidates+=("${path#/usr}") ;;
-    *) candidates+=("/usr$path") ;;
+    /usr/*) echo "${path#/usr}" ;;
+    *) echo "/usr$path" ;;
   esac
-  local c
-  for c in "${candidates[@]}"; do
-    if out=$(dpkg-query -S "$c" 2>/dev/null); then
-      # "libfoo1:amd64: /usr/lib/..." -> libfoo1 (the architecture qualifier dropped).
-      echo "${out%%: *}" | head -n1 | sed 's/:[a-z0-9_]*$//'
-      return 0
-    fi
-  done
-  return 1
 }
 
+needed_libs=()   # "soname path" of every DT_NEEDED entry of every binary
 for binary in "$@"; do
   if [ ! -x "$binary" ]; then
     echo "runtime-packages: $binary: not an executable file" >&2
     exit 2
   fi
-  # name => path for every library the loader would map.
-  declare -A paths=()
+  declare -A paths=()  # soname => path, for every library the loader would map
   while read -r name arrow path _; do
     [ "$arrow" = "=>" ] && paths[$name]=$path
   done < <(ldd "$binary")
@@ -46,7 +39,27 @@ for binary in "$@"; do
       echo "runtime-packages: $binary needs $needed, which ldd cannot find" >&2
       exit 1
     fi
-    owner "$path" || echo "runtime-packages: $needed ($path) belongs to no package; skipped" >&2
+    needed_libs+=("$needed $path")
   done < <(objdump -p "$binary" | awk '$1 == "NEEDED" {print $2}')
   unset paths
+done
+
+# One dpkg query for every candidate name (one per library is slow): "pkg:arch: /path" lines.
+mapfile -t all_candidates < <(for e in "${needed_libs[@]}"; do candidates "${e#* }"; done | sort -u)
+declare -A owner_of=()
+while IFS= read -r line; do
+  pkg=${line%%: *}
+  for f in ${line#*: }; do owner_of[${f%,}]=${pkg%%:*}; done
+done < <(dpkg-query -S "${all_candidates[@]}" 2>/dev/null || true)
+
+for e in "${needed_libs[@]}"; do
+  found=""
+  while read -r c; do
+    if [ -n "${owner_of[$c]:-}" ]; then found=${owner_of[$c]}; break; fi
+  done < <(candidates "${e#* }")
+  if [ -n "$found" ]; then
+    echo "$found"
+  else
+    echo "runtime-packages: ${e% *} (${e#* }) belongs to no package; skipped" >&2
+  fi
 done | sort -u
