@@ -173,6 +173,22 @@ kill -TERM "$daemon_pid"
 wait "$daemon_pid" || fail "tesserad (fcfs) exited $? after SIGTERM"
 ok "--scheduling-policy: edf refused with exit 2, fcfs serves the same text as slo"
 
+# A missing model folder is the first thing reported, before the other files are read (a
+# deployment's flags are checked this way: tests/deploy), and a file is not a model folder.
+"$tesserad" --model "$work/no-model" --api-keys "$work/no-keys.json" --port 0 --metrics-port -1 \
+  --http-port -1 >"$work/no-model.log" 2>&1
+rc=$?
+[ $rc -eq 2 ] || fail "--model of a missing folder: exit $rc"
+grep -q -- "--model $work/no-model: no such directory" "$work/no-model.log" ||
+  fail "--model of a missing folder: $(cat "$work/no-model.log")"
+"$tesserad" --model "$work/model/config.json" --port 0 --metrics-port -1 --http-port -1 \
+  >"$work/file-model.log" 2>&1
+rc=$?
+[ $rc -eq 2 ] || fail "--model of a file: exit $rc"
+grep -q -- "--model $work/model/config.json: not a directory" "$work/file-model.log" ||
+  fail "--model of a file: $(cat "$work/file-model.log")"
+ok "--model: a missing folder is reported first, a file refused, exit 2"
+
 # TLS with a self-signed certificate for localhost.
 if command -v openssl >/dev/null; then
   openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=localhost" \
