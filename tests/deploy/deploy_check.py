@@ -127,6 +127,14 @@ class ChartTest(unittest.TestCase):
             problems = list(yamllint_linter.run(text, conf))
             self.assertEqual([], [f"render {name}:{p.line}: {p.desc}" for p in problems])
 
+    def test_helm_lint(self):
+        # Helm's own chart linter, strict; severities 2 and 3 are its warnings and errors.
+        for name, values, _ in self.renders:
+            with self.subTest(render=name):
+                report = helm.lint(str(render_manifests.CHART), values, strict=True)
+                self.assertEqual(report["errors"], [])
+                self.assertEqual([m for m in report["messages"] if m["severity"] >= 2], [])
+
     def test_helm_enforces_values_schema(self):
         # Each of these renders without the schema; Helm must refuse them, naming the key.
         bad = {
