@@ -9,6 +9,7 @@
 #include "engine/cuda/lora_scatter.cuh"
 #include "engine/lora_layout.h"
 #include "engine/memory_plan.h"
+#include "engine/status_macros.h"
 
 namespace tessera {
 namespace {
@@ -27,13 +28,6 @@ struct RowJob {
   int64_t len;
   int64_t image_offset;
 };
-
-#define TESSERA_RETURN_IF_ERROR(expr)                                   \
-  do {                                                                  \
-    if (absl::Status tessera_status_ = (expr); !tessera_status_.ok()) { \
-      return tessera_status_;                                           \
-    }                                                                   \
-  } while (0)
 
 // The memory plan (engine/memory_plan.h) sizes the tables without CUDA.
 static_assert(sizeof(LoraModuleDesc) == kLoraModuleDescBytes);
