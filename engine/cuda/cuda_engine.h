@@ -32,6 +32,9 @@
 
 namespace tessera {
 
+struct CudaWorkspace;   // cuda_workspace.h
+struct CudaDeviceStep;  // cuda_step_upload.h
+
 struct CudaEngineOptions {
   int32_t device = 0;
   int32_t block_size = kDefaultBlockSize;
@@ -83,9 +86,6 @@ class CudaEngine final : public Engine {
   absl::Status Synchronize();
 
  private:
-  struct Workspace;
-  struct DeviceStep;
-  struct IntsLayout;
   // A token row that needs logits: its sequence, its index among the sequence's fed tokens, and
   // whether it is the sequence's last.
   struct RowInfo {
@@ -102,8 +102,6 @@ class CudaEngine final : public Engine {
   CudaMemoryOptions MemoryOptions() const;
   absl::Status InitBuffers(int64_t weight_bytes);
   absl::Status CheckPlan(const StepPlan& plan) const;
-  std::vector<int32_t> FillInts(const StepPlan& plan, const IntsLayout& layout, int32_t* host,
-                                DeviceStep* shape) const;
   absl::Status StepEager(const StepPlan& plan, StepResult* result);
   bool UseDecodeGraph(const StepPlan& plan) const;
   int32_t GraphBatchCapacity() const;
@@ -114,18 +112,18 @@ class CudaEngine final : public Engine {
   // steps, whose fixed arrays have no room for them).
   absl::Status EnqueueBlockCopies(const StepPlan& plan, const int32_t* d_pairs);
   // Embedding, every layer and the last residual add, on the stream (no host sync).
-  absl::Status EnqueueForward(const DeviceStep& step);
+  absl::Status EnqueueForward(const CudaDeviceStep& step);
   // The LoRA deltas of one layer's projection group (q|k|v, o, gate|up or down) onto its GEMM
   // output, for the rows whose sequences run with an adapter. No-op for a step without any.
-  absl::Status EnqueueLora(const DeviceStep& step, int32_t layer,
+  absl::Status EnqueueLora(const CudaDeviceStep& step, int32_t layer,
                            std::initializer_list<int> modules, const __nv_bfloat16* x,
                            int64_t x_stride, __nv_bfloat16* y, int64_t y_stride);
   // Orders the stream after the adapter loads the plan's sequences depend on.
   absl::Status WaitForAdapters(const StepPlan& plan);
-  // Final norm of `count` rows, lm_head and the sampler over Workspace::requests.
+  // Final norm of `count` rows, lm_head and the sampler over CudaWorkspace::requests.
   absl::Status EnqueueLogits(const int32_t* d_rows, int32_t count);
   static std::vector<RowInfo> RowsOf(const StepPlan& plan, const std::vector<int32_t>& rows);
-  // Host requests for rows [begin, begin + count) into Workspace::host_requests[0, count).
+  // Host requests for rows [begin, begin + count) into CudaWorkspace::host_requests[0, count).
   absl::Status BuildRequests(const StepPlan& plan, const std::vector<RowInfo>& info, int32_t begin,
                              int32_t count);
   // Copies back the sampler's results (and requested logits rows), then FillOutputs.
@@ -134,7 +132,8 @@ class CudaEngine final : public Engine {
   void FillOutputs(const StepPlan& plan, const std::vector<RowInfo>& info, int32_t begin,
                    int32_t count, StepResult* result) const;
   // Queues copies of the logits of the host-sampled rows among info[begin, begin + count); entry
-  // r's logits are device row logit_rows[r] of Workspace::logits, or row r when logit_rows is null.
+  // r's logits are device row logit_rows[r] of CudaWorkspace::logits, or row r when logit_rows is
+  // null.
   absl::Status EnqueueHostSampledRows(const StepPlan& plan, const std::vector<RowInfo>& info,
                                       int32_t begin, int32_t count, const int32_t* logit_rows);
   // After the stream is synchronized: samples the rows EnqueueHostSampledRows queued.
@@ -149,7 +148,7 @@ class CudaEngine final : public Engine {
   CudaWeights weights_;
   WeightLoadStats load_stats_;
   MemoryPlan plan_;
-  std::unique_ptr<Workspace> ws_;
+  std::unique_ptr<CudaWorkspace> ws_;
   DeviceBuffer<__nv_bfloat16> kv_;
   DeviceBuffer<float> inv_freq_;
   std::unique_ptr<DecodeGraphCache> graphs_;
