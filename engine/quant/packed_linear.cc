@@ -199,6 +199,79 @@ absl::StatusOr<PackedLinear> PackLinear(const QuantizedLinear& q) {
   return p;
 }
 
+namespace {
+
+PackedParamType Widest(PackedParamType a, PackedParamType b) {
+  if (a == PackedParamType::kF32 || b == PackedParamType::kF32) return PackedParamType::kF32;
+  // f16 and bf16 each hold values the other does not: fp32 holds both.
+  return a == b ? a : PackedParamType::kF32;
+}
+
+// `p`'s params (scales or zeros) re-encoded as `type`, appended to `out`.
+void AppendParams(const PackedLinear& p, bool zeros, PackedParamType type,
+                  std::vector<uint8_t>* out) {
+  const PackedParamType from = zeros ? p.zero_type : p.scale_type;
+  const std::vector<uint8_t>& data = zeros ? p.zeros : p.scales;
+  if (from == type) {
+    out->insert(out->end(), data.begin(), data.end());
+    return;
+  }
+  const int64_t count = static_cast<int64_t>(data.size()) / PackedParamBytes(from);
+  for (int64_t i = 0; i < count; ++i) AppendParam(type, ReadParam(from, data, i), out);
+}
+
+}  // namespace
+
+absl::StatusOr<PackedLinear> ConcatRows(const std::vector<const PackedLinear*>& parts) {
+  if (parts.empty()) return absl::InvalidArgumentError("ConcatRows: no parts");
+  const PackedLinear& first = *parts[0];
+  PackedLinear out;
+  out.module = first.module;
+  out.label = first.label;
+  out.kind = first.kind;
+  out.in_features = first.in_features;
+  out.padded_in = first.padded_in;
+  out.group_size = first.group_size;
+  out.block_size = first.block_size;
+  out.perm = first.perm;
+  out.codebook = first.codebook;
+  out.scale_type = first.scale_type;
+  out.zero_type = first.zero_type;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const PackedLinear& p = *parts[i];
+    if (p.kind != first.kind || p.in_features != first.in_features ||
+        p.group_size != first.group_size || p.block_size != first.block_size ||
+        p.codebook != first.codebook) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          p.module, " (", p.label, ") cannot share one GEMM with ", first.module, " (", first.label,
+          "): the fused projections need one format, group size and input size"));
+    }
+    if (p.perm != first.perm) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(p.module, " and ", first.module,
+                       " have different act-order g_idx; the fused projections need one"));
+    }
+    if (p.kind == PackedKind::kNf4 && i + 1 < parts.size() &&
+        (p.out_features * p.in_features) % p.block_size != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          p.module, ": ", p.out_features * p.in_features, " NF4 values end inside a block of ",
+          p.block_size, "; the fused projections cannot share one block table"));
+    }
+    if (i > 0) {
+      out.module = absl::StrCat(out.module, "|", p.module);
+      out.scale_type = Widest(out.scale_type, p.scale_type);
+      out.zero_type = Widest(out.zero_type, p.zero_type);
+    }
+  }
+  for (const PackedLinear* p : parts) {
+    out.out_features += p->out_features;
+    out.codes.insert(out.codes.end(), p->codes.begin(), p->codes.end());
+    AppendParams(*p, /*zeros=*/false, out.scale_type, &out.scales);
+    if (!p->zeros.empty()) AppendParams(*p, /*zeros=*/true, out.zero_type, &out.zeros);
+  }
+  return out;
+}
+
 std::vector<float> DequantizePacked(const PackedLinear& p) {
   const int64_t n = p.out_features, k = p.in_features;
   std::vector<float> w(static_cast<size_t>(n * k));

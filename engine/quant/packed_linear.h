@@ -90,6 +90,14 @@ struct PackedLinear {
 // kFp8, a 16-entry code book over flat blocks -> kNf4.
 absl::StatusOr<PackedLinear> PackLinear(const QuantizedLinear& q);
 
+// The rows of `parts` stacked in order as one weight (q|k|v and gate|up run as one GEMM each, as
+// the bf16 engine fuses them). The parts must agree on kind, inputs, group size, perm (act-order
+// q, k and v share their g_idx in practice; different ones are InvalidArgument) and code book;
+// scales and zeros take the widest of the parts' types (exact). NF4 needs every part but the last
+// to end on a block boundary, so block b of a part stays block b of its rows. Errors name the
+// modules.
+absl::StatusOr<PackedLinear> ConcatRows(const std::vector<const PackedLinear*>& parts);
+
 // W as fp32 [N, K] row-major in the original input order (perm undone): the host's statement of
 // what the kernels compute, and the test that the repack lost nothing.
 std::vector<float> DequantizePacked(const PackedLinear& p);

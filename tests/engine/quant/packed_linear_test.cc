@@ -182,6 +182,73 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, PackedFixtureTest,
                          ::testing::Values("quant-llama-awq", "quant-llama-gptq",
                                            "quant-llama-fp8"));
 
+// --- Fused projections -----------------------------------------------------------------------
+
+TEST(PackedConcatTest, StackedRowsDequantizeToTheStackedReference) {
+  // q, k, v of one layer: equal inputs, different outputs, one act-order g_idx; k's scales need
+  // fp32, so the fused weight widens every part's scales (exactly).
+  QuantizedLinear q = RandomLinear({4, false, 48, 256, 64, true, false}, 1);
+  QuantizedLinear k = RandomLinear({4, false, 16, 256, 64, true, true}, 2);
+  QuantizedLinear v = RandomLinear({4, false, 16, 256, 64, true, false}, 3);
+  k.g_idx = v.g_idx = q.g_idx;
+  std::vector<float> want;
+  std::vector<PackedLinear> packed;
+  for (const QuantizedLinear* m : {&q, &k, &v}) {
+    absl::StatusOr<std::vector<float>> w = m->Dequantize();
+    ASSERT_TRUE(w.ok()) << w.status();
+    want.insert(want.end(), w->begin(), w->end());
+    absl::StatusOr<PackedLinear> p = PackLinear(*m);
+    ASSERT_TRUE(p.ok()) << p.status();
+    packed.push_back(*std::move(p));
+  }
+  absl::StatusOr<PackedLinear> fused = ConcatRows({&packed[0], &packed[1], &packed[2]});
+  ASSERT_TRUE(fused.ok()) << fused.status();
+  EXPECT_EQ(fused->out_features, 80);
+  EXPECT_EQ(fused->scale_type, PackedParamType::kF32);
+  ExpectSameBits(DequantizePacked(*fused), want, "q|k|v");
+
+  // NF4 gate|up: blocks of 64 line up when each part ends on a block boundary.
+  const std::vector<float> wg = NormalWeights(6, 64, 5), wu = NormalWeights(3, 64, 6);
+  absl::StatusOr<QuantizedLinear> gate = QuantizeNf4("gate", wg, 6, 64, false);
+  absl::StatusOr<QuantizedLinear> up = QuantizeNf4("up", wu, 3, 64, false);
+  ASSERT_TRUE(gate.ok() && up.ok());
+  absl::StatusOr<PackedLinear> pg = PackLinear(*gate), pu = PackLinear(*up);
+  ASSERT_TRUE(pg.ok() && pu.ok());
+  absl::StatusOr<PackedLinear> gate_up = ConcatRows({&*pg, &*pu});
+  ASSERT_TRUE(gate_up.ok()) << gate_up.status();
+  std::vector<float> want_gu = *gate->Dequantize();
+  const std::vector<float> u = *up->Dequantize();
+  want_gu.insert(want_gu.end(), u.begin(), u.end());
+  ExpectSameBits(DequantizePacked(*gate_up), want_gu, "gate|up nf4");
+}
+
+TEST(PackedConcatTest, RefusesPartsThatCannotShareOneGemm) {
+  QuantizedLinear a = RandomLinear({4, false, 8, 256, 64, true, false}, 1);
+  QuantizedLinear b = RandomLinear({4, false, 8, 256, 64, true, false}, 2);  // another g_idx
+  a.module = "model.layers.0.self_attn.q_proj";
+  b.module = "model.layers.0.self_attn.k_proj";
+  absl::StatusOr<PackedLinear> pa = PackLinear(a), pb = PackLinear(b);
+  ASSERT_TRUE(pa.ok() && pb.ok());
+  absl::StatusOr<PackedLinear> c = ConcatRows({&*pa, &*pb});
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(c.status().message(), HasSubstr("different act-order g_idx"));
+  EXPECT_THAT(c.status().message(), HasSubstr("k_proj"));
+  QuantizedLinear g32 = RandomLinear({4, false, 8, 256, 32, false, false}, 3);
+  absl::StatusOr<PackedLinear> p32 = PackLinear(g32);
+  ASSERT_TRUE(p32.ok());
+  c = ConcatRows({&*pa, &*p32});
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(c.status().message(), HasSubstr("group size"));
+  // NF4: 7 x 45 values end inside a 64-value block.
+  absl::StatusOr<QuantizedLinear> n1 = QuantizeNf4("gate", NormalWeights(7, 45, 1), 7, 45, false);
+  absl::StatusOr<QuantizedLinear> n2 = QuantizeNf4("up", NormalWeights(7, 45, 2), 7, 45, false);
+  absl::StatusOr<PackedLinear> q1 = PackLinear(*n1), q2 = PackLinear(*n2);
+  ASSERT_TRUE(q1.ok() && q2.ok());
+  c = ConcatRows({&*q1, &*q2});
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(c.status().message(), HasSubstr("inside a block"));
+}
+
 // --- The layout itself, by hand ------------------------------------------------------------------
 
 QuantizedLinear CountingInt4(int64_t n, int64_t k) {
