@@ -103,7 +103,15 @@ std::array<int64_t, kNumCudaWorkspaceParts> CudaWorkspacePartBytes(const ModelCo
   b[static_cast<int>(P::kAttention)] = PagedAttentionWorkspaceBytes(
       o.max_num_tokens, o.max_num_seqs, static_cast<int32_t>(c.num_attention_heads),
       static_cast<int32_t>(c.head_dim));
+  b[static_cast<int>(P::kDequant)] =
+      o.quantized ? CudaQuantDequantizeElems(c, o.max_num_tokens) * 2 : 0;
   return b;
+}
+
+int64_t CudaQuantDequantizeElems(const ModelConfig& c, int32_t max_num_tokens) {
+  if (max_num_tokens <= kCudaQuantGemvMaxRows) return 0;
+  const int64_t h = c.hidden_size, im = c.intermediate_size;
+  return std::max({(c.q_size() + 2 * c.kv_size()) * h, h * c.q_size(), 2 * im * h, h * im});
 }
 
 int64_t CudaWorkspaceAlignedBytes(int64_t bytes) { return AlignBytes(bytes); }

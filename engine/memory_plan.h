@@ -26,6 +26,7 @@ inline constexpr int kPagedAttentionMaxSplits = 64;          // split-KV partial
 inline constexpr int kPagedAttentionSplitSlotBudget = 1024;  // num_seqs * splits, at most
 inline constexpr int64_t kLoraModuleDescBytes = 24;          // sizeof(LoraModuleDesc)
 inline constexpr int kLoraShrinkGroup = 3;                   // kMaxLoraGroup: q, k, v share x
+inline constexpr int32_t kCudaQuantGemvMaxRows = 16;         // kQuantGemvMaxRows: above, dequantize
 
 struct MemoryPlanInputs {
   int64_t device_total_bytes = 0;  // cudaMemGetInfo's total
@@ -67,6 +68,7 @@ struct CudaMemoryOptions {
   int32_t max_loras = 0;
   int32_t max_lora_rank = 64;
   int64_t max_model_len = 0;  // the longest request; 0: the model's max_position_embeddings
+  bool quantized = false;     // decoder Linears in the packed quantized layout
 };
 
 // Scratch of the split-KV decode partials for steps of at most `max_num_seqs` sequences.
@@ -94,6 +96,7 @@ enum class CudaWorkspacePart : int {
   kRequests,   // [L] GpuSampleRequest
   kResults,    // [L] GpuSampleResult
   kAttention,  // split-KV decode partials
+  kDequant,    // bf16 [N, K] of the largest quantized Linear, above kCudaQuantGemvMaxRows rows
   kCount,
 };
 inline constexpr int kNumCudaWorkspaceParts = static_cast<int>(CudaWorkspacePart::kCount);
@@ -104,6 +107,10 @@ std::array<int64_t, kNumCudaWorkspaceParts> CudaWorkspacePartBytes(
 
 // Bytes of a workspace part once aligned as the engine carves it (256 bytes).
 int64_t CudaWorkspaceAlignedBytes(int64_t bytes);
+
+// Values of the bf16 workspace the dequantize path needs for the largest fused Linear of `config`
+// (q|k|v, o, gate|up, down); 0 when no step exceeds the GEMV's rows.
+int64_t CudaQuantDequantizeElems(const ModelConfig& config, int32_t max_num_tokens);
 
 // The engine's step workspace: the parts above, each aligned, without cuBLAS's workspace or the
 // LoRA tables.

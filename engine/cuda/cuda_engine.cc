@@ -10,6 +10,7 @@
 #include "engine/cuda/add_rms_norm.cuh"
 #include "engine/cuda/broadcast_rows.cuh"
 #include "engine/cuda/copy_kv_blocks.cuh"
+#include "engine/cuda/cuda_quant_linears.h"
 #include "engine/cuda/cuda_status.h"
 #include "engine/cuda/cuda_step_upload.h"
 #include "engine/cuda/cuda_workspace.h"
@@ -22,6 +23,8 @@
 #include "engine/cuda/lora_bgmv.cuh"
 #include "engine/cuda/lora_sgmv.cuh"
 #include "engine/cuda/paged_attention.cuh"
+#include "engine/cuda/quant_gemm.h"
+#include "engine/cuda/quant_weight_view.h"
 #include "engine/cuda/rope_kv_write.cuh"
 #include "engine/cuda/silu_mul.cuh"
 #include "engine/status_macros.h"
@@ -125,6 +128,7 @@ CudaMemoryOptions CudaEngine::MemoryOptions() const {
   m.max_num_seqs = options_.max_num_seqs;
   m.max_loras = options_.max_loras;
   m.max_lora_rank = options_.max_lora_rank;
+  m.quantized = quant_ != nullptr;
   return m;
 }
 
@@ -165,17 +169,30 @@ absl::StatusOr<std::unique_ptr<CudaEngine>> CudaEngine::Load(const std::string& 
   absl::StatusOr<ModelConfig> config = LoadModelConfig(model_dir);
   if (!config.ok()) return config.status();
   TESSERA_RETURN_IF_ERROR(ApplyMaxModelLen(options.max_model_len, &*config));
-  TESSERA_RETURN_IF_ERROR(RefuseQuantizedOnCuda(config->quantization));
   TESSERA_RETURN_IF_ERROR(CheckOptions(*config, options));
   absl::StatusOr<std::unique_ptr<Checkpoint>> checkpoint = Checkpoint::Open(model_dir);
   if (!checkpoint.ok()) return checkpoint.status();
   std::unique_ptr<CudaEngine> e(new CudaEngine(*std::move(config), options));
   TESSERA_RETURN_IF_ERROR(e->InitStream());
+  const bool quantized = CudaQuantLinears::Wanted(e->config_, options.quantization);
   absl::StatusOr<CudaWeights> weights =
-      CudaWeights::Upload(e->config_, **checkpoint, e->stream_, &e->load_stats_);
+      CudaWeights::Upload(e->config_, **checkpoint, e->stream_, &e->load_stats_, quantized);
   if (!weights.ok()) return weights.status();
   e->weights_ = *std::move(weights);
-  TESSERA_RETURN_IF_ERROR(e->InitBuffers(e->weights_.bytes()));
+  int64_t weight_bytes = e->weights_.bytes();
+  if (quantized) {
+    absl::StatusOr<CudaQuantLinears> linears = CudaQuantLinears::Load(
+        e->config_, **checkpoint, options.quantization, e->stream_, &e->weight_tally_);
+    if (!linears.ok()) return linears.status();
+    e->quant_ = std::make_unique<CudaQuantLinears>(*std::move(linears));
+    std::vector<std::array<const QuantWeightView*, 4>> views;
+    for (const CudaQuantLayer& l : e->quant_->layers()) {
+      views.push_back({&l.qkv.view(), &l.o.view(), &l.gate_up.view(), &l.down.view()});
+    }
+    e->weights_.SetQuantizedLinears(views);
+    weight_bytes += e->quant_->bytes();
+  }
+  TESSERA_RETURN_IF_ERROR(e->InitBuffers(weight_bytes));
   return e;
 }
 
@@ -466,8 +483,7 @@ absl::Status CudaEngine::EnqueueForward(const CudaDeviceStep& d) {
     // The previous layer's MLP output joins the residual here, fused with this layer's norm.
     TESSERA_RETURN_IF_ERROR(LaunchAddRmsNorm(w.x, l == 0 ? nullptr : w.delta, nullptr, n, hidden,
                                              lw.input_norm, eps, w.normed, stream_));
-    TESSERA_RETURN_IF_ERROR(
-        Gemm(*cublas_, w.normed, n, lw.qkv, qkv_rows, hidden, w.qkv, GemmOutput::kBf16));
+    TESSERA_RETURN_IF_ERROR(Linear(w.normed, n, lw.qkv, lw.qkv_q, qkv_rows, hidden, w.qkv, 0.0f));
     TESSERA_RETURN_IF_ERROR(
         EnqueueLora(d, static_cast<int32_t>(l), {kQ, kK, kV}, w.normed, hidden, w.qkv, qkv_rows));
     __nv_bfloat16* kv_layer = kv_.data() + l * layer_elems;
@@ -509,8 +525,8 @@ absl::Status CudaEngine::EnqueueForward(const CudaDeviceStep& d) {
     if (lw.o_bias != nullptr) {
       TESSERA_RETURN_IF_ERROR(LaunchBroadcastRows(lw.o_bias, n, hidden, w.delta, stream_));
     }
-    TESSERA_RETURN_IF_ERROR(Gemm(*cublas_, w.attn, n, lw.o, hidden, config_.q_size(), w.delta,
-                                 GemmOutput::kBf16, lw.o_bias != nullptr ? 1.0f : 0.0f));
+    TESSERA_RETURN_IF_ERROR(Linear(w.attn, n, lw.o, lw.o_q, hidden, config_.q_size(), w.delta,
+                                   lw.o_bias != nullptr ? 1.0f : 0.0f));
     TESSERA_RETURN_IF_ERROR(
         EnqueueLora(d, static_cast<int32_t>(l), {kO}, w.attn, config_.q_size(), w.delta, hidden));
     TESSERA_RETURN_IF_ERROR(LaunchAddRmsNorm(w.x, w.delta, nullptr, n, hidden,
@@ -518,17 +534,16 @@ absl::Status CudaEngine::EnqueueForward(const CudaDeviceStep& d) {
     if (lw.gate_up_bias != nullptr) {
       TESSERA_RETURN_IF_ERROR(LaunchBroadcastRows(lw.gate_up_bias, n, 2 * im, w.gate_up, stream_));
     }
-    TESSERA_RETURN_IF_ERROR(Gemm(*cublas_, w.normed, n, lw.gate_up, 2 * int64_t{im}, hidden,
-                                 w.gate_up, GemmOutput::kBf16,
-                                 lw.gate_up_bias != nullptr ? 1.0f : 0.0f));
+    TESSERA_RETURN_IF_ERROR(Linear(w.normed, n, lw.gate_up, lw.gate_up_q, 2 * int64_t{im}, hidden,
+                                   w.gate_up, lw.gate_up_bias != nullptr ? 1.0f : 0.0f));
     TESSERA_RETURN_IF_ERROR(EnqueueLora(d, static_cast<int32_t>(l), {kGate, kUp}, w.normed, hidden,
                                         w.gate_up, 2 * int64_t{im}));
     TESSERA_RETURN_IF_ERROR(LaunchSiluMul(w.gate_up, n, im, w.act, stream_));
     if (lw.down_bias != nullptr) {
       TESSERA_RETURN_IF_ERROR(LaunchBroadcastRows(lw.down_bias, n, hidden, w.delta, stream_));
     }
-    TESSERA_RETURN_IF_ERROR(Gemm(*cublas_, w.act, n, lw.down, hidden, im, w.delta,
-                                 GemmOutput::kBf16, lw.down_bias != nullptr ? 1.0f : 0.0f));
+    TESSERA_RETURN_IF_ERROR(Linear(w.act, n, lw.down, lw.down_q, hidden, im, w.delta,
+                                   lw.down_bias != nullptr ? 1.0f : 0.0f));
     TESSERA_RETURN_IF_ERROR(
         EnqueueLora(d, static_cast<int32_t>(l), {kDown}, w.act, im, w.delta, hidden));
   }
@@ -536,6 +551,15 @@ absl::Status CudaEngine::EnqueueForward(const CudaDeviceStep& d) {
   // that need logits are normalized again, by EnqueueLogits).
   return LaunchAddRmsNorm(w.x, w.delta, nullptr, n, hidden, weights_.final_norm(), eps, w.normed,
                           stream_);
+}
+
+absl::Status CudaEngine::Linear(const __nv_bfloat16* x, int32_t n, const __nv_bfloat16* w,
+                                const QuantWeightView* q, int64_t out_features, int64_t in_features,
+                                __nv_bfloat16* y, float beta) {
+  if (q != nullptr) {
+    return QuantGemm(*cublas_, x, n, *q, y, beta, ws_->dequant, ws_->dequant_elems);
+  }
+  return Gemm(*cublas_, x, n, w, out_features, in_features, y, GemmOutput::kBf16, beta);
 }
 
 absl::Status CudaEngine::EnqueueLora(const CudaDeviceStep& d, int32_t layer,

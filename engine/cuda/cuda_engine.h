@@ -29,11 +29,15 @@
 #include "engine/cuda/host_sampled_rows.h"
 #include "engine/engine.h"
 #include "engine/memory_plan.h"
+#include "engine/quant/on_load_quantizer.h"
+#include "engine/weight_tally.h"
 
 namespace tessera {
 
-struct CudaWorkspace;   // cuda_workspace.h
-struct CudaDeviceStep;  // cuda_step_upload.h
+class CudaQuantLinears;  // cuda_quant_linears.h
+struct QuantWeightView;  // quant_weight_view.h
+struct CudaWorkspace;    // cuda_workspace.h
+struct CudaDeviceStep;   // cuda_step_upload.h
 
 struct CudaEngineOptions {
   int32_t device = 0;
@@ -55,6 +59,9 @@ struct CudaEngineOptions {
   int32_t max_lora_rank = 64;
   // --max-model-len: the longest request (prompt + output); 0: the model's context.
   int64_t max_model_len = 0;
+  // On-load quantization of an unquantized checkpoint's decoder Linears (a pre-quantized
+  // checkpoint's Linears run quantized regardless): both run the packed-weight kernels.
+  OnLoadQuantization quantization;
 };
 
 class CudaEngine final : public Engine {
@@ -81,6 +88,8 @@ class CudaEngine final : public Engine {
 
   const MemoryPlan& memory_plan() const { return plan_; }
   const WeightLoadStats& load_stats() const { return load_stats_; }
+  // The quantized Linears' device bytes by format (empty for a bf16 model).
+  const WeightTally& quantized_weights() const { return weight_tally_; }
   // Blocks until the device has finished every queued step and adapter load (benchmarks time
   // around it).
   absl::Status Synchronize();
@@ -113,6 +122,11 @@ class CudaEngine final : public Engine {
   absl::Status EnqueueBlockCopies(const StepPlan& plan, const int32_t* d_pairs);
   // Embedding, every layer and the last residual add, on the stream (no host sync).
   absl::Status EnqueueForward(const CudaDeviceStep& step);
+  // y = x W^T (+ beta y) for one of a layer's Linears: the quantized kernels when `q` is set, else
+  // cuBLAS's bf16 GEMM on `w`.
+  absl::Status Linear(const __nv_bfloat16* x, int32_t n, const __nv_bfloat16* w,
+                      const QuantWeightView* q, int64_t out_features, int64_t in_features,
+                      __nv_bfloat16* y, float beta);
   // The LoRA deltas of one layer's projection group (q|k|v, o, gate|up or down) onto its GEMM
   // output, for the rows whose sequences run with an adapter. No-op for a step without any.
   absl::Status EnqueueLora(const CudaDeviceStep& step, int32_t layer,
@@ -146,6 +160,8 @@ class CudaEngine final : public Engine {
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<CublasHandle> cublas_;
   CudaWeights weights_;
+  std::unique_ptr<CudaQuantLinears> quant_;  // null for a bf16 model
+  WeightTally weight_tally_;                 // the quantized Linears' bytes by format
   WeightLoadStats load_stats_;
   MemoryPlan plan_;
   std::unique_ptr<CudaWorkspace> ws_;

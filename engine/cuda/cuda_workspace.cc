@@ -45,6 +45,8 @@ absl::Status CudaWorkspace::Init(const ModelConfig& c, const CudaMemoryOptions& 
   results = reinterpret_cast<GpuSampleResult*>(part(P::kResults));
   attention = part(P::kAttention);
   attention_bytes = sizes[static_cast<int>(P::kAttention)];
+  dequant_elems = sizes[static_cast<int>(P::kDequant)] / 2;
+  dequant = dequant_elems > 0 ? reinterpret_cast<__nv_bfloat16*>(part(P::kDequant)) : nullptr;
   const int64_t l = std::min(o.max_num_tokens, kCudaLogitRowsPerPass);
   TESSERA_CUDA_RETURN_IF_ERROR(
       cudaMallocHost(reinterpret_cast<void**>(&host_requests), l * sizeof(GpuSampleRequest)));

@@ -46,6 +46,8 @@ struct CudaWorkspace {
   GpuSampleResult* results = nullptr;    // [L]
   void* attention = nullptr;
   int64_t attention_bytes = 0;
+  __nv_bfloat16* dequant = nullptr;  // quantized Linears' bf16 weight for large steps, or null
+  int64_t dequant_elems = 0;
 
   // The plan's integer arrays: uploaded in one copy from a pinned mirror; grown on demand.
   DeviceBuffer<int32_t> ints;

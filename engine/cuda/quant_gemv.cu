@@ -9,8 +9,13 @@
 #include "engine/cuda/cuda_status.h"
 #include "engine/cuda/quant_decode.cuh"
 #include "engine/cuda/quant_gemv.cuh"
+#include "engine/memory_plan.h"
 
 namespace tessera {
+
+// The memory plan sizes the dequantize workspace without CUDA.
+static_assert(kQuantGemvMaxRows == kCudaQuantGemvMaxRows);
+
 namespace {
 
 using cuda_detail::kQuantCols;
