@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <random>
@@ -19,6 +20,7 @@
 #include "engine/model_config.h"
 #include "engine/model_weights.h"
 #include "engine/quant/on_load_quantizer.h"
+#include "engine/quant/random_packed_linear.h"
 #include "tests/engine/quant/random_quantized_linear.h"
 #include "tests/engine/test_files.h"
 
@@ -247,6 +249,33 @@ TEST(PackedConcatTest, RefusesPartsThatCannotShareOneGemm) {
   c = ConcatRows({&*q1, &*q2});
   ASSERT_FALSE(c.ok());
   EXPECT_THAT(c.status().message(), HasSubstr("inside a block"));
+}
+
+// --- Random benchmark weights --------------------------------------------------------------------
+
+TEST(RandomPackedLinearTest, EveryKindIsWellFormedFiniteAndSmall) {
+  for (PackedKind kind :
+       {PackedKind::kInt4, PackedKind::kInt8, PackedKind::kFp8, PackedKind::kNf4}) {
+    SCOPED_TRACE(PackedKindName(kind));
+    const PackedLinear p = RandomPackedLinear(kind, 24, 256, 0.05f, 9);
+    EXPECT_EQ(p.bytes(), PackedLinearBytes(kind, 24, 256,
+                                           kind == PackedKind::kNf4 ? p.block_size : p.group_size,
+                                           p.scale_type, p.zero_type, false));
+    const std::vector<float> w = DequantizePacked(p);
+    float largest = 0;
+    int nonzero = 0;
+    for (float v : w) {
+      ASSERT_TRUE(std::isfinite(v));
+      largest = std::max(largest, std::fabs(v));
+      nonzero += v != 0.0f;
+    }
+    EXPECT_LE(largest, 0.05f * 1.01f);
+    EXPECT_GT(largest, 0.01f);
+    EXPECT_GT(nonzero, 24 * 256 * 3 / 4);
+    // Deterministic in the seed.
+    EXPECT_EQ(RandomPackedLinear(kind, 24, 256, 0.05f, 9).codes, p.codes);
+    EXPECT_NE(RandomPackedLinear(kind, 24, 256, 0.05f, 10).codes, p.codes);
+  }
 }
 
 // --- The layout itself, by hand ------------------------------------------------------------------
