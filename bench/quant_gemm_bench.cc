@@ -1,8 +1,8 @@
 // Quantized-linear microbenchmark: the decoder Linears of one layer (q|k|v, o, gate|up, down) of
 // the Llama-3-8B or Llama-3.2-1B shape, as bf16 cuBLAS GEMMs and as QuantGemm over packed int8,
-// int4 (g128), FP8 and NF4 weights with random codes made here, at decode batches and a prefill.
-// Prints per row: the median time of the layer's Linears, tokens/s of those Linears alone, the
-// ratio to bf16 measured in the same run, and the weight bytes read per second against the
+// int4 (g128), FP8 and NF4 weights with random codes (RandomPackedLinear), at decode batches and a
+// prefill. Prints per row: the median time of the layer's Linears, tokens/s of those Linears alone,
+// the ratio to bf16 measured in the same run, and the weight bytes read per second against the
 // device-to-device copy ceiling (bytes read + written). Kernel parity is tested in
 // tests/engine/cuda/quant_gemm_test; run it first. Not the engine end to end: attention, norms
 // and sampling are not in these figures.
@@ -26,6 +26,7 @@
 #include "engine/cuda/random_fill.cuh"
 #include "engine/dtype.h"
 #include "engine/quant/packed_linear.h"
+#include "engine/quant/random_packed_linear.h"
 
 namespace tessera {
 namespace {
@@ -80,40 +81,6 @@ double CopyCeiling() {
                Check(cudaMemcpyAsync(b.data(), a.data(), bytes, cudaMemcpyDeviceToDevice), "copy");
              },
              10);
-}
-
-// A packed weight with random codes (no FP8 NaN), f16 scales and zeros as AWQ/GPTQ store them.
-PackedLinear RandomPacked(PackedKind kind, Shape s, std::mt19937& rng) {
-  PackedLinear p;
-  p.kind = kind;
-  p.out_features = s.out;
-  p.in_features = s.in;
-  const int64_t cols = kind == PackedKind::kInt4 || kind == PackedKind::kNf4 ? 32 : 16;
-  p.padded_in = (s.in + cols - 1) / cols * cols;
-  p.codes.resize(static_cast<size_t>(s.out * p.row_bytes()));
-  for (uint8_t& c : p.codes) {
-    c = static_cast<uint8_t>(rng());
-    if (kind == PackedKind::kFp8 && (c & 0x7f) == 0x7f) c ^= 1;
-  }
-  std::uniform_real_distribution<float> scale(1e-3f, 1e-2f);
-  auto append = [&](std::vector<uint8_t>& out, int64_t count, float lo) {
-    for (int64_t i = 0; i < count; ++i) {
-      const uint16_t h = FloatToF16(lo + scale(rng));
-      out.push_back(static_cast<uint8_t>(h));
-      out.push_back(static_cast<uint8_t>(h >> 8));
-    }
-  };
-  p.scale_type = p.zero_type = PackedParamType::kF16;
-  if (kind == PackedKind::kNf4) {
-    p.block_size = 64;
-    for (int i = 0; i < 16; ++i) p.codebook[i] = -1.0f + i * (2.0f / 15);
-    append(p.scales, (s.out * s.in + 63) / 64, 0.0f);
-    return p;
-  }
-  p.group_size = kind == PackedKind::kInt4 ? 128 : s.in;
-  append(p.scales, s.out * p.num_groups(), 0.0f);
-  if (kind != PackedKind::kFp8) append(p.zeros, s.out * p.num_groups(), 7.0f);
-  return p;
 }
 
 std::optional<PackedKind> KindNamed(const std::string& q) {
@@ -182,7 +149,7 @@ int Main(int argc, char** argv) {
       }
       for (const Shape& s : shapes) {
         absl::StatusOr<CudaPackedLinear> d =
-            CudaPackedLinear::Upload(RandomPacked(*kind, s, rng), nullptr);
+            CudaPackedLinear::Upload(RandomPackedLinear(*kind, s.out, s.in, 0.02f, rng()), nullptr);
         Check(d.status(), "upload");
         bytes += d->bytes();
         packed.push_back(*std::move(d));

@@ -184,12 +184,7 @@ absl::StatusOr<std::unique_ptr<CudaEngine>> CudaEngine::Load(const std::string& 
     absl::StatusOr<CudaQuantLinears> linears = CudaQuantLinears::Load(
         e->config_, **checkpoint, options.quantization, e->stream_, &e->weight_tally_);
     if (!linears.ok()) return linears.status();
-    e->quant_ = std::make_unique<CudaQuantLinears>(*std::move(linears));
-    std::vector<std::array<const QuantWeightView*, 4>> views;
-    for (const CudaQuantLayer& l : e->quant_->layers()) {
-      views.push_back({&l.qkv.view(), &l.o.view(), &l.gate_up.view(), &l.down.view()});
-    }
-    e->weights_.SetQuantizedLinears(views);
+    e->AttachQuantizedLinears(std::make_unique<CudaQuantLinears>(*std::move(linears)));
     weight_bytes += e->quant_->bytes();
   }
   TESSERA_RETURN_IF_ERROR(e->InitBuffers(weight_bytes));
@@ -203,11 +198,30 @@ absl::StatusOr<std::unique_ptr<CudaEngine>> CudaEngine::CreateRandom(
   TESSERA_RETURN_IF_ERROR(CheckOptions(config, options));
   std::unique_ptr<CudaEngine> e(new CudaEngine(config, options));
   TESSERA_RETURN_IF_ERROR(e->InitStream());
-  absl::StatusOr<CudaWeights> weights = CudaWeights::Random(e->config_, seed, 0.05f, e->stream_);
+  const std::optional<PackedKind> kind = PackedKindOf(options.quantization.method);
+  absl::StatusOr<CudaWeights> weights =
+      CudaWeights::Random(e->config_, seed, 0.05f, e->stream_, kind.has_value());
   if (!weights.ok()) return weights.status();
   e->weights_ = *std::move(weights);
-  TESSERA_RETURN_IF_ERROR(e->InitBuffers(e->weights_.bytes()));
+  int64_t weight_bytes = e->weights_.bytes();
+  if (kind.has_value()) {
+    absl::StatusOr<CudaQuantLinears> linears =
+        CudaQuantLinears::Random(e->config_, *kind, 0.05f, seed, e->stream_);
+    if (!linears.ok()) return linears.status();
+    e->AttachQuantizedLinears(std::make_unique<CudaQuantLinears>(*std::move(linears)));
+    weight_bytes += e->quant_->bytes();
+  }
+  TESSERA_RETURN_IF_ERROR(e->InitBuffers(weight_bytes));
   return e;
+}
+
+void CudaEngine::AttachQuantizedLinears(std::unique_ptr<CudaQuantLinears> linears) {
+  quant_ = std::move(linears);
+  std::vector<std::array<const QuantWeightView*, 4>> views;
+  for (const CudaQuantLayer& l : quant_->layers()) {
+    views.push_back({&l.qkv.view(), &l.o.view(), &l.gate_up.view(), &l.down.view()});
+  }
+  weights_.SetQuantizedLinears(views);
 }
 
 absl::StatusOr<int32_t> CudaEngine::AdapterKvBlocks(const LoraWeights& weights) const {

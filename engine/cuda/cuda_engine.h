@@ -69,7 +69,8 @@ class CudaEngine final : public Engine {
   // Loads DIR/config.json and its safetensors onto the device.
   static absl::StatusOr<std::unique_ptr<CudaEngine>> Load(const std::string& model_dir,
                                                           const CudaEngineOptions& options);
-  // Random weights generated on the device (benchmarks of shapes without files).
+  // Random weights generated on the device (benchmarks of shapes without files); with
+  // options.quantization, the decoder Linears are random packed weights of that kind instead.
   static absl::StatusOr<std::unique_ptr<CudaEngine>> CreateRandom(const ModelConfig& config,
                                                                   uint64_t seed,
                                                                   const CudaEngineOptions& options);
@@ -110,6 +111,8 @@ class CudaEngine final : public Engine {
   // The options that size device memory, as the shared memory plan takes them.
   CudaMemoryOptions MemoryOptions() const;
   absl::Status InitBuffers(int64_t weight_bytes);
+  // Takes the packed Linears and points every layer's weights at them.
+  void AttachQuantizedLinears(std::unique_ptr<CudaQuantLinears> linears);
   absl::Status CheckPlan(const StepPlan& plan) const;
   absl::Status StepEager(const StepPlan& plan, StepResult* result);
   bool UseDecodeGraph(const StepPlan& plan) const;

@@ -10,6 +10,7 @@
 #include "engine/model_weights.h"
 #include "engine/quant/packed_linear.h"
 #include "engine/quant/quantized_linear.h"
+#include "engine/quant/random_packed_linear.h"
 
 namespace tessera {
 namespace {
@@ -71,6 +72,49 @@ absl::StatusOr<CudaPackedLinear> Fuse(std::vector<const PackedLinear*> parts, cu
 }
 
 }  // namespace
+
+std::optional<PackedKind> PackedKindOf(OnLoadMethod method) {
+  switch (method) {
+    case OnLoadMethod::kInt8:
+      return PackedKind::kInt8;
+    case OnLoadMethod::kInt4:
+      return PackedKind::kInt4;
+    case OnLoadMethod::kFp8:
+      return PackedKind::kFp8;
+    case OnLoadMethod::kNf4:
+      return PackedKind::kNf4;
+    case OnLoadMethod::kNone:
+      break;
+  }
+  return std::nullopt;
+}
+
+absl::StatusOr<CudaQuantLinears> CudaQuantLinears::Random(const ModelConfig& c, PackedKind kind,
+                                                          float scale, uint64_t seed,
+                                                          cudaStream_t stream) {
+  CudaQuantLinears out;
+  const int64_t h = c.hidden_size, im = c.intermediate_size;
+  const int64_t shapes[4][2] = {
+      {c.q_size() + 2 * c.kv_size(), h}, {h, c.q_size()}, {2 * im, h}, {h, im}};
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    CudaPackedLinear parts[4];
+    for (int i = 0; i < 4; ++i) {
+      const PackedLinear p = RandomPackedLinear(kind, shapes[i][0], shapes[i][1], scale,
+                                                seed * 1000003 + static_cast<uint64_t>(l * 4 + i));
+      absl::StatusOr<CudaPackedLinear> d = CudaPackedLinear::Upload(p, stream);
+      if (!d.ok()) return d.status();
+      out.bytes_ += d->bytes();
+      parts[i] = *std::move(d);
+    }
+    CudaQuantLayer layer;
+    layer.qkv = std::move(parts[0]);
+    layer.o = std::move(parts[1]);
+    layer.gate_up = std::move(parts[2]);
+    layer.down = std::move(parts[3]);
+    out.layers_.push_back(std::move(layer));
+  }
+  return out;
+}
 
 bool CudaQuantLinears::Wanted(const ModelConfig& config, const OnLoadQuantization& on_load) {
   return config.quantization.quantized() || on_load.method != OnLoadMethod::kNone;

@@ -10,6 +10,7 @@
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -20,6 +21,9 @@
 #include "engine/weight_tally.h"
 
 namespace tessera {
+
+// The kind of packed weight on-load quantization `method` makes (kNone: none).
+std::optional<PackedKind> PackedKindOf(OnLoadMethod method);
 
 struct CudaQuantLayer {
   CudaPackedLinear qkv;      // [q + 2 kv, hidden]
@@ -42,6 +46,11 @@ class CudaQuantLinears {
                                                const Checkpoint& checkpoint,
                                                const OnLoadQuantization& on_load,
                                                cudaStream_t stream, WeightTally* tally);
+
+  // Random codes of `kind` for every layer's fused Linears (benchmark shapes without files);
+  // |W| below about `scale`. Deterministic in `seed`.
+  static absl::StatusOr<CudaQuantLinears> Random(const ModelConfig& config, PackedKind kind,
+                                                 float scale, uint64_t seed, cudaStream_t stream);
 
   const std::vector<CudaQuantLayer>& layers() const { return layers_; }
   int64_t bytes() const { return bytes_; }

@@ -262,12 +262,14 @@ absl::StatusOr<CudaWeights> CudaWeights::Upload(const ModelConfig& config,
 }
 
 absl::StatusOr<CudaWeights> CudaWeights::Random(const ModelConfig& config, uint64_t seed,
-                                                float scale, cudaStream_t stream) {
-  absl::StatusOr<CudaWeights> w = Allocate(config, /*quantized_linears=*/false);
+                                                float scale, cudaStream_t stream,
+                                                bool quantized_linears) {
+  absl::StatusOr<CudaWeights> w = Allocate(config, quantized_linears);
   if (!w.ok()) return w.status();
-  const Layout layout(config, /*quantized_linears=*/false);
+  const Layout layout(config, quantized_linears);
   uint64_t tensor = 0;
   for (const WeightSpec& spec : ExpectedWeights(config)) {
+    if (quantized_linears && IsDecoderLinear(spec.kind)) continue;
     const bool norm = IsNorm(spec.kind);
     __nv_bfloat16* dst = w->arena_.data() + layout.OffsetOf(config, spec);
     if (absl::Status s =

@@ -69,7 +69,7 @@ class CudaWeights {
   // Uniform values in [-scale, scale] (norms in [0.8, 1.2]) generated on the device: benchmark
   // shapes without files. Deterministic in `seed`.
   static absl::StatusOr<CudaWeights> Random(const ModelConfig& config, uint64_t seed, float scale,
-                                            cudaStream_t stream);
+                                            cudaStream_t stream, bool quantized_linears = false);
 
   const __nv_bfloat16* embedding() const { return embedding_; }  // [vocab, hidden]
   const __nv_bfloat16* final_norm() const { return final_norm_; }
