@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <ostream>
 #include <random>
 #include <string>
 #include <vector>
@@ -27,6 +28,10 @@ struct QuantCase {
   std::string model;
   std::string on_load;  // "" for a pre-quantized checkpoint
 };
+
+void PrintTo(const QuantCase& c, std::ostream* os) {
+  *os << c.model << (c.on_load.empty() ? "" : " --quantization " + c.on_load);
+}
 
 std::string Name(const ::testing::TestParamInfo<QuantCase>& info) {
   std::string n = info.param.model + (info.param.on_load.empty() ? "" : "_" + info.param.on_load);
