@@ -5,25 +5,32 @@
 //   prefill: steps of --prefill-tokens tokens: tokens/s and TFLOP/s;
 //   load: a safetensors directory (--load-dir, written once with random weights if missing),
 //         loaded twice, the second from the page cache: GB/s.
+// --quantization none,int4,... runs one engine per value in turn, the quantized ones with random
+// packed Linears (bandwidth then counts their packed bytes), each figure with its ratio to none's.
 //
 //   engine_bench [--shape llama-3-8b]... [--batches 1,16,64,256] [--prompt 512]
 //                [--new-tokens 128] [--prefill-tokens 8192] [--load-dir DIR]
+//                [--quantization none,int8,int4,fp8,nf4]
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/str_format.h"
 #include "authoring/checkpoint_writer.h"
 #include "bench/synthetic_shapes.h"
 #include "engine/cuda/cuda_engine.h"
 #include "engine/cuda/cuda_weights.h"
+#include "engine/quant/on_load_quantizer.h"
 
 namespace tessera {
 namespace {
@@ -92,15 +99,16 @@ struct Sequence {
   int32_t next_token = 0;
 };
 
-void RunDecode(CudaEngine& engine, int32_t batch, int32_t prompt, int32_t new_tokens,
-               int32_t max_step_tokens, double copy_ceiling) {
+// Decode tokens/s at `batch` (0 when skipped).
+double RunDecode(CudaEngine& engine, int32_t batch, int32_t prompt, int32_t new_tokens,
+                 int32_t max_step_tokens, double copy_ceiling) {
   const ModelConfig& c = engine.config();
   const int32_t bs = engine.kv_geometry().block_size;
   const int32_t per_seq = (prompt + new_tokens + bs - 1) / bs;
   if (int64_t{per_seq} * batch > engine.kv_geometry().num_blocks) {
     std::printf("decode batch %d: needs %lld KV blocks, pool has %d; skipped\n", batch,
                 static_cast<long long>(int64_t{per_seq} * batch), engine.kv_geometry().num_blocks);
-    return;
+    return 0;
   }
   std::mt19937 rng(batch);
   std::uniform_int_distribution<int32_t> tok(0, static_cast<int32_t>(c.vocab_size) - 1);
@@ -163,9 +171,11 @@ void RunDecode(CudaEngine& engine, int32_t batch, int32_t prompt, int32_t new_to
       batch, med * 1e3, batch / med, bytes_per_step / med / 1e9,
       100.0 * bytes_per_step / med / copy_ceiling,
       static_cast<double>(batch) * new_tokens / Seconds(start, end), Seconds(start, prefilled));
+  return batch / med;
 }
 
-void RunPrefill(CudaEngine& engine, int32_t tokens, int32_t seq_len, double gemm_peak) {
+// Prefill tokens/s.
+double RunPrefill(CudaEngine& engine, int32_t tokens, int32_t seq_len, double gemm_peak) {
   const ModelConfig& c = engine.config();
   const int32_t bs = engine.kv_geometry().block_size;
   const int32_t nseq = std::max(1, tokens / seq_len);
@@ -198,6 +208,14 @@ void RunPrefill(CudaEngine& engine, int32_t tokens, int32_t seq_len, double gemm
       "prefill %d x %d tokens: %8.2f ms/step  %10.0f tok/s  %6.1f TFLOP/s (%4.1f%% of %.0f)\n",
       nseq, seq_len, med * 1e3, n / med, flops / med / 1e12, 100.0 * flops / med / 1e12 / gemm_peak,
       gemm_peak);
+  return n / med;
+}
+
+// "  (2.87x none)" when `base` has a figure for `key`, else "".
+std::string Ratio(const std::map<int64_t, double>& base, int64_t key, double value) {
+  const auto it = base.find(key);
+  if (it == base.end() || it->second <= 0 || value <= 0) return "";
+  return absl::StrFormat("  (%.2fx none)", value / it->second);
 }
 
 void RunLoad(const std::string& dir, const ModelConfig& shape) {
@@ -248,25 +266,57 @@ int main(int argc, char** argv) {
   app.add_option("--cuda-graphs", cuda_graphs, "replay decode steps from CUDA graphs")
       ->capture_default_str();
   app.add_option("--prefill", prefill, "run the prefill benchmark")->capture_default_str();
+  std::vector<std::string> quantizations{"none"};
+  app.add_option("--quantization", quantizations,
+                 "none, int8, int4, fp8, nf4 (random packed Linears); each runs its own engine, "
+                 "quantized ones with their tokens/s ratio to none when none ran first")
+      ->delimiter(',')
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
+  for (const std::string& q : quantizations) {
+    if (q != "none" && !OnLoadMethodNamed(q).has_value()) {
+      Die(absl::InvalidArgumentError("--quantization: \"" + q +
+                                     "\" is not none, int8, int4, fp8 or nf4"),
+          "flags");
+    }
+  }
   const double copy = CopyCeilingBytesPerSecond();
   std::printf("device-to-device copy ceiling: %.0f GB/s (read + write)\n", copy / 1e9);
   for (const std::string& name : shapes) {
     absl::StatusOr<ModelConfig> shape = SyntheticShape(name);
     if (!shape.ok()) Die(shape.status(), "shape");
-    CudaEngineOptions o;
-    o.max_num_tokens = std::max(prefill_tokens, prompt);
-    o.max_num_seqs = 256;
-    o.cuda_graphs = cuda_graphs;
-    auto engine = CudaEngine::CreateRandom(*shape, 1, o);
-    if (!engine.ok()) Die(engine.status(), "engine");
-    std::printf("== %s (CUDA graphs %s): %s\n", name.c_str(), cuda_graphs ? "on" : "off",
-                (*engine)->memory_plan().ToString().c_str());
-    for (int32_t b : batches) RunDecode(**engine, b, prompt, new_tokens, o.max_num_tokens, copy);
-    if (!prefill) continue;
-    RunPrefill(**engine, prefill_tokens, prompt, gemm_peak);
-    RunPrefill(**engine, prefill_tokens, prefill_tokens, gemm_peak);
+    // Tokens/s of the unquantized engine, keyed by decode batch (prefill: -tokens per sequence),
+    // for the ratios of the quantized runs that follow it.
+    std::map<int64_t, double> bf16;
+    for (const std::string& q : quantizations) {
+      const std::optional<OnLoadMethod> method = OnLoadMethodNamed(q);
+      CudaEngineOptions o;
+      o.max_num_tokens = std::max(prefill_tokens, prompt);
+      o.max_num_seqs = 256;
+      o.cuda_graphs = cuda_graphs;
+      if (method.has_value()) o.quantization.method = *method;
+      auto engine = CudaEngine::CreateRandom(*shape, 1, o);
+      if (!engine.ok()) Die(engine.status(), "engine");
+      std::printf("== %s, quantization %s (CUDA graphs %s): %s\n", name.c_str(), q.c_str(),
+                  cuda_graphs ? "on" : "off", (*engine)->memory_plan().ToString().c_str());
+      for (int32_t b : batches) {
+        const double tok_s = RunDecode(**engine, b, prompt, new_tokens, o.max_num_tokens, copy);
+        if (q == "none") bf16[b] = tok_s;
+        if (q != "none" && tok_s > 0) {
+          std::printf("decode  batch %4d: %s%s\n", b, q.c_str(), Ratio(bf16, b, tok_s).c_str());
+        }
+      }
+      if (!prefill) continue;
+      for (int32_t len : {prompt, prefill_tokens}) {
+        const double tok_s = RunPrefill(**engine, prefill_tokens, len, gemm_peak);
+        if (q == "none") bf16[-len] = tok_s;
+        if (q != "none") {
+          std::printf("prefill %d-token sequences: %s%s\n", len, q.c_str(),
+                      Ratio(bf16, -len, tok_s).c_str());
+        }
+      }
+    }
   }
   if (!load_dir.empty()) {
     absl::StatusOr<ModelConfig> shape = SyntheticShape(load_shape);

@@ -19,7 +19,8 @@ if [ "$what" != bench ]; then
   # agreement of the shared plan with the CUDA weights is memory_plan_agreement_test.
   for t in device_info_test memory_plan_agreement_test elementwise_ops_test gpu_sampler_test \
            paged_attention_test cuda_block_copy_test cuda_golden_test \
-           lora_kernels_test cuda_lora_golden_test cuda_lora_scheduler_test; do
+           lora_kernels_test cuda_lora_golden_test cuda_lora_scheduler_test \
+           quant_gemm_test copy_kernels_test cuda_quant_engine_test; do
     [ -x "$bin/$t" ] || { summary+=("$t: not built"); continue; }
     timeout ${TEST_TIMEOUT:-240} "$bin/$t" > "$OUT/$t.log" 2>&1
     rc=$?
@@ -49,11 +50,24 @@ if [ "$what" != bench ]; then
   sanitize lora-mem memcheck lora_kernels_test '*'
   sanitize lora-race racecheck lora_kernels_test '*'
   sanitize lora-golden-mem memcheck cuda_lora_golden_test '*OneBatchMixing*:*EmptiedSlot*'
+  # The quantized-weight kernels (GEMV, dequantize, QuantGemm's cuBLAS path) and the copy kernels.
+  sanitize quant-mem memcheck quant_gemm_test '*Dequantize*:*Gemv*'
+  sanitize quant-race racecheck quant_gemm_test '*Gemv*'
+  sanitize copy-mem memcheck copy_kernels_test '*'
+  sanitize quant-engine-mem memcheck cuda_quant_engine_test '*LastLogits*quant_llama_awq*'
 fi
 
 if [ "$what" != tests ]; then
   timeout 120 "$bin/attention_bench" > "$OUT/attention_bench.log" 2>&1
   summary+=("attention_bench rc=$?")
+  # Quantized Linears against bf16 in the same run (QUANT_BENCH_ARGS, e.g. --shape llama-3.2-1b).
+  timeout ${QUANT_BENCH_TIMEOUT:-240} "$bin/quant_gemm_bench" ${QUANT_BENCH_ARGS:-} > "$OUT/quant_gemm_bench.log" 2>&1
+  summary+=("quant_gemm_bench rc=$?")
+  # The engine end to end with quantized Linears against bf16 in the same run (8B shape).
+  timeout ${QUANT_ENGINE_BENCH_TIMEOUT:-300} "$bin/engine_bench" \
+    ${QUANT_ENGINE_BENCH_ARGS:---shape llama-3-8b --quantization none,int4,int8,fp8,nf4 --batches 1,16,64,256 --new-tokens 32} \
+    > "$OUT/engine_bench_quant.log" 2>&1
+  summary+=("engine_bench --quantization rc=$?")
   timeout ${ENGINE_BENCH_TIMEOUT:-300} "$bin/engine_bench" ${ENGINE_BENCH_ARGS:-} > "$OUT/engine_bench.log" 2>&1
   summary+=("engine_bench rc=$?")
   # Multi-LoRA throughput and adapter load latency (~2 min with its defaults; its own
@@ -82,7 +96,7 @@ echo "================ summary"
 for t in "$OUT"/*_test.log; do grep -E '^\[  FAILED  \]|Failure|error:' "$t" | head -8; done 2>/dev/null
 printf '%s\n' "${summary[@]}"
 cat "$OUT"/golden-figures.txt 2>/dev/null | sort | uniq | head -40
-cat "$OUT"/attention_bench.log "$OUT"/engine_bench.log "$OUT"/hf_generate.log 2>/dev/null
+cat "$OUT"/attention_bench.log "$OUT"/quant_gemm_bench.log "$OUT"/engine_bench_quant.log "$OUT"/engine_bench.log "$OUT"/hf_generate.log 2>/dev/null
 # lora_bench's summary block and PEFT's figures (the full runs are in the logs).
 sed -n '/^== lora_bench summary/,$p' "$OUT"/lora_bench.log 2>/dev/null
 grep -h 'tok/s\|Error\|error' "$OUT"/peft_mixed.log 2>/dev/null | tail -8

@@ -20,20 +20,22 @@ namespace {
 
 constexpr int64_t kGiB = int64_t{1} << 30;
 
-// Each format as its checkpoints store it. The 4-bit group formats are counted with an fp16
-// scale and an fp16 zero per group of 128 (4.25 bits per weight): the most any of them takes
-// (AWQ and GPTQ pack zeros in 4 bits, symmetric compressed-tensors has none), the layout the GPU
-// kernels are to read.
+// Each format as the CUDA engine packs it: AWQ, GPTQ and compressed-tensors keep their f16 scales
+// and small integer zeros (f16) per group of 128 (4.25 bits per weight), on-load int4 rounds its
+// scales to f16 on purpose, on-load int8 and FP8 keep fp32 per-channel scales (int8 also its zero
+// point 128), NF4 an fp32 absmax per 64 values.
 const std::array<WeightQuantization, 8>& KnownQuantizations() {
+  using K = PackedKind;
+  using T = PackedParamType;
   static const auto* const known = new std::array<WeightQuantization, 8>{{
-      {"none", "bf16", 16, 0, false, 0, 0},
-      {"int8", "int8 per-channel", 8, 0, false, 2, 0},
-      {"fp8", "fp8 e4m3 per-channel", 8, 0, false, 4, 0},
-      {"int4", "int4 g128", 4, 128, false, 2, 2},
-      {"awq", "int4 g128 AWQ", 4, 128, false, 2, 2},
-      {"gptq", "int4 g128 GPTQ", 4, 128, false, 2, 2},
-      {"compressed-tensors", "int4 g128 compressed-tensors", 4, 128, false, 2, 2},
-      {"nf4", "nf4 b64", 4, 64, true, 4, 0},
+      {"none", "bf16", K::kInt4, 0, T::kF16, T::kF16},
+      {"int8", "int8 per-channel", K::kInt8, 0, T::kF32, T::kF16},
+      {"fp8", "fp8 e4m3 per-channel", K::kFp8, 0, T::kF32, T::kF32},
+      {"int4", "int4 g128", K::kInt4, 128, T::kF16, T::kF16},
+      {"awq", "int4 g128 AWQ", K::kInt4, 128, T::kF16, T::kF16},
+      {"gptq", "int4 g128 GPTQ", K::kInt4, 128, T::kF16, T::kF16},
+      {"compressed-tensors", "int4 g128 compressed-tensors", K::kInt4, 128, T::kF16, T::kF16},
+      {"nf4", "nf4 b64", K::kNf4, 64, T::kF32, T::kF32},
   }};
   return *known;
 }
@@ -43,15 +45,10 @@ std::string GiBText(int64_t bytes) {
   return absl::StrFormat("%.2f GiB", static_cast<double>(bytes) / kGiB);
 }
 
-// Bytes of one [out, in] linear layer in `q`.
+// Bytes of one [out, in] linear layer in `q`, as PackLinear lays it out.
 int64_t LinearBytes(int64_t out, int64_t in, const WeightQuantization& q) {
-  int64_t bytes = (out * in * q.bits + 7) / 8;
-  int64_t groups = out;  // per output channel
-  if (q.group > 0) {
-    groups =
-        q.flat_blocks ? (out * in + q.group - 1) / q.group : out * ((in + q.group - 1) / q.group);
-  }
-  return bytes + groups * (q.scale_bytes + q.zero_bytes);
+  return PackedLinearBytes(q.kind, out, in, q.group > 0 ? q.group : in, q.scale_type, q.zero_type,
+                           /*act_order=*/false);
 }
 
 // One adapter of `rank` on every projection of every layer, as shapes only (PlanLoraLayout reads
@@ -162,8 +159,11 @@ absl::StatusOr<VramPlan> PlanVram(const ModelConfig& config, const VramPlanReque
   p.max_model_len =
       r.engine.max_model_len > 0 ? r.engine.max_model_len : config.max_position_embeddings;
 
-  // The engine's inputs, on an otherwise empty card.
-  p.inputs = CudaMemoryPlanInputs(config, r.engine);
+  // The engine's inputs, on an otherwise empty card (quantized Linears add the dequantize
+  // workspace of large steps).
+  CudaMemoryOptions engine = r.engine;
+  engine.quantized = p.quantization.name != "none";
+  p.inputs = CudaMemoryPlanInputs(config, engine);
   p.inputs.device_total_bytes = r.gpu_bytes;
   p.inputs.device_free_bytes = r.gpu_bytes;
   p.inputs.weight_bytes = p.weights.total();
@@ -202,7 +202,10 @@ absl::StatusOr<VramPlan> PlanVram(const ModelConfig& config, const VramPlanReque
       absl::StatusOr<WeightQuantization> s = WeightQuantizationNamed(smaller);
       const WeightBytes wb = EstimateWeightBytes(config, *s);
       if (wb.total() >= p.weights.total()) continue;
+      CudaMemoryOptions quantized = r.engine;
+      quantized.quantized = true;
       MemoryPlanInputs in = p.inputs;
+      in.workspace_bytes = CudaMemoryPlanInputs(config, quantized).workspace_bytes;
       in.weight_bytes = wb.total();
       if (absl::StatusOr<MemoryPlan> ok = PlanDeviceMemory(in); ok.ok()) {
         p.advice.push_back(absl::StrCat("--quantization ", smaller, " fits: weights ",

@@ -3,9 +3,10 @@
 // share), and, when it does not fit, what would.
 //
 // The workspace, KV block and adapter figures come from the engine's own code
-// (engine/memory_plan.h, engine/lora_layout.h); only the bytes of quantized weights are estimated
-// here, from each format's bits per weight and the size of its scales and zeros (the CUDA engine
-// does not load quantized weights yet). Stateless; safe from any thread.
+// (engine/memory_plan.h, engine/lora_layout.h) and the bytes of quantized weights from the packed
+// layout's own size function (engine/quant/packed_linear.h), with the scale and zero types each
+// format typically stores (a checkpoint whose scales need fp32 takes a little more). Stateless;
+// safe from any thread.
 #ifndef TESSERA_CLIENT_VRAM_PLAN_H_
 #define TESSERA_CLIENT_VRAM_PLAN_H_
 
@@ -16,21 +17,23 @@
 #include "absl/status/statusor.h"
 #include "engine/memory_plan.h"
 #include "engine/model_config.h"
+#include "engine/quant/packed_linear.h"
 #include "nlohmann/json.hpp"
 
 namespace tessera {
 
-// How a quantization stores the linear layers' weights (q, k, v, o, gate, up, down).
+// How a quantization stores the linear layers' weights (q, k, v, o, gate, up, down): the CUDA
+// engine's packed layout (engine/quant/packed_linear.h) with the scale and zero types each format
+// brings.
 struct WeightQuantization {
   std::string name;   // --quantization's value: none, int8, int4, fp8, nf4, awq, gptq, ...
   std::string label;  // for the report: "int4 g128"
-  int bits = 16;      // per weight
-  // Values sharing one scale (and zero): 0 = one per output channel; > 0 = groups of this many
-  // along each row (or, with `flat_blocks`, blocks of the flattened tensor).
+  PackedKind kind = PackedKind::kInt4;  // unused for none
+  // Inputs sharing one scale (and zero): 0 = one per output channel; > 0 = groups of this many
+  // along each row (NF4: blocks of the flattened tensor).
   int group = 0;
-  bool flat_blocks = false;  // NF4: blocks of 64 consecutive values of the whole tensor
-  int scale_bytes = 0;       // per group
-  int zero_bytes = 0;        // per group
+  PackedParamType scale_type = PackedParamType::kF16;
+  PackedParamType zero_type = PackedParamType::kF16;
 };
 
 // InvalidArgument naming the known names for any other.

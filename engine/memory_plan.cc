@@ -82,17 +82,44 @@ int64_t CudaLoraTableBytes(const ModelConfig& config, int32_t num_slots, int32_t
          AlignBytes(int64_t{max_rows} * kLoraShrinkGroup * max_rank * 4);
 }
 
-int64_t CudaActivationBytes(const ModelConfig& c, const CudaMemoryOptions& o) {
+std::array<int64_t, kNumCudaWorkspaceParts> CudaWorkspacePartBytes(const ModelConfig& c,
+                                                                   const CudaMemoryOptions& o) {
+  using P = CudaWorkspacePart;
   const int64_t t = o.max_num_tokens, h = c.hidden_size, im = c.intermediate_size;
   const int64_t l = std::min(o.max_num_tokens, kCudaLogitRowsPerPass);
-  return AlignBytes(t * h * 4) + AlignBytes(t * h * 2) +
-         AlignBytes(t * (c.q_size() + 2 * c.kv_size()) * 2) + 2 * AlignBytes(t * c.q_size() * 2) +
-         AlignBytes(t * h * 2) + AlignBytes(t * 2 * im * 2) + AlignBytes(t * im * 2) +
-         AlignBytes(l * h * 2) + AlignBytes(l * c.vocab_size * 4) +
-         AlignBytes(l * kCudaSampleRequestBytes) + AlignBytes(l * kCudaSampleResultBytes) +
-         AlignBytes(PagedAttentionWorkspaceBytes(o.max_num_tokens, o.max_num_seqs,
-                                                 static_cast<int32_t>(c.num_attention_heads),
-                                                 static_cast<int32_t>(c.head_dim)));
+  std::array<int64_t, kNumCudaWorkspaceParts> b{};
+  b[static_cast<int>(P::kResidual)] = t * h * 4;
+  b[static_cast<int>(P::kNormed)] = t * h * 2;
+  b[static_cast<int>(P::kQkv)] = t * (c.q_size() + 2 * c.kv_size()) * 2;
+  b[static_cast<int>(P::kQ)] = t * c.q_size() * 2;
+  b[static_cast<int>(P::kAttn)] = t * c.q_size() * 2;
+  b[static_cast<int>(P::kDelta)] = t * h * 2;
+  b[static_cast<int>(P::kGateUp)] = t * 2 * im * 2;
+  b[static_cast<int>(P::kAct)] = t * im * 2;
+  b[static_cast<int>(P::kSelected)] = l * h * 2;
+  b[static_cast<int>(P::kLogits)] = l * c.vocab_size * 4;
+  b[static_cast<int>(P::kRequests)] = l * kCudaSampleRequestBytes;
+  b[static_cast<int>(P::kResults)] = l * kCudaSampleResultBytes;
+  b[static_cast<int>(P::kAttention)] = PagedAttentionWorkspaceBytes(
+      o.max_num_tokens, o.max_num_seqs, static_cast<int32_t>(c.num_attention_heads),
+      static_cast<int32_t>(c.head_dim));
+  b[static_cast<int>(P::kDequant)] =
+      o.quantized ? CudaQuantDequantizeElems(c, o.max_num_tokens) * 2 : 0;
+  return b;
+}
+
+int64_t CudaQuantDequantizeElems(const ModelConfig& c, int32_t max_num_tokens) {
+  if (max_num_tokens <= kCudaQuantGemvMaxRows) return 0;
+  const int64_t h = c.hidden_size, im = c.intermediate_size;
+  return std::max({(c.q_size() + 2 * c.kv_size()) * h, h * c.q_size(), 2 * im * h, h * im});
+}
+
+int64_t CudaWorkspaceAlignedBytes(int64_t bytes) { return AlignBytes(bytes); }
+
+int64_t CudaActivationBytes(const ModelConfig& c, const CudaMemoryOptions& o) {
+  int64_t total = 0;
+  for (int64_t b : CudaWorkspacePartBytes(c, o)) total += AlignBytes(b);
+  return total;
 }
 
 MemoryPlanInputs CudaMemoryPlanInputs(const ModelConfig& config, const CudaMemoryOptions& o) {

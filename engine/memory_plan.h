@@ -8,6 +8,7 @@
 #ifndef TESSERA_ENGINE_MEMORY_PLAN_H_
 #define TESSERA_ENGINE_MEMORY_PLAN_H_
 
+#include <array>
 #include <cstdint>
 #include <string>
 
@@ -25,6 +26,7 @@ inline constexpr int kPagedAttentionMaxSplits = 64;          // split-KV partial
 inline constexpr int kPagedAttentionSplitSlotBudget = 1024;  // num_seqs * splits, at most
 inline constexpr int64_t kLoraModuleDescBytes = 24;          // sizeof(LoraModuleDesc)
 inline constexpr int kLoraShrinkGroup = 3;                   // kMaxLoraGroup: q, k, v share x
+inline constexpr int32_t kCudaQuantGemvMaxRows = 16;         // kQuantGemvMaxRows: above, dequantize
 
 struct MemoryPlanInputs {
   int64_t device_total_bytes = 0;  // cudaMemGetInfo's total
@@ -66,6 +68,7 @@ struct CudaMemoryOptions {
   int32_t max_loras = 0;
   int32_t max_lora_rank = 64;
   int64_t max_model_len = 0;  // the longest request; 0: the model's max_position_embeddings
+  bool quantized = false;     // decoder Linears in the packed quantized layout
 };
 
 // Scratch of the split-KV decode partials for steps of at most `max_num_seqs` sequences.
@@ -76,8 +79,41 @@ int64_t PagedAttentionWorkspaceBytes(int32_t max_tokens, int32_t max_num_seqs, i
 int64_t CudaLoraTableBytes(const ModelConfig& config, int32_t num_slots, int32_t max_rank,
                            int32_t max_rows);
 
-// The engine's step workspace: activations, logits, sampler rows, attention scratch (as
-// CudaEngine's Workspace carves it), without cuBLAS's workspace or the LoRA tables.
+// The parts of the CUDA engine's step workspace, in carve order. CudaWorkspacePartBytes is the one
+// table both the memory plan (CudaActivationBytes sums it) and the engine (CudaWorkspace carves
+// it) read, so a new step array is one enumerator and one size here plus its pointer there.
+enum class CudaWorkspacePart : int {
+  kResidual,   // [T, hidden] fp32
+  kNormed,     // [T, hidden] bf16
+  kQkv,        // [T, q + 2 kv] bf16
+  kQ,          // [T, q] bf16, rotated
+  kAttn,       // [T, q] bf16
+  kDelta,      // [T, hidden] bf16: o_proj / down_proj output
+  kGateUp,     // [T, 2 intermediate] bf16
+  kAct,        // [T, intermediate] bf16
+  kSelected,   // [L, hidden] bf16: final-normed rows that need logits
+  kLogits,     // [L, vocab] fp32
+  kRequests,   // [L] GpuSampleRequest
+  kResults,    // [L] GpuSampleResult
+  kAttention,  // split-KV decode partials
+  kDequant,    // bf16 [N, K] of the largest quantized Linear, above kCudaQuantGemvMaxRows rows
+  kCount,
+};
+inline constexpr int kNumCudaWorkspaceParts = static_cast<int>(CudaWorkspacePart::kCount);
+
+// Bytes of each part (before alignment) for T = max_num_tokens and L = min(T, logit rows/pass).
+std::array<int64_t, kNumCudaWorkspaceParts> CudaWorkspacePartBytes(
+    const ModelConfig& config, const CudaMemoryOptions& options);
+
+// Bytes of a workspace part once aligned as the engine carves it (256 bytes).
+int64_t CudaWorkspaceAlignedBytes(int64_t bytes);
+
+// Values of the bf16 workspace the dequantize path needs for the largest fused Linear of `config`
+// (q|k|v, o, gate|up, down); 0 when no step exceeds the GEMV's rows.
+int64_t CudaQuantDequantizeElems(const ModelConfig& config, int32_t max_num_tokens);
+
+// The engine's step workspace: the parts above, each aligned, without cuBLAS's workspace or the
+// LoRA tables.
 int64_t CudaActivationBytes(const ModelConfig& config, const CudaMemoryOptions& options);
 
 // Everything but weight_bytes and the device's sizes, as CudaEngine fills them: the workspace

@@ -12,22 +12,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "engine/json_fields.h"
+#include "engine/status_macros.h"
 #include "nlohmann/json.hpp"
-
-// Local status plumbing: absl has no public ASSIGN_OR_RETURN.
-#define TESSERA_CONCAT_INNER(a, b) a##b
-#define TESSERA_CONCAT(a, b) TESSERA_CONCAT_INNER(a, b)
-#define TESSERA_ASSIGN_OR_RETURN(lhs, expr) \
-  TESSERA_ASSIGN_OR_RETURN_IMPL(TESSERA_CONCAT(status_or_, __LINE__), lhs, expr)
-#define TESSERA_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
-  auto tmp = (expr);                                  \
-  if (!tmp.ok()) return std::move(tmp).status();      \
-  lhs = *std::move(tmp)
-#define TESSERA_RETURN_IF_ERROR(expr)  \
-  do {                                 \
-    absl::Status status_ = (expr);     \
-    if (!status_.ok()) return status_; \
-  } while (false)
 
 namespace tessera {
 namespace {

@@ -10,7 +10,10 @@
 #include "engine/cuda/add_rms_norm.cuh"
 #include "engine/cuda/broadcast_rows.cuh"
 #include "engine/cuda/copy_kv_blocks.cuh"
+#include "engine/cuda/cuda_quant_linears.h"
 #include "engine/cuda/cuda_status.h"
+#include "engine/cuda/cuda_step_upload.h"
+#include "engine/cuda/cuda_workspace.h"
 #include "engine/cuda/decode_graphs.h"
 #include "engine/cuda/device_info.h"
 #include "engine/cuda/embedding.cuh"
@@ -20,8 +23,11 @@
 #include "engine/cuda/lora_bgmv.cuh"
 #include "engine/cuda/lora_sgmv.cuh"
 #include "engine/cuda/paged_attention.cuh"
+#include "engine/cuda/quant_gemm.h"
+#include "engine/cuda/quant_weight_view.h"
 #include "engine/cuda/rope_kv_write.cuh"
 #include "engine/cuda/silu_mul.cuh"
+#include "engine/status_macros.h"
 
 namespace tessera {
 namespace {
@@ -39,133 +45,7 @@ static_assert(CublasHandle::kWorkspaceBytes == kCublasWorkspaceBytes);
 // segment (prefill chunks), gathered per row (BGMV) otherwise (decodes).
 constexpr int32_t kSgmvMinRowsPerSegment = 4;
 
-constexpr int64_t kAlign = 256;
-int64_t AlignBytes(int64_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
-
-// A run of consecutive token rows with one adapter slot (-1: the base model).
-struct LoraRun {
-  int32_t start;
-  int32_t slot;
-};
-
-// The plan's rows as runs (a sequence's rows are consecutive; neighbours with the same slot merge),
-// and how many rows run with an adapter.
-std::vector<LoraRun> LoraRunsOf(const StepPlan& plan, int64_t* adapter_rows,
-                                int64_t* adapter_runs) {
-  std::vector<LoraRun> runs;
-  *adapter_rows = 0;
-  *adapter_runs = 0;
-  for (int32_t s = 0; s < plan.num_seqs(); ++s) {
-    const int32_t begin = plan.qo_indptr[s], end = plan.qo_indptr[s + 1];
-    if (end == begin) continue;
-    const int32_t slot = plan.seqs[s].adapter_slot;
-    if (slot >= 0) *adapter_rows += end - begin;
-    if (!runs.empty() && runs.back().slot == slot) continue;
-    runs.push_back({begin, slot});
-    if (slot >= 0) ++*adapter_runs;
-  }
-  return runs;
-}
-
-// The plan's block copies as (src, dst) pairs into `h`, as the copy kernel reads them.
-void WriteBlockCopies(const StepPlan& plan, int32_t* h) {
-  for (const BlockCopy& c : plan.block_copies) {
-    *h++ = c.src;
-    *h++ = c.dst;
-  }
-}
-
-#define TESSERA_RETURN_IF_ERROR(expr)                                   \
-  do {                                                                  \
-    if (absl::Status tessera_status_ = (expr); !tessera_status_.ok()) { \
-      return tessera_status_;                                           \
-    }                                                                   \
-  } while (0)
-
 }  // namespace
-
-// Device scratch for one step, carved from one allocation, plus pinned host mirrors of what
-// crosses the bus.
-struct CudaEngine::Workspace {
-  DeviceBuffer<char> arena;
-  float* x = nullptr;                    // [T, hidden] residual stream
-  __nv_bfloat16* normed = nullptr;       // [T, hidden]
-  __nv_bfloat16* qkv = nullptr;          // [T, q + 2 kv]
-  __nv_bfloat16* q = nullptr;            // [T, q] rotated
-  __nv_bfloat16* attn = nullptr;         // [T, q]
-  __nv_bfloat16* delta = nullptr;        // [T, hidden] o_proj / down_proj output
-  __nv_bfloat16* gate_up = nullptr;      // [T, 2 intermediate]
-  __nv_bfloat16* act = nullptr;          // [T, intermediate]
-  __nv_bfloat16* selected = nullptr;     // [L, hidden] final-normed rows that need logits
-  float* logits = nullptr;               // [L, vocab]
-  GpuSampleRequest* requests = nullptr;  // [L]
-  GpuSampleResult* results = nullptr;    // [L]
-  void* attention = nullptr;
-  int64_t attention_bytes = 0;
-
-  // The plan's integer arrays: uploaded in one copy from a pinned mirror; grown on demand.
-  DeviceBuffer<int32_t> ints;
-  int32_t* host_ints = nullptr;
-  int64_t host_ints_capacity = 0;
-  GpuSampleRequest* host_requests = nullptr;
-  GpuSampleResult* host_results = nullptr;
-
-  ~Workspace() {
-    if (host_ints != nullptr) cudaFreeHost(host_ints);
-    if (host_requests != nullptr) cudaFreeHost(host_requests);
-    if (host_results != nullptr) cudaFreeHost(host_results);
-  }
-
-  // `bytes`: CudaActivationBytes, which carves exactly what follows.
-  absl::Status Init(const ModelConfig& c, const CudaEngineOptions& o, int64_t bytes) {
-    TESSERA_RETURN_IF_ERROR(arena.Allocate(bytes));
-    char* p = arena.data();
-    auto take = [&p](int64_t bytes) {
-      char* at = p;
-      p += AlignBytes(bytes);
-      return at;
-    };
-    const int64_t t = o.max_num_tokens, h = c.hidden_size, im = c.intermediate_size;
-    const int64_t l = std::min(o.max_num_tokens, kLogitRowsPerPass);
-    x = reinterpret_cast<float*>(take(t * h * 4));
-    normed = reinterpret_cast<__nv_bfloat16*>(take(t * h * 2));
-    qkv = reinterpret_cast<__nv_bfloat16*>(take(t * (c.q_size() + 2 * c.kv_size()) * 2));
-    q = reinterpret_cast<__nv_bfloat16*>(take(t * c.q_size() * 2));
-    attn = reinterpret_cast<__nv_bfloat16*>(take(t * c.q_size() * 2));
-    delta = reinterpret_cast<__nv_bfloat16*>(take(t * h * 2));
-    gate_up = reinterpret_cast<__nv_bfloat16*>(take(t * 2 * im * 2));
-    act = reinterpret_cast<__nv_bfloat16*>(take(t * im * 2));
-    selected = reinterpret_cast<__nv_bfloat16*>(take(l * h * 2));
-    logits = reinterpret_cast<float*>(take(l * c.vocab_size * 4));
-    requests = reinterpret_cast<GpuSampleRequest*>(take(l * int64_t{sizeof(GpuSampleRequest)}));
-    results = reinterpret_cast<GpuSampleResult*>(take(l * int64_t{sizeof(GpuSampleResult)}));
-    attention_bytes = PagedAttentionWorkspaceBytes(o.max_num_tokens, o.max_num_seqs,
-                                                   static_cast<int32_t>(c.num_attention_heads),
-                                                   static_cast<int32_t>(c.head_dim));
-    attention = take(attention_bytes);
-    if (p - arena.data() != bytes) {
-      return absl::InternalError(absl::StrCat("CUDA workspace carved ", p - arena.data(),
-                                              " bytes; the memory plan reserved ", bytes));
-    }
-    TESSERA_CUDA_RETURN_IF_ERROR(
-        cudaMallocHost(reinterpret_cast<void**>(&host_requests), l * sizeof(GpuSampleRequest)));
-    TESSERA_CUDA_RETURN_IF_ERROR(
-        cudaMallocHost(reinterpret_cast<void**>(&host_results), l * sizeof(GpuSampleResult)));
-    return absl::OkStatus();
-  }
-
-  absl::Status ReserveInts(int64_t n) {
-    if (n <= host_ints_capacity) return absl::OkStatus();
-    const int64_t cap = std::max<int64_t>(n, 2 * host_ints_capacity);
-    if (host_ints != nullptr) cudaFreeHost(host_ints);
-    host_ints = nullptr;
-    host_ints_capacity = 0;
-    TESSERA_CUDA_RETURN_IF_ERROR(
-        cudaMallocHost(reinterpret_cast<void**>(&host_ints), cap * sizeof(int32_t)));
-    host_ints_capacity = cap;
-    return ints.Allocate(cap);
-  }
-};
 
 CudaEngine::CudaEngine(ModelConfig config, const CudaEngineOptions& options)
     : config_(std::move(config)),
@@ -248,6 +128,7 @@ CudaMemoryOptions CudaEngine::MemoryOptions() const {
   m.max_num_seqs = options_.max_num_seqs;
   m.max_loras = options_.max_loras;
   m.max_lora_rank = options_.max_lora_rank;
+  m.quantized = quant_ != nullptr;
   return m;
 }
 
@@ -263,8 +144,8 @@ absl::Status CudaEngine::InitBuffers(int64_t weight_bytes) {
   absl::StatusOr<MemoryPlan> plan = PlanDeviceMemory(in);
   if (!plan.ok()) return plan.status();
   plan_ = *plan;
-  ws_ = std::make_unique<Workspace>();
-  TESSERA_RETURN_IF_ERROR(ws_->Init(config_, options_, CudaActivationBytes(config_, mo)));
+  ws_ = std::make_unique<CudaWorkspace>();
+  TESSERA_RETURN_IF_ERROR(ws_->Init(config_, mo));
   TESSERA_RETURN_IF_ERROR(kv_.Allocate(plan_.kv_bytes / 2));
   if (options_.max_loras > 0) {
     KvPoolView view;
@@ -288,17 +169,25 @@ absl::StatusOr<std::unique_ptr<CudaEngine>> CudaEngine::Load(const std::string& 
   absl::StatusOr<ModelConfig> config = LoadModelConfig(model_dir);
   if (!config.ok()) return config.status();
   TESSERA_RETURN_IF_ERROR(ApplyMaxModelLen(options.max_model_len, &*config));
-  TESSERA_RETURN_IF_ERROR(RefuseQuantizedOnCuda(config->quantization));
   TESSERA_RETURN_IF_ERROR(CheckOptions(*config, options));
   absl::StatusOr<std::unique_ptr<Checkpoint>> checkpoint = Checkpoint::Open(model_dir);
   if (!checkpoint.ok()) return checkpoint.status();
   std::unique_ptr<CudaEngine> e(new CudaEngine(*std::move(config), options));
   TESSERA_RETURN_IF_ERROR(e->InitStream());
+  const bool quantized = CudaQuantLinears::Wanted(e->config_, options.quantization);
   absl::StatusOr<CudaWeights> weights =
-      CudaWeights::Upload(e->config_, **checkpoint, e->stream_, &e->load_stats_);
+      CudaWeights::Upload(e->config_, **checkpoint, e->stream_, &e->load_stats_, quantized);
   if (!weights.ok()) return weights.status();
   e->weights_ = *std::move(weights);
-  TESSERA_RETURN_IF_ERROR(e->InitBuffers(e->weights_.bytes()));
+  int64_t weight_bytes = e->weights_.bytes();
+  if (quantized) {
+    absl::StatusOr<CudaQuantLinears> linears = CudaQuantLinears::Load(
+        e->config_, **checkpoint, options.quantization, e->stream_, &e->weight_tally_);
+    if (!linears.ok()) return linears.status();
+    e->AttachQuantizedLinears(std::make_unique<CudaQuantLinears>(*std::move(linears)));
+    weight_bytes += e->quant_->bytes();
+  }
+  TESSERA_RETURN_IF_ERROR(e->InitBuffers(weight_bytes));
   return e;
 }
 
@@ -309,11 +198,30 @@ absl::StatusOr<std::unique_ptr<CudaEngine>> CudaEngine::CreateRandom(
   TESSERA_RETURN_IF_ERROR(CheckOptions(config, options));
   std::unique_ptr<CudaEngine> e(new CudaEngine(config, options));
   TESSERA_RETURN_IF_ERROR(e->InitStream());
-  absl::StatusOr<CudaWeights> weights = CudaWeights::Random(e->config_, seed, 0.05f, e->stream_);
+  const std::optional<PackedKind> kind = PackedKindOf(options.quantization.method);
+  absl::StatusOr<CudaWeights> weights =
+      CudaWeights::Random(e->config_, seed, 0.05f, e->stream_, kind.has_value());
   if (!weights.ok()) return weights.status();
   e->weights_ = *std::move(weights);
-  TESSERA_RETURN_IF_ERROR(e->InitBuffers(e->weights_.bytes()));
+  int64_t weight_bytes = e->weights_.bytes();
+  if (kind.has_value()) {
+    absl::StatusOr<CudaQuantLinears> linears =
+        CudaQuantLinears::Random(e->config_, *kind, 0.05f, seed, e->stream_);
+    if (!linears.ok()) return linears.status();
+    e->AttachQuantizedLinears(std::make_unique<CudaQuantLinears>(*std::move(linears)));
+    weight_bytes += e->quant_->bytes();
+  }
+  TESSERA_RETURN_IF_ERROR(e->InitBuffers(weight_bytes));
   return e;
+}
+
+void CudaEngine::AttachQuantizedLinears(std::unique_ptr<CudaQuantLinears> linears) {
+  quant_ = std::move(linears);
+  std::vector<std::array<const QuantWeightView*, 4>> views;
+  for (const CudaQuantLayer& l : quant_->layers()) {
+    views.push_back({&l.qkv.view(), &l.o.view(), &l.gate_up.view(), &l.down.view()});
+  }
+  weights_.SetQuantizedLinears(views);
 }
 
 absl::StatusOr<int32_t> CudaEngine::AdapterKvBlocks(const LoraWeights& weights) const {
@@ -350,82 +258,6 @@ absl::Status CudaEngine::Synchronize() {
   return CudaStatus(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
 }
 
-// Device addresses of one step's plan arrays, and its shape.
-struct CudaEngine::DeviceStep {
-  const int32_t* token_ids = nullptr;
-  const int32_t* positions = nullptr;
-  const int32_t* slots = nullptr;
-  const int32_t* qo_indptr = nullptr;
-  const int32_t* kv_indptr = nullptr;
-  const int32_t* kv_indices = nullptr;
-  const int32_t* last_len = nullptr;
-  const int32_t* num_cached = nullptr;
-  const int32_t* rows = nullptr;        // the token rows that need logits
-  const int32_t* row_slot = nullptr;    // per token row: its adapter slot or -1
-  const int32_t* seg_starts = nullptr;  // LoRA segments (eager steps that run SGMV)
-  const int32_t* seg_slots = nullptr;
-  int32_t num_segments = 0;
-  int32_t max_segment_rows = 0;
-  bool lora = false;  // some row runs with an adapter
-  bool sgmv = false;
-  int32_t num_tokens = 0;
-  int32_t num_seqs = 0;
-  int32_t max_q_len = 0;
-  int64_t max_kv_len = 0;
-};
-
-// Where the host mirror of the plan's arrays puts each one: offsets into one int32 buffer.
-struct CudaEngine::IntsLayout {
-  int64_t token_ids, positions, slots, qo_indptr, kv_indptr, last_len, num_cached, rows, row_slot,
-      seg_starts, seg_slots, kv_indices, total;
-  int64_t block_copies;  // (src, dst) pairs, after everything else
-
-  // Room for `tokens` tokens, `seqs` sequences, `blocks` page-table entries, `copies` block
-  // copies and `segments` LoRA segments.
-  static IntsLayout For(int64_t tokens, int64_t seqs, int64_t blocks, int64_t copies = 0,
-                        int64_t segments = 0) {
-    IntsLayout l{};
-    int64_t at = 0;
-    auto take = [&at](int64_t n) {
-      const int64_t o = at;
-      at += n;
-      return o;
-    };
-    l.token_ids = take(tokens);
-    l.positions = take(tokens);
-    l.slots = take(tokens);
-    l.qo_indptr = take(seqs + 1);
-    l.kv_indptr = take(seqs + 1);
-    l.last_len = take(seqs);
-    l.num_cached = take(seqs);
-    l.rows = take(tokens);
-    l.row_slot = take(tokens);
-    l.seg_starts = take(segments + 1);
-    l.seg_slots = take(segments);
-    l.kv_indices = take(blocks);
-    l.block_copies = take(2 * copies);
-    l.total = at;
-    return l;
-  }
-
-  DeviceStep On(const int32_t* d) const {
-    DeviceStep s;
-    s.token_ids = d + token_ids;
-    s.positions = d + positions;
-    s.slots = d + slots;
-    s.qo_indptr = d + qo_indptr;
-    s.kv_indptr = d + kv_indptr;
-    s.kv_indices = d + kv_indices;
-    s.last_len = d + last_len;
-    s.num_cached = d + num_cached;
-    s.rows = d + rows;
-    s.row_slot = d + row_slot;
-    s.seg_starts = d + seg_starts;
-    s.seg_slots = d + seg_slots;
-    return s;
-  }
-};
-
 absl::Status CudaEngine::CheckPlan(const StepPlan& plan) const {
   TESSERA_RETURN_IF_ERROR(plan.Validate(config_.vocab_size, plan_.num_kv_blocks, block_size_,
                                         config_.max_position_embeddings));
@@ -454,43 +286,6 @@ absl::Status CudaEngine::CheckPlan(const StepPlan& plan) const {
   return absl::OkStatus();
 }
 
-// Writes the plan's arrays into `h` at `l`'s offsets; returns the token rows that need logits.
-std::vector<int32_t> CudaEngine::FillInts(const StepPlan& plan, const IntsLayout& l, int32_t* h,
-                                          DeviceStep* shape) const {
-  const PageTable& pt = plan.page_table;
-  std::copy(plan.token_ids.begin(), plan.token_ids.end(), h + l.token_ids);
-  std::copy(plan.qo_indptr.begin(), plan.qo_indptr.end(), h + l.qo_indptr);
-  std::copy(pt.indptr.begin(), pt.indptr.end(), h + l.kv_indptr);
-  std::copy(pt.indices.begin(), pt.indices.end(), h + l.kv_indices);
-  std::copy(pt.last_block_len.begin(), pt.last_block_len.end(), h + l.last_len);
-  std::vector<int32_t> rows;
-  shape->num_tokens = plan.num_tokens();
-  shape->num_seqs = plan.num_seqs();
-  shape->max_q_len = 0;
-  shape->max_kv_len = 0;
-  shape->lora = false;
-  for (int32_t s = 0; s < plan.num_seqs(); ++s) {
-    const StepSequence& seq = plan.seqs[s];
-    const int32_t begin = plan.qo_indptr[s], end = plan.qo_indptr[s + 1];
-    h[l.num_cached + s] = static_cast<int32_t>(seq.num_cached_tokens);
-    std::fill(h + l.row_slot + begin, h + l.row_slot + end, seq.adapter_slot);
-    if (seq.adapter_slot >= 0 && end > begin) shape->lora = true;
-    shape->max_q_len = std::max(shape->max_q_len, end - begin);
-    shape->max_kv_len = std::max(shape->max_kv_len, seq.num_cached_tokens + (end - begin));
-    for (int32_t t = begin; t < end; ++t) {
-      const int64_t pos = seq.num_cached_tokens + (t - begin);
-      h[l.positions + t] = static_cast<int32_t>(pos);
-      h[l.slots + t] =
-          pt.block_of(s, pos, block_size_) * block_size_ + static_cast<int32_t>(pos % block_size_);
-      const bool last = t + 1 == end;
-      const bool target = !seq.prompt_targets.empty() && seq.prompt_targets[t - begin] >= 0;
-      if (target || (last && (seq.sample || seq.return_last_logits))) rows.push_back(t);
-    }
-  }
-  std::copy(rows.begin(), rows.end(), h + l.rows);
-  return rows;
-}
-
 absl::StatusOr<StepResult> CudaEngine::Step(const StepPlan& plan) {
   TESSERA_RETURN_IF_ERROR(CheckPlan(plan));
   StepResult result;
@@ -516,12 +311,12 @@ absl::Status CudaEngine::StepEager(const StepPlan& plan, StepResult* result) {
   const std::vector<LoraRun> runs = LoraRunsOf(plan, &adapter_rows, &adapter_runs);
   const bool sgmv = adapter_runs > 0 && adapter_rows >= kSgmvMinRowsPerSegment * adapter_runs;
   const int64_t num_segments = sgmv ? static_cast<int64_t>(runs.size()) : 0;
-  const IntsLayout l = IntsLayout::For(
+  const CudaStepInts l = CudaStepInts::For(
       plan.num_tokens(), plan.num_seqs(), static_cast<int64_t>(plan.page_table.indices.size()),
       static_cast<int64_t>(plan.block_copies.size()), num_segments);
   TESSERA_RETURN_IF_ERROR(ws_->ReserveInts(l.total));
-  DeviceStep shape;
-  const std::vector<int32_t> rows = FillInts(plan, l, ws_->host_ints, &shape);
+  CudaDeviceStep shape;
+  const std::vector<int32_t> rows = FillStepInts(plan, l, block_size_, ws_->host_ints, &shape);
   WriteBlockCopies(plan, ws_->host_ints + l.block_copies);
   // SGMV segments cover every row; base-model runs name the pool's always-empty slot (rank 0
   // everywhere), so the kernel leaves them alone.
@@ -536,7 +331,7 @@ absl::Status CudaEngine::StepEager(const StepPlan& plan, StepResult* result) {
   TESSERA_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(ws_->ints.data(), ws_->host_ints,
                                                l.total * sizeof(int32_t), cudaMemcpyHostToDevice,
                                                stream_));
-  DeviceStep d = l.On(ws_->ints.data());
+  CudaDeviceStep d = l.On(ws_->ints.data());
   d.num_tokens = shape.num_tokens;
   d.num_seqs = shape.num_seqs;
   d.max_q_len = shape.max_q_len;
@@ -592,15 +387,15 @@ int64_t CudaEngine::GraphBlockCapacity() const {
 
 absl::Status CudaEngine::StepDecodeGraph(const StepPlan& plan, StepResult* result) {
   const int32_t cap = GraphBatchCapacity();
-  const IntsLayout l = IntsLayout::For(cap, cap, GraphBlockCapacity());
+  const CudaStepInts l = CudaStepInts::For(cap, cap, GraphBlockCapacity());
   if (graph_ints_.size() == 0) {
     TESSERA_RETURN_IF_ERROR(graph_ints_.Allocate(l.total));
     TESSERA_CUDA_RETURN_IF_ERROR(
         cudaMallocHost(reinterpret_cast<void**>(&graph_host_ints_), l.total * sizeof(int32_t)));
   }
   int32_t* h = graph_host_ints_;
-  DeviceStep shape;
-  const std::vector<int32_t> rows = FillInts(plan, l, h, &shape);
+  CudaDeviceStep shape;
+  const std::vector<int32_t> rows = FillStepInts(plan, l, block_size_, h, &shape);
   // Padding sequences up to the bucket: one token at position 0 of a real block, written nowhere
   // (slot -1); their rows are computed and ignored, each row being independent of the others.
   const int32_t n = plan.num_seqs();
@@ -630,7 +425,7 @@ absl::Status CudaEngine::StepDecodeGraph(const StepPlan& plan, StepResult* resul
   TESSERA_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(ws_->requests, ws_->host_requests,
                                                batch * sizeof(GpuSampleRequest),
                                                cudaMemcpyHostToDevice, stream_));
-  DeviceStep d = l.On(graph_ints_.data());
+  CudaDeviceStep d = l.On(graph_ints_.data());
   d.num_tokens = batch;
   d.num_seqs = batch;
   d.max_q_len = 1;
@@ -681,13 +476,13 @@ absl::Status CudaEngine::EnqueueBlockCopies(const StepPlan& plan, const int32_t*
   return LaunchCopyKvBlocks(copy, stream_);
 }
 
-absl::Status CudaEngine::EnqueueForward(const DeviceStep& d) {
+absl::Status CudaEngine::EnqueueForward(const CudaDeviceStep& d) {
   constexpr int kQ = static_cast<int>(LoraModule::kQ), kK = static_cast<int>(LoraModule::kK),
                 kV = static_cast<int>(LoraModule::kV), kO = static_cast<int>(LoraModule::kO),
                 kGate = static_cast<int>(LoraModule::kGate),
                 kUp = static_cast<int>(LoraModule::kUp),
                 kDown = static_cast<int>(LoraModule::kDown);
-  Workspace& w = *ws_;
+  CudaWorkspace& w = *ws_;
   const int32_t n = d.num_tokens;
   const int32_t hidden = static_cast<int32_t>(config_.hidden_size);
   const int32_t im = static_cast<int32_t>(config_.intermediate_size);
@@ -702,8 +497,7 @@ absl::Status CudaEngine::EnqueueForward(const DeviceStep& d) {
     // The previous layer's MLP output joins the residual here, fused with this layer's norm.
     TESSERA_RETURN_IF_ERROR(LaunchAddRmsNorm(w.x, l == 0 ? nullptr : w.delta, nullptr, n, hidden,
                                              lw.input_norm, eps, w.normed, stream_));
-    TESSERA_RETURN_IF_ERROR(
-        Gemm(*cublas_, w.normed, n, lw.qkv, qkv_rows, hidden, w.qkv, GemmOutput::kBf16));
+    TESSERA_RETURN_IF_ERROR(Linear(w.normed, n, lw.qkv, lw.qkv_q, qkv_rows, hidden, w.qkv, 0.0f));
     TESSERA_RETURN_IF_ERROR(
         EnqueueLora(d, static_cast<int32_t>(l), {kQ, kK, kV}, w.normed, hidden, w.qkv, qkv_rows));
     __nv_bfloat16* kv_layer = kv_.data() + l * layer_elems;
@@ -745,8 +539,8 @@ absl::Status CudaEngine::EnqueueForward(const DeviceStep& d) {
     if (lw.o_bias != nullptr) {
       TESSERA_RETURN_IF_ERROR(LaunchBroadcastRows(lw.o_bias, n, hidden, w.delta, stream_));
     }
-    TESSERA_RETURN_IF_ERROR(Gemm(*cublas_, w.attn, n, lw.o, hidden, config_.q_size(), w.delta,
-                                 GemmOutput::kBf16, lw.o_bias != nullptr ? 1.0f : 0.0f));
+    TESSERA_RETURN_IF_ERROR(Linear(w.attn, n, lw.o, lw.o_q, hidden, config_.q_size(), w.delta,
+                                   lw.o_bias != nullptr ? 1.0f : 0.0f));
     TESSERA_RETURN_IF_ERROR(
         EnqueueLora(d, static_cast<int32_t>(l), {kO}, w.attn, config_.q_size(), w.delta, hidden));
     TESSERA_RETURN_IF_ERROR(LaunchAddRmsNorm(w.x, w.delta, nullptr, n, hidden,
@@ -754,17 +548,16 @@ absl::Status CudaEngine::EnqueueForward(const DeviceStep& d) {
     if (lw.gate_up_bias != nullptr) {
       TESSERA_RETURN_IF_ERROR(LaunchBroadcastRows(lw.gate_up_bias, n, 2 * im, w.gate_up, stream_));
     }
-    TESSERA_RETURN_IF_ERROR(Gemm(*cublas_, w.normed, n, lw.gate_up, 2 * int64_t{im}, hidden,
-                                 w.gate_up, GemmOutput::kBf16,
-                                 lw.gate_up_bias != nullptr ? 1.0f : 0.0f));
+    TESSERA_RETURN_IF_ERROR(Linear(w.normed, n, lw.gate_up, lw.gate_up_q, 2 * int64_t{im}, hidden,
+                                   w.gate_up, lw.gate_up_bias != nullptr ? 1.0f : 0.0f));
     TESSERA_RETURN_IF_ERROR(EnqueueLora(d, static_cast<int32_t>(l), {kGate, kUp}, w.normed, hidden,
                                         w.gate_up, 2 * int64_t{im}));
     TESSERA_RETURN_IF_ERROR(LaunchSiluMul(w.gate_up, n, im, w.act, stream_));
     if (lw.down_bias != nullptr) {
       TESSERA_RETURN_IF_ERROR(LaunchBroadcastRows(lw.down_bias, n, hidden, w.delta, stream_));
     }
-    TESSERA_RETURN_IF_ERROR(Gemm(*cublas_, w.act, n, lw.down, hidden, im, w.delta,
-                                 GemmOutput::kBf16, lw.down_bias != nullptr ? 1.0f : 0.0f));
+    TESSERA_RETURN_IF_ERROR(Linear(w.act, n, lw.down, lw.down_q, hidden, im, w.delta,
+                                   lw.down_bias != nullptr ? 1.0f : 0.0f));
     TESSERA_RETURN_IF_ERROR(
         EnqueueLora(d, static_cast<int32_t>(l), {kDown}, w.act, im, w.delta, hidden));
   }
@@ -774,7 +567,16 @@ absl::Status CudaEngine::EnqueueForward(const DeviceStep& d) {
                           stream_);
 }
 
-absl::Status CudaEngine::EnqueueLora(const DeviceStep& d, int32_t layer,
+absl::Status CudaEngine::Linear(const __nv_bfloat16* x, int32_t n, const __nv_bfloat16* w,
+                                const QuantWeightView* q, int64_t out_features, int64_t in_features,
+                                __nv_bfloat16* y, float beta) {
+  if (q != nullptr) {
+    return QuantGemm(*cublas_, x, n, *q, y, beta, ws_->dequant, ws_->dequant_elems);
+  }
+  return Gemm(*cublas_, x, n, w, out_features, in_features, y, GemmOutput::kBf16, beta);
+}
+
+absl::Status CudaEngine::EnqueueLora(const CudaDeviceStep& d, int32_t layer,
                                      std::initializer_list<int> modules, const __nv_bfloat16* x,
                                      int64_t x_stride, __nv_bfloat16* y, int64_t y_stride) {
   if (!d.lora || lora_ == nullptr) return absl::OkStatus();
@@ -809,134 +611,6 @@ absl::Status CudaEngine::EnqueueLora(const DeviceStep& d, int32_t layer,
   seg.num_segments = d.num_segments;
   seg.max_segment_rows = d.max_segment_rows;
   return LaunchLoraSgmv(a, seg, stream_);
-}
-
-absl::Status CudaEngine::EnqueueLogits(const int32_t* d_rows, int32_t count) {
-  Workspace& w = *ws_;
-  const int32_t hidden = static_cast<int32_t>(config_.hidden_size);
-  const int32_t vocab = static_cast<int32_t>(config_.vocab_size);
-  TESSERA_RETURN_IF_ERROR(
-      LaunchAddRmsNorm(w.x, nullptr, d_rows, count, hidden, weights_.final_norm(),
-                       static_cast<float>(config_.rms_norm_eps), w.selected, stream_));
-  TESSERA_RETURN_IF_ERROR(Gemm(*cublas_, w.selected, count, weights_.lm_head(), vocab, hidden,
-                               w.logits, GemmOutput::kF32));
-  return LaunchGpuSampler(w.logits, count, vocab, w.requests, w.results, stream_);
-}
-
-std::vector<CudaEngine::RowInfo> CudaEngine::RowsOf(const StepPlan& plan,
-                                                    const std::vector<int32_t>& rows) {
-  std::vector<RowInfo> info(rows.size());
-  for (size_t r = 0, s = 0; r < rows.size(); ++r) {
-    while (plan.qo_indptr[s + 1] <= rows[r]) ++s;
-    info[r] = {static_cast<int32_t>(s), rows[r] - plan.qo_indptr[s],
-               rows[r] + 1 == plan.qo_indptr[s + 1]};
-  }
-  return info;
-}
-
-absl::Status CudaEngine::BuildRequests(const StepPlan& plan, const std::vector<RowInfo>& info,
-                                       int32_t begin, int32_t count) {
-  const int32_t vocab = static_cast<int32_t>(config_.vocab_size);
-  for (int32_t r = 0; r < count; ++r) {
-    const RowInfo& ri = info[begin + r];
-    const StepSequence& seq = plan.seqs[ri.seq];
-    GpuSampleRequest& q = ws_->host_requests[r];
-    q = GpuSampleRequest{};
-    // Rows sampled on the host ask the GPU sampler for prompt log-probabilities only.
-    q.sample = ri.last && seq.sample && !HostSampledRows::Needed(seq, vocab) ? 1 : 0;
-    q.temperature = seq.sampling.temperature;
-    q.seed = seq.sampling.seed;
-    q.sample_index = seq.sample_index;
-    q.target = seq.prompt_targets.empty() ? -1 : seq.prompt_targets[ri.j];
-    q.top_k = std::max(q.target >= 0 ? seq.prompt_top_k : 0,
-                       q.sample != 0 ? seq.sampling.num_logprobs : 0);
-    if (absl::Status s = ValidateGpuSampleRequest(q, vocab); !s.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("sequence ", ri.seq, ": ", s.message()));
-    }
-  }
-  return absl::OkStatus();
-}
-
-absl::Status CudaEngine::FetchOutputs(const StepPlan& plan, const std::vector<RowInfo>& info,
-                                      int32_t begin, int32_t count, StepResult* result) {
-  Workspace& w = *ws_;
-  const int32_t vocab = static_cast<int32_t>(config_.vocab_size);
-  TESSERA_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(
-      w.host_results, w.results, count * sizeof(GpuSampleResult), cudaMemcpyDeviceToHost, stream_));
-  for (int32_t r = 0; r < count; ++r) {
-    const RowInfo& ri = info[begin + r];
-    if (ri.last && plan.seqs[ri.seq].return_last_logits) {
-      std::vector<float>& out = result->seqs[ri.seq].last_logits;
-      out.resize(vocab);
-      TESSERA_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(out.data(), w.logits + int64_t{r} * vocab,
-                                                   vocab * sizeof(float), cudaMemcpyDeviceToHost,
-                                                   stream_));
-    }
-  }
-  TESSERA_RETURN_IF_ERROR(EnqueueHostSampledRows(plan, info, begin, count, nullptr));
-  TESSERA_RETURN_IF_ERROR(Synchronize());
-  FillOutputs(plan, info, begin, count, result);
-  SampleHostRows(plan, info, begin, count, result);
-  return absl::OkStatus();
-}
-
-absl::Status CudaEngine::EnqueueHostSampledRows(const StepPlan& plan,
-                                                const std::vector<RowInfo>& info, int32_t begin,
-                                                int32_t count, const int32_t* logit_rows) {
-  const int64_t vocab = config_.vocab_size;
-  auto needed = [&](const RowInfo& ri) {
-    return ri.last && HostSampledRows::Needed(plan.seqs[ri.seq], vocab);
-  };
-  int32_t n = 0;
-  for (int32_t r = 0; r < count; ++r) n += needed(info[begin + r]) ? 1 : 0;
-  host_slots_.assign(count, -1);
-  if (n == 0) return absl::OkStatus();
-  TESSERA_RETURN_IF_ERROR(host_rows_.Reset(n, vocab));
-  for (int32_t r = 0; r < count; ++r) {
-    if (!needed(info[begin + r])) continue;
-    const int64_t row = logit_rows != nullptr ? logit_rows[r] : r;
-    TESSERA_RETURN_IF_ERROR(
-        host_rows_.EnqueueCopy(ws_->logits + row * vocab, stream_, &host_slots_[r]));
-  }
-  return absl::OkStatus();
-}
-
-void CudaEngine::SampleHostRows(const StepPlan& plan, const std::vector<RowInfo>& info,
-                                int32_t begin, int32_t count, StepResult* result) {
-  for (int32_t r = 0; r < count; ++r) {
-    if (host_slots_[r] < 0) continue;
-    const RowInfo& ri = info[begin + r];
-    host_rows_.Sample(host_slots_[r], plan.seqs[ri.seq], &result->seqs[ri.seq]);
-  }
-}
-
-void CudaEngine::FillOutputs(const StepPlan& plan, const std::vector<RowInfo>& info, int32_t begin,
-                             int32_t count, StepResult* result) const {
-  for (int32_t r = 0; r < count; ++r) {
-    const RowInfo& ri = info[begin + r];
-    const StepSequence& seq = plan.seqs[ri.seq];
-    const GpuSampleRequest& q = ws_->host_requests[r];
-    const GpuSampleResult& g = ws_->host_results[r];
-    SequenceOutput& out = result->seqs[ri.seq];
-    if (g.non_finite != 0) out.logits_non_finite = true;
-    auto entry = [&g](int32_t id, float logprob, int32_t k) {
-      LogprobEntry e;
-      e.chosen = {id, logprob};
-      for (int32_t i = 0; i < std::min(k, g.num_top); ++i) {
-        e.top.push_back({g.top_ids[i], g.top_logprobs[i]});
-      }
-      return e;
-    };
-    if (q.target >= 0) {
-      out.prompt_logprobs[ri.j] = entry(q.target, g.target_logprob, seq.prompt_top_k);
-    }
-    if (q.sample != 0) {
-      out.sampled_token = g.token;
-      if (seq.sampling.num_logprobs > 0) {
-        out.sample_logprobs = entry(g.token, g.token_logprob, seq.sampling.num_logprobs);
-      }
-    }
-  }
 }
 
 }  // namespace tessera

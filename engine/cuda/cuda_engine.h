@@ -29,8 +29,15 @@
 #include "engine/cuda/host_sampled_rows.h"
 #include "engine/engine.h"
 #include "engine/memory_plan.h"
+#include "engine/quant/on_load_quantizer.h"
+#include "engine/weight_tally.h"
 
 namespace tessera {
+
+class CudaQuantLinears;  // cuda_quant_linears.h
+struct QuantWeightView;  // quant_weight_view.h
+struct CudaWorkspace;    // cuda_workspace.h
+struct CudaDeviceStep;   // cuda_step_upload.h
 
 struct CudaEngineOptions {
   int32_t device = 0;
@@ -52,6 +59,9 @@ struct CudaEngineOptions {
   int32_t max_lora_rank = 64;
   // --max-model-len: the longest request (prompt + output); 0: the model's context.
   int64_t max_model_len = 0;
+  // On-load quantization of an unquantized checkpoint's decoder Linears (a pre-quantized
+  // checkpoint's Linears run quantized regardless): both run the packed-weight kernels.
+  OnLoadQuantization quantization;
 };
 
 class CudaEngine final : public Engine {
@@ -59,7 +69,8 @@ class CudaEngine final : public Engine {
   // Loads DIR/config.json and its safetensors onto the device.
   static absl::StatusOr<std::unique_ptr<CudaEngine>> Load(const std::string& model_dir,
                                                           const CudaEngineOptions& options);
-  // Random weights generated on the device (benchmarks of shapes without files).
+  // Random weights generated on the device (benchmarks of shapes without files); with
+  // options.quantization, the decoder Linears are random packed weights of that kind instead.
   static absl::StatusOr<std::unique_ptr<CudaEngine>> CreateRandom(const ModelConfig& config,
                                                                   uint64_t seed,
                                                                   const CudaEngineOptions& options);
@@ -78,14 +89,13 @@ class CudaEngine final : public Engine {
 
   const MemoryPlan& memory_plan() const { return plan_; }
   const WeightLoadStats& load_stats() const { return load_stats_; }
+  // The quantized Linears' device bytes by format (empty for a bf16 model).
+  const WeightTally& quantized_weights() const { return weight_tally_; }
   // Blocks until the device has finished every queued step and adapter load (benchmarks time
   // around it).
   absl::Status Synchronize();
 
  private:
-  struct Workspace;
-  struct DeviceStep;
-  struct IntsLayout;
   // A token row that needs logits: its sequence, its index among the sequence's fed tokens, and
   // whether it is the sequence's last.
   struct RowInfo {
@@ -101,9 +111,9 @@ class CudaEngine final : public Engine {
   // The options that size device memory, as the shared memory plan takes them.
   CudaMemoryOptions MemoryOptions() const;
   absl::Status InitBuffers(int64_t weight_bytes);
+  // Takes the packed Linears and points every layer's weights at them.
+  void AttachQuantizedLinears(std::unique_ptr<CudaQuantLinears> linears);
   absl::Status CheckPlan(const StepPlan& plan) const;
-  std::vector<int32_t> FillInts(const StepPlan& plan, const IntsLayout& layout, int32_t* host,
-                                DeviceStep* shape) const;
   absl::Status StepEager(const StepPlan& plan, StepResult* result);
   bool UseDecodeGraph(const StepPlan& plan) const;
   int32_t GraphBatchCapacity() const;
@@ -114,18 +124,23 @@ class CudaEngine final : public Engine {
   // steps, whose fixed arrays have no room for them).
   absl::Status EnqueueBlockCopies(const StepPlan& plan, const int32_t* d_pairs);
   // Embedding, every layer and the last residual add, on the stream (no host sync).
-  absl::Status EnqueueForward(const DeviceStep& step);
+  absl::Status EnqueueForward(const CudaDeviceStep& step);
+  // y = x W^T (+ beta y) for one of a layer's Linears: the quantized kernels when `q` is set, else
+  // cuBLAS's bf16 GEMM on `w`.
+  absl::Status Linear(const __nv_bfloat16* x, int32_t n, const __nv_bfloat16* w,
+                      const QuantWeightView* q, int64_t out_features, int64_t in_features,
+                      __nv_bfloat16* y, float beta);
   // The LoRA deltas of one layer's projection group (q|k|v, o, gate|up or down) onto its GEMM
   // output, for the rows whose sequences run with an adapter. No-op for a step without any.
-  absl::Status EnqueueLora(const DeviceStep& step, int32_t layer,
+  absl::Status EnqueueLora(const CudaDeviceStep& step, int32_t layer,
                            std::initializer_list<int> modules, const __nv_bfloat16* x,
                            int64_t x_stride, __nv_bfloat16* y, int64_t y_stride);
   // Orders the stream after the adapter loads the plan's sequences depend on.
   absl::Status WaitForAdapters(const StepPlan& plan);
-  // Final norm of `count` rows, lm_head and the sampler over Workspace::requests.
+  // Final norm of `count` rows, lm_head and the sampler over CudaWorkspace::requests.
   absl::Status EnqueueLogits(const int32_t* d_rows, int32_t count);
   static std::vector<RowInfo> RowsOf(const StepPlan& plan, const std::vector<int32_t>& rows);
-  // Host requests for rows [begin, begin + count) into Workspace::host_requests[0, count).
+  // Host requests for rows [begin, begin + count) into CudaWorkspace::host_requests[0, count).
   absl::Status BuildRequests(const StepPlan& plan, const std::vector<RowInfo>& info, int32_t begin,
                              int32_t count);
   // Copies back the sampler's results (and requested logits rows), then FillOutputs.
@@ -134,7 +149,8 @@ class CudaEngine final : public Engine {
   void FillOutputs(const StepPlan& plan, const std::vector<RowInfo>& info, int32_t begin,
                    int32_t count, StepResult* result) const;
   // Queues copies of the logits of the host-sampled rows among info[begin, begin + count); entry
-  // r's logits are device row logit_rows[r] of Workspace::logits, or row r when logit_rows is null.
+  // r's logits are device row logit_rows[r] of CudaWorkspace::logits, or row r when logit_rows is
+  // null.
   absl::Status EnqueueHostSampledRows(const StepPlan& plan, const std::vector<RowInfo>& info,
                                       int32_t begin, int32_t count, const int32_t* logit_rows);
   // After the stream is synchronized: samples the rows EnqueueHostSampledRows queued.
@@ -147,9 +163,11 @@ class CudaEngine final : public Engine {
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<CublasHandle> cublas_;
   CudaWeights weights_;
+  std::unique_ptr<CudaQuantLinears> quant_;  // null for a bf16 model
+  WeightTally weight_tally_;                 // the quantized Linears' bytes by format
   WeightLoadStats load_stats_;
   MemoryPlan plan_;
-  std::unique_ptr<Workspace> ws_;
+  std::unique_ptr<CudaWorkspace> ws_;
   DeviceBuffer<__nv_bfloat16> kv_;
   DeviceBuffer<float> inv_freq_;
   std::unique_ptr<DecodeGraphCache> graphs_;

@@ -1,5 +1,6 @@
 // CUDA runtime errors as absl::Status: every CUDA call and kernel launch in tessera is checked and
-// its failure becomes a Status naming the call (exit code 0 proves nothing).
+// its failure becomes a Status naming the call (exit code 0 proves nothing). Including this header
+// brings the engine's status macros too (engine/status_macros.h), the one definition of each.
 #ifndef TESSERA_ENGINE_CUDA_CUDA_STATUS_H_
 #define TESSERA_ENGINE_CUDA_CUDA_STATUS_H_
 
@@ -7,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "engine/status_macros.h"  // TESSERA_RETURN_IF_ERROR beside the CUDA macro
 
 namespace tessera {
 

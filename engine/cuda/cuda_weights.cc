@@ -28,13 +28,15 @@ struct Layout {
   std::vector<Layer> layers;
   int64_t total = 0;
 
-  explicit Layout(const ModelConfig& c) {
+  // `quantized_linears`: the decoder Linears take no room (CudaQuantLinears holds them).
+  Layout(const ModelConfig& c, bool quantized_linears) {
     const int64_t h = c.hidden_size, i = c.intermediate_size, qkv = c.q_size() + 2 * c.kv_size();
     auto take = [&](int64_t n) {
       const int64_t at = total;
       total += AlignUp(n);
       return at;
     };
+    auto linear = [&](int64_t n) { return quantized_linears ? int64_t{-1} : take(n); };
     embedding = take(c.vocab_size * h);
     final_norm = take(h);
     if (!c.tie_word_embeddings) lm_head = take(c.vocab_size * h);
@@ -42,13 +44,13 @@ struct Layout {
     for (Layer& l : layers) {
       l.input_norm = take(h);
       l.post_norm = take(h);
-      l.qkv = take(qkv * h);
+      l.qkv = linear(qkv * h);
       if (c.qkv_bias) l.qkv_bias = take(qkv);
-      l.o = take(h * c.q_size());
+      l.o = linear(h * c.q_size());
       if (c.o_bias) l.o_bias = take(h);
-      l.gate_up = take(2 * i * h);
+      l.gate_up = linear(2 * i * h);
       if (c.mlp_bias) l.gate_up_bias = take(2 * i);
-      l.down = take(h * i);
+      l.down = linear(h * i);
       if (c.mlp_bias) l.down_bias = take(h);
     }
   }
@@ -103,6 +105,11 @@ int64_t NumElements(const std::vector<int64_t>& shape) {
   int64_t n = 1;
   for (int64_t d : shape) n *= d;
   return n;
+}
+
+bool IsDecoderLinear(WeightKind k) {
+  return k == WeightKind::kQ || k == WeightKind::kK || k == WeightKind::kV || k == WeightKind::kO ||
+         k == WeightKind::kGate || k == WeightKind::kUp || k == WeightKind::kDown;
 }
 
 bool IsNorm(WeightKind k) {
@@ -183,10 +190,22 @@ class PinnedStaging {
 
 }  // namespace
 
-int64_t CudaWeights::BytesFor(const ModelConfig& config) { return Layout(config).total * 2; }
+int64_t CudaWeights::BytesFor(const ModelConfig& config, bool quantized_linears) {
+  return Layout(config, quantized_linears).total * 2;
+}
 
-absl::StatusOr<CudaWeights> CudaWeights::Allocate(const ModelConfig& c) {
-  const Layout layout(c);
+void CudaWeights::SetQuantizedLinears(
+    const std::vector<std::array<const QuantWeightView*, 4>>& views) {
+  for (size_t l = 0; l < layers_.size() && l < views.size(); ++l) {
+    layers_[l].qkv_q = views[l][0];
+    layers_[l].o_q = views[l][1];
+    layers_[l].gate_up_q = views[l][2];
+    layers_[l].down_q = views[l][3];
+  }
+}
+
+absl::StatusOr<CudaWeights> CudaWeights::Allocate(const ModelConfig& c, bool quantized_linears) {
+  const Layout layout(c, quantized_linears);
   CudaWeights w;
   if (absl::Status s = w.arena_.Allocate(layout.total); !s.ok()) {
     return absl::ResourceExhaustedError(
@@ -207,19 +226,22 @@ absl::StatusOr<CudaWeights> CudaWeights::Allocate(const ModelConfig& c) {
 
 absl::StatusOr<CudaWeights> CudaWeights::Upload(const ModelConfig& config,
                                                 const Checkpoint& checkpoint, cudaStream_t stream,
-                                                WeightLoadStats* stats) {
+                                                WeightLoadStats* stats, bool quantized_linears) {
   const auto start = std::chrono::steady_clock::now();
   // Every tensor is checked before anything is allocated or copied.
-  const std::vector<WeightSpec> specs = ExpectedWeights(config);
+  std::vector<WeightSpec> specs = ExpectedWeights(config);
+  if (quantized_linears) {
+    std::erase_if(specs, [](const WeightSpec& s) { return IsDecoderLinear(s.kind); });
+  }
   std::vector<const TensorView*> views;
   for (const WeightSpec& spec : specs) {
     absl::StatusOr<const TensorView*> t = checkpoint.Get(spec.name, spec.shape);
     if (!t.ok()) return t.status();
     views.push_back(*t);
   }
-  absl::StatusOr<CudaWeights> w = Allocate(config);
+  absl::StatusOr<CudaWeights> w = Allocate(config, quantized_linears);
   if (!w.ok()) return w.status();
-  const Layout layout(config);
+  const Layout layout(config, quantized_linears);
   PinnedStaging staging;
   if (absl::Status s = staging.Init(); !s.ok()) return s;
   WeightLoadStats local;
@@ -240,12 +262,14 @@ absl::StatusOr<CudaWeights> CudaWeights::Upload(const ModelConfig& config,
 }
 
 absl::StatusOr<CudaWeights> CudaWeights::Random(const ModelConfig& config, uint64_t seed,
-                                                float scale, cudaStream_t stream) {
-  absl::StatusOr<CudaWeights> w = Allocate(config);
+                                                float scale, cudaStream_t stream,
+                                                bool quantized_linears) {
+  absl::StatusOr<CudaWeights> w = Allocate(config, quantized_linears);
   if (!w.ok()) return w.status();
-  const Layout layout(config);
+  const Layout layout(config, quantized_linears);
   uint64_t tensor = 0;
   for (const WeightSpec& spec : ExpectedWeights(config)) {
+    if (quantized_linears && IsDecoderLinear(spec.kind)) continue;
     const bool norm = IsNorm(spec.kind);
     __nv_bfloat16* dst = w->arena_.data() + layout.OffsetOf(config, spec);
     if (absl::Status s =

@@ -10,6 +10,7 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime_api.h>
 
+#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -19,6 +20,8 @@
 #include "engine/model_config.h"
 
 namespace tessera {
+
+struct QuantWeightView;  // quant_weight_view.h
 
 struct CudaLayerWeights {
   const __nv_bfloat16* input_norm = nullptr;           // [hidden]
@@ -31,6 +34,11 @@ struct CudaLayerWeights {
   const __nv_bfloat16* gate_up_bias = nullptr;         // [2 intermediate] or nullptr
   const __nv_bfloat16* down = nullptr;                 // [hidden, intermediate]
   const __nv_bfloat16* down_bias = nullptr;            // [hidden] or nullptr
+  // Quantized models: the packed Linears (CudaQuantLinears) instead of qkv, o, gate_up, down.
+  const QuantWeightView* qkv_q = nullptr;
+  const QuantWeightView* o_q = nullptr;
+  const QuantWeightView* gate_up_q = nullptr;
+  const QuantWeightView* down_q = nullptr;
 };
 
 struct WeightLoadStats {
@@ -43,18 +51,25 @@ struct WeightLoadStats {
 
 class CudaWeights {
  public:
-  // Device bytes the weights of `config` take (what the memory plan reserves).
-  static int64_t BytesFor(const ModelConfig& config);
+  // Device bytes the weights of `config` take (what the memory plan reserves); without the
+  // decoder Linears when `quantized_linears` (CudaQuantLinears holds them).
+  static int64_t BytesFor(const ModelConfig& config, bool quantized_linears = false);
 
   // Checks every tensor (presence, shape) and uploads through pinned staging buffers with
-  // asynchronous copies, double-buffered so conversion overlaps the transfer.
+  // asynchronous copies, double-buffered so conversion overlaps the transfer. With
+  // `quantized_linears` the decoder Linears are left out (neither checked nor uploaded here).
   static absl::StatusOr<CudaWeights> Upload(const ModelConfig& config, const Checkpoint& checkpoint,
-                                            cudaStream_t stream, WeightLoadStats* stats);
+                                            cudaStream_t stream, WeightLoadStats* stats,
+                                            bool quantized_linears = false);
+
+  // Points every layer's Linears at `views` ([layers][qkv, o, gate_up, down]), which outlive
+  // this object's use.
+  void SetQuantizedLinears(const std::vector<std::array<const QuantWeightView*, 4>>& views);
 
   // Uniform values in [-scale, scale] (norms in [0.8, 1.2]) generated on the device: benchmark
   // shapes without files. Deterministic in `seed`.
   static absl::StatusOr<CudaWeights> Random(const ModelConfig& config, uint64_t seed, float scale,
-                                            cudaStream_t stream);
+                                            cudaStream_t stream, bool quantized_linears = false);
 
   const __nv_bfloat16* embedding() const { return embedding_; }  // [vocab, hidden]
   const __nv_bfloat16* final_norm() const { return final_norm_; }
@@ -63,7 +78,7 @@ class CudaWeights {
   int64_t bytes() const { return arena_.bytes(); }
 
  private:
-  static absl::StatusOr<CudaWeights> Allocate(const ModelConfig& config);
+  static absl::StatusOr<CudaWeights> Allocate(const ModelConfig& config, bool quantized_linears);
 
   DeviceBuffer<__nv_bfloat16> arena_;
   const __nv_bfloat16* embedding_ = nullptr;

@@ -9,6 +9,7 @@
 #include "engine/cuda/lora_scatter.cuh"
 #include "engine/lora_layout.h"
 #include "engine/memory_plan.h"
+#include "engine/status_macros.h"
 
 namespace tessera {
 namespace {
@@ -27,13 +28,6 @@ struct RowJob {
   int64_t len;
   int64_t image_offset;
 };
-
-#define TESSERA_RETURN_IF_ERROR(expr)                                   \
-  do {                                                                  \
-    if (absl::Status tessera_status_ = (expr); !tessera_status_.ok()) { \
-      return tessera_status_;                                           \
-    }                                                                   \
-  } while (0)
 
 // The memory plan (engine/memory_plan.h) sizes the tables without CUDA.
 static_assert(sizeof(LoraModuleDesc) == kLoraModuleDescBytes);
@@ -141,10 +135,6 @@ absl::Status DeviceLoraPool::Set(int32_t slot, std::shared_ptr<const LoraWeights
     return absl::InvalidArgumentError(
         absl::StrCat("adapter slot ", slot, " outside [0, ", num_slots(), ")"));
   }
-  const int32_t layers = static_cast<int32_t>(config_.num_hidden_layers);
-  const int64_t slot_descs = int64_t{layers} * kNumLoraModules;
-  LoraModuleDesc* slot_table = descs_.data() + slot * slot_descs;
-  const __nv_bfloat16** slot_rows = row_pointers_.data() + slot * slot_descs * 2 * max_rank_;
   // A load of this slot still queued writes blocks the scheduler may now give to the KV cache.
   if (pending_[slot]) {
     const cudaError_t done = cudaEventQuery(ready_[slot]);
@@ -154,26 +144,37 @@ absl::Status DeviceLoraPool::Set(int32_t slot, std::shared_ptr<const LoraWeights
       return CudaStatus(done, "cudaEventQuery");
     }
   }
+  if (weights == nullptr) return EmptySlot(slot, blocks);
+  absl::StatusOr<LoraLayout> layout = LayoutFor(slot, *weights, blocks);
+  if (!layout.ok()) return layout.status();
+  absl::StatusOr<StagedLoad> staged = Convert(slot, *weights, *layout, blocks);
+  if (!staged.ok()) return staged.status();
+  weights_[slot] = std::move(weights);
+  return Enqueue(slot, *staged, compute);
+}
 
-  if (weights == nullptr) {
-    if (!blocks.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("emptying adapter slot ", slot, ": ", blocks.size(), " KV blocks given"));
-    }
-    weights_[slot] = nullptr;
-    TESSERA_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(
-        slot_table, 0, slot_descs * static_cast<int64_t>(sizeof(LoraModuleDesc)), copy_));
-    return RecordLoad(slot);
+absl::Status DeviceLoraPool::EmptySlot(int32_t slot, absl::Span<const int32_t> blocks) {
+  if (!blocks.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("emptying adapter slot ", slot, ": ", blocks.size(), " KV blocks given"));
   }
+  weights_[slot] = nullptr;
+  const int64_t slot_descs = config_.num_hidden_layers * int64_t{kNumLoraModules};
+  TESSERA_CUDA_RETURN_IF_ERROR(
+      cudaMemsetAsync(descs_.data() + slot * slot_descs, 0,
+                      slot_descs * static_cast<int64_t>(sizeof(LoraModuleDesc)), copy_));
+  return RecordLoad(slot);
+}
 
-  TESSERA_RETURN_IF_ERROR(weights->Validate(config_));
-  absl::StatusOr<LoraLayout> planned = PlanLoraLayout(*weights, kv_.chunk_elems, max_rank_);
-  if (!planned.ok()) return planned.status();
-  const LoraLayout& layout = *planned;
-  if (static_cast<int32_t>(blocks.size()) != layout.num_blocks) {
+absl::StatusOr<LoraLayout> DeviceLoraPool::LayoutFor(int32_t slot, const LoraWeights& weights,
+                                                     absl::Span<const int32_t> blocks) const {
+  TESSERA_RETURN_IF_ERROR(weights.Validate(config_));
+  absl::StatusOr<LoraLayout> layout = PlanLoraLayout(weights, kv_.chunk_elems, max_rank_);
+  if (!layout.ok()) return layout.status();
+  if (static_cast<int32_t>(blocks.size()) != layout->num_blocks) {
     return absl::InvalidArgumentError(absl::StrCat("adapter slot ", slot, ": ", blocks.size(),
                                                    " KV blocks given, the adapter needs ",
-                                                   layout.num_blocks));
+                                                   layout->num_blocks));
   }
   for (int32_t b : blocks) {
     if (b < 0 || b >= kv_.num_blocks) {
@@ -181,32 +182,40 @@ absl::Status DeviceLoraPool::Set(int32_t slot, std::shared_ptr<const LoraWeights
                                                      " outside [0, ", kv_.num_blocks, ")"));
     }
   }
+  return layout;
+}
 
+absl::StatusOr<DeviceLoraPool::StagedLoad> DeviceLoraPool::Convert(
+    int32_t slot, const LoraWeights& weights, const LoraLayout& layout,
+    absl::Span<const int32_t> blocks) {
+  const int32_t layers = static_cast<int32_t>(config_.num_hidden_layers);
+  const int64_t slot_descs = int64_t{layers} * kNumLoraModules;
   // Staging: the bf16 image (chunk by chunk), then the copy list, the descriptors and the row
   // pointers of the slot.
   const int64_t nb = layout.num_blocks;
   std::vector<int64_t> chunk_start(layout.used.size() + 1, 0);
-  int32_t num_copies = 0;
+  StagedLoad st;
   for (size_t i = 0; i < layout.used.size(); ++i) {
     chunk_start[i + 1] = chunk_start[i] + layout.used[i];
-    if (layout.used[i] > 0) ++num_copies;
+    if (layout.used[i] > 0) ++st.num_copies;
   }
-  const int64_t image_bytes = AlignBytes(layout.total_used * 2);
-  const int64_t copies_bytes = AlignBytes(int64_t{num_copies} * sizeof(LoraCopy));
-  const int64_t descs_bytes = AlignBytes(slot_descs * int64_t{sizeof(LoraModuleDesc)});
-  const int64_t rows_bytes = slot_descs * 2 * max_rank_ * int64_t{sizeof(void*)};
+  st.image_bytes = AlignBytes(layout.total_used * 2);
+  const int64_t copies_bytes = AlignBytes(int64_t{st.num_copies} * sizeof(LoraCopy));
+  st.descs_bytes = slot_descs * int64_t{sizeof(LoraModuleDesc)};
+  st.rows_bytes = slot_descs * 2 * max_rank_ * int64_t{sizeof(void*)};
   // The previous load may still read the staging buffer (which ReserveStaging may also free).
   if (any_load_) {
     TESSERA_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(last_load_));
   }
-  TESSERA_RETURN_IF_ERROR(ReserveStaging(image_bytes + copies_bytes + descs_bytes + rows_bytes));
+  TESSERA_RETURN_IF_ERROR(
+      ReserveStaging(st.image_bytes + copies_bytes + AlignBytes(st.descs_bytes) + st.rows_bytes));
   auto* image = reinterpret_cast<__nv_bfloat16*>(staging_);
-  auto* copies = reinterpret_cast<LoraCopy*>(staging_ + image_bytes);
-  auto* descs = reinterpret_cast<LoraModuleDesc*>(staging_ + image_bytes + copies_bytes);
-  auto* rows =
-      reinterpret_cast<const __nv_bfloat16**>(staging_ + image_bytes + copies_bytes + descs_bytes);
-  std::memset(static_cast<void*>(descs), 0, slot_descs * sizeof(LoraModuleDesc));
-  std::memset(static_cast<void*>(rows), 0, rows_bytes);
+  auto* copies = reinterpret_cast<LoraCopy*>(staging_ + st.image_bytes);
+  st.descs = reinterpret_cast<LoraModuleDesc*>(staging_ + st.image_bytes + copies_bytes);
+  st.rows = reinterpret_cast<const __nv_bfloat16**>(staging_ + st.image_bytes + copies_bytes +
+                                                    AlignBytes(st.descs_bytes));
+  std::memset(static_cast<void*>(st.descs), 0, st.descs_bytes);
+  std::memset(static_cast<void*>(st.rows), 0, st.rows_bytes);
 
   const int64_t layer_elems = int64_t{kv_.num_blocks} * kv_.chunk_elems;
   std::vector<RowJob> jobs;
@@ -214,20 +223,20 @@ absl::Status DeviceLoraPool::Set(int32_t slot, std::shared_ptr<const LoraWeights
   size_t next = 0;
   for (int32_t l = 0; l < layers; ++l) {
     for (int m = 0; m < kNumLoraModules; ++m) {
-      const LoraPair& p = weights->layers[l][m];
+      const LoraPair& p = weights.layers[l][m];
       if (p.rank == 0) continue;
       const int64_t d = int64_t{l} * kNumLoraModules + m;
-      descs[d].rank = p.rank;
-      descs[d].scale = p.scale;
+      st.descs[d].rank = p.rank;
+      st.descs[d].scale = p.scale;
       const __nv_bfloat16* const* a_rows =
           row_pointers_.data() + (slot * slot_descs + d) * 2 * max_rank_;
-      descs[d].a_rows = a_rows;
-      descs[d].b_rows = a_rows + max_rank_;
+      st.descs[d].a_rows = a_rows;
+      st.descs[d].b_rows = a_rows + max_rank_;
       for (int32_t half = 0; half < 2; ++half) {
         for (int32_t r = 0; r < p.rank; ++r) {
           const LoraRowPlace& place = layout.rows[next++];
           const int64_t chunk = l * nb + place.block;
-          rows[d * 2 * max_rank_ + half * max_rank_ + r] =
+          st.rows[d * 2 * max_rank_ + half * max_rank_ + r] =
               kv_.base + l * layer_elems + int64_t{blocks[place.block]} * kv_.chunk_elems +
               place.offset;
           const int64_t at = chunk_start[chunk] + place.offset;
@@ -258,17 +267,22 @@ absl::Status DeviceLoraPool::Set(int32_t slot, std::shared_ptr<const LoraWeights
                      kv_.base + l * layer_elems + int64_t{blocks[b]} * kv_.chunk_elems};
     }
   }
+  return st;
+}
 
-  weights_[slot] = std::move(weights);
+absl::Status DeviceLoraPool::Enqueue(int32_t slot, const StagedLoad& st, cudaStream_t compute) {
+  const int64_t slot_descs = config_.num_hidden_layers * int64_t{kNumLoraModules};
+  LoraModuleDesc* slot_table = descs_.data() + slot * slot_descs;
+  const __nv_bfloat16** slot_rows = row_pointers_.data() + slot * slot_descs * 2 * max_rank_;
   TESSERA_CUDA_RETURN_IF_ERROR(cudaEventRecord(compute_mark_, compute));
   TESSERA_CUDA_RETURN_IF_ERROR(cudaStreamWaitEvent(copy_, compute_mark_, 0));
   TESSERA_RETURN_IF_ERROR(LaunchLoraScatter(
       reinterpret_cast<const __nv_bfloat16*>(staging_device_),
-      reinterpret_cast<const LoraCopy*>(staging_device_ + image_bytes), num_copies, copy_));
+      reinterpret_cast<const LoraCopy*>(staging_device_ + st.image_bytes), st.num_copies, copy_));
   TESSERA_CUDA_RETURN_IF_ERROR(
-      cudaMemcpyAsync(slot_rows, rows, rows_bytes, cudaMemcpyHostToDevice, copy_));
-  TESSERA_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(
-      slot_table, descs, slot_descs * sizeof(LoraModuleDesc), cudaMemcpyHostToDevice, copy_));
+      cudaMemcpyAsync(slot_rows, st.rows, st.rows_bytes, cudaMemcpyHostToDevice, copy_));
+  TESSERA_CUDA_RETURN_IF_ERROR(
+      cudaMemcpyAsync(slot_table, st.descs, st.descs_bytes, cudaMemcpyHostToDevice, copy_));
   return RecordLoad(slot);
 }
 

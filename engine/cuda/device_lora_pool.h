@@ -24,6 +24,7 @@
 #include "engine/cuda/cuda_status.h"
 #include "engine/cuda/device_buffer.h"
 #include "engine/cuda/lora_device_table.h"
+#include "engine/lora_layout.h"
 #include "engine/lora_weights.h"
 #include "engine/model_config.h"
 
@@ -75,6 +76,28 @@ class DeviceLoraPool {
  private:
   DeviceLoraPool(const ModelConfig& config, int32_t num_slots, int32_t max_rank, KvPoolView kv);
   absl::Status Init(int32_t max_rows);
+  // One load staged in the pinned buffer: the bf16 image, then the copy list, the slot's
+  // descriptors and row pointers.
+  struct StagedLoad {
+    int64_t image_bytes = 0;  // where the copy list starts
+    int32_t num_copies = 0;
+    LoraModuleDesc* descs = nullptr;
+    int64_t descs_bytes = 0;
+    const __nv_bfloat16** rows = nullptr;
+    int64_t rows_bytes = 0;
+  };
+  // Set's three steps. Layout: where each adapter row goes in `blocks` (checks shapes and blocks).
+  absl::StatusOr<LoraLayout> LayoutFor(int32_t slot, const LoraWeights& weights,
+                                       absl::Span<const int32_t> blocks) const;
+  // Convert: fp32 -> bf16 into the staging buffer, with the copy list, descriptors and row
+  // pointers (waits for the previous load to release the buffer).
+  absl::StatusOr<StagedLoad> Convert(int32_t slot, const LoraWeights& weights,
+                                     const LoraLayout& layout, absl::Span<const int32_t> blocks);
+  // Enqueue: on the copy stream after `compute`'s work so far, the scatter kernel and the table
+  // update; marks the load.
+  absl::Status Enqueue(int32_t slot, const StagedLoad& staged, cudaStream_t compute);
+  // Set with null weights: clears the slot's descriptors (on the copy stream).
+  absl::Status EmptySlot(int32_t slot, absl::Span<const int32_t> blocks);
   // Grows the staging buffer to `bytes`; the caller has waited for the last load.
   absl::Status ReserveStaging(int64_t bytes);
   // Marks `slot`'s load queued on the copy stream.

@@ -96,6 +96,10 @@ TEST(VramPlanTest, Llama3_8BInAwqCountsScalesAndZerosAndKeepsTheRestInBf16) {
   // Embedding, lm_head, final norm and two norms per layer stay 2 bytes a value.
   EXPECT_EQ(p->weights.unquantized, (2 * kVocab * 4096 + 4096 + 32 * 2 * 4096) * 2);
   EXPECT_TRUE(p->fits);
+  // Prefill steps dequantize gate|up ([28672, 4096]) into a bf16 workspace the engine reserves.
+  absl::StatusOr<VramPlan> bf16 = PlanVram(*c, Defaults(24 * kGiB));
+  ASSERT_TRUE(bf16.ok());
+  EXPECT_EQ(p->inputs.workspace_bytes - bf16->inputs.workspace_bytes, int64_t{28672} * 4096 * 2);
 }
 
 TEST(VramPlanTest, OtherFormatsBytesPerWeight) {
@@ -108,9 +112,11 @@ TEST(VramPlanTest, OtherFormatsBytesPerWeight) {
     const char* name;
     int64_t bytes;
   } cases[] = {
-      {"int8", layers * (linear + channels * 2)},        // 1 byte + an fp16 scale per channel
-      {"fp8", layers * (linear + channels * 4)},         // 1 byte + an fp32 scale per channel
-      {"nf4", layers * (linear / 2 + linear / 64 * 4)},  // 4 bits + an fp32 absmax per 64
+      // 1 byte + an fp32 scale and an f16 zero point per channel.
+      {"int8", layers * (linear + channels * 6)},
+      {"fp8", layers * (linear + channels * 4)},  // 1 byte + an fp32 scale per channel
+      // 4 bits + an fp32 absmax per 64 + the 16-entry code book of each of the 7 Linears.
+      {"nf4", layers * (linear / 2 + linear / 64 * 4 + 7 * 64)},
       {"int4", layers * (linear / 2 + linear / 128 * 4)},
       {"gptq", layers * (linear / 2 + linear / 128 * 4)},
       {"compressed-tensors", layers * (linear / 2 + linear / 128 * 4)},
@@ -144,7 +150,8 @@ TEST(VramPlanTest, Llama3_2_1BAtFullContextOnA6GiBCardDoesNotFitAndSaysWhatWould
   EXPECT_FALSE(p->fits);
   EXPECT_THAT(p->verdict, HasSubstr("need 8192"));
   // int8 still leaves fewer than 8192 blocks: (5798205849 - 2 x 262,670,336 unquantized
-  // - 973,078,528 linear - 2 x 16 x 15872 channel scales - workspace) / 524288 < 8192; int4 fits.
+  // - 973,078,528 linear - 6 x 16 x 15872 channel scales and zeros - workspace) / 524288 < 8192;
+  // int4 fits.
   ASSERT_EQ(p->advice.size(), 2u);
   EXPECT_THAT(p->advice[0], HasSubstr("--quantization int4 fits"));
   EXPECT_THAT(p->advice[1],

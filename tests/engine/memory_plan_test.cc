@@ -110,6 +110,21 @@ TEST(MemoryPlanTest, EngineInputsForLlama3_8B) {
   EXPECT_EQ(in.num_kv_blocks, 0);
 }
 
+TEST(MemoryPlanTest, QuantizedLinearsAddTheDequantizeWorkspaceOfLargeSteps) {
+  CudaMemoryOptions o;
+  o.max_num_tokens = 2048;
+  const int64_t bf16 = CudaActivationBytes(Llama3_8B(), o);
+  o.quantized = true;
+  // Steps over 16 rows dequantize one Linear at a time: the largest is gate|up, [28672, 4096].
+  EXPECT_EQ(CudaActivationBytes(Llama3_8B(), o) - bf16, int64_t{28672} * 4096 * 2);
+  EXPECT_EQ(CudaQuantDequantizeElems(Llama3_8B(), 2048), int64_t{28672} * 4096);
+  // Steps of at most 16 rows never leave the weight-streaming kernel.
+  o.max_num_tokens = 16;
+  const int64_t decode_only = CudaActivationBytes(Llama3_8B(), o);
+  o.quantized = false;
+  EXPECT_EQ(decode_only, CudaActivationBytes(Llama3_8B(), o));
+}
+
 TEST(MemoryPlanTest, LoraSlotsAddTheirTablesAndMaxModelLenSetsTheMinimum) {
   CudaMemoryOptions o;
   o.max_num_tokens = 2048;

@@ -19,6 +19,7 @@
 #include "scheduler/offline_scheduler.h"
 #include "tests/engine/cpu/golden_reference.h"
 #include "tests/engine/cuda/gpu_test_util.h"
+#include "tests/engine/test_files.h"
 
 namespace tessera {
 namespace {
@@ -41,6 +42,7 @@ class CudaGoldenTest : public ::testing::TestWithParam<std::string> {
     if (!std::filesystem::exists(model_dir_) || !std::filesystem::exists(refs_ + ".json")) {
       GTEST_SKIP() << "fixtures not found at " << kFixtures;
     }
+    model_dir_ = ::tessera::testing::FixtureModelDir(model_dir_);  // quant-llama-*: links
     auto engine = CudaEngine::Load(model_dir_, SmallEngineOptions());
     ASSERT_TRUE(engine.ok()) << engine.status();
     engine_ = *std::move(engine);
@@ -262,7 +264,11 @@ TEST_P(CudaGoldenTest, SeededCutsAndPenaltiesFollowTheCpuEngine) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, CudaGoldenTest, ::testing::Values("tiny-llama", "tiny-qwen2"),
+// The quantized fixtures run the packed-weight kernels (W4A16 AWQ and GPTQ, FP8) on the same
+// bar: their references are transformers' fp32 run of the dequantized weights.
+INSTANTIATE_TEST_SUITE_P(Fixtures, CudaGoldenTest,
+                         ::testing::Values("tiny-llama", "tiny-qwen2", "quant-llama-awq",
+                                           "quant-llama-gptq", "quant-llama-fp8"),
                          [](const auto& info) {
                            std::string n = info.param;
                            for (char& ch : n)

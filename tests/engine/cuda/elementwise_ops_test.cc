@@ -27,6 +27,7 @@
 #include "engine/cuda/silu_mul.cuh"
 #include "engine/model_config.h"
 #include "tests/engine/cuda/gpu_test_util.h"
+#include "tests/engine/cuda/guarded_buffer.h"
 
 namespace tessera {
 namespace {
@@ -36,78 +37,9 @@ using ::tessera::testing::RandomBf16Values;
 using ::tessera::testing::ToBf16;
 using ::tessera::testing::ToFloat;
 
-// Guard elements on each side of every output buffer (a multiple of 8, so the interior keeps the
-// 16-byte alignment of the allocation).
-constexpr int64_t kGuard = 64;
-
-// NaN patterns: bf16 0x7fff, fp32 0x7fffffff.
-uint32_t Bits(float v) {
-  uint32_t b;
-  std::memcpy(&b, &v, sizeof(b));
-  return b;
-}
-uint32_t Bits(__nv_bfloat16 v) { return static_cast<__nv_bfloat16_raw>(v).x; }
-template <typename T>
-T Poison();
-template <>
-float Poison<float>() {
-  const uint32_t b = 0x7fffffffu;
-  float v;
-  std::memcpy(&v, &b, sizeof(v));
-  return v;
-}
-template <>
-__nv_bfloat16 Poison<__nv_bfloat16>() {
-  __nv_bfloat16_raw raw;
-  raw.x = 0x7fff;
-  return __nv_bfloat16(raw);
-}
-template <typename T>
-bool IsPoison(T v) {
-  return Bits(v) == Bits(Poison<T>());
-}
-
-template <typename T>
-absl::Status Upload(const std::vector<T>& host, DeviceBuffer<T>* dev) {
-  if (absl::Status s = dev->Allocate(static_cast<int64_t>(host.size())); !s.ok()) return s;
-  return dev->CopyFromHost(host.data(), static_cast<int64_t>(host.size()));
-}
-
-// A device buffer of `size` elements between two poisoned guards.
-template <typename T>
-class GuardedBuffer {
- public:
-  // Interior poisoned too, or set to `interior` when given.
-  absl::Status Init(int64_t size, const std::vector<T>* interior = nullptr) {
-    size_ = size;
-    std::vector<T> host(size + 2 * kGuard, Poison<T>());
-    if (interior != nullptr) std::copy(interior->begin(), interior->end(), host.begin() + kGuard);
-    return Upload(host, &buf_);
-  }
-  T* data() { return buf_.data() + kGuard; }
-
-  // Synchronizes, copies the interior back and checks that the guards still hold the poison.
-  absl::Status Download(std::vector<T>* interior) {
-    if (absl::Status s = CudaStatus(cudaDeviceSynchronize(), "cudaDeviceSynchronize"); !s.ok()) {
-      return s;
-    }
-    std::vector<T> host(size_ + 2 * kGuard);
-    if (absl::Status s = buf_.CopyToHost(host.data(), static_cast<int64_t>(host.size())); !s.ok()) {
-      return s;
-    }
-    for (int64_t i = 0; i < kGuard; ++i) {
-      if (!IsPoison(host[i]) || !IsPoison(host[kGuard + size_ + i])) {
-        return absl::DataLossError(absl::StrCat("guard element ", i, " overwritten"));
-      }
-    }
-    interior->assign(host.begin() + kGuard, host.begin() + kGuard + size_);
-    return absl::OkStatus();
-  }
-
- private:
-  DeviceBuffer<T> buf_;
-  int64_t size_ = 0;
-};
+using ::tessera::testing::GuardedBuffer;
+using ::tessera::testing::IsPoison;
+using ::tessera::testing::Upload;
 
 std::vector<float> RandomFloats(int64_t n, float scale, std::mt19937& rng) {
   std::uniform_real_distribution<float> dist(-scale, scale);

@@ -34,6 +34,7 @@
 #include "engine/cuda/lora_sgmv.cuh"
 #include "engine/lora_weights.h"
 #include "tests/engine/cuda/gpu_test_util.h"
+#include "tests/engine/cuda/guarded_buffer.h"
 
 namespace tessera {
 namespace {
@@ -62,24 +63,9 @@ constexpr double kMaxDeltaError = 1e-2;
 constexpr double kElementRelTol = 1.0 / 128;
 constexpr double kElementAbsTol = 1e-3;
 
-uint16_t Bits(__nv_bfloat16 v) { return static_cast<__nv_bfloat16_raw>(v).x; }
-uint32_t Bits(float v) {
-  uint32_t b;
-  std::memcpy(&b, &v, sizeof(b));
-  return b;
-}
-float PoisonF32() {
-  const uint32_t b = 0x7fffffffu;
-  float v;
-  std::memcpy(&v, &b, sizeof(v));
-  return v;
-}
-
-template <typename T>
-absl::Status Upload(const std::vector<T>& host, DeviceBuffer<T>* dev) {
-  if (absl::Status s = dev->Allocate(static_cast<int64_t>(host.size())); !s.ok()) return s;
-  return dev->CopyFromHost(host.data(), static_cast<int64_t>(host.size()));
-}
+using ::tessera::testing::Bits;
+using ::tessera::testing::Upload;
+float PoisonF32() { return ::tessera::testing::Poison<float>(); }
 
 // ---------------------------------------------------------------------------------------------
 // Test shapes and adapters
