@@ -24,6 +24,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_format.h"
+#include "bench/slo_sim_bound.h"
 #include "bench/slo_sim_run.h"
 #include "scheduler/cost_models.h"
 #include "scheduler/scheduling_policy.h"
@@ -73,8 +74,34 @@ void PrintDiagnosis(const std::vector<SimOutcome>& outcomes, const std::vector<S
                               : 0);
 }
 
+// The lower bound of slo_sim_bound.h over every request, and over all but the tenth whose own
+// work (alone) is the largest: an estimate of what 90% attainment needs if the misses cost nothing.
+void PrintBound(const std::vector<SimArrival>& arrivals, const StepTimeCoefficients& cost) {
+  const WorkBound all = MinimumWork(arrivals, cost);
+  std::vector<std::pair<double, size_t>> by_work;
+  for (size_t i = 0; i < arrivals.size(); ++i) {
+    by_work.emplace_back(MinimumWork({arrivals[i]}, cost).total(), i);
+  }
+  std::sort(by_work.begin(), by_work.end());
+  std::vector<SimArrival> kept;
+  for (size_t i = 0; i < by_work.size() - by_work.size() / 10; ++i) {
+    kept.push_back(arrivals[by_work[i].second]);
+  }
+  std::sort(kept.begin(), kept.end(),
+            [](const SimArrival& a, const SimArrival& b) { return a.at < b.at; });
+  const WorkBound ninety = MinimumWork(kept, cost);
+  for (const auto& [name, b] :
+       {std::pair<const char*, const WorkBound&>{"all", all}, {"90%", ninety}}) {
+    std::printf(
+        "  bound %-3s  load >= %.3f: %.2fs prefill + %.2fs decode + %lld steps x %.2fms = %.2fs "
+        "over %.2fs\n",
+        name, b.load(), b.prefill_seconds, b.decode_seconds, static_cast<long long>(b.min_steps),
+        1e3 * cost.constant, b.total(), b.end - b.begin);
+  }
+}
+
 int RunSweep(const StepTimeCoefficients& cost, const std::vector<double>& rates, int64_t n,
-             const std::string& plot_dir, bool diagnose) {
+             const std::string& plot_dir, bool diagnose, bool bound) {
   const std::vector<SimClass> classes = IssueClasses(cost);
   for (const SimClass& c : classes) {
     std::printf(
@@ -91,6 +118,7 @@ int RunSweep(const StepTimeCoefficients& cost, const std::vector<double>& rates,
   std::map<SchedulingPolicyKind, std::vector<std::pair<double, SimSummary>>> results;
   for (double rate : rates) {
     const std::vector<SimArrival> arrivals = SimWorkload(classes, {{"default", rate}}, n, 1);
+    if (bound) PrintBound(arrivals, cost);
     for (SchedulingPolicyKind kind : kinds) {
       SchedulerOptions o;
       o.scheduling_policy = kind;
@@ -204,6 +232,7 @@ int main(int argc, char** argv) {
   std::string plot_dir;
   bool fairness = false;
   bool diagnose = false;
+  bool bound = false;
   double fair_rate = 0;
   app.add_option("--cost-model", model, "h100 (Llama-3-8B, bench/GPU-NOTES.md) or cpu")
       ->check(CLI::IsMember({"h100", "cpu"}));
@@ -212,6 +241,9 @@ int main(int argc, char** argv) {
   app.add_option("--plot", plot_dir, "Write gnuplot data, script and PNG here");
   app.add_flag("--diagnose", diagnose,
                "Per run: which class misses which target, queueing vs prefill, step sizes");
+  app.add_flag("--bound", bound,
+               "Per rate: a lower bound on the server's busy share that meeting every target "
+               "takes (cost model only)");
   app.add_flag("--fairness-test", fairness, "The noisy-tenant experiment instead of the sweep");
   app.add_option("--fairness-rate", fair_rate, "The well-behaved tenant's rate (req/s)");
   CLI11_PARSE(app, argc, argv);
@@ -225,5 +257,5 @@ int main(int argc, char** argv) {
     rates = model == "h100" ? std::vector<double>{5, 10, 15, 20, 25, 30, 40, 50, 60}
                             : std::vector<double>{0.05, 0.1, 0.2, 0.3, 0.4, 0.6};
   }
-  return tessera::RunSweep(cost, rates, requests, plot_dir, diagnose);
+  return tessera::RunSweep(cost, rates, requests, plot_dir, diagnose, bound);
 }
