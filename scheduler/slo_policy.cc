@@ -327,8 +327,10 @@ void SloPolicy::OrderRunning(absl::Span<Sequence* const> running, absl::Time now
       order_prefills_.push_back(seq);
     }
   }
+  // Those that can still meet their TTFT target first (a lost one's deadline is the earliest).
   const auto by_deadline = [&](const Sequence* a, const Sequence* b) {
-    return Deadline(*a) < Deadline(*b);
+    return std::make_pair(IsLostCause(*a, now), Deadline(*a)) <
+           std::make_pair(IsLostCause(*b, now), Deadline(*b));
   };
   std::stable_sort(order_prefills_.begin(), order_prefills_.end(), by_deadline);
   order->insert(order->end(), order_prefills_.begin(), order_prefills_.end());
@@ -376,7 +378,10 @@ Sequence* SloPolicy::ChooseVictim(absl::Span<Sequence* const> candidates, absl::
 
 bool SloPolicy::RanksAhead(const Sequence& waiting, const Sequence& running, absl::Time now) const {
   if (YieldsToInteractive(waiting, now) && !YieldsToInteractive(running, now)) return false;
-  return !IsLostCause(waiting, now) && Deadline(waiting) < Deadline(running);
+  if (IsLostCause(waiting, now)) return false;
+  // A prefill that can no longer meet its target goes after every one that still can, even
+  // when it is running (its deadline, being past or near, is earlier than theirs).
+  return Deadline(waiting) < Deadline(running) || IsLostCause(running, now);
 }
 
 void SloPolicy::OnTokenGenerated(const Sequence& seq) {

@@ -187,6 +187,31 @@ TEST(SloPolicyTest, DecodesAreFedBeforePrefillsWhichGoByDeadline) {
   EXPECT_EQ(order, (std::vector<Sequence*>{decode, soon, late}));
 }
 
+// A running prefill that can no longer meet its TTFT target (its deadline, being past, is the
+// earliest) yields to those that still can: it is fed after them, and a waiting request that
+// can still make its target is admitted ahead of it. Found by slo_sim --diagnose: lost documents
+// that were already prefilling took every step's budget from chats that arrived after them.
+TEST(SloPolicyTest, ARunningPrefillThatIsLostGoesAfterFeasibleOnes) {
+  const StepTimeModel model = Model();
+  SloPolicy p(Options(), &model, nullptr);
+  Sequences s;
+  // 10-token prompts: 12 ms alone. `lost` arrived 100 ms ago with a 50 ms target.
+  Sequence* lost = s.Make(kT0 - absl::Milliseconds(100), absl::Milliseconds(50));
+  Sequence* feasible = s.Make(kT0, absl::Milliseconds(900));
+  Sequence* waiting = s.Make(kT0, absl::Milliseconds(500));
+  Sequence* waiting_lost = s.Make(kT0 - absl::Milliseconds(200), absl::Milliseconds(60));
+  ASSERT_TRUE(p.IsLostCause(*lost, kT0));
+  ASSERT_FALSE(p.IsLostCause(*feasible, kT0));
+  std::vector<Sequence*> order;
+  p.OrderRunning(std::vector<Sequence*>{lost, feasible}, kT0, &order);
+  EXPECT_EQ(order, (std::vector<Sequence*>{feasible, lost}));
+  EXPECT_TRUE(p.RanksAhead(*waiting, *lost, kT0));
+  EXPECT_TRUE(p.RanksAhead(*waiting, *feasible, kT0));
+  // A lost waiting request does not go ahead of anything, lost or not.
+  EXPECT_FALSE(p.RanksAhead(*waiting_lost, *lost, kT0));
+  EXPECT_FALSE(p.RanksAhead(*waiting_lost, *feasible, kT0));
+}
+
 TEST(SloPolicyTest, RejectIfUnattainableRefusesWithThePredictedWait) {
   SchedulerOptions o = Options();
   o.step_time_prior.constant = 2e-3;
