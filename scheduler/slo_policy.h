@@ -31,6 +31,10 @@
 //     most prompt left so far is given up), so that under overload a long prompt that would make
 //     several short ones late waits instead of them. Only the first kDoomWindow deadlines are
 //     laid out, which bounds the cost per step.
+//   - A running prefill that has become a lost cause goes after those that can still meet
+//     their target: it is fed after them, and waiting requests that can are admitted ahead of
+//     it. Its deadline (past, or nearly) is the earliest, so by deadline alone a document that
+//     was admitted and then overtaken took each step's budget from the chats behind it.
 //   - An adapter that must be loaded adds its predicted load time to the request's prefill
 //     (ordering, lost causes and reject_if_slo_unattainable).
 //
@@ -86,7 +90,7 @@ class SloPolicy final : public SchedulingPolicy {
   }
   // An urgent short prompt goes before the rest of a long one that is prefilling.
   bool AdmitsAheadOfRunningPrefills() const override { return true; }
-  // Same class or above, and an earlier deadline (and not a lost cause).
+  // Same class or above, not a lost cause, and an earlier deadline or `running` is lost.
   bool RanksAhead(const Sequence& waiting, const Sequence& running, absl::Time now) const override;
   std::optional<absl::Duration> PredictTimeToFirstToken(const GenerateRequest& request,
                                                         absl::Span<Sequence* const> running,
