@@ -73,6 +73,10 @@ absl::Time SloPolicy::Deadline(const Sequence& seq) const {
   return r.arrival + r.request.ttft_target.value_or(best_effort_ttft_);
 }
 
+double SloPolicy::Service(const Sequence& seq) const {
+  return fairness_ != nullptr ? fairness_->Counter(seq.request->request.tenant) : 0.0;
+}
+
 double SloPolicy::PrefillSeconds(const Sequence& seq) const {
   double seconds = ComputeSeconds(seq);
   if (HasAdapter(seq) && adapter_load_time_ && seq.request->adapter_slot < 0) {
@@ -327,10 +331,11 @@ void SloPolicy::OrderRunning(absl::Span<Sequence* const> running, absl::Time now
       order_prefills_.push_back(seq);
     }
   }
-  // Those that can still meet their TTFT target first (a lost one's deadline is the earliest).
+  // As admission ranks them: the tenant with the least service first (under fairness), then
+  // those that can still meet their TTFT target (a lost one's deadline is the earliest).
   const auto by_deadline = [&](const Sequence* a, const Sequence* b) {
-    return std::make_pair(IsLostCause(*a, now), Deadline(*a)) <
-           std::make_pair(IsLostCause(*b, now), Deadline(*b));
+    return std::make_tuple(Service(*a), IsLostCause(*a, now), Deadline(*a)) <
+           std::make_tuple(Service(*b), IsLostCause(*b, now), Deadline(*b));
   };
   std::stable_sort(order_prefills_.begin(), order_prefills_.end(), by_deadline);
   order->insert(order->end(), order_prefills_.begin(), order_prefills_.end());
@@ -378,6 +383,11 @@ Sequence* SloPolicy::ChooseVictim(absl::Span<Sequence* const> candidates, absl::
 
 bool SloPolicy::RanksAhead(const Sequence& waiting, const Sequence& running, absl::Time now) const {
   if (YieldsToInteractive(waiting, now) && !YieldsToInteractive(running, now)) return false;
+  // Under fairness, a tenant's service decides first, as in admission (where it comes before
+  // lost or not): a well-behaved tenant's request is not held up behind the chunks of a tenant
+  // that had more.
+  const double service = Service(waiting), running_service = Service(running);
+  if (service != running_service) return service < running_service;
   if (IsLostCause(waiting, now)) return false;
   // A prefill that can no longer meet its target goes after every one that still can, even
   // when it is running (its deadline, being past or near, is earlier than theirs).

@@ -31,6 +31,9 @@
 //     most prompt left so far is given up), so that under overload a long prompt that would make
 //     several short ones late waits instead of them. Only the first kDoomWindow deadlines are
 //     laid out, which bounds the cost per step.
+//   - Running prefills are ordered as admission ranks waiting requests: under fairness the
+//     tenant with the least service first, so that a tenant over its share cannot hold a
+//     well-behaved one's prompt up with the chunks it was admitted earlier.
 //   - A running prefill that has become a lost cause goes after those that can still meet
 //     their target: it is fed after them, and waiting requests that can are admitted ahead of
 //     it. Its deadline (past, or nearly) is the earliest, so by deadline alone a document that
@@ -90,7 +93,8 @@ class SloPolicy final : public SchedulingPolicy {
   }
   // An urgent short prompt goes before the rest of a long one that is prefilling.
   bool AdmitsAheadOfRunningPrefills() const override { return true; }
-  // Same class or above, not a lost cause, and an earlier deadline or `running` is lost.
+  // Same class or above; under fairness a tenant with less service; then not a lost cause, and
+  // an earlier deadline or `running` is lost.
   bool RanksAhead(const Sequence& waiting, const Sequence& running, absl::Time now) const override;
   std::optional<absl::Duration> PredictTimeToFirstToken(const GenerateRequest& request,
                                                         absl::Span<Sequence* const> running,
@@ -117,6 +121,8 @@ class SloPolicy final : public SchedulingPolicy {
     Rank rank;
   };
 
+  // The weighted service of `seq`'s tenant (0 without fairness).
+  double Service(const Sequence& seq) const;
   // Whether `seq` gives way to interactive work at `now` (batch, younger than batch_max_wait).
   bool YieldsToInteractive(const Sequence& seq, absl::Time now) const;
   // Not even a step of its own now (and its adapter's load) would make its deadline.

@@ -212,6 +212,40 @@ TEST(SloPolicyTest, ARunningPrefillThatIsLostGoesAfterFeasibleOnes) {
   EXPECT_FALSE(p.RanksAhead(*waiting_lost, *feasible, kT0));
 }
 
+// Under fairness, running prefills are ordered as admission ranks waiting requests: the tenant
+// with less service first, lost or not. Found by slo_sim --fairness-test: a well-behaved
+// tenant's chat that had become a lost cause waited behind the documents a noisy tenant had been
+// admitted earlier, chunk after chunk.
+TEST(SloPolicyTest, UnderFairnessPrefillsOfTheLessServedTenantGoFirst) {
+  const StepTimeModel model = Model();
+  VtcFairness fairness;
+  SloPolicy p(Options(), &model, &fairness);
+  ASSERT_TRUE(fairness.ChargeInput("noisy", 5000).ok());
+  ASSERT_TRUE(fairness.ChargeInput("good", 100).ok());
+  Sequences s;
+  // noisy's document arrived first and can still make its target; good's chat cannot.
+  Sequence* doc =
+      s.Make(kT0 - absl::Milliseconds(10), absl::Milliseconds(200), std::nullopt, 100, "noisy");
+  Sequence* chat =
+      s.Make(kT0 - absl::Milliseconds(50), absl::Milliseconds(40), std::nullopt, 10, "good");
+  Sequence* waiting =
+      s.Make(kT0 - absl::Milliseconds(50), absl::Milliseconds(40), std::nullopt, 10, "good");
+  ASSERT_TRUE(p.IsLostCause(*chat, kT0));
+  ASSERT_FALSE(p.IsLostCause(*doc, kT0));
+  std::vector<Sequence*> order;
+  p.OrderRunning(std::vector<Sequence*>{doc, chat}, kT0, &order);
+  EXPECT_EQ(order, (std::vector<Sequence*>{chat, doc}));
+  EXPECT_TRUE(p.RanksAhead(*waiting, *doc, kT0));
+  // The other way round, noisy's waiting request does not go ahead of good's running one.
+  Sequence* noisy_waiting = s.Make(kT0, absl::Milliseconds(20), std::nullopt, 10, "noisy");
+  EXPECT_FALSE(p.RanksAhead(*noisy_waiting, *chat, kT0));
+  // Without fairness, the lost chat goes after the document that can still make it.
+  SloPolicy unfair(Options(), &model, nullptr);
+  unfair.OrderRunning(std::vector<Sequence*>{doc, chat}, kT0, &order);
+  EXPECT_EQ(order, (std::vector<Sequence*>{doc, chat}));
+  EXPECT_FALSE(unfair.RanksAhead(*waiting, *doc, kT0));
+}
+
 TEST(SloPolicyTest, RejectIfUnattainableRefusesWithThePredictedWait) {
   SchedulerOptions o = Options();
   o.step_time_prior.constant = 2e-3;
