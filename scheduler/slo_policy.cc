@@ -8,7 +8,13 @@
 namespace tessera {
 namespace {
 
-double Seconds(absl::Duration d) { return absl::ToDoubleSeconds(d); }
+// absl::ToDoubleSeconds divides durations in general (FDivDuration); this runs per decode per
+// step, so whole nanoseconds, which is what the clock counts.
+double Seconds(absl::Duration d) {
+  if (d == absl::InfiniteDuration()) return std::numeric_limits<double>::infinity();
+  if (d == -absl::InfiniteDuration()) return -std::numeric_limits<double>::infinity();
+  return static_cast<double>(absl::ToInt64Nanoseconds(d)) * 1e-9;
+}
 
 bool HasAdapter(const Sequence& seq) { return seq.request->request.adapter != nullptr; }
 
@@ -402,10 +408,26 @@ void SloPolicy::OnTokenGenerated(const Sequence& seq) {
     return;
   }
   // A token per running sequence per step: counted here, charged by name once per tenant
-  // (ChargePendingOutput) instead of a lookup by name per token.
+  // (ChargePendingOutput) instead of a lookup by name per token. The tenants of a step are few,
+  // so a scan of this step's entries (by pointer) beats hashing each token; past
+  // kPendingScan tenants, the rest go through the map.
+  for (size_t i = 0; i < pending_recent_.size(); ++i) {
+    if (pending_recent_[i].first == r.tenant) {
+      ++pending_recent_[i].second->tokens;
+      return;
+    }
+  }
   PendingOutput& p = pending_output_[r.tenant];
   if (p.tokens == 0 && p.tenant.empty()) p.tenant = r.request.tenant;
   ++p.tokens;
+  // Entries of a flat_hash_map move when it grows: only a map that has stopped growing this step
+  // is pointed into (the scan is cleared whenever an insertion may have moved them).
+  if (pending_output_.size() != pending_size_) {
+    pending_size_ = pending_output_.size();
+    pending_recent_.clear();
+  } else if (pending_recent_.size() < kPendingScan) {
+    pending_recent_.emplace_back(r.tenant, &p);
+  }
 }
 
 void SloPolicy::ChargePendingOutput() const {

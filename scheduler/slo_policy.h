@@ -111,6 +111,8 @@ class SloPolicy final : public SchedulingPolicy {
 
   // How many deadlines, earliest first, the finishing-time prediction lays out per step.
   static constexpr size_t kDoomWindow = 128;
+  // How many tenants' output counters OnTokenGenerated finds by a scan before hashing.
+  static constexpr size_t kPendingScan = 8;
 
  private:
   // (yields to interactive, tenant's service, lost, deadline or arrival if lost, entry order):
@@ -167,6 +169,10 @@ class SloPolicy final : public SchedulingPolicy {
     int64_t tokens = 0;
   };
   mutable absl::flat_hash_map<const TenantStats*, PendingOutput> pending_output_;
+  // The entries of pending_output_ found lately, scanned before it (at most kPendingScan; valid
+  // while the map keeps pending_size_ entries, as it does not move them then).
+  std::vector<std::pair<const TenantStats*, PendingOutput*>> pending_recent_;
+  size_t pending_size_ = 0;
   // OrderRunning's scratch lists, reused from step to step.
   mutable std::vector<Sequence*> order_prefills_, order_yielding_;
   // Sequences the layout gives up, as of (doomed_at_, doomed_version_).

@@ -9,6 +9,7 @@
 #include "scheduler/slo_policy.h"
 
 #include <algorithm>
+#include <map>
 #include <memory>
 #include <random>
 #include <string>
@@ -421,6 +422,41 @@ TEST(SloPolicyTest, OutputTokensAreChargedToTheirTenantsByTheNextChoice) {
 // The admission order of the per-tenant sets against a scan of every waiting sequence for the
 // smallest (class, tenant's service, lost, deadline or arrival when lost, arrival) -- the order
 // the policy documents -- over random queues, tenants, classes and targets.
+// Output tokens are counted per tenant without a lookup by name (nor a hash) per token; the
+// counts stay exact with more tenants than the scan keeps and with tenants first seen between
+// others' tokens (the map grows under the scan's pointers).
+TEST(SloPolicyTest, OutputChargesStayExactWithManyTenantsJoiningMidStep) {
+  const StepTimeModel model = Model();
+  VtcFairness fairness;
+  SloPolicy p(Options(), &model, &fairness);
+  Sequences s;
+  std::map<std::string, TenantStats> stats;  // stable entries, as the core's
+  std::vector<Sequence*> seqs;
+  std::map<std::string, int64_t> expected;
+  std::mt19937 rng(7);
+  for (int step = 0; step < 40; ++step) {
+    // A new tenant every other step, up to 3 * kPendingScan of them.
+    if (step % 2 == 0 && seqs.size() < 3 * SloPolicy::kPendingScan) {
+      const std::string name = "t" + std::to_string(seqs.size());
+      Sequence* seq = s.Make(kT0, std::nullopt, std::nullopt, 10, name);
+      seq->request->tenant = &stats[name];
+      seqs.push_back(seq);
+    }
+    std::vector<Sequence*> order = seqs;
+    std::shuffle(order.begin(), order.end(), rng);
+    for (Sequence* seq : order) {
+      const int tokens = 1 + static_cast<int>(rng() % 3);
+      for (int i = 0; i < tokens; ++i) p.OnTokenGenerated(*seq);
+      expected[seq->request->request.tenant] += tokens;
+    }
+    p.SettleCharges();
+    for (const auto& [name, n] : expected) {
+      ASSERT_DOUBLE_EQ(fairness.Counter(name), 2.0 * static_cast<double>(n))
+          << name << " after step " << step;
+    }
+  }
+}
+
 TEST(SloPolicyTest, AdmissionOrderMatchesAScanOfTheQueue) {
   const StepTimeModel model = Model();
   std::mt19937_64 rng(7);
