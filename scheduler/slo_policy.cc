@@ -79,8 +79,13 @@ absl::Time SloPolicy::Deadline(const Sequence& seq) const {
   return r.arrival + r.request.ttft_target.value_or(best_effort_ttft_);
 }
 
+double SloPolicy::Service(std::string_view tenant) const {
+  if (fairness_ == nullptr) return 0.0;
+  return std::floor(fairness_->Counter(tenant) / kServiceQuantum);
+}
+
 double SloPolicy::Service(const Sequence& seq) const {
-  return fairness_ != nullptr ? fairness_->Counter(seq.request->request.tenant) : 0.0;
+  return Service(seq.request->request.tenant);
 }
 
 double SloPolicy::PrefillSeconds(const Sequence& seq) const {
@@ -228,7 +233,7 @@ SloPolicy::Choice SloPolicy::Best(absl::Time now) const {
   // service (VTC), then feasible before lost, then deadline (lost: arrival).
   Choice best;
   for (auto& [name, tenant] : waiting_.tenants()) {
-    const double service = fairness_ != nullptr ? fairness_->Counter(name) : 0.0;
+    const double service = Service(name);
     Consider(tenant.interactive, service, now, &best);
     if (tenant.batch.empty()) continue;
     // Batch requests that waited past batch_max_wait compete as interactive work (they are

@@ -51,6 +51,7 @@
 #include <deque>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <vector>
 
@@ -111,6 +112,12 @@ class SloPolicy final : public SchedulingPolicy {
 
   // How many deadlines, earliest first, the finishing-time prediction lays out per step.
   static constexpr size_t kDoomWindow = 128;
+  // The unit in which tenants' weighted service is compared (VTC counters: weighted tokens).
+  // VTC keeps backlogged tenants within about one request's service of each other anyway; an
+  // exact comparison inside that margin put a well-behaved tenant's chat, charged its prompt a
+  // moment before, behind a noisy tenant's documents (slo_sim --fairness-test). The margin adds
+  // at most one quantum to VTC's bound on the service difference.
+  static constexpr double kServiceQuantum = 1024;
   // How many tenants' output counters OnTokenGenerated finds by a scan before hashing.
   static constexpr size_t kPendingScan = 8;
 
@@ -123,7 +130,9 @@ class SloPolicy final : public SchedulingPolicy {
     Rank rank;
   };
 
-  // The weighted service of `seq`'s tenant (0 without fairness).
+  // The weighted service of a tenant in whole kServiceQuantum (0 without fairness): tenants
+  // within one quantum of each other are peers, which deadlines order.
+  double Service(std::string_view tenant) const;
   double Service(const Sequence& seq) const;
   // Whether `seq` gives way to interactive work at `now` (batch, younger than batch_max_wait).
   bool YieldsToInteractive(const Sequence& seq, absl::Time now) const;

@@ -9,6 +9,7 @@
 #include "scheduler/slo_policy.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <memory>
 #include <random>
@@ -143,8 +144,12 @@ TEST(SloPolicyTest, FairnessAdmitsTheTenantWithTheLeastService) {
   EXPECT_EQ(p.Next(kT0), a1);  // equal service: the earliest deadline
   p.PopNext(kT0);              // a is charged its prompt
   for (int i = 0; i < 5; ++i) p.OnTokenGenerated(*a1);
+  // Within a quantum of service the tenants are peers: the earlier deadline still wins.
   EXPECT_GT(fairness.Counter("a"), fairness.Counter("b"));
-  EXPECT_EQ(p.Next(kT0), b1);  // b has had less, despite a2's earlier deadline
+  EXPECT_EQ(p.Next(kT0), a2);
+  // A quantum more: b has had less, despite a2's earlier deadline.
+  for (int i = 0; i < SloPolicy::kServiceQuantum / 2; ++i) p.OnTokenGenerated(*a1);
+  EXPECT_EQ(p.Next(kT0), b1);
   // Without fairness the earlier deadline wins.
   SloPolicy unfair(Options(), &model, nullptr);
   unfair.Enqueue(a2, kT0);
@@ -457,6 +462,62 @@ TEST(SloPolicyTest, OutputChargesStayExactWithManyTenantsJoiningMidStep) {
   }
 }
 
+// VTC's guarantee through the slo policy's quantized comparison: while two tenants stay
+// backlogged, their weighted service differs over any interval by at most VTC's bound
+// (vtc_fairness.h: 2 x (longest prompt + 2 x the most outputs running)) plus two quanta (each
+// end of the interval may sit a quantum off).
+TEST(SloPolicyTest, BackloggedTenantsStayWithinVtcsBoundPlusTheQuantum) {
+  constexpr int64_t kMaxPrompt = 512, kMaxOutput = 64, kRunning = 8;
+  const StepTimeModel model = Model();
+  VtcFairness fairness;
+  SloPolicy p(Options(), &model, &fairness);
+  Sequences s;
+  std::map<std::string, TenantStats> stats;
+  std::mt19937 rng(11);
+  std::map<std::string, int> waiting;
+  struct Run {
+    Sequence* seq;
+    int64_t left;
+  };
+  std::vector<Run> running;
+  double lo = 0, hi = 0;
+  absl::Time now = kT0;
+  for (int step = 0; step < 3000; ++step) {
+    for (const auto& [name, depth] : {std::pair<std::string, int>{"light", 2}, {"heavy", 8}}) {
+      while (waiting[name] < depth) {
+        const int64_t prompt = name == "heavy"
+                                   ? kMaxPrompt
+                                   : std::uniform_int_distribution<int64_t>(1, kMaxPrompt)(rng);
+        Sequence* seq = s.Make(now, std::nullopt, std::nullopt, prompt, name);
+        seq->request->tenant = &stats[name];
+        p.Enqueue(seq, now);
+        ++waiting[name];
+      }
+    }
+    while (static_cast<int64_t>(running.size()) < kRunning) {
+      Sequence* seq = p.Next(now);
+      ASSERT_NE(seq, nullptr);
+      p.PopNext(now);
+      --waiting[seq->request->request.tenant];
+      running.push_back({seq, std::uniform_int_distribution<int64_t>(1, kMaxOutput)(rng)});
+    }
+    for (Run& run : running) {
+      p.OnTokenGenerated(*run.seq);
+      --run.left;
+    }
+    std::erase_if(running, [](const Run& run) { return run.left == 0; });
+    p.SettleCharges();
+    const double d = fairness.Counter("heavy") - fairness.Counter("light");
+    lo = std::min(lo, d);
+    hi = std::max(hi, d);
+    now += absl::Milliseconds(10);
+  }
+  const double bound = 2 * (kMaxPrompt + 2.0 * kRunning * kMaxOutput);
+  EXPECT_LE(hi - lo, bound + 2 * SloPolicy::kServiceQuantum);
+  // Not vacuous: both tenants were served a lot.
+  EXPECT_GT(fairness.Counter("light"), 50 * bound);
+}
+
 TEST(SloPolicyTest, AdmissionOrderMatchesAScanOfTheQueue) {
   const StepTimeModel model = Model();
   std::mt19937_64 rng(7);
@@ -472,7 +533,7 @@ TEST(SloPolicyTest, AdmissionOrderMatchesAScanOfTheQueue) {
       const absl::Time arrival = kT0 + absl::Milliseconds(ms(rng));
       std::optional<absl::Duration> ttft;
       if (pick(rng) < 8) ttft = absl::Milliseconds(5 + ms(rng));
-      Sequence* q = s.Make(arrival, ttft, std::nullopt, 1 + pick(rng) * 5,
+      Sequence* q = s.Make(arrival, ttft, std::nullopt, 1 + pick(rng) * 40,
                            std::string(1, static_cast<char>('a' + pick(rng) % 3)),
                            pick(rng) < 3 ? Priority::kBatch : Priority::kInteractive);
       p.Enqueue(q, kT0);
@@ -490,8 +551,9 @@ TEST(SloPolicyTest, AdmissionOrderMatchesAScanOfTheQueue) {
             r.request.priority == Priority::kBatch && now - r.arrival < o.batch_max_wait;
         const bool lost = p.IsLostCause(q, now);
         // Entry order is the index among the ones left, as Enqueue saw them.
-        const Key key{yields, fairness.Counter(r.request.tenant), lost,
-                      lost ? r.arrival : p.Deadline(q), i};
+        const Key key{yields,
+                      std::floor(fairness.Counter(r.request.tenant) / SloPolicy::kServiceQuantum),
+                      lost, lost ? r.arrival : p.Deadline(q), i};
         if (want == nullptr || key < want_key) {
           want = waiting[i];
           want_key = key;
@@ -503,6 +565,9 @@ TEST(SloPolicyTest, AdmissionOrderMatchesAScanOfTheQueue) {
       now += absl::Milliseconds(7);
     }
     EXPECT_EQ(p.Next(now), nullptr);
+    // The prompts (up to 361 tokens) put the tenants' counters in several quanta.
+    EXPECT_GE(fairness.Counter("a") + fairness.Counter("b") + fairness.Counter("c"),
+              3 * SloPolicy::kServiceQuantum);
   }
 }
 
