@@ -147,21 +147,26 @@ void SloPolicy::RefreshDoomed(absl::Time now) const {
       jobs.push_back({Deadline(*s), PromptLeft(*s), s});
     }
   }
-  std::sort(jobs.begin(), jobs.end(),
-            [](const Job& a, const Job& b) { return a.deadline < b.deadline; });
+  std::stable_sort(jobs.begin(), jobs.end(),
+                   [](const Job& a, const Job& b) { return a.deadline < b.deadline; });
   // Moore-Hodgson over steps of step_prefill_tokens_: a job finishes at the end of the step
   // that feeds its last token; when one would be late, the largest job so far is given up.
-  std::vector<std::pair<int64_t, const Sequence*>> kept;  // max-heap by tokens left
+  // Max-heap by tokens left, then deadline: a tie gives up the later deadline, not whichever
+  // sequence happens to sit at the higher address (that made runs differ).
+  const auto smaller = [](const Job& a, const Job& b) {
+    return std::tie(a.left, a.deadline) < std::tie(b.left, b.deadline);
+  };
+  std::vector<Job> kept;
   int64_t tokens = 0;
   for (const Job& job : jobs) {
     tokens += job.left;
-    kept.emplace_back(job.left, job.seq);
-    std::push_heap(kept.begin(), kept.end());
+    kept.push_back(job);
+    std::push_heap(kept.begin(), kept.end(), smaller);
     const int64_t steps = (tokens + step_prefill_tokens_ - 1) / step_prefill_tokens_;
     if (now + absl::Seconds(static_cast<double>(steps) * step_seconds_) > job.deadline) {
-      std::pop_heap(kept.begin(), kept.end());
-      tokens -= kept.back().first;
-      doomed_.insert(kept.back().second);
+      std::pop_heap(kept.begin(), kept.end(), smaller);
+      tokens -= kept.back().left;
+      doomed_.insert(kept.back().seq);
       kept.pop_back();
     }
   }

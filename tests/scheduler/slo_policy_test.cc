@@ -343,6 +343,30 @@ TEST(SloPolicyTest, ALongPromptThatWouldMakeShortOnesLateIsGivenUp) {
   EXPECT_EQ(order, (std::vector<Sequence*>{c1, c2, c3, doc}));
 }
 
+// Between equal prompts the layout gives up the later deadline, whatever the sequences'
+// addresses: the heap broke ties by pointer, so which one was given up (and every figure of
+// slo_sim --fairness-test after it) changed from run to run.
+TEST(SloPolicyTest, TheLayoutBreaksTiesByDeadlineNotByAddress) {
+  const StepTimeModel model = Model();
+  SchedulerOptions o = Options();
+  o.max_num_batched_tokens = 20;  // steps of 20 prefill tokens: 22 ms each
+  SloPolicy p(o, &model, nullptr);
+  Sequences s;
+  std::vector<Sequence*> same;
+  for (int i = 0; i < 3; ++i) same.push_back(s.Make(kT0, std::nullopt, std::nullopt, 20));
+  // Deadlines 45, 46 and 50 ms from the highest address down, so that a tie by pointer would
+  // give up the first; steps 1, 2 and 3 end at 22, 44 and 66 ms: the third is late.
+  std::sort(same.begin(), same.end(), std::greater<Sequence*>());
+  same[0]->request->request.ttft_target = absl::Milliseconds(45);
+  same[1]->request->request.ttft_target = absl::Milliseconds(46);
+  same[2]->request->request.ttft_target = absl::Milliseconds(50);
+  for (Sequence* q : same) p.Enqueue(q, kT0);
+  EXPECT_EQ(p.TokenBudget({}, kT0), 20);
+  EXPECT_FALSE(p.IsLostCause(*same[0], kT0));
+  EXPECT_FALSE(p.IsLostCause(*same[1], kT0));
+  EXPECT_TRUE(p.IsLostCause(*same[2], kT0));
+}
+
 TEST(SloPolicyTest, AnAdapterThatMustBeLoadedAddsItsLoadTime) {
   const StepTimeModel model = Model();
   SloPolicy p(Options(), &model, nullptr);
