@@ -8,7 +8,13 @@
 namespace tessera {
 namespace {
 
-double Seconds(absl::Duration d) { return absl::ToDoubleSeconds(d); }
+// absl::ToDoubleSeconds divides durations in general (FDivDuration); this runs per decode per
+// step, so whole nanoseconds, which is what the clock counts.
+double Seconds(absl::Duration d) {
+  if (d == absl::InfiniteDuration()) return std::numeric_limits<double>::infinity();
+  if (d == -absl::InfiniteDuration()) return -std::numeric_limits<double>::infinity();
+  return static_cast<double>(absl::ToInt64Nanoseconds(d)) * 1e-9;
+}
 
 bool HasAdapter(const Sequence& seq) { return seq.request->request.adapter != nullptr; }
 
@@ -73,6 +79,15 @@ absl::Time SloPolicy::Deadline(const Sequence& seq) const {
   return r.arrival + r.request.ttft_target.value_or(best_effort_ttft_);
 }
 
+double SloPolicy::Service(std::string_view tenant) const {
+  if (fairness_ == nullptr) return 0.0;
+  return std::floor(fairness_->Counter(tenant) / kServiceQuantum);
+}
+
+double SloPolicy::Service(const Sequence& seq) const {
+  return Service(seq.request->request.tenant);
+}
+
 double SloPolicy::PrefillSeconds(const Sequence& seq) const {
   double seconds = ComputeSeconds(seq);
   if (HasAdapter(seq) && adapter_load_time_ && seq.request->adapter_slot < 0) {
@@ -132,21 +147,26 @@ void SloPolicy::RefreshDoomed(absl::Time now) const {
       jobs.push_back({Deadline(*s), PromptLeft(*s), s});
     }
   }
-  std::sort(jobs.begin(), jobs.end(),
-            [](const Job& a, const Job& b) { return a.deadline < b.deadline; });
+  std::stable_sort(jobs.begin(), jobs.end(),
+                   [](const Job& a, const Job& b) { return a.deadline < b.deadline; });
   // Moore-Hodgson over steps of step_prefill_tokens_: a job finishes at the end of the step
   // that feeds its last token; when one would be late, the largest job so far is given up.
-  std::vector<std::pair<int64_t, const Sequence*>> kept;  // max-heap by tokens left
+  // Max-heap by tokens left, then deadline: a tie gives up the later deadline, not whichever
+  // sequence happens to sit at the higher address (that made runs differ).
+  const auto smaller = [](const Job& a, const Job& b) {
+    return std::tie(a.left, a.deadline) < std::tie(b.left, b.deadline);
+  };
+  std::vector<Job> kept;
   int64_t tokens = 0;
   for (const Job& job : jobs) {
     tokens += job.left;
-    kept.emplace_back(job.left, job.seq);
-    std::push_heap(kept.begin(), kept.end());
+    kept.push_back(job);
+    std::push_heap(kept.begin(), kept.end(), smaller);
     const int64_t steps = (tokens + step_prefill_tokens_ - 1) / step_prefill_tokens_;
     if (now + absl::Seconds(static_cast<double>(steps) * step_seconds_) > job.deadline) {
-      std::pop_heap(kept.begin(), kept.end());
-      tokens -= kept.back().first;
-      doomed_.insert(kept.back().second);
+      std::pop_heap(kept.begin(), kept.end(), smaller);
+      tokens -= kept.back().left;
+      doomed_.insert(kept.back().seq);
       kept.pop_back();
     }
   }
@@ -218,7 +238,7 @@ SloPolicy::Choice SloPolicy::Best(absl::Time now) const {
   // service (VTC), then feasible before lost, then deadline (lost: arrival).
   Choice best;
   for (auto& [name, tenant] : waiting_.tenants()) {
-    const double service = fairness_ != nullptr ? fairness_->Counter(name) : 0.0;
+    const double service = Service(name);
     Consider(tenant.interactive, service, now, &best);
     if (tenant.batch.empty()) continue;
     // Batch requests that waited past batch_max_wait compete as interactive work (they are
@@ -327,8 +347,11 @@ void SloPolicy::OrderRunning(absl::Span<Sequence* const> running, absl::Time now
       order_prefills_.push_back(seq);
     }
   }
+  // As admission ranks them: the tenant with the least service first (under fairness), then
+  // those that can still meet their TTFT target (a lost one's deadline is the earliest).
   const auto by_deadline = [&](const Sequence* a, const Sequence* b) {
-    return Deadline(*a) < Deadline(*b);
+    return std::make_tuple(Service(*a), IsLostCause(*a, now), Deadline(*a)) <
+           std::make_tuple(Service(*b), IsLostCause(*b, now), Deadline(*b));
   };
   std::stable_sort(order_prefills_.begin(), order_prefills_.end(), by_deadline);
   order->insert(order->end(), order_prefills_.begin(), order_prefills_.end());
@@ -376,7 +399,15 @@ Sequence* SloPolicy::ChooseVictim(absl::Span<Sequence* const> candidates, absl::
 
 bool SloPolicy::RanksAhead(const Sequence& waiting, const Sequence& running, absl::Time now) const {
   if (YieldsToInteractive(waiting, now) && !YieldsToInteractive(running, now)) return false;
-  return !IsLostCause(waiting, now) && Deadline(waiting) < Deadline(running);
+  // Under fairness, a tenant's service decides first, as in admission (where it comes before
+  // lost or not): a well-behaved tenant's request is not held up behind the chunks of a tenant
+  // that had more.
+  const double service = Service(waiting), running_service = Service(running);
+  if (service != running_service) return service < running_service;
+  if (IsLostCause(waiting, now)) return false;
+  // A prefill that can no longer meet its target goes after every one that still can, even
+  // when it is running (its deadline, being past or near, is earlier than theirs).
+  return Deadline(waiting) < Deadline(running) || IsLostCause(running, now);
 }
 
 void SloPolicy::OnTokenGenerated(const Sequence& seq) {
@@ -387,10 +418,26 @@ void SloPolicy::OnTokenGenerated(const Sequence& seq) {
     return;
   }
   // A token per running sequence per step: counted here, charged by name once per tenant
-  // (ChargePendingOutput) instead of a lookup by name per token.
+  // (ChargePendingOutput) instead of a lookup by name per token. The tenants of a step are few,
+  // so a scan of this step's entries (by pointer) beats hashing each token; past
+  // kPendingScan tenants, the rest go through the map.
+  for (size_t i = 0; i < pending_recent_.size(); ++i) {
+    if (pending_recent_[i].first == r.tenant) {
+      ++pending_recent_[i].second->tokens;
+      return;
+    }
+  }
   PendingOutput& p = pending_output_[r.tenant];
   if (p.tokens == 0 && p.tenant.empty()) p.tenant = r.request.tenant;
   ++p.tokens;
+  // Entries of a flat_hash_map move when it grows: only a map that has stopped growing this step
+  // is pointed into (the scan is cleared whenever an insertion may have moved them).
+  if (pending_output_.size() != pending_size_) {
+    pending_size_ = pending_output_.size();
+    pending_recent_.clear();
+  } else if (pending_recent_.size() < kPendingScan) {
+    pending_recent_.emplace_back(r.tenant, &p);
+  }
 }
 
 void SloPolicy::ChargePendingOutput() const {

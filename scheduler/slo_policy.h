@@ -31,6 +31,13 @@
 //     most prompt left so far is given up), so that under overload a long prompt that would make
 //     several short ones late waits instead of them. Only the first kDoomWindow deadlines are
 //     laid out, which bounds the cost per step.
+//   - Running prefills are ordered as admission ranks waiting requests: under fairness the
+//     tenant with the least service first, so that a tenant over its share cannot hold a
+//     well-behaved one's prompt up with the chunks it was admitted earlier.
+//   - A running prefill that has become a lost cause goes after those that can still meet
+//     their target: it is fed after them, and waiting requests that can are admitted ahead of
+//     it. Its deadline (past, or nearly) is the earliest, so by deadline alone a document that
+//     was admitted and then overtaken took each step's budget from the chats behind it.
 //   - An adapter that must be loaded adds its predicted load time to the request's prefill
 //     (ordering, lost causes and reject_if_slo_unattainable).
 //
@@ -44,6 +51,7 @@
 #include <deque>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <vector>
 
@@ -86,7 +94,8 @@ class SloPolicy final : public SchedulingPolicy {
   }
   // An urgent short prompt goes before the rest of a long one that is prefilling.
   bool AdmitsAheadOfRunningPrefills() const override { return true; }
-  // Same class or above, and an earlier deadline (and not a lost cause).
+  // Same class or above; under fairness a tenant with less service; then not a lost cause, and
+  // an earlier deadline or `running` is lost.
   bool RanksAhead(const Sequence& waiting, const Sequence& running, absl::Time now) const override;
   std::optional<absl::Duration> PredictTimeToFirstToken(const GenerateRequest& request,
                                                         absl::Span<Sequence* const> running,
@@ -103,6 +112,14 @@ class SloPolicy final : public SchedulingPolicy {
 
   // How many deadlines, earliest first, the finishing-time prediction lays out per step.
   static constexpr size_t kDoomWindow = 128;
+  // The unit in which tenants' weighted service is compared (VTC counters: weighted tokens).
+  // VTC keeps backlogged tenants within about one request's service of each other anyway; an
+  // exact comparison inside that margin put a well-behaved tenant's chat, charged its prompt a
+  // moment before, behind a noisy tenant's documents (slo_sim --fairness-test). The margin adds
+  // at most one quantum to VTC's bound on the service difference.
+  static constexpr double kServiceQuantum = 1024;
+  // How many tenants' output counters OnTokenGenerated finds by a scan before hashing.
+  static constexpr size_t kPendingScan = 8;
 
  private:
   // (yields to interactive, tenant's service, lost, deadline or arrival if lost, entry order):
@@ -113,6 +130,10 @@ class SloPolicy final : public SchedulingPolicy {
     Rank rank;
   };
 
+  // The weighted service of a tenant in whole kServiceQuantum (0 without fairness): tenants
+  // within one quantum of each other are peers, which deadlines order.
+  double Service(std::string_view tenant) const;
+  double Service(const Sequence& seq) const;
   // Whether `seq` gives way to interactive work at `now` (batch, younger than batch_max_wait).
   bool YieldsToInteractive(const Sequence& seq, absl::Time now) const;
   // Not even a step of its own now (and its adapter's load) would make its deadline.
@@ -157,6 +178,10 @@ class SloPolicy final : public SchedulingPolicy {
     int64_t tokens = 0;
   };
   mutable absl::flat_hash_map<const TenantStats*, PendingOutput> pending_output_;
+  // The entries of pending_output_ found lately, scanned before it (at most kPendingScan; valid
+  // while the map keeps pending_size_ entries, as it does not move them then).
+  std::vector<std::pair<const TenantStats*, PendingOutput*>> pending_recent_;
+  size_t pending_size_ = 0;
   // OrderRunning's scratch lists, reused from step to step.
   mutable std::vector<Sequence*> order_prefills_, order_yielding_;
   // Sequences the layout gives up, as of (doomed_at_, doomed_version_).

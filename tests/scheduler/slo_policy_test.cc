@@ -9,6 +9,8 @@
 #include "scheduler/slo_policy.h"
 
 #include <algorithm>
+#include <cmath>
+#include <map>
 #include <memory>
 #include <random>
 #include <string>
@@ -142,8 +144,12 @@ TEST(SloPolicyTest, FairnessAdmitsTheTenantWithTheLeastService) {
   EXPECT_EQ(p.Next(kT0), a1);  // equal service: the earliest deadline
   p.PopNext(kT0);              // a is charged its prompt
   for (int i = 0; i < 5; ++i) p.OnTokenGenerated(*a1);
+  // Within a quantum of service the tenants are peers: the earlier deadline still wins.
   EXPECT_GT(fairness.Counter("a"), fairness.Counter("b"));
-  EXPECT_EQ(p.Next(kT0), b1);  // b has had less, despite a2's earlier deadline
+  EXPECT_EQ(p.Next(kT0), a2);
+  // A quantum more: b has had less, despite a2's earlier deadline.
+  for (int i = 0; i < SloPolicy::kServiceQuantum / 2; ++i) p.OnTokenGenerated(*a1);
+  EXPECT_EQ(p.Next(kT0), b1);
   // Without fairness the earlier deadline wins.
   SloPolicy unfair(Options(), &model, nullptr);
   unfair.Enqueue(a2, kT0);
@@ -185,6 +191,65 @@ TEST(SloPolicyTest, DecodesAreFedBeforePrefillsWhichGoByDeadline) {
   std::vector<Sequence*> order;
   p.OrderRunning(std::vector<Sequence*>{late, soon, decode}, kT0, &order);
   EXPECT_EQ(order, (std::vector<Sequence*>{decode, soon, late}));
+}
+
+// A running prefill that can no longer meet its TTFT target (its deadline, being past, is the
+// earliest) yields to those that still can: it is fed after them, and a waiting request that
+// can still make its target is admitted ahead of it. Found by slo_sim --diagnose: lost documents
+// that were already prefilling took every step's budget from chats that arrived after them.
+TEST(SloPolicyTest, ARunningPrefillThatIsLostGoesAfterFeasibleOnes) {
+  const StepTimeModel model = Model();
+  SloPolicy p(Options(), &model, nullptr);
+  Sequences s;
+  // 10-token prompts: 12 ms alone. `lost` arrived 100 ms ago with a 50 ms target.
+  Sequence* lost = s.Make(kT0 - absl::Milliseconds(100), absl::Milliseconds(50));
+  Sequence* feasible = s.Make(kT0, absl::Milliseconds(900));
+  Sequence* waiting = s.Make(kT0, absl::Milliseconds(500));
+  Sequence* waiting_lost = s.Make(kT0 - absl::Milliseconds(200), absl::Milliseconds(60));
+  ASSERT_TRUE(p.IsLostCause(*lost, kT0));
+  ASSERT_FALSE(p.IsLostCause(*feasible, kT0));
+  std::vector<Sequence*> order;
+  p.OrderRunning(std::vector<Sequence*>{lost, feasible}, kT0, &order);
+  EXPECT_EQ(order, (std::vector<Sequence*>{feasible, lost}));
+  EXPECT_TRUE(p.RanksAhead(*waiting, *lost, kT0));
+  EXPECT_TRUE(p.RanksAhead(*waiting, *feasible, kT0));
+  // A lost waiting request does not go ahead of anything, lost or not.
+  EXPECT_FALSE(p.RanksAhead(*waiting_lost, *lost, kT0));
+  EXPECT_FALSE(p.RanksAhead(*waiting_lost, *feasible, kT0));
+}
+
+// Under fairness, running prefills are ordered as admission ranks waiting requests: the tenant
+// with less service first, lost or not. Found by slo_sim --fairness-test: a well-behaved
+// tenant's chat that had become a lost cause waited behind the documents a noisy tenant had been
+// admitted earlier, chunk after chunk.
+TEST(SloPolicyTest, UnderFairnessPrefillsOfTheLessServedTenantGoFirst) {
+  const StepTimeModel model = Model();
+  VtcFairness fairness;
+  SloPolicy p(Options(), &model, &fairness);
+  ASSERT_TRUE(fairness.ChargeInput("noisy", 5000).ok());
+  ASSERT_TRUE(fairness.ChargeInput("good", 100).ok());
+  Sequences s;
+  // noisy's document arrived first and can still make its target; good's chat cannot.
+  Sequence* doc =
+      s.Make(kT0 - absl::Milliseconds(10), absl::Milliseconds(200), std::nullopt, 100, "noisy");
+  Sequence* chat =
+      s.Make(kT0 - absl::Milliseconds(50), absl::Milliseconds(40), std::nullopt, 10, "good");
+  Sequence* waiting =
+      s.Make(kT0 - absl::Milliseconds(50), absl::Milliseconds(40), std::nullopt, 10, "good");
+  ASSERT_TRUE(p.IsLostCause(*chat, kT0));
+  ASSERT_FALSE(p.IsLostCause(*doc, kT0));
+  std::vector<Sequence*> order;
+  p.OrderRunning(std::vector<Sequence*>{doc, chat}, kT0, &order);
+  EXPECT_EQ(order, (std::vector<Sequence*>{chat, doc}));
+  EXPECT_TRUE(p.RanksAhead(*waiting, *doc, kT0));
+  // The other way round, noisy's waiting request does not go ahead of good's running one.
+  Sequence* noisy_waiting = s.Make(kT0, absl::Milliseconds(20), std::nullopt, 10, "noisy");
+  EXPECT_FALSE(p.RanksAhead(*noisy_waiting, *chat, kT0));
+  // Without fairness, the lost chat goes after the document that can still make it.
+  SloPolicy unfair(Options(), &model, nullptr);
+  unfair.OrderRunning(std::vector<Sequence*>{doc, chat}, kT0, &order);
+  EXPECT_EQ(order, (std::vector<Sequence*>{doc, chat}));
+  EXPECT_FALSE(unfair.RanksAhead(*waiting, *doc, kT0));
 }
 
 TEST(SloPolicyTest, RejectIfUnattainableRefusesWithThePredictedWait) {
@@ -278,6 +343,30 @@ TEST(SloPolicyTest, ALongPromptThatWouldMakeShortOnesLateIsGivenUp) {
   EXPECT_EQ(order, (std::vector<Sequence*>{c1, c2, c3, doc}));
 }
 
+// Between equal prompts the layout gives up the later deadline, whatever the sequences'
+// addresses: the heap broke ties by pointer, so which one was given up (and every figure of
+// slo_sim --fairness-test after it) changed from run to run.
+TEST(SloPolicyTest, TheLayoutBreaksTiesByDeadlineNotByAddress) {
+  const StepTimeModel model = Model();
+  SchedulerOptions o = Options();
+  o.max_num_batched_tokens = 20;  // steps of 20 prefill tokens: 22 ms each
+  SloPolicy p(o, &model, nullptr);
+  Sequences s;
+  std::vector<Sequence*> same;
+  for (int i = 0; i < 3; ++i) same.push_back(s.Make(kT0, std::nullopt, std::nullopt, 20));
+  // Deadlines 45, 46 and 50 ms from the highest address down, so that a tie by pointer would
+  // give up the first; steps 1, 2 and 3 end at 22, 44 and 66 ms: the third is late.
+  std::sort(same.begin(), same.end(), std::greater<Sequence*>());
+  same[0]->request->request.ttft_target = absl::Milliseconds(45);
+  same[1]->request->request.ttft_target = absl::Milliseconds(46);
+  same[2]->request->request.ttft_target = absl::Milliseconds(50);
+  for (Sequence* q : same) p.Enqueue(q, kT0);
+  EXPECT_EQ(p.TokenBudget({}, kT0), 20);
+  EXPECT_FALSE(p.IsLostCause(*same[0], kT0));
+  EXPECT_FALSE(p.IsLostCause(*same[1], kT0));
+  EXPECT_TRUE(p.IsLostCause(*same[2], kT0));
+}
+
 TEST(SloPolicyTest, AnAdapterThatMustBeLoadedAddsItsLoadTime) {
   const StepTimeModel model = Model();
   SloPolicy p(Options(), &model, nullptr);
@@ -362,6 +451,97 @@ TEST(SloPolicyTest, OutputTokensAreChargedToTheirTenantsByTheNextChoice) {
 // The admission order of the per-tenant sets against a scan of every waiting sequence for the
 // smallest (class, tenant's service, lost, deadline or arrival when lost, arrival) -- the order
 // the policy documents -- over random queues, tenants, classes and targets.
+// Output tokens are counted per tenant without a lookup by name (nor a hash) per token; the
+// counts stay exact with more tenants than the scan keeps and with tenants first seen between
+// others' tokens (the map grows under the scan's pointers).
+TEST(SloPolicyTest, OutputChargesStayExactWithManyTenantsJoiningMidStep) {
+  const StepTimeModel model = Model();
+  VtcFairness fairness;
+  SloPolicy p(Options(), &model, &fairness);
+  Sequences s;
+  std::map<std::string, TenantStats> stats;  // stable entries, as the core's
+  std::vector<Sequence*> seqs;
+  std::map<std::string, int64_t> expected;
+  std::mt19937 rng(7);
+  for (int step = 0; step < 40; ++step) {
+    // A new tenant every other step, up to 3 * kPendingScan of them.
+    if (step % 2 == 0 && seqs.size() < 3 * SloPolicy::kPendingScan) {
+      const std::string name = "t" + std::to_string(seqs.size());
+      Sequence* seq = s.Make(kT0, std::nullopt, std::nullopt, 10, name);
+      seq->request->tenant = &stats[name];
+      seqs.push_back(seq);
+    }
+    std::vector<Sequence*> order = seqs;
+    std::shuffle(order.begin(), order.end(), rng);
+    for (Sequence* seq : order) {
+      const int tokens = 1 + static_cast<int>(rng() % 3);
+      for (int i = 0; i < tokens; ++i) p.OnTokenGenerated(*seq);
+      expected[seq->request->request.tenant] += tokens;
+    }
+    p.SettleCharges();
+    for (const auto& [name, n] : expected) {
+      ASSERT_DOUBLE_EQ(fairness.Counter(name), 2.0 * static_cast<double>(n))
+          << name << " after step " << step;
+    }
+  }
+}
+
+// VTC's guarantee through the slo policy's quantized comparison: while two tenants stay
+// backlogged, their weighted service differs over any interval by at most VTC's bound
+// (vtc_fairness.h: 2 x (longest prompt + 2 x the most outputs running)) plus two quanta (each
+// end of the interval may sit a quantum off).
+TEST(SloPolicyTest, BackloggedTenantsStayWithinVtcsBoundPlusTheQuantum) {
+  constexpr int64_t kMaxPrompt = 512, kMaxOutput = 64, kRunning = 8;
+  const StepTimeModel model = Model();
+  VtcFairness fairness;
+  SloPolicy p(Options(), &model, &fairness);
+  Sequences s;
+  std::map<std::string, TenantStats> stats;
+  std::mt19937 rng(11);
+  std::map<std::string, int> waiting;
+  struct Run {
+    Sequence* seq;
+    int64_t left;
+  };
+  std::vector<Run> running;
+  double lo = 0, hi = 0;
+  absl::Time now = kT0;
+  for (int step = 0; step < 3000; ++step) {
+    for (const auto& [name, depth] : {std::pair<std::string, int>{"light", 2}, {"heavy", 8}}) {
+      while (waiting[name] < depth) {
+        const int64_t prompt = name == "heavy"
+                                   ? kMaxPrompt
+                                   : std::uniform_int_distribution<int64_t>(1, kMaxPrompt)(rng);
+        Sequence* seq = s.Make(now, std::nullopt, std::nullopt, prompt, name);
+        seq->request->tenant = &stats[name];
+        p.Enqueue(seq, now);
+        ++waiting[name];
+      }
+    }
+    while (static_cast<int64_t>(running.size()) < kRunning) {
+      Sequence* seq = p.Next(now);
+      ASSERT_NE(seq, nullptr);
+      p.PopNext(now);
+      --waiting[seq->request->request.tenant];
+      running.push_back({seq, std::uniform_int_distribution<int64_t>(1, kMaxOutput)(rng)});
+    }
+    for (Run& run : running) {
+      p.OnTokenGenerated(*run.seq);
+      --run.left;
+    }
+    std::erase_if(running, [](const Run& run) { return run.left == 0; });
+    p.SettleCharges();
+    const double d = fairness.Counter("heavy") - fairness.Counter("light");
+    lo = std::min(lo, d);
+    hi = std::max(hi, d);
+    now += absl::Milliseconds(10);
+  }
+  const double bound = 2 * (kMaxPrompt + 2.0 * kRunning * kMaxOutput);
+  EXPECT_LE(hi - lo, bound + 2 * SloPolicy::kServiceQuantum);
+  // Not vacuous: both tenants were served a lot.
+  EXPECT_GT(fairness.Counter("light"), 50 * bound);
+}
+
 TEST(SloPolicyTest, AdmissionOrderMatchesAScanOfTheQueue) {
   const StepTimeModel model = Model();
   std::mt19937_64 rng(7);
@@ -377,7 +557,7 @@ TEST(SloPolicyTest, AdmissionOrderMatchesAScanOfTheQueue) {
       const absl::Time arrival = kT0 + absl::Milliseconds(ms(rng));
       std::optional<absl::Duration> ttft;
       if (pick(rng) < 8) ttft = absl::Milliseconds(5 + ms(rng));
-      Sequence* q = s.Make(arrival, ttft, std::nullopt, 1 + pick(rng) * 5,
+      Sequence* q = s.Make(arrival, ttft, std::nullopt, 1 + pick(rng) * 40,
                            std::string(1, static_cast<char>('a' + pick(rng) % 3)),
                            pick(rng) < 3 ? Priority::kBatch : Priority::kInteractive);
       p.Enqueue(q, kT0);
@@ -395,8 +575,9 @@ TEST(SloPolicyTest, AdmissionOrderMatchesAScanOfTheQueue) {
             r.request.priority == Priority::kBatch && now - r.arrival < o.batch_max_wait;
         const bool lost = p.IsLostCause(q, now);
         // Entry order is the index among the ones left, as Enqueue saw them.
-        const Key key{yields, fairness.Counter(r.request.tenant), lost,
-                      lost ? r.arrival : p.Deadline(q), i};
+        const Key key{yields,
+                      std::floor(fairness.Counter(r.request.tenant) / SloPolicy::kServiceQuantum),
+                      lost, lost ? r.arrival : p.Deadline(q), i};
         if (want == nullptr || key < want_key) {
           want = waiting[i];
           want_key = key;
@@ -408,6 +589,9 @@ TEST(SloPolicyTest, AdmissionOrderMatchesAScanOfTheQueue) {
       now += absl::Milliseconds(7);
     }
     EXPECT_EQ(p.Next(now), nullptr);
+    // The prompts (up to 361 tokens) put the tenants' counters in several quanta.
+    EXPECT_GE(fairness.Counter("a") + fairness.Counter("b") + fairness.Counter("c"),
+              3 * SloPolicy::kServiceQuantum);
   }
 }
 
