@@ -284,7 +284,10 @@ absl::Status CudaEngine::InitBuffers(int64_t weight_bytes) {
 }
 
 absl::StatusOr<std::unique_ptr<CudaEngine>> CudaEngine::Load(const std::string& model_dir,
-                                                             const CudaEngineOptions& options) {
+                                                             const CudaEngineOptions& options,
+                                                             PhaseTimer* phases) {
+  PhaseTimer unused;
+  PhaseTimer& timer = phases != nullptr ? *phases : unused;
   absl::StatusOr<ModelConfig> config = LoadModelConfig(model_dir);
   if (!config.ok()) return config.status();
   TESSERA_RETURN_IF_ERROR(ApplyMaxModelLen(options.max_model_len, &*config));
@@ -292,13 +295,17 @@ absl::StatusOr<std::unique_ptr<CudaEngine>> CudaEngine::Load(const std::string& 
   TESSERA_RETURN_IF_ERROR(CheckOptions(*config, options));
   absl::StatusOr<std::unique_ptr<Checkpoint>> checkpoint = Checkpoint::Open(model_dir);
   if (!checkpoint.ok()) return checkpoint.status();
+  timer.Mark(kPhaseModelOpen);
   std::unique_ptr<CudaEngine> e(new CudaEngine(*std::move(config), options));
   TESSERA_RETURN_IF_ERROR(e->InitStream());
-  absl::StatusOr<CudaWeights> weights =
-      CudaWeights::Upload(e->config_, **checkpoint, e->stream_, &e->load_stats_);
+  timer.Mark(kPhaseDeviceInit);
+  absl::StatusOr<CudaWeights> weights = CudaWeights::Upload(
+      e->config_, **checkpoint, e->stream_, options.weight_load_threads, &e->load_stats_);
   if (!weights.ok()) return weights.status();
   e->weights_ = *std::move(weights);
+  timer.Mark(kPhaseWeights);
   TESSERA_RETURN_IF_ERROR(e->InitBuffers(e->weights_.bytes()));
+  timer.Mark(kPhaseKvAlloc);
   return e;
 }
 
