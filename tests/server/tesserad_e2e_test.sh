@@ -141,8 +141,10 @@ ok "/metrics, /healthz, /readyz"
 # The HTTP port: probes as vLLM's, and a streamed completion's SSE framing as curl sees it.
 [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$http_port/health")" = 200 ] ||
   fail "/health on the HTTP port"
-curl -sf "http://127.0.0.1:$http_port/metrics" | grep -q '^vllm:num_requests_running' ||
-  fail "/metrics on the HTTP port"
+# Into a file first: with pipefail, grep -q quitting at the first match would fail curl (SIGPIPE)
+# once the page outgrows the pipe's buffer.
+curl -sf "http://127.0.0.1:$http_port/metrics" >"$work/http-metrics.txt" &&
+  grep -q '^vllm:num_requests_running' "$work/http-metrics.txt" || fail "/metrics on the HTTP port"
 curl -sN -D "$work/sse.headers" -o "$work/sse.body" -H 'Content-Type: application/json' \
   -H 'x-request-id: e2e-sse-1' "http://127.0.0.1:$http_port/v1/completions" \
   -d '{"model": "model", "prompt": "Hello, world", "max_tokens": 5, "stream": true,
