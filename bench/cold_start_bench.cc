@@ -25,6 +25,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <set>
 #include <string>
@@ -74,6 +75,35 @@ std::vector<fs::path> CheckpointFiles(const fs::path& dir) {
   std::vector<fs::path> files;
   for (const std::string& n : names) files.push_back(dir / n);
   return files;
+}
+
+// `dir` itself, or where a copy of the fixtures lost its symbolic links (small files holding
+// "../quant-llama/..."), a scratch folder of links with each such file replaced by its target.
+fs::path UsableModelDir(const fs::path& dir) {
+  std::error_code ec;
+  bool broken = false;
+  std::vector<std::pair<fs::path, fs::path>> links;  // name in the scratch folder -> target
+  for (const fs::directory_entry& e : fs::directory_iterator(dir, ec)) {
+    fs::path target = fs::absolute(e.path());
+    if (!e.is_symlink(ec) && e.is_regular_file(ec) && e.file_size(ec) <= 256) {
+      std::ifstream f(e.path(), std::ios::binary);
+      std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+      while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+      if (text.rfind("../", 0) == 0) {
+        target = (fs::absolute(dir) / text).lexically_normal();
+        broken = true;
+      }
+    }
+    links.emplace_back(e.path().filename(), target);
+  }
+  if (!broken) return dir;
+  const fs::path scratch =
+      fs::temp_directory_path() /
+      absl::StrCat("cold_start_links_", dir.filename().string(), "_", getpid());
+  fs::remove_all(scratch, ec);
+  fs::create_directories(scratch, ec);
+  for (const auto& [name, target] : links) fs::create_symlink(target, scratch / name, ec);
+  return scratch;
 }
 
 // Reads the files front to back into one buffer; returns the bytes read.
@@ -175,8 +205,9 @@ absl::StatusOr<StartRun> StartOnce(const std::string& tesserad,
   return run;
 }
 
-int Measure(const std::string& tesserad, const fs::path& model, int32_t load_threads, int runs,
+int Measure(const std::string& tesserad, const fs::path& given, int32_t load_threads, int runs,
             bool cold, const std::vector<std::string>& extra) {
+  const fs::path model = UsableModelDir(given);
   const std::vector<fs::path> files = CheckpointFiles(model);
   int64_t bytes = 0;
   const double cache_rate = PageCacheGBPerSecond(files, &bytes);
@@ -216,7 +247,7 @@ int Measure(const std::string& tesserad, const fs::path& model, int32_t load_thr
   std::printf(
       "%-22s thr %-2d %8.1f MB  cache %5.2f GB/s  ready %.3f s (seen %.3f)  weights %5.2f GB/s "
       "|%s\n",
-      model.filename().c_str(), load_threads, bytes / 1e6, cache_rate, Median(totals),
+      given.filename().c_str(), load_threads, bytes / 1e6, cache_rate, Median(totals),
       Median(walls), weights > 0 ? bytes / weights / 1e9 : 0.0, cells.c_str());
   std::fflush(stdout);
   return 0;
