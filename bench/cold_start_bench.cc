@@ -211,6 +211,14 @@ int Measure(const std::string& tesserad, const fs::path& given, int32_t load_thr
   const std::vector<fs::path> files = CheckpointFiles(model);
   int64_t bytes = 0;
   const double cache_rate = PageCacheGBPerSecond(files, &bytes);
+  // With --cold, the disk's own sequential rate too: one read of the files after evicting them.
+  std::string disk;
+  if (cold) {
+    ReadAll(files, /*drop_after=*/true);
+    const auto start = Clock::now();
+    const int64_t n = ReadAll(files, /*drop_after=*/true);
+    disk = absl::StrFormat("  disk %5.2f GB/s", n / Seconds(Clock::now() - start) / 1e9);
+  }
   std::vector<std::string> args{"--model",
                                 model.string(),
                                 "--port",
@@ -245,9 +253,9 @@ int Measure(const std::string& tesserad, const fs::path& given, int32_t load_thr
     absl::StrAppend(&cells, absl::StrFormat(" %s %.3f", name, Median(phases[name])));
   }
   std::printf(
-      "%-22s thr %-2d %8.1f MB  cache %5.2f GB/s  ready %.3f s (seen %.3f)  weights %5.2f GB/s "
+      "%-22s thr %-2d %8.1f MB  cache %5.2f GB/s%s  ready %.3f s (seen %.3f)  weights %5.2f GB/s "
       "|%s\n",
-      given.filename().c_str(), load_threads, bytes / 1e6, cache_rate, Median(totals),
+      given.filename().c_str(), load_threads, bytes / 1e6, cache_rate, disk.c_str(), Median(totals),
       Median(walls), weights > 0 ? bytes / weights / 1e9 : 0.0, cells.c_str());
   std::fflush(stdout);
   return 0;

@@ -35,6 +35,7 @@ absl::StatusOr<std::unique_ptr<CpuEngine>> CpuEngine::Load(const std::string& mo
   absl::StatusOr<std::unique_ptr<Checkpoint>> checkpoint = Checkpoint::Open(model_dir);
   if (!checkpoint.ok()) return checkpoint.status();
   timer.Mark(kPhaseModelOpen);
+  (*checkpoint)->Prefetch(options.weights.num_threads);
   absl::StatusOr<CpuWeights> weights =
       CpuWeights::FromCheckpoint(*config, **checkpoint, options.weights);
   if (!weights.ok()) return weights.status();

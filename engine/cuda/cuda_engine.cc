@@ -296,6 +296,7 @@ absl::StatusOr<std::unique_ptr<CudaEngine>> CudaEngine::Load(const std::string& 
   absl::StatusOr<std::unique_ptr<Checkpoint>> checkpoint = Checkpoint::Open(model_dir);
   if (!checkpoint.ok()) return checkpoint.status();
   timer.Mark(kPhaseModelOpen);
+  (*checkpoint)->Prefetch(options.weight_load_threads);
   std::unique_ptr<CudaEngine> e(new CudaEngine(*std::move(config), options));
   TESSERA_RETURN_IF_ERROR(e->InitStream());
   timer.Mark(kPhaseDeviceInit);
