@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One call on the GPU host: parity tests, golden tests, compute-sanitizer, benchmarks and the
 # transformers baseline, logs under $OUT, a short table last. Expects the bundle made here by
-#   ../shared/tools/gpu-bundle gpu-out build/tests/engine/cuda/*_test build/bench/*_bench \
+#   ../shared/tools/gpu-bundle gpu-out build/tests/engine/cuda/*_test build/bench/*_bench build/server/tesserad \
 #     -- ../shared/fixtures
 # and is run from the repository root there:  bash bench/gpu-session.sh [tests|bench|all]
 set -uo pipefail
