@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One call on the GPU host: parity tests, golden tests, compute-sanitizer, benchmarks and the
 # transformers baseline, logs under $OUT, a short table last. Expects the bundle made here by
-#   ../shared/tools/gpu-bundle gpu-out build/tests/engine/cuda/*_test build/bench/*_bench \
+#   ../shared/tools/gpu-bundle gpu-out build/tests/engine/cuda/*_test build/bench/*_bench build/server/tesserad \
 #     -- ../shared/fixtures
 # and is run from the repository root there:  bash bench/gpu-session.sh [tests|bench|all]
 set -uo pipefail
@@ -74,6 +74,21 @@ if [ "$what" != tests ]; then
   # --time-budget keeps it inside the timeout), then PEFT's mixed-batch baseline beside it.
   timeout ${LORA_BENCH_TIMEOUT:-270} "$bin/lora_bench" ${LORA_BENCH_ARGS:-} > "$OUT/lora_bench.log" 2>&1
   summary+=("lora_bench rc=$? (0 ok, 1 failed, 2 time budget cut runs, 124 timeout)")
+  # tesserad's time to ready on CUDA, phase by phase, against the page cache's read rate. The
+  # synthetic checkpoints are written once under COLD_START_DIR (1B: 2.5 GB, a minute or two;
+  # add llama-3-8b to COLD_START_SHAPES for the 8B goal: 16 GB and several minutes to write).
+  if [ -x "$bin/cold_start_bench" ] && [ -x "$bin/tesserad" ]; then
+    cold_args=()
+    for shape in ${COLD_START_SHAPES:-llama-3.2-1b}; do
+      cold_args+=(--synthetic "$shape=${COLD_START_DIR:-/tmp/tessera-cold}/$shape")
+    done
+    timeout ${COLD_START_TIMEOUT:-400} "$bin/cold_start_bench" --tesserad "$bin/tesserad" \
+      "${cold_args[@]}" --runs 3 --load-threads 1,0 --arg=--backend --arg=cuda \
+      --arg=--profile-steps=0 > "$OUT/cold_start_bench.log" 2>&1
+    summary+=("cold_start_bench rc=$?")
+  else
+    summary+=("cold_start_bench: not built (bundle build/bench/cold_start_bench and tesserad)")
+  fi
   # PEFT_BASELINE: argument sets for peft_mixed.py separated by ';' (default: the 1B shape).
   IFS=';' read -ra runs <<< "${PEFT_BASELINE:---shape llama-3.2-1b}"
   for args in "${runs[@]}"; do
@@ -97,6 +112,7 @@ for t in "$OUT"/*_test.log; do grep -E '^\[  FAILED  \]|Failure|error:' "$t" | h
 printf '%s\n' "${summary[@]}"
 cat "$OUT"/golden-figures.txt 2>/dev/null | sort | uniq | head -40
 cat "$OUT"/attention_bench.log "$OUT"/quant_gemm_bench.log "$OUT"/engine_bench_quant.log "$OUT"/engine_bench.log "$OUT"/hf_generate.log 2>/dev/null
+cat "$OUT"/cold_start_bench.log 2>/dev/null
 # lora_bench's summary block and PEFT's figures (the full runs are in the logs).
 sed -n '/^== lora_bench summary/,$p' "$OUT"/lora_bench.log 2>/dev/null
 grep -h 'tok/s\|Error\|error' "$OUT"/peft_mixed.log 2>/dev/null | tail -8

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "engine/json_fields.h"
+#include "engine/parallel_tasks.h"
 #include "nlohmann/json.hpp"
 
 namespace tessera {
@@ -148,6 +149,11 @@ absl::StatusOr<const TensorView*> Checkpoint::Get(const std::string& name,
 std::string Checkpoint::FileOf(const std::string& name) const {
   auto it = by_name_.find(name);
   return it == by_name_.end() ? "" : it->second->path();
+}
+
+void Checkpoint::Prefetch(int32_t threads) const {
+  RunParallel(static_cast<int64_t>(files_.size()), threads,
+              [this](int64_t i) { files_[i]->Prefetch(); });
 }
 
 std::vector<std::string> Checkpoint::Names() const {

@@ -37,6 +37,12 @@ class Checkpoint {
   // The file that holds `name` ("" when absent), for error messages.
   std::string FileOf(const std::string& name) const;
 
+  // Reads the shards not yet in the page cache sequentially, on up to `threads` threads (0: the
+  // hardware's count), one shard each (SafetensorsFile::Prefetch): loads call it before
+  // converting, so a cold disk is read at its sequential rate rather than page fault by page
+  // fault.
+  void Prefetch(int32_t threads) const;
+
   // All tensor names, sorted.
   std::vector<std::string> Names() const;
   size_t TotalBytes() const;

@@ -39,7 +39,13 @@ std::string CpuMemoryPlan(const CpuEngine& engine) {
 
 absl::StatusOr<LoadedEngine> LoadEngine(const std::string& model_dir, const EngineLoadOptions& o) {
   const auto start = std::chrono::steady_clock::now();
+  PhaseTimer phases;
   LoadedEngine out;
+  if (o.weight_load_threads < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--num-weight-load-threads must be 0 (one per hardware thread) or more, got ",
+                     o.weight_load_threads));
+  }
   absl::StatusOr<WeightDType> dtype = ParseDTypeFlag(o.dtype);
   if (!dtype.ok()) return dtype.status();
   const std::optional<OnLoadMethod> on_load = OnLoadMethodNamed(o.quantization);
@@ -85,7 +91,8 @@ absl::StatusOr<LoadedEngine> LoadEngine(const std::string& model_dir, const Engi
     eo.max_loras = o.max_loras;
     eo.max_lora_rank = o.max_lora_rank;
     eo.max_model_len = o.max_model_len;
-    auto engine = CudaEngine::Load(model_dir, eo);
+    eo.weight_load_threads = o.weight_load_threads;
+    auto engine = CudaEngine::Load(model_dir, eo, &phases);
     if (!engine.ok()) return engine.status();
     const WeightLoadStats& ls = (*engine)->load_stats();
     const KvCacheGeometry g = (*engine)->kv_geometry();
@@ -108,7 +115,8 @@ absl::StatusOr<LoadedEngine> LoadEngine(const std::string& model_dir, const Engi
     eo.max_model_len = o.max_model_len;
     eo.weights.dtype = *dtype;
     if (on_load.has_value()) eo.weights.quantization = {*on_load, o.nf4_double_quant};
-    auto engine = CpuEngine::Load(model_dir, eo);
+    eo.weights.num_threads = o.weight_load_threads;
+    auto engine = CpuEngine::Load(model_dir, eo, &phases);
     if (!engine.ok()) return engine.status();
     out.memory_plan = CpuMemoryPlan(**engine);
     out.engine = *std::move(engine);
@@ -118,6 +126,7 @@ absl::StatusOr<LoadedEngine> LoadEngine(const std::string& model_dir, const Engi
   }
   out.load_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  out.phases = phases.phases();
   return out;
 }
 

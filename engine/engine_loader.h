@@ -6,9 +6,11 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "engine/engine.h"
+#include "engine/phase_timer.h"
 
 namespace tessera {
 
@@ -23,6 +25,10 @@ inline constexpr char kDTypeFlagHelp[] =
     "Type of unquantized weights, as in vLLM: auto (the checkpoint's; bf16 on CUDA) | bfloat16 | "
     "float16 (half) | float32 (float). The CPU engine computes in fp32 and rounds the weights to "
     "this type; CUDA supports auto and bfloat16";
+inline constexpr char kWeightLoadThreadsFlagHelp[] =
+    "Threads that read the checkpoint's shards and convert its tensors at start (as vLLM-Omni's "
+    "--num-weight-load-threads; vLLM's model-loader-extra-config num_threads); the weights are "
+    "the same bits for any count. 0: one per hardware thread";
 inline constexpr char kNf4DoubleQuantFlagHelp[] =
     "With --quantization nf4: also quantize the per-block absmax (QLoRA's double quantization, "
     "bitsandbytes' bnb_4bit_use_double_quant)";
@@ -44,11 +50,16 @@ struct EngineLoadOptions {
   std::string quantization;
   bool nf4_double_quant = false;  // --nf4-double-quant
   std::string dtype = "auto";     // vLLM's --dtype
+  // --num-weight-load-threads: threads that read and convert the checkpoint (the same bits for
+  // any count); 0: the hardware's count.
+  int32_t weight_load_threads = 0;
 };
 
 struct LoadedEngine {
   std::unique_ptr<Engine> engine;
   double load_seconds = 0;
+  // Where load_seconds went: model_open, [device_init,] weights, kv_alloc (engine/phase_timer.h).
+  std::vector<PhaseTimer::Phase> phases;
   // One line: weights, workspace and KV bytes, blocks and token capacity.
   std::string memory_plan;
 };

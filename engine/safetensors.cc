@@ -148,6 +148,23 @@ SafetensorsFile::~SafetensorsFile() {
   if (mapped_ && base_ != nullptr) ::munmap(const_cast<std::byte*>(base_), size_);
 }
 
+void SafetensorsFile::Prefetch() const {
+  if (!mapped_ || base_ == nullptr || size_ == 0) return;
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  std::vector<unsigned char> resident((size_ + page - 1) / page);
+  if (::mincore(const_cast<std::byte*>(base_), size_, resident.data()) == 0 &&
+      std::all_of(resident.begin(), resident.end(), [](unsigned char r) { return r & 1; })) {
+    return;  // warm: reading it again would only cost a copy
+  }
+  const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  std::vector<char> buffer(size_t{16} << 20);
+  while (::read(fd, buffer.data(), buffer.size()) > 0) {
+  }
+  ::close(fd);
+}
+
 const TensorView* SafetensorsFile::Find(const std::string& name) const {
   auto it = tensors_.find(name);
   return it == tensors_.end() ? nullptr : &it->second;

@@ -59,6 +59,12 @@ class SafetensorsFile {
   // nullptr when absent.
   const TensorView* Find(const std::string& name) const;
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  // Brings the whole file into the page cache with large sequential reads, unless it is there
+  // already (mincore): a load that then touches its tensors in any order (page faults on the
+  // mapping, 4 KiB at a time) finds them in memory, so a cold disk is read at its sequential
+  // rate. A hint: no effect on the contents, I/O errors ignored (the load's own reads report
+  // them); nothing for FromBytes.
+  void Prefetch() const;
 
  private:
   SafetensorsFile() = default;

@@ -27,6 +27,9 @@ const char* WeightDTypeName(WeightDType t);
 struct WeightLoadOptions {
   WeightDType dtype = WeightDType::kAuto;
   OnLoadQuantization quantization;  // of an unquantized checkpoint's decoder Linears
+  // Threads that read and convert tensors (--num-weight-load-threads); 0: the hardware's count.
+  // Any count loads the same bits.
+  int32_t num_threads = 0;
 };
 
 }  // namespace tessera

@@ -21,6 +21,7 @@
 #include "server/http/openai_routes.h"
 #include "server/malformed_request_interceptor.h"
 #include "server/metadata_limit.h"
+#include "server/start_log.h"
 #include "server/tls_credentials.h"
 #include "spdlog/spdlog.h"
 
@@ -74,6 +75,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
 
 absl::Status Daemon::Init() {
   const DaemonOptions& o = options_;
+  PhaseTimer timer;
+  if (o.process_age_seconds >= 0) timer.Add(kPhaseProcess, o.process_age_seconds);
   if (absl::Status s = CheckModelDir(o.model_dir); !s.ok()) return s;
   std::optional<ApiKeys> keys;
   if (!o.api_keys_file.empty()) {
@@ -95,6 +98,7 @@ absl::Status Daemon::Init() {
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
       ServerCredentialsFromFiles(o.tls_cert_file, o.tls_key_file);
   if (!credentials.ok()) return credentials.status();
+  timer.Mark(kPhaseSetup);
 
   absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = LoadTokenizer(o);
   if (!tokenizer.ok()) return tokenizer.status();
@@ -109,6 +113,8 @@ absl::Status Daemon::Init() {
   absl::StatusOr<LoadedEngine> engine = LoadEngine(o.model_dir, eo);
   if (!engine.ok()) return engine.status();
   engine_ = *std::move(engine);
+  // The tokenizer and chat template before the load count as opening the model too.
+  timer.MarkNested(kPhaseModelOpen, engine_.phases);
   const ModelConfig& config = engine_.engine->config();
   spdlog::info(
       "{}",
@@ -132,12 +138,14 @@ absl::Status Daemon::Init() {
   }
 
   if (absl::Status s = StartAdapters(); !s.ok()) return s;
+  timer.Mark(kPhaseAdapters);
   SchedulerOptions scheduler_options = o.scheduler;
   for (const auto& [tenant, policy] : tenant_policies_) {
     scheduler_options.tenant_weights[tenant] = policy.weight;
   }
   scheduler_ = std::make_unique<Scheduler>(*engine_.engine, tokenizer_.get(), scheduler_options);
   ProfileStepTime();
+  timer.Mark(kPhaseProfile);
   scheduler_->Start();
   spdlog::info("{}",
                absl::StrCat("tesserad: scheduling policy ",
@@ -231,6 +239,10 @@ absl::Status Daemon::Init() {
       return s;
     }
   }
+  timer.Mark(kPhaseReady);
+  start_phases_ = timer.phases();
+  for (const std::string& line : StartLogLines(start_phases_)) spdlog::info("{}", line);
+  exporter_->SetStartupPhases(start_phases_);
   spdlog::info(
       "{}",
       absl::StrFormat(

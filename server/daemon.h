@@ -16,10 +16,12 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "adapters/adapter_registry.h"
 #include "engine/engine_loader.h"
+#include "engine/phase_timer.h"
 #include "scheduler/scheduler.h"
 #include "scheduler/token_rate_limiter.h"
 #include "server/admin_service.h"
@@ -39,7 +41,8 @@ namespace tessera {
 
 class Daemon {
  public:
-  // Logs the memory plan and the addresses it listens on to stderr.
+  // Logs the memory plan, the start's phases (server/start_log.h) and the addresses it listens on
+  // to stderr.
   static absl::StatusOr<std::unique_ptr<Daemon>> Start(const DaemonOptions& options);
   ~Daemon();  // Drain(0) if not drained
   Daemon(const Daemon&) = delete;
@@ -54,6 +57,8 @@ class Daemon {
   void Drain(absl::Duration timeout, const std::function<bool()>& stop_waiting = {});
 
   bool ready() const;
+  // Where the start's time went, in order (engine/phase_timer.h names), as logged.
+  const std::vector<PhaseTimer::Phase>& start_phases() const { return start_phases_; }
   // Requests in the scheduler (queued or running).
   int32_t num_in_flight() const { return scheduler_->num_in_flight(); }
 
@@ -88,8 +93,9 @@ class Daemon {
   std::unique_ptr<AdminService> admin_;
   std::unique_ptr<grpc::Server> server_;
   int grpc_port_ = 0;
-  std::unique_ptr<HttpEndpoint> http_;      // --metrics-port: metrics and probes only
-  std::unique_ptr<HttpEndpoint> api_http_;  // --http-port: the OpenAI API, metrics and probes
+  std::unique_ptr<HttpEndpoint> http_;           // --metrics-port: metrics and probes only
+  std::unique_ptr<HttpEndpoint> api_http_;       // --http-port: the OpenAI API, metrics and probes
+  std::vector<PhaseTimer::Phase> start_phases_;  // set once Init has succeeded
 };
 
 }  // namespace tessera

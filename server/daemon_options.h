@@ -57,6 +57,9 @@ struct DaemonOptions {
   // --profile-steps: engine steps of the profiling pass that seeds the step-time model before
   // serving (scheduler/step_profiler.h); 0: none (the model starts from scheduler.step_time_prior).
   int32_t profile_steps = StepProfileOptions().max_steps;
+  // Seconds the process had run when main took over (server/process_age.h), reported as the
+  // start's "process" phase; negative: not known (an in-process daemon), no such phase.
+  double process_age_seconds = -1;
 };
 
 }  // namespace tessera

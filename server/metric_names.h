@@ -32,6 +32,9 @@ inline constexpr char kTriggerLabel[] = "trigger";
 inline constexpr char kTriggerAdmission[] = "admission";
 inline constexpr char kTriggerPrefetch[] = "prefetch";
 inline constexpr char kCacheConfigInfo[] = "vllm:cache_config_info";
+// Seconds each phase of the start took (engine/phase_timer.h's names), set once when ready.
+inline constexpr char kStartupPhaseSeconds[] = "tessera_startup_phase_seconds";
+inline constexpr char kPhaseLabel[] = "phase";
 
 // vLLM-compatible counters.
 inline constexpr char kNumPreemptionsTotal[] = "vllm:num_preemptions_total";

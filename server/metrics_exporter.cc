@@ -180,6 +180,15 @@ void MetricsExporter::RegisterServerMetrics(const CacheConfigInfo& cache_config)
       .Set(1);
 }
 
+void MetricsExporter::SetStartupPhases(const std::vector<PhaseTimer::Phase>& phases) {
+  prometheus::Family<prometheus::Gauge>& family =
+      GaugeFamily(names::kStartupPhaseSeconds,
+                  "Seconds each phase of the server's start took, from the process's start to "
+                  "ready.");
+  for (const PhaseTimer::Phase& p : phases)
+    family.Add({{names::kPhaseLabel, p.name}}).Set(p.seconds);
+}
+
 void MetricsExporter::RegisterHistograms() {
   // The scheduler's default histograms carry the bounds it records with.
   const SchedulerStats shapes;

@@ -18,6 +18,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "engine/phase_timer.h"
 #include "scheduler/clock.h"
 #include "scheduler/scheduler_stats.h"
 #include "server/edge_counters.h"
@@ -67,6 +68,9 @@ class MetricsExporter {
   ~MetricsExporter();
   MetricsExporter(const MetricsExporter&) = delete;
   MetricsExporter& operator=(const MetricsExporter&) = delete;
+
+  // tessera_startup_phase_seconds{phase}: where the start's time went. Called once, when ready.
+  void SetStartupPhases(const std::vector<PhaseTimer::Phase>& phases);
 
   // Brings the registry up to `scheduler`, `edge` and `lora` and returns the Prometheus text.
   std::string Render(const SchedulerStats& scheduler, const EdgeStats& edge,

@@ -1,6 +1,7 @@
 // tesserad: serves a model over gRPC until SIGTERM or SIGINT, then drains and exits 0.
 #include <pthread.h>
 
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <ctime>
@@ -14,6 +15,7 @@
 #include "scheduler/scheduling_policy.h"
 #include "server/daemon.h"
 #include "server/logging.h"
+#include "server/process_age.h"
 #include "spdlog/spdlog.h"
 
 namespace {
@@ -157,6 +159,10 @@ void AddFlags(CLI::App& app, tessera::DaemonOptions& o, Seconds& seconds,
   app.add_option("--block-size", o.engine.block_size, "Tokens per KV block")->capture_default_str();
   app.add_option("--threads", o.engine.threads, "cpu: threads (0 = all cores)")
       ->capture_default_str();
+  app.add_option("--num-weight-load-threads", o.engine.weight_load_threads,
+                 tessera::kWeightLoadThreadsFlagHelp)
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1024));
   app.add_option("--gpu-memory-utilization", o.engine.gpu_memory_utilization,
                  "cuda: share of device memory for weights, workspace and KV cache")
       ->capture_default_str();
@@ -210,6 +216,9 @@ void AddFlags(CLI::App& app, tessera::DaemonOptions& o, Seconds& seconds,
 }  // namespace
 
 int main(int argc, char** argv) {
+  // First: the start's "process" phase ends here (exec, linking, static constructors).
+  const absl::StatusOr<double> process_age = tessera::ProcessAgeSeconds();
+  const auto main_entered = std::chrono::steady_clock::now();
   // The CPU backend's OpenMP workers sleep between steps instead of spinning: a daemon waits for
   // requests most of the time, and spinning workers starve other processes (and each other) on
   // a shared machine. Must be set before the OpenMP runtime starts; the environment still wins.
@@ -271,6 +280,16 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  if (process_age.ok()) {
+    // Flag parsing and logging set-up count as the process's own start too.
+    options.process_age_seconds =
+        *process_age +
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - main_entered).count();
+  } else {
+    spdlog::warn("tesserad: no process start time, the start's timings begin in main: {}",
+                 std::string(process_age.status().message()));
+    options.process_age_seconds = 0;
+  }
   absl::StatusOr<std::unique_ptr<tessera::Daemon>> daemon = tessera::Daemon::Start(options);
   if (!daemon.ok()) {
     spdlog::error("tesserad: {}", std::string(daemon.status().message()));

@@ -26,15 +26,24 @@ constexpr int32_t kMaxLoraSlots = 1 << 16;
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<CpuEngine>> CpuEngine::Load(const std::string& model_dir,
-                                                           const CpuEngineOptions& options) {
+                                                           const CpuEngineOptions& options,
+                                                           PhaseTimer* phases) {
+  PhaseTimer unused;
+  PhaseTimer& timer = phases != nullptr ? *phases : unused;
   absl::StatusOr<ModelConfig> config = LoadModelConfig(model_dir);
   if (!config.ok()) return config.status();
   absl::StatusOr<std::unique_ptr<Checkpoint>> checkpoint = Checkpoint::Open(model_dir);
   if (!checkpoint.ok()) return checkpoint.status();
+  timer.Mark(kPhaseModelOpen);
+  (*checkpoint)->Prefetch(options.weights.num_threads);
   absl::StatusOr<CpuWeights> weights =
       CpuWeights::FromCheckpoint(*config, **checkpoint, options.weights);
   if (!weights.ok()) return weights.status();
-  return Create(*std::move(config), *std::move(weights), options);
+  timer.Mark(kPhaseWeights);
+  absl::StatusOr<std::unique_ptr<CpuEngine>> engine =
+      Create(*std::move(config), *std::move(weights), options);
+  timer.Mark(kPhaseKvAlloc);
+  return engine;
 }
 
 absl::StatusOr<std::unique_ptr<CpuEngine>> CpuEngine::Create(ModelConfig config, CpuWeights weights,

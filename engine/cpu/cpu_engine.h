@@ -22,6 +22,7 @@
 #include "engine/cpu/cpu_weights.h"
 #include "engine/cpu/rope.h"
 #include "engine/engine.h"
+#include "engine/phase_timer.h"
 #include "engine/sampler.h"
 
 namespace tessera {
@@ -42,9 +43,11 @@ struct CpuEngineOptions {
 
 class CpuEngine final : public Engine {
  public:
-  // Loads DIR/config.json and its safetensors, checks every tensor, converts to fp32.
+  // Loads DIR/config.json and its safetensors, checks every tensor, converts to fp32. With
+  // `phases`, books model_open (config and checkpoint index), weights and kv_alloc there.
   static absl::StatusOr<std::unique_ptr<CpuEngine>> Load(const std::string& model_dir,
-                                                         const CpuEngineOptions& options);
+                                                         const CpuEngineOptions& options,
+                                                         PhaseTimer* phases = nullptr);
   static absl::StatusOr<std::unique_ptr<CpuEngine>> Create(ModelConfig config, CpuWeights weights,
                                                            const CpuEngineOptions& options);
 

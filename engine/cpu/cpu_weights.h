@@ -47,7 +47,9 @@ struct CpuWeights {
 
   // With `options`, unquantized weights are rounded to --dtype and an unquantized checkpoint's
   // decoder Linears quantized on load, then dequantized: the fp32 path computes with exactly the
-  // weights the quantized representation holds.
+  // weights the quantized representation holds. Tensors are converted on options.num_threads
+  // threads, in chunks; the bits, the tally and the first error (in tensor order) do not depend
+  // on the count. No state outlives the call: loading again (a wake from sleep) is the same.
   static absl::StatusOr<CpuWeights> FromCheckpoint(const ModelConfig& config,
                                                    const Checkpoint& checkpoint,
                                                    const WeightLoadOptions& options = {});

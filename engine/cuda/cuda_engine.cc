@@ -165,18 +165,25 @@ absl::Status CudaEngine::InitBuffers(int64_t weight_bytes) {
 }
 
 absl::StatusOr<std::unique_ptr<CudaEngine>> CudaEngine::Load(const std::string& model_dir,
-                                                             const CudaEngineOptions& options) {
+                                                             const CudaEngineOptions& options,
+                                                             PhaseTimer* phases) {
+  PhaseTimer unused;
+  PhaseTimer& timer = phases != nullptr ? *phases : unused;
   absl::StatusOr<ModelConfig> config = LoadModelConfig(model_dir);
   if (!config.ok()) return config.status();
   TESSERA_RETURN_IF_ERROR(ApplyMaxModelLen(options.max_model_len, &*config));
   TESSERA_RETURN_IF_ERROR(CheckOptions(*config, options));
   absl::StatusOr<std::unique_ptr<Checkpoint>> checkpoint = Checkpoint::Open(model_dir);
   if (!checkpoint.ok()) return checkpoint.status();
+  timer.Mark(kPhaseModelOpen);
+  (*checkpoint)->Prefetch(options.weight_load_threads);
   std::unique_ptr<CudaEngine> e(new CudaEngine(*std::move(config), options));
   TESSERA_RETURN_IF_ERROR(e->InitStream());
+  timer.Mark(kPhaseDeviceInit);
   const bool quantized = CudaQuantLinears::Wanted(e->config_, options.quantization);
   absl::StatusOr<CudaWeights> weights =
-      CudaWeights::Upload(e->config_, **checkpoint, e->stream_, &e->load_stats_, quantized);
+      CudaWeights::Upload(e->config_, **checkpoint, e->stream_, options.weight_load_threads,
+                          &e->load_stats_, quantized);
   if (!weights.ok()) return weights.status();
   e->weights_ = *std::move(weights);
   int64_t weight_bytes = e->weights_.bytes();
@@ -187,7 +194,9 @@ absl::StatusOr<std::unique_ptr<CudaEngine>> CudaEngine::Load(const std::string& 
     e->AttachQuantizedLinears(std::make_unique<CudaQuantLinears>(*std::move(linears)));
     weight_bytes += e->quant_->bytes();
   }
+  timer.Mark(kPhaseWeights);
   TESSERA_RETURN_IF_ERROR(e->InitBuffers(weight_bytes));
+  timer.Mark(kPhaseKvAlloc);
   return e;
 }
 

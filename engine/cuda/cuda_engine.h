@@ -29,6 +29,7 @@
 #include "engine/cuda/host_sampled_rows.h"
 #include "engine/engine.h"
 #include "engine/memory_plan.h"
+#include "engine/phase_timer.h"
 #include "engine/quant/on_load_quantizer.h"
 #include "engine/weight_tally.h"
 
@@ -62,13 +63,19 @@ struct CudaEngineOptions {
   // On-load quantization of an unquantized checkpoint's decoder Linears (a pre-quantized
   // checkpoint's Linears run quantized regardless): both run the packed-weight kernels.
   OnLoadQuantization quantization;
+  // --num-weight-load-threads: host threads that read and convert the checkpoint while the
+  // device copies; 0: the hardware's count (capped by the upload).
+  int32_t weight_load_threads = 0;
 };
 
 class CudaEngine final : public Engine {
  public:
-  // Loads DIR/config.json and its safetensors onto the device.
+  // Loads DIR/config.json and its safetensors onto the device, reading with
+  // `options.weight_load_threads` threads. With `phases`, books model_open, device_init, weights
+  // and kv_alloc there.
   static absl::StatusOr<std::unique_ptr<CudaEngine>> Load(const std::string& model_dir,
-                                                          const CudaEngineOptions& options);
+                                                          const CudaEngineOptions& options,
+                                                          PhaseTimer* phases = nullptr);
   // Random weights generated on the device (benchmarks of shapes without files); with
   // options.quantization, the decoder Linears are random packed weights of that kind instead.
   static absl::StatusOr<std::unique_ptr<CudaEngine>> CreateRandom(const ModelConfig& config,

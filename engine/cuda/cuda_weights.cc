@@ -1,6 +1,7 @@
 #include "engine/cuda/cuda_weights.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <map>
@@ -10,6 +11,7 @@
 #include "engine/cuda/random_fill.cuh"
 #include "engine/dtype.h"
 #include "engine/model_weights.h"
+#include "engine/parallel_tasks.h"
 
 namespace tessera {
 namespace {
@@ -144,45 +146,69 @@ void ToBf16(DType t, const std::byte* src, int64_t n, uint16_t* dst) {
   }
 }
 
-// Two pinned host buffers: the host fills one while the device copies from the other.
-class PinnedStaging {
- public:
-  static constexpr int64_t kElements = int64_t{32} << 20;  // 64 MiB of bf16 each
+// Largest piece of a tensor one staging buffer takes: 16 MiB of bf16.
+constexpr int64_t kStagingElements = int64_t{8} << 20;
+// Upload threads at most: past a few, the PCIe link (about 25 GB/s for pinned copies) is the
+// limit, and each thread pins 2 x 16 MiB.
+constexpr int32_t kMaxUploadThreads = 8;
 
-  ~PinnedStaging() {
+// Elements [begin, end) of tensor `tensor`, at most kStagingElements.
+struct UploadChunk {
+  size_t tensor = 0;
+  int64_t begin = 0;
+  int64_t end = 0;
+};
+
+// One upload thread's staging: two pinned host buffers and its own stream. The thread converts
+// a chunk into one buffer while the device copies the other's, and the threads' streams copy at
+// once, so reading the checkpoint (page faults on the mapped shards, bf16 conversion) overlaps
+// the host-to-device transfers.
+class UploadWorker {
+ public:
+  UploadWorker() = default;
+  UploadWorker(const UploadWorker&) = delete;
+  UploadWorker& operator=(const UploadWorker&) = delete;
+  ~UploadWorker() {
+    if (stream_ != nullptr) cudaStreamSynchronize(stream_);  // no copy may outlive its buffer
     for (int i = 0; i < 2; ++i) {
       if (done_[i] != nullptr) cudaEventDestroy(done_[i]);
       if (host_[i] != nullptr) cudaFreeHost(host_[i]);
     }
+    if (stream_ != nullptr) cudaStreamDestroy(stream_);
   }
 
-  absl::Status Init() {
+  // On the calling thread, which becomes the worker: CUDA's current device is per thread.
+  absl::Status Init(int device) {
+    TESSERA_CUDA_RETURN_IF_ERROR(cudaSetDevice(device));
+    TESSERA_CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     for (int i = 0; i < 2; ++i) {
       TESSERA_CUDA_RETURN_IF_ERROR(
-          cudaMallocHost(reinterpret_cast<void**>(&host_[i]), kElements * 2));
+          cudaMallocHost(reinterpret_cast<void**>(&host_[i]), kStagingElements * 2));
       TESSERA_CUDA_RETURN_IF_ERROR(cudaEventCreateWithFlags(&done_[i], cudaEventDisableTiming));
     }
     return absl::OkStatus();
   }
 
-  // Converts `n` elements into the next free buffer and queues its copy to `dst`.
-  absl::Status Copy(DType t, const std::byte* src, int64_t n, __nv_bfloat16* dst,
-                    cudaStream_t stream) {
-    for (int64_t done = 0; done < n;) {
-      const int64_t chunk = std::min(kElements, n - done);
-      // Wait until the device has finished reading this buffer's previous contents.
-      TESSERA_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(done_[next_]));
-      ToBf16(t, src + done * DTypeSize(t), chunk, host_[next_]);
-      TESSERA_CUDA_RETURN_IF_ERROR(
-          cudaMemcpyAsync(dst + done, host_[next_], chunk * 2, cudaMemcpyHostToDevice, stream));
-      TESSERA_CUDA_RETURN_IF_ERROR(cudaEventRecord(done_[next_], stream));
-      next_ ^= 1;
-      done += chunk;
-    }
+  // Converts `n` (at most kStagingElements) elements into the next free buffer and queues its
+  // copy to `dst`.
+  absl::Status Copy(DType t, const std::byte* src, int64_t n, __nv_bfloat16* dst) {
+    // Wait until the device has finished reading this buffer's previous contents.
+    TESSERA_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(done_[next_]));
+    ToBf16(t, src, n, host_[next_]);
+    TESSERA_CUDA_RETURN_IF_ERROR(
+        cudaMemcpyAsync(dst, host_[next_], n * 2, cudaMemcpyHostToDevice, stream_));
+    TESSERA_CUDA_RETURN_IF_ERROR(cudaEventRecord(done_[next_], stream_));
+    next_ ^= 1;
+    return absl::OkStatus();
+  }
+
+  absl::Status Finish() {
+    TESSERA_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
     return absl::OkStatus();
   }
 
  private:
+  cudaStream_t stream_ = nullptr;
   uint16_t* host_[2] = {nullptr, nullptr};
   cudaEvent_t done_[2] = {nullptr, nullptr};
   int next_ = 0;
@@ -226,7 +252,8 @@ absl::StatusOr<CudaWeights> CudaWeights::Allocate(const ModelConfig& c, bool qua
 
 absl::StatusOr<CudaWeights> CudaWeights::Upload(const ModelConfig& config,
                                                 const Checkpoint& checkpoint, cudaStream_t stream,
-                                                WeightLoadStats* stats, bool quantized_linears) {
+                                                int32_t threads, WeightLoadStats* stats,
+                                                bool quantized_linears) {
   const auto start = std::chrono::steady_clock::now();
   // Every tensor is checked before anything is allocated or copied.
   std::vector<WeightSpec> specs = ExpectedWeights(config);
@@ -234,28 +261,56 @@ absl::StatusOr<CudaWeights> CudaWeights::Upload(const ModelConfig& config,
     std::erase_if(specs, [](const WeightSpec& s) { return IsDecoderLinear(s.kind); });
   }
   std::vector<const TensorView*> views;
-  for (const WeightSpec& spec : specs) {
-    absl::StatusOr<const TensorView*> t = checkpoint.Get(spec.name, spec.shape);
+  WeightLoadStats local;
+  std::vector<UploadChunk> chunks;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    absl::StatusOr<const TensorView*> t = checkpoint.Get(specs[i].name, specs[i].shape);
     if (!t.ok()) return t.status();
     views.push_back(*t);
+    const int64_t n = NumElements(specs[i].shape);
+    for (int64_t b = 0; b < n; b += kStagingElements) {
+      chunks.push_back({i, b, std::min(b + kStagingElements, n)});
+    }
+    local.bytes_read += static_cast<int64_t>((*t)->data.size());
+    local.bytes_uploaded += n * 2;
   }
   absl::StatusOr<CudaWeights> w = Allocate(config, quantized_linears);
   if (!w.ok()) return w.status();
-  const Layout layout(config, quantized_linears);
-  PinnedStaging staging;
-  if (absl::Status s = staging.Init(); !s.ok()) return s;
-  WeightLoadStats local;
-  for (size_t i = 0; i < specs.size(); ++i) {
-    const int64_t n = NumElements(specs[i].shape);
-    __nv_bfloat16* dst = w->arena_.data() + layout.OffsetOf(config, specs[i]);
-    if (absl::Status s = staging.Copy(views[i]->dtype, views[i]->data.data(), n, dst, stream);
-        !s.ok()) {
-      return absl::InternalError(absl::StrCat("uploading ", specs[i].name, ": ", s.message()));
-    }
-    local.bytes_read += static_cast<int64_t>(views[i]->data.size());
-    local.bytes_uploaded += n * 2;
-  }
+  // The arena is allocated on `stream`'s device; the workers' streams must not start before
+  // anything queued there (none today, but an allocation may become stream-ordered).
   TESSERA_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream));
+  int device = 0;
+  TESSERA_CUDA_RETURN_IF_ERROR(cudaGetDevice(&device));
+  const Layout layout(config, quantized_linears);
+  const int32_t workers = static_cast<int32_t>(
+      std::min<int64_t>(std::min(ResolveThreadCount(threads), kMaxUploadThreads),
+                        std::max<int64_t>(1, static_cast<int64_t>(chunks.size()))));
+  std::atomic<size_t> next{0};
+  std::atomic<bool> failed{false};
+  std::vector<absl::Status> results(workers);
+  RunParallel(workers, workers, [&](int64_t k) {
+    UploadWorker worker;
+    absl::Status s = worker.Init(device);
+    for (size_t c = next.fetch_add(1); s.ok() && c < chunks.size() && !failed.load();
+         c = next.fetch_add(1)) {
+      const UploadChunk& chunk = chunks[c];
+      const TensorView& view = *views[chunk.tensor];
+      __nv_bfloat16* dst =
+          w->arena_.data() + layout.OffsetOf(config, specs[chunk.tensor]) + chunk.begin;
+      s = worker.Copy(view.dtype, view.data.data() + chunk.begin * DTypeSize(view.dtype),
+                      chunk.end - chunk.begin, dst);
+      if (!s.ok()) {
+        s = absl::InternalError(
+            absl::StrCat("uploading ", specs[chunk.tensor].name, ": ", s.message()));
+      }
+    }
+    if (s.ok()) s = worker.Finish();
+    if (!s.ok()) failed.store(true);
+    results[k] = std::move(s);
+  });
+  for (absl::Status& s : results) {
+    if (!s.ok()) return s;
+  }
   local.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (stats != nullptr) *stats = local;
   return w;

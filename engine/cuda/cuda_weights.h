@@ -4,6 +4,8 @@
 // [q + 2 kv, hidden] matrix, and gate|up as one [2 * intermediate, hidden] matrix, so each layer
 // runs one GEMM for each (the same for their biases). f16 and f32 checkpoints are converted to
 // bf16 on the host while staging. A tied lm_head points at the embedding.
+//
+// Immutable after Upload or Random; the device memory is freed with the object.
 #ifndef TESSERA_ENGINE_CUDA_CUDA_WEIGHTS_H_
 #define TESSERA_ENGINE_CUDA_CUDA_WEIGHTS_H_
 
@@ -55,12 +57,14 @@ class CudaWeights {
   // decoder Linears when `quantized_linears` (CudaQuantLinears holds them).
   static int64_t BytesFor(const ModelConfig& config, bool quantized_linears = false);
 
-  // Checks every tensor (presence, shape) and uploads through pinned staging buffers with
-  // asynchronous copies, double-buffered so conversion overlaps the transfer. With
-  // `quantized_linears` the decoder Linears are left out (neither checked nor uploaded here).
+  // Checks every tensor (presence, shape), then uploads in chunks: each of `threads` host threads
+  // (0: the hardware's count; at most 8) reads and converts chunks into its two pinned staging
+  // buffers and copies them on its own stream, so reads overlap transfers. The weights are
+  // complete on return (the worker streams are synchronized), for work queued on `stream` after.
+  // With `quantized_linears` the decoder Linears are left out (neither checked nor uploaded here).
   static absl::StatusOr<CudaWeights> Upload(const ModelConfig& config, const Checkpoint& checkpoint,
-                                            cudaStream_t stream, WeightLoadStats* stats,
-                                            bool quantized_linears = false);
+                                            cudaStream_t stream, int32_t threads,
+                                            WeightLoadStats* stats, bool quantized_linears = false);
 
   // Points every layer's Linears at `views` ([layers][qkv, o, gate_up, down]), which outlive
   // this object's use.

@@ -2,9 +2,12 @@
 // and random mutations. Every malformed image must fail with a message naming what is wrong.
 #include "engine/safetensors.h"
 
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstring>
@@ -12,6 +15,7 @@
 #include <fstream>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -284,6 +288,48 @@ TEST(SafetensorsTest, OpenMapsAValidFile) {
   const TensorView* b = (*file)->Find("b");
   ASSERT_NE(b, nullptr);
   EXPECT_EQ(Bytes(*b), std::string("\x11\x12\x13\x14\x15\x16"));
+}
+
+// Pages of `path` in the page cache, of its total (mincore on a mapping of our own).
+std::pair<size_t, size_t> ResidentPages(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDONLY);
+  struct stat st {};
+  fstat(fd, &st);
+  const size_t size = static_cast<size_t>(st.st_size);
+  void* p = mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+  close(fd);
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  std::vector<unsigned char> v((size + page - 1) / page);
+  mincore(p, size, v.data());
+  munmap(p, size);
+  size_t resident = 0;
+  for (unsigned char r : v) resident += r & 1;
+  return {resident, v.size()};
+}
+
+// A file evicted from the page cache is read back whole by Prefetch, contents unchanged.
+TEST(SafetensorsTest, PrefetchReadsAnEvictedFileIntoThePageCache) {
+  const std::string path = TestDir("prefetch") + "/model.safetensors";
+  std::string data(8 << 20, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 7);
+  WriteFile(path,
+            Image(absl::StrCat("{", Entry("w", "F32", "[2097152]", 0, data.size()), "}"), data));
+  {
+    const int fd = open(path.c_str(), O_RDONLY);
+    fdatasync(fd);  // dirty pages cannot be dropped
+    posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    close(fd);
+  }
+  auto file = SafetensorsFile::Open(path);
+  ASSERT_TRUE(file.ok()) << file.status();
+  const auto [before, pages] = ResidentPages(path);
+  if (before * 2 > pages)
+    GTEST_SKIP() << "the page cache kept the file (" << before << " of " << pages
+                 << " pages): nothing to observe";
+  (*file)->Prefetch();
+  const auto [after, total] = ResidentPages(path);
+  EXPECT_EQ(after, total) << "resident before: " << before;
+  EXPECT_EQ(Bytes(*(*file)->Find("w")), data);
 }
 
 TEST(SafetensorsTest, OpenMissingFileIsNotFound) {

@@ -72,6 +72,35 @@ grep -Eq "tesserad: step-time model from [0-9]+ profiled steps in [0-9.]+ s: con
   "$work/main.log" || fail "no step-time profile in the log"
 ok "tesserad listening on $server, metrics on $metrics_port"
 
+# The start's phases (server/start_log.h): a line each, in order, then a summary whose total is
+# their sum; the same figures on /metrics.
+python3 - "$work/main.log" >"$work/phases.txt" <<'PY' || fail "start-phase timings: $(cat "$work/phases.txt")"
+import re, sys
+log = open(sys.argv[1], encoding="utf-8").read()
+phases = re.findall(r"tesserad: start phase=(\w+) seconds=([0-9]+\.[0-9]{4})$", log, re.M)
+names = [n for n, _ in phases]
+expected = ["process", "setup", "model_open", "weights", "kv_alloc", "adapters", "profile", "ready"]
+assert names == expected, f"phases {names}, expected {expected}"
+m = re.search(r"tesserad: start summary total_seconds=([0-9.]+)((?: \w+=[0-9.]+)+)$", log, re.M)
+assert m, "no summary line"
+total = float(m.group(1))
+summary = dict(kv.split("=") for kv in m.group(2).split())
+assert list(summary) == names, summary
+for n, s in phases:
+    assert summary[n] == s, (n, s, summary[n])
+assert abs(sum(float(s) for _, s in phases) - total) <= 0.0001 * len(phases), (phases, total)
+# The model is real (weights converted) and --profile-steps ran steps: both took time.
+assert float(summary["weights"]) > 0 and float(summary["profile"]) > 0, summary
+assert 0 < total < 120, total
+print(" ".join(f"{n}={s}" for n, s in phases), f"total={total}")
+PY
+curl -sf "http://127.0.0.1:$metrics_port/metrics" >"$work/start-metrics.txt" || fail "/metrics"
+grep -Eq '^tessera_startup_phase_seconds\{model_name="model",phase="weights"\} [0-9.e-]+$' \
+  "$work/start-metrics.txt" || fail "no tessera_startup_phase_seconds for weights on /metrics"
+[ "$(grep -c '^tessera_startup_phase_seconds{' "$work/start-metrics.txt")" = 8 ] ||
+  fail "tessera_startup_phase_seconds: $(grep '^tessera_startup' "$work/start-metrics.txt")"
+ok "start phases: $(cat "$work/phases.txt")"
+
 out=$("$tessera" health --server "$server") || fail "health exit $?"
 [ "$out" = SERVING ] || fail "health printed '$out'"
 out=$("$tessera" health --server "$server" --service tessera.v1.Inference) || fail "readiness"
@@ -112,8 +141,10 @@ ok "/metrics, /healthz, /readyz"
 # The HTTP port: probes as vLLM's, and a streamed completion's SSE framing as curl sees it.
 [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$http_port/health")" = 200 ] ||
   fail "/health on the HTTP port"
-curl -sf "http://127.0.0.1:$http_port/metrics" | grep -q '^vllm:num_requests_running' ||
-  fail "/metrics on the HTTP port"
+# Into a file first: with pipefail, grep -q quitting at the first match would fail curl (SIGPIPE)
+# once the page outgrows the pipe's buffer.
+curl -sf "http://127.0.0.1:$http_port/metrics" >"$work/http-metrics.txt" &&
+  grep -q '^vllm:num_requests_running' "$work/http-metrics.txt" || fail "/metrics on the HTTP port"
 curl -sN -D "$work/sse.headers" -o "$work/sse.body" -H 'Content-Type: application/json' \
   -H 'x-request-id: e2e-sse-1' "http://127.0.0.1:$http_port/v1/completions" \
   -d '{"model": "model", "prompt": "Hello, world", "max_tokens": 5, "stream": true,
