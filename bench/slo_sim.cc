@@ -217,9 +217,10 @@ int RunFairness(const StepTimeCoefficients& cost, double rate, int64_t n, bool d
       }
       std::printf(
           "    good chats with noisy: queue p50 %.0fms p99 %.0fms; admission to first token "
-          "p50 %.0fms p99 %.0fms\n",
+          "p50 %.0fms p99 %.0fms;  attained: good %.1f%%, noisy %.1f%%\n",
           1e3 * Percentile(queue, 0.5), 1e3 * Percentile(queue, 0.99),
-          1e3 * Percentile(prefill, 0.5), 1e3 * Percentile(prefill, 0.99));
+          1e3 * Percentile(prefill, 0.5), 1e3 * Percentile(prefill, 0.99),
+          100 * mixed.attainment, 100 * Summarize(outcomes, e2, "noisy").attainment);
     }
   }
   return 0;
