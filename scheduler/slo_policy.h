@@ -8,12 +8,13 @@
 //     faster than its target may go into one longer step; a fresh decode allows its target.
 //     Without such targets, max_num_batched_tokens.
 //   - Admission order: interactive (and aged batch) before batch, as the priority policy; within
-//     a class, the backlogged tenant with the least weighted service (VTC fairness, when on);
-//     within that tenant, requests that can still meet their time-to-first-token target,
-//     earliest deadline first, then those that cannot, oldest first, so that a lost cause does
-//     not make feasible requests miss too (it is still served). A request without a target has
-//     the deadline arrival + best_effort_ttft, so nothing starves. A preempted sequence goes
-//     first (its KV was computed once already).
+//     a class, the backlogged tenant with the least weighted service (VTC fairness, when on),
+//     counted in quanta from the least served waiting tenant, and among peers (the same quantum)
+//     the one served least lately (decayed service); within that tenant, requests that can still
+//     meet their time-to-first-token target, earliest deadline first, then those that cannot,
+//     oldest first, so that a lost cause does not make feasible requests miss too (it is still
+//     served). A request without a target has the deadline arrival + best_effort_ttft, so nothing
+//     starves. A preempted sequence goes first (its KV was computed once already).
 //   - Victims: batch before interactive, then the most slack (latest deadline), then the newest.
 // Ordering and budgets change only timing: a request's tokens are the same under every policy.
 //
@@ -31,6 +32,11 @@
 //     most prompt left so far is given up), so that under overload a long prompt that would make
 //     several short ones late waits instead of them. Only the first kDoomWindow deadlines are
 //     laid out, which bounds the cost per step.
+//   - Under fairness, a step that feeds the prompts of a tenant standing ahead of another with
+//     prefill work carries only that tenant's prompts: a well-behaved tenant's chat is not fed in
+//     a step that a noisy tenant's document chunk makes long, and the finishing-time layout takes
+//     tenants in that order too, so a noisy peer's earlier deadlines do not make it a lost cause
+//     (slo_sim --fairness-test).
 //   - Running prefills are ordered as admission ranks waiting requests: under fairness the
 //     tenant with the least service first, so that a tenant over its share cannot hold a
 //     well-behaved one's prompt up with the chunks it was admitted earlier.
@@ -117,7 +123,9 @@ class SloPolicy final : public SchedulingPolicy {
   // VTC keeps backlogged tenants within about one request's service of each other anyway; an
   // exact comparison inside that margin put a well-behaved tenant's chat, charged its prompt a
   // moment before, behind a noisy tenant's documents (slo_sim --fairness-test). The margin adds
-  // at most one quantum to VTC's bound on the service difference.
+  // at most one quantum to VTC's bound on the service difference. 2048: a long document's prompt,
+  // so that a well-behaved tenant charged one is still a peer (1024: its chats then waited, at
+  // 4+40 req/s, for the noisy tenant to catch up; p99 3.5x its TTFT alone against 2.3x).
   static constexpr double kServiceQuantum = 2048;
   // How many tenants' output counters OnTokenGenerated finds by a scan before hashing.
   static constexpr size_t kPendingScan = 8;
