@@ -36,22 +36,29 @@ bool AllMet(const std::vector<SimOutcome>& outcomes, const std::vector<bool>& ke
 
 HindsightResult HindsightAdmission(const std::vector<SimArrival>& arrivals,
                                    const SchedulerOptions& options,
-                                   const StepTimeCoefficients& cost, int max_rounds,
-                                   bool offer_back) {
+                                   const StepTimeCoefficients& cost, bool offer_back) {
   HindsightResult result;
   result.total = static_cast<int64_t>(arrivals.size());
   std::vector<bool> keep(arrivals.size(), true);
   std::vector<SimOutcome> outcomes;
-  for (int round = 0; round < max_rounds; ++round) {
+  // Each run refuses one request, so at most one run per request.
+  for (size_t round = 0; round <= arrivals.size(); ++round) {
     outcomes = RunKept(arrivals, keep, options, cost);
     ++result.runs;
-    if (AllMet(outcomes, keep)) {
+    // The missed request with the longest prompt (the earliest among equals) is refused.
+    size_t refuse = keep.size();
+    for (size_t i = 0; i < keep.size(); ++i) {
+      if (!keep[i] || outcomes[i].met_both) continue;
+      if (refuse == keep.size() || arrivals[i].request.prompt_token_ids.size() >
+                                       arrivals[refuse].request.prompt_token_ids.size()) {
+        refuse = i;
+      }
+    }
+    if (refuse == keep.size()) {
       result.converged = true;
       break;
     }
-    for (size_t i = 0; i < keep.size(); ++i) {
-      if (keep[i] && !outcomes[i].met_both) keep[i] = false;
-    }
+    keep[refuse] = false;
   }
   if (result.converged && offer_back) {
     for (size_t i = 0; i < keep.size(); ++i) {

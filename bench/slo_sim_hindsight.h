@@ -3,12 +3,12 @@
 // Not an online policy and not a proof of optimality: it measures what perfect admission control
 // would add to a policy's ordering and budgets (slo_sim --hindsight).
 //
-// The search: run the workload; refuse every request that missed (a refused request costs the
-// server nothing: it is left out); run the rest again, and so on until every request left meets
-// both targets (misses only go away, as each round removes work, except where removing one
-// request changes the steps of others; the rounds stop when none is missed or after
-// `max_rounds`). Then each refused request is offered back, in arrival order, and kept when the
-// run with it still meets every kept request's targets and its own.
+// The search (Moore-Hodgson in hindsight): run the workload; of the requests that missed, refuse
+// the one with the longest prompt (a refused request costs the server nothing: it is left out,
+// as if served after everything else); run the rest again, and so on until every request left
+// meets both targets. Then each refused request is offered back, in arrival order, and kept
+// when the run with it still meets every kept request's targets and its own. A run per refused
+// request and per offer: seconds at 1,500 requests.
 //
 // Plain functions; not thread-safe (each run owns its clock, engine and core).
 #ifndef TESSERA_BENCH_SLO_SIM_HINDSIGHT_H_
@@ -26,7 +26,7 @@ struct HindsightResult {
   int64_t met = 0;         // kept requests that met both targets (all of them, when converged)
   int64_t refused = 0;     // left out
   int64_t runs = 0;        // simulations it took
-  bool converged = false;  // every kept request met both targets
+  bool converged = false;  // every kept request met both targets (always, short of a bug)
   double attainment() const { return total > 0 ? static_cast<double>(met) / total : 0; }
 };
 
@@ -34,8 +34,7 @@ struct HindsightResult {
 // refused requests again one by one (a run each).
 HindsightResult HindsightAdmission(const std::vector<SimArrival>& arrivals,
                                    const SchedulerOptions& options,
-                                   const StepTimeCoefficients& cost, int max_rounds = 20,
-                                   bool offer_back = true);
+                                   const StepTimeCoefficients& cost, bool offer_back = true);
 
 }  // namespace tessera
 
