@@ -9,6 +9,7 @@
 // are 3x each class's solo latency under the cost model. Poisson arrivals.
 //
 //   slo_sim [--cost-model h100|cpu] [--rates 1,2,4,...] [--requests 2000] [--plot DIR]
+//           [--diagnose] [--bound] [--hindsight]
 //   slo_sim --fairness-test    a well-behaved tenant's p99 TTFT alone, and next to a tenant
 //                              sending 10x its share, per policy
 #include <algorithm>
@@ -25,6 +26,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_format.h"
 #include "bench/slo_sim_bound.h"
+#include "bench/slo_sim_hindsight.h"
 #include "bench/slo_sim_run.h"
 #include "scheduler/cost_models.h"
 #include "scheduler/scheduling_policy.h"
@@ -101,7 +103,7 @@ void PrintBound(const std::vector<SimArrival>& arrivals, const StepTimeCoefficie
 }
 
 int RunSweep(const StepTimeCoefficients& cost, const std::vector<double>& rates, int64_t n,
-             const std::string& plot_dir, bool diagnose, bool bound) {
+             const std::string& plot_dir, bool diagnose, bool bound, bool hindsight) {
   const std::vector<SimClass> classes = IssueClasses(cost);
   for (const SimClass& c : classes) {
     std::printf(
@@ -134,6 +136,15 @@ int RunSweep(const StepTimeCoefficients& cost, const std::vector<double>& rates,
                   s.goodput, 1e3 * s.ttft_p99.at("chat"), 1e3 * s.tpot_p99.at("chat"),
                   1e3 * s.ttft_p99.at("doc"), 1e3 * s.tpot_p99.at("doc"));
       if (diagnose) PrintDiagnosis(outcomes, classes, steps);
+      if (hindsight && kind == SchedulingPolicyKind::kSlo) {
+        const HindsightResult h = HindsightAdmission(arrivals, o, cost);
+        std::printf(
+            "  hindsight: %s refusing %lld of %lld chosen in hindsight meets both targets for "
+            "%.1f%% (%lld runs%s)\n",
+            std::string(SchedulingPolicyName(kind)).c_str(), static_cast<long long>(h.refused),
+            static_cast<long long>(h.total), 100 * h.attainment(), static_cast<long long>(h.runs),
+            h.converged ? "" : ", not converged");
+      }
     }
   }
   // The goal's comparison: at the highest rate where fcfs still meets both targets for at least
@@ -189,7 +200,8 @@ int RunFairness(const StepTimeCoefficients& cost, double rate, int64_t n, bool d
                           {"slo, no fairness", SchedulingPolicyKind::kSlo, FairnessKind::kNone},
                           {"slo + vtc", SchedulingPolicyKind::kSlo, FairnessKind::kVtc}};
   std::printf("tenant 'good' at %.2f req/s; 'noisy' at %.2f req/s\n", rate, 10 * rate);
-  std::printf("%-20s %22s %22s %8s\n", "policy", "good chat TTFT p99 alone", "with noisy", "ratio");
+  std::printf("%-20s %22s %22s %8s %16s\n", "policy", "good chat TTFT p99 alone", "with noisy",
+              "ratio", "all: attained, goodput/s");
   for (const Setup& s : setups) {
     SchedulerOptions o;
     o.scheduling_policy = s.kind;
@@ -202,7 +214,10 @@ int RunFairness(const StepTimeCoefficients& cost, double rate, int64_t n, bool d
         Simulate(SimWorkload(classes, {{"good", rate}, {"noisy", 10 * rate}}, n, 2), o, cost, &e2);
     const SimSummary mixed = Summarize(outcomes, e2, "good");
     const double a = alone.ttft_p99.at("chat"), m = mixed.ttft_p99.at("chat");
-    std::printf("%-20s %20.0fms %20.0fms %7.2fx\n", s.name, 1e3 * a, 1e3 * m, a > 0 ? m / a : 0);
+    // Both tenants together: what fairness costs the server's goodput.
+    const SimSummary all = Summarize(outcomes, e2);
+    std::printf("%-20s %20.0fms %20.0fms %7.2fx %9.1f%%, %6.2f\n", s.name, 1e3 * a, 1e3 * m,
+                a > 0 ? m / a : 0, 100 * all.attainment, all.goodput);
     if (diagnose) {
       // Where the good tenant's chat TTFT goes: waiting to be admitted, then its prefill steps.
       std::vector<double> queue, prefill;
@@ -213,9 +228,10 @@ int RunFairness(const StepTimeCoefficients& cost, double rate, int64_t n, bool d
       }
       std::printf(
           "    good chats with noisy: queue p50 %.0fms p99 %.0fms; admission to first token "
-          "p50 %.0fms p99 %.0fms\n",
+          "p50 %.0fms p99 %.0fms;  attained: good %.1f%%, noisy %.1f%%\n",
           1e3 * Percentile(queue, 0.5), 1e3 * Percentile(queue, 0.99),
-          1e3 * Percentile(prefill, 0.5), 1e3 * Percentile(prefill, 0.99));
+          1e3 * Percentile(prefill, 0.5), 1e3 * Percentile(prefill, 0.99), 100 * mixed.attainment,
+          100 * Summarize(outcomes, e2, "noisy").attainment);
     }
   }
   return 0;
@@ -233,6 +249,7 @@ int main(int argc, char** argv) {
   bool fairness = false;
   bool diagnose = false;
   bool bound = false;
+  bool hindsight = false;
   double fair_rate = 0;
   app.add_option("--cost-model", model, "h100 (Llama-3-8B, bench/GPU-NOTES.md) or cpu")
       ->check(CLI::IsMember({"h100", "cpu"}));
@@ -244,6 +261,9 @@ int main(int argc, char** argv) {
   app.add_flag("--bound", bound,
                "Per rate: a lower bound on the server's busy share that meeting every target "
                "takes (cost model only)");
+  app.add_flag("--hindsight", hindsight,
+               "Per rate: slo's attainment when the requests to refuse are chosen in hindsight "
+               "(clairvoyant; a run per refused request)");
   app.add_flag("--fairness-test", fairness, "The noisy-tenant experiment instead of the sweep");
   app.add_option("--fairness-rate", fair_rate, "The well-behaved tenant's rate (req/s)");
   CLI11_PARSE(app, argc, argv);
@@ -257,5 +277,5 @@ int main(int argc, char** argv) {
     rates = model == "h100" ? std::vector<double>{5, 10, 15, 20, 25, 30, 40, 50, 60}
                             : std::vector<double>{0.05, 0.1, 0.2, 0.3, 0.4, 0.6};
   }
-  return tessera::RunSweep(cost, rates, requests, plot_dir, diagnose, bound);
+  return tessera::RunSweep(cost, rates, requests, plot_dir, diagnose, bound, hindsight);
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <tuple>
 
 namespace tessera {
@@ -81,11 +82,75 @@ absl::Time SloPolicy::Deadline(const Sequence& seq) const {
 
 double SloPolicy::Service(std::string_view tenant) const {
   if (fairness_ == nullptr) return 0.0;
-  return std::floor(fairness_->Counter(tenant) / kServiceQuantum);
+  return std::floor((fairness_->Counter(tenant) - service_base_) / kServiceQuantum);
 }
 
-double SloPolicy::Service(const Sequence& seq) const {
-  return Service(seq.request->request.tenant);
+SloPolicy::Standing SloPolicy::TenantStanding(std::string_view tenant) const {
+  if (fairness_ == nullptr) return {0.0, 0.0};
+  auto it = recent_service_.find(absl::string_view(tenant.data(), tenant.size()));
+  return {Service(tenant), it == recent_service_.end() ? 0.0 : it->second};
+}
+
+void SloPolicy::Charge(std::string_view tenant, const std::function<absl::Status()>& charge) const {
+  const double before = fairness_->Counter(tenant);
+  charge().IgnoreError();
+  recent_service_[absl::string_view(tenant.data(), tenant.size())] +=
+      fairness_->Counter(tenant) - before;
+}
+
+void SloPolicy::DecayRecentService(absl::Time now) const {
+  if (now <= recent_at_) return;
+  if (recent_at_ != absl::InfinitePast()) {
+    const double keep = std::exp(-Seconds(now - recent_at_) / Seconds(kRecentServiceTime));
+    for (auto& [tenant, service] : recent_service_) service *= keep;
+  }
+  recent_at_ = now;
+}
+
+void SloPolicy::RebaseService() const {
+  double base = std::numeric_limits<double>::infinity();
+  for (const auto& [name, tenant] : waiting_.tenants()) {
+    base = std::min(base, fairness_->Counter(name));
+  }
+  service_base_ = std::isfinite(base) ? base : 0.0;
+}
+
+SloPolicy::Standing SloPolicy::TenantStanding(const Sequence& seq) const {
+  return TenantStanding(seq.request->request.tenant);
+}
+
+int64_t SloPolicy::FavoredPromptTokens(absl::Span<const Sequence* const> prefills,
+                                       int64_t cap) const {
+  if (fairness_ == nullptr) return -1;
+  // The tenants with prefill work: waiting or prefilling.
+  std::optional<Standing> best, worst;
+  std::string_view favored;
+  const auto see = [&](std::string_view tenant) {
+    const Standing s = TenantStanding(tenant);
+    if (!best.has_value() || s < *best) {
+      best = s;
+      favored = tenant;
+    }
+    if (!worst.has_value() || s > *worst) worst = s;
+  };
+  for (const auto& [name, tenant] : waiting_.tenants()) see(name);
+  for (const Sequence* seq : prefills) see(seq->request->request.tenant);
+  if (!best.has_value() || *best == *worst) return -1;
+  int64_t tokens = 0;
+  for (const Sequence* seq : prefills) {
+    if (seq->request->request.tenant == favored) tokens += PromptLeft(*seq);
+  }
+  if (auto it = waiting_.tenants().find(favored); it != waiting_.tenants().end()) {
+    for (const SloWaitingSet::Queue* q : {&it->second.interactive, &it->second.batch}) {
+      for (const auto* keys : {&q->by_deadline, &q->lost}) {
+        for (const SloWaitingSet::Key& k : *keys) {
+          if (tokens >= cap) return cap;
+          tokens += PromptLeft(*k.seq);
+        }
+      }
+    }
+  }
+  return std::min(tokens, cap);
 }
 
 double SloPolicy::PrefillSeconds(const Sequence& seq) const {
@@ -133,32 +198,37 @@ void SloPolicy::RefreshDoomed(absl::Time now) const {
     absl::Time deadline;
     int64_t left;
     const Sequence* seq;
+    Standing standing;
   };
   std::vector<Job> jobs;
   for (const SloWaitingSet::Key& k : waiting_.by_deadline()) {
     if (jobs.size() >= kDoomWindow) break;
     if (k.seq->request->request.ttft_target.has_value()) {
-      jobs.push_back({k.deadline, PromptLeft(*k.seq), k.seq});
+      jobs.push_back({k.deadline, PromptLeft(*k.seq), k.seq, TenantStanding(*k.seq)});
     }
   }
   // Running prefills compete for the same steps (waiting requests may be fed before them).
   for (const Sequence* s : step_prefills_) {
     if (s->request->request.ttft_target.has_value()) {
-      jobs.push_back({Deadline(*s), PromptLeft(*s), s});
+      jobs.push_back({Deadline(*s), PromptLeft(*s), s, TenantStanding(*s)});
     }
   }
-  std::stable_sort(jobs.begin(), jobs.end(),
-                   [](const Job& a, const Job& b) { return a.deadline < b.deadline; });
+  // In the order admission ranks them: the tenants' standing under fairness, then deadlines.
+  std::stable_sort(jobs.begin(), jobs.end(), [](const Job& a, const Job& b) {
+    return std::tie(a.standing, a.deadline) < std::tie(b.standing, b.deadline);
+  });
   // Moore-Hodgson over steps of step_prefill_tokens_: a job finishes at the end of the step
-  // that feeds its last token; when one would be late, the largest job so far is given up.
-  // Max-heap by tokens left, then deadline: a tie gives up the later deadline, not whichever
-  // sequence happens to sit at the higher address (that made runs differ).
+  // that feeds its last token; when one would be late, the largest job so far of its standing is
+  // given up (those of tenants that stand ahead go first whatever their size, as admission
+  // takes them). Max-heap by tokens left, then deadline: a tie gives up the later deadline, not
+  // whichever sequence happens to sit at the higher address (that made runs differ).
   const auto smaller = [](const Job& a, const Job& b) {
     return std::tie(a.left, a.deadline) < std::tie(b.left, b.deadline);
   };
-  std::vector<Job> kept;
+  std::vector<Job> kept;  // of the current standing
   int64_t tokens = 0;
   for (const Job& job : jobs) {
+    if (!kept.empty() && kept.front().standing != job.standing) kept.clear();
     tokens += job.left;
     kept.push_back(job);
     std::push_heap(kept.begin(), kept.end(), smaller);
@@ -190,7 +260,7 @@ void SloPolicy::LeftWaiting(const Sequence& seq) {
   if (fairness_ != nullptr) fairness_->OnLeftWaiting(seq.request->request.tenant).IgnoreError();
 }
 
-void SloPolicy::Consider(SloWaitingSet::Queue& queue, double service, absl::Time now,
+void SloPolicy::Consider(SloWaitingSet::Queue& queue, Standing standing, absl::Time now,
                          Choice* best) const {
   // Skips the sequences the deadline layout gives up (at most kDoomWindow of them) and moves
   // those lost for good; the first feasible one is the queue's candidate.
@@ -211,7 +281,7 @@ void SloPolicy::Consider(SloWaitingSet::Queue& queue, double service, absl::Time
       }
       continue;
     }
-    const Rank rank{YieldsToInteractive(seq, now), service, false, key.deadline, key.order};
+    const Rank rank{YieldsToInteractive(seq, now), standing, false, key.deadline, key.order};
     if (best->seq == nullptr || rank < best->rank) *best = {key.seq, rank};
     return;
   }
@@ -227,30 +297,34 @@ void SloPolicy::Consider(SloWaitingSet::Queue& queue, double service, absl::Time
     order = doomed_order;
   }
   if (oldest == nullptr) return;
-  const Rank rank{YieldsToInteractive(*oldest, now), service, true, oldest->request->arrival,
+  const Rank rank{YieldsToInteractive(*oldest, now), standing, true, oldest->request->arrival,
                   order};
   if (best->seq == nullptr || rank < best->rank) *best = {oldest, rank};
 }
 
 SloPolicy::Choice SloPolicy::Best(absl::Time now) const {
-  if (fairness_ != nullptr) ChargePendingOutput();
+  if (fairness_ != nullptr) {
+    DecayRecentService(now);
+    ChargePendingOutput();
+    RebaseService();
+  }
   // Per tenant its best candidate, then the smallest rank: class first, then the tenant's
   // service (VTC), then feasible before lost, then deadline (lost: arrival).
   Choice best;
   for (auto& [name, tenant] : waiting_.tenants()) {
-    const double service = Service(name);
-    Consider(tenant.interactive, service, now, &best);
+    const Standing standing = TenantStanding(name);
+    Consider(tenant.interactive, standing, now, &best);
     if (tenant.batch.empty()) continue;
     // Batch requests that waited past batch_max_wait compete as interactive work (they are
     // admitted soon, so few are aged at a time).
     for (const SloWaitingSet::Key& aged : tenant.batch_by_age) {
       if (YieldsToInteractive(*aged.seq, now)) break;
       const bool lost = IsLostCause(*aged.seq, now);
-      const Rank rank{false, service, lost, lost ? aged.seq->request->arrival : Deadline(*aged.seq),
-                      aged.order};
+      const Rank rank{false, standing, lost,
+                      lost ? aged.seq->request->arrival : Deadline(*aged.seq), aged.order};
       if (best.seq == nullptr || rank < best.rank) best = {aged.seq, rank};
     }
-    Consider(tenant.batch, service, now, &best);
+    Consider(tenant.batch, standing, now, &best);
   }
   return best;
 }
@@ -272,7 +346,8 @@ void SloPolicy::PopNext(absl::Time now) {
   LeftWaiting(*seq);
   // The prompt is service once, at first admission; recomputation after preemption is not.
   if (fairness_ != nullptr) {
-    fairness_->ChargeInput(seq->request->request.tenant, seq->prompt_len()).IgnoreError();
+    const std::string& tenant = seq->request->request.tenant;
+    Charge(tenant, [&] { return fairness_->ChargeInput(tenant, seq->prompt_len()); });
   }
 }
 
@@ -299,7 +374,11 @@ void SloPolicy::ForEachWaiting(absl::FunctionRef<bool(const Sequence*)> f) const
 
 int64_t SloPolicy::TokenBudget(absl::Span<Sequence* const> running, absl::Time now) const {
   // Once a step at least, so that the counters (metrics read them) lag by one step at most.
-  if (fairness_ != nullptr) ChargePendingOutput();
+  if (fairness_ != nullptr) {
+    DecayRecentService(now);
+    ChargePendingOutput();
+    RebaseService();
+  }
   double tightest = 0;
   step_prefills_.clear();
   const StepShape decodes = DecodeShape(running, now, &tightest, &step_prefills_);
@@ -318,6 +397,12 @@ int64_t SloPolicy::TokenBudget(absl::Span<Sequence* const> running, absl::Time n
     const int64_t prefill = model_->MaxPrefillTokens(
         decodes, std::min(tightest, Seconds(recent_ttft_target_) / 2), cap);
     budget = std::min(budget, d + std::max<int64_t>(1, prefill));
+  }
+  // A tenant that stands ahead of another with prefill work (less service, or a peer with fewer
+  // requests waiting) gets a step of its own prompts: its chat is not fed in a step that a noisy
+  // tenant's document chunk makes long.
+  if (const int64_t favored = FavoredPromptTokens(step_prefills_, budget - d); favored >= 0) {
+    budget = std::min(budget, d + std::max<int64_t>(1, favored));
   }
   // What the finishing-time layout needs of this step.
   step_at_ = now;
@@ -350,8 +435,8 @@ void SloPolicy::OrderRunning(absl::Span<Sequence* const> running, absl::Time now
   // As admission ranks them: the tenant with the least service first (under fairness), then
   // those that can still meet their TTFT target (a lost one's deadline is the earliest).
   const auto by_deadline = [&](const Sequence* a, const Sequence* b) {
-    return std::make_tuple(Service(*a), IsLostCause(*a, now), Deadline(*a)) <
-           std::make_tuple(Service(*b), IsLostCause(*b, now), Deadline(*b));
+    return std::make_tuple(TenantStanding(*a), IsLostCause(*a, now), Deadline(*a)) <
+           std::make_tuple(TenantStanding(*b), IsLostCause(*b, now), Deadline(*b));
   };
   std::stable_sort(order_prefills_.begin(), order_prefills_.end(), by_deadline);
   order->insert(order->end(), order_prefills_.begin(), order_prefills_.end());
@@ -402,8 +487,8 @@ bool SloPolicy::RanksAhead(const Sequence& waiting, const Sequence& running, abs
   // Under fairness, a tenant's service decides first, as in admission (where it comes before
   // lost or not): a well-behaved tenant's request is not held up behind the chunks of a tenant
   // that had more.
-  const double service = Service(waiting), running_service = Service(running);
-  if (service != running_service) return service < running_service;
+  const Standing standing = TenantStanding(waiting), running_standing = TenantStanding(running);
+  if (standing != running_standing) return standing < running_standing;
   if (IsLostCause(waiting, now)) return false;
   // A prefill that can no longer meet its target goes after every one that still can, even
   // when it is running (its deadline, being past or near, is earlier than theirs).
@@ -414,7 +499,7 @@ void SloPolicy::OnTokenGenerated(const Sequence& seq) {
   if (fairness_ == nullptr) return;
   const RequestState& r = *seq.request;
   if (r.tenant == nullptr) {  // not through the core: no stable tenant entry to count under
-    fairness_->ChargeOutput(r.request.tenant, 1).IgnoreError();
+    Charge(r.request.tenant, [&] { return fairness_->ChargeOutput(r.request.tenant, 1); });
     return;
   }
   // A token per running sequence per step: counted here, charged by name once per tenant
@@ -443,7 +528,7 @@ void SloPolicy::OnTokenGenerated(const Sequence& seq) {
 void SloPolicy::ChargePendingOutput() const {
   for (auto& [stats, p] : pending_output_) {
     if (p.tokens == 0) continue;
-    fairness_->ChargeOutput(p.tenant, p.tokens).IgnoreError();
+    Charge(p.tenant, [&] { return fairness_->ChargeOutput(p.tenant, p.tokens); });
     p.tokens = 0;
   }
 }

@@ -8,12 +8,13 @@
 //     faster than its target may go into one longer step; a fresh decode allows its target.
 //     Without such targets, max_num_batched_tokens.
 //   - Admission order: interactive (and aged batch) before batch, as the priority policy; within
-//     a class, the backlogged tenant with the least weighted service (VTC fairness, when on);
-//     within that tenant, requests that can still meet their time-to-first-token target,
-//     earliest deadline first, then those that cannot, oldest first, so that a lost cause does
-//     not make feasible requests miss too (it is still served). A request without a target has
-//     the deadline arrival + best_effort_ttft, so nothing starves. A preempted sequence goes
-//     first (its KV was computed once already).
+//     a class, the backlogged tenant with the least weighted service (VTC fairness, when on),
+//     counted in quanta from the least served waiting tenant, and among peers (the same quantum)
+//     the one served least lately (decayed service); within that tenant, requests that can still
+//     meet their time-to-first-token target, earliest deadline first, then those that cannot,
+//     oldest first, so that a lost cause does not make feasible requests miss too (it is still
+//     served). A request without a target has the deadline arrival + best_effort_ttft, so nothing
+//     starves. A preempted sequence goes first (its KV was computed once already).
 //   - Victims: batch before interactive, then the most slack (latest deadline), then the newest.
 // Ordering and budgets change only timing: a request's tokens are the same under every policy.
 //
@@ -31,6 +32,11 @@
 //     most prompt left so far is given up), so that under overload a long prompt that would make
 //     several short ones late waits instead of them. Only the first kDoomWindow deadlines are
 //     laid out, which bounds the cost per step.
+//   - Under fairness, a step that feeds the prompts of a tenant standing ahead of another with
+//     prefill work carries only that tenant's prompts: a well-behaved tenant's chat is not fed in
+//     a step that a noisy tenant's document chunk makes long, and the finishing-time layout takes
+//     tenants in that order too, so a noisy peer's earlier deadlines do not make it a lost cause
+//     (slo_sim --fairness-test).
 //   - Running prefills are ordered as admission ranks waiting requests: under fairness the
 //     tenant with the least service first, so that a tenant over its share cannot hold a
 //     well-behaved one's prompt up with the chunks it was admitted earlier.
@@ -53,6 +59,7 @@
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -116,15 +123,25 @@ class SloPolicy final : public SchedulingPolicy {
   // VTC keeps backlogged tenants within about one request's service of each other anyway; an
   // exact comparison inside that margin put a well-behaved tenant's chat, charged its prompt a
   // moment before, behind a noisy tenant's documents (slo_sim --fairness-test). The margin adds
-  // at most one quantum to VTC's bound on the service difference.
-  static constexpr double kServiceQuantum = 1024;
+  // at most one quantum to VTC's bound on the service difference. 2048: a long document's prompt,
+  // so that a well-behaved tenant charged one is still a peer (1024: its chats then waited, at
+  // 4+40 req/s, for the noisy tenant to catch up; p99 3.5x its TTFT alone against 2.3x).
+  static constexpr double kServiceQuantum = 2048;
   // How many tenants' output counters OnTokenGenerated finds by a scan before hashing.
   static constexpr size_t kPendingScan = 8;
+  // A tenant's place in the fairness order, smaller first: its service in whole kServiceQuantum,
+  // then among peers (the same quantum) its recent service (weighted tokens, decayed with
+  // kRecentServiceTime): VTC lifts a tenant back from idle to the others' counter, so a
+  // well-behaved tenant and a noisy one are peers most of the time, and what tells them apart is
+  // how much each has been served lately.
+  using Standing = std::pair<double, double>;
+  // The time constant of the recent service's exponential decay.
+  static constexpr absl::Duration kRecentServiceTime = absl::Seconds(10);
 
  private:
-  // (yields to interactive, tenant's service, lost, deadline or arrival if lost, entry order):
+  // (yields to interactive, tenant's standing, lost, deadline or arrival if lost, entry order):
   // the smaller is admitted first.
-  using Rank = std::tuple<bool, double, bool, absl::Time, int64_t>;
+  using Rank = std::tuple<bool, Standing, bool, absl::Time, int64_t>;
   struct Choice {
     Sequence* seq = nullptr;
     Rank rank;
@@ -133,7 +150,14 @@ class SloPolicy final : public SchedulingPolicy {
   // The weighted service of a tenant in whole kServiceQuantum (0 without fairness): tenants
   // within one quantum of each other are peers, which deadlines order.
   double Service(std::string_view tenant) const;
-  double Service(const Sequence& seq) const;
+  // Where a tenant stands in the fairness order, (service quantum, recent service); {0, 0}
+  // without fairness.
+  Standing TenantStanding(std::string_view tenant) const;
+  Standing TenantStanding(const Sequence& seq) const;
+  // The prompt tokens (up to `cap`) that the step may feed when a tenant that stands ahead of
+  // another with prefill work has prompts waiting or prefilling: its own (the best standing's);
+  // -1 when no tenant stands ahead of another, or without fairness.
+  int64_t FavoredPromptTokens(absl::Span<const Sequence* const> prefills, int64_t cap) const;
   // Whether `seq` gives way to interactive work at `now` (batch, younger than batch_max_wait).
   bool YieldsToInteractive(const Sequence& seq, absl::Time now) const;
   // Not even a step of its own now (and its adapter's load) would make its deadline.
@@ -145,14 +169,29 @@ class SloPolicy final : public SchedulingPolicy {
   double ComputeSeconds(const Sequence& seq) const;
   // The waiting sequence (not requeued) to admit next.
   Choice Best(absl::Time now) const;
-  // The best of `queue` for a tenant with `service`: the earliest deadline that is not lost
+  // The best of `queue` for a tenant at `standing`: the earliest deadline that is not lost
   // (moving those lost for good out of the way), else the oldest lost one.
-  void Consider(SloWaitingSet::Queue& queue, double service, absl::Time now, Choice* best) const;
+  void Consider(SloWaitingSet::Queue& queue, Standing standing, absl::Time now, Choice* best) const;
   // Recomputes doomed_ (the Moore-Hodgson layout) once per step and change of the queue.
   void RefreshDoomed(absl::Time now) const;
   void LeftWaiting(const Sequence& seq);
   // Charges the output tokens counted since the last call to their tenants' service.
   void ChargePendingOutput() const;
+  // Charges `tenant`'s VTC counter through `charge` and adds what it gained to its recent
+  // service.
+  void Charge(std::string_view tenant, const std::function<absl::Status()>& charge) const;
+  // Decays the recent service to `now` (once per step: the clock of the charges).
+  void DecayRecentService(absl::Time now) const;
+  // Sets service_base_ to the least counter among the tenants waiting.
+  void RebaseService() const;
+  // Service is counted in quanta from here: the least served waiting tenant's counter, so that
+  // tenants within a quantum of it are peers (quanta of the absolute counter put two tenants a
+  // few tokens apart on either side of a boundary now and then).
+  mutable double service_base_ = 0;
+
+  // Each tenant's recent service as of recent_at_ (the latest step's time).
+  mutable absl::flat_hash_map<std::string, double> recent_service_;
+  mutable absl::Time recent_at_ = absl::InfinitePast();
 
   int64_t max_num_batched_tokens_;
   absl::Duration batch_max_wait_;

@@ -17,6 +17,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <string_view>
 #include <tuple>
 
 #include "absl/container/flat_hash_map.h"
@@ -41,10 +42,12 @@ class SloWaitingSet {
     std::set<Key> by_deadline;  // not found lost yet
     std::set<Key> lost;         // deadline replaced by arrival: oldest first
     bool empty() const { return by_deadline.empty() && lost.empty(); }
+    size_t size() const { return by_deadline.size() + lost.size(); }
   };
   struct Tenant {
     Queue interactive, batch;
     std::set<Key> batch_by_age;  // the batch sequences again, by arrival (aging)
+    size_t size() const { return interactive.size() + batch.size(); }
   };
 
   void Add(Sequence* seq, absl::Time deadline);
@@ -57,6 +60,11 @@ class SloWaitingSet {
   bool empty() const { return keys_.empty(); }
   // Every waiting sequence in deadline order.
   const std::set<Key>& by_deadline() const { return by_deadline_; }
+  // How many sequences `tenant` has waiting (0: none).
+  size_t Waiting(std::string_view tenant) const {
+    auto it = tenants_.find(tenant);
+    return it == tenants_.end() ? 0 : it->second.size();
+  }
   // Tenants with at least one waiting sequence, by name.
   std::map<std::string, Tenant, std::less<>>& tenants() { return tenants_; }
   const std::map<std::string, Tenant, std::less<>>& tenants() const { return tenants_; }

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "bench/slo_sim_bound.h"
+#include "bench/slo_sim_hindsight.h"
 #include "bench/slo_sim_run.h"
 #include "scheduler/cost_models.h"
 
@@ -116,6 +117,36 @@ TEST(SloSimBoundTest, BoundAboveOneMeansMisses) {
   double elapsed = 0;
   EXPECT_LT(Summarize(Simulate(heavy, o, cost, &elapsed), elapsed).attainment, 1.0);
   EXPECT_LT(MinimumWork(SimWorkload(classes, {{"t", 2}}, 300, 4), cost).load(), 0.4);
+}
+
+// The hindsight search ends with every request it keeps meeting both targets (a rerun of just
+// those confirms it), refuses some only where the policy alone misses, and meets at least as many
+// as the policy alone.
+TEST(SloSimHindsightTest, KeptRequestsAllMeetTheirTargetsAndNoFewerThanThePolicyAlone) {
+  const StepTimeCoefficients cost = H100Llama3_8bCostModel();
+  const std::vector<SimClass> classes = IssueClasses(cost);
+  SchedulerOptions o;
+  o.scheduling_policy = SchedulingPolicyKind::kSlo;
+  o.max_num_batched_tokens = 8192;
+  const std::vector<SimArrival> heavy = SimWorkload(classes, {{"t", 60}}, 300, 5);
+  double elapsed = 0;
+  const std::vector<SimOutcome> alone = Simulate(heavy, o, cost, &elapsed);
+  int64_t met_alone = 0;
+  for (const SimOutcome& out : alone) met_alone += out.met_both;
+  ASSERT_LT(met_alone, 300);  // the load makes it miss some
+  const HindsightResult h = HindsightAdmission(heavy, o, cost);
+  EXPECT_TRUE(h.converged);
+  EXPECT_EQ(h.total, 300);
+  EXPECT_GT(h.refused, 0);
+  EXPECT_EQ(h.met + h.refused, h.total);
+  EXPECT_GE(h.met, met_alone);
+  // Where the policy alone meets every target: nothing to refuse, one run.
+  const std::vector<SimArrival> light = SimWorkload(classes, {{"t", 0.5}}, 50, 5);
+  for (const SimOutcome& out : Simulate(light, o, cost, &elapsed)) ASSERT_TRUE(out.met_both);
+  const HindsightResult easy = HindsightAdmission(light, o, cost);
+  EXPECT_EQ(easy.refused, 0);
+  EXPECT_EQ(easy.met, 50);
+  EXPECT_EQ(easy.runs, 1);
 }
 
 }  // namespace
