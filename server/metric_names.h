@@ -32,6 +32,11 @@ inline constexpr char kTriggerLabel[] = "trigger";
 inline constexpr char kTriggerAdmission[] = "admission";
 inline constexpr char kTriggerPrefetch[] = "prefetch";
 inline constexpr char kCacheConfigInfo[] = "vllm:cache_config_info";
+// Sleep mode: vLLM's gauge, one series per sleep_state ("awake" | "weights_offloaded" |
+// "discard_all"), 1 for the current state; and the time the last wake took (tessera's own).
+inline constexpr char kEngineSleepState[] = "vllm:engine_sleep_state";
+inline constexpr char kSleepStateLabel[] = "sleep_state";
+inline constexpr char kLastWakeSeconds[] = "tessera_last_wake_seconds";
 
 // vLLM-compatible counters.
 inline constexpr char kNumPreemptionsTotal[] = "vllm:num_preemptions_total";

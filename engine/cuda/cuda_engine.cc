@@ -283,6 +283,16 @@ absl::Status CudaEngine::InitBuffers(int64_t weight_bytes) {
   return inv_freq_.CopyFromHost(inv_freq.data(), static_cast<int64_t>(inv_freq.size()), stream_);
 }
 
+void CudaEngine::ReleaseBuffers() {
+  if (stream_ != nullptr) cudaStreamSynchronize(stream_);
+  graphs_ = std::make_unique<DecodeGraphCache>();  // captured with the freed buffers' addresses
+  graph_ints_ = DeviceBuffer<int32_t>();
+  lora_.reset();
+  kv_ = DeviceBuffer<__nv_bfloat16>();
+  ws_.reset();
+  inv_freq_ = DeviceBuffer<float>();
+}
+
 absl::StatusOr<std::unique_ptr<CudaEngine>> CudaEngine::Load(const std::string& model_dir,
                                                              const CudaEngineOptions& options) {
   absl::StatusOr<ModelConfig> config = LoadModelConfig(model_dir);
@@ -299,6 +309,7 @@ absl::StatusOr<std::unique_ptr<CudaEngine>> CudaEngine::Load(const std::string& 
   if (!weights.ok()) return weights.status();
   e->weights_ = *std::move(weights);
   TESSERA_RETURN_IF_ERROR(e->InitBuffers(e->weights_.bytes()));
+  e->model_dir_ = model_dir;
   return e;
 }
 
@@ -317,6 +328,8 @@ absl::StatusOr<std::unique_ptr<CudaEngine>> CudaEngine::CreateRandom(
 }
 
 absl::StatusOr<int32_t> CudaEngine::AdapterKvBlocks(const LoraWeights& weights) const {
+  if (sleep_level_ != SleepLevel::kAwake)
+    return absl::FailedPreconditionError("the engine is asleep");
   if (lora_ == nullptr) {
     return absl::FailedPreconditionError("this CUDA engine was created without LoRA slots");
   }
@@ -329,6 +342,11 @@ absl::Status CudaEngine::SetAdapter(int32_t slot, std::shared_ptr<const LoraWeig
   if (slot < 0 || slot >= num_adapter_slots()) {
     return absl::InvalidArgumentError(
         absl::StrCat("adapter slot ", slot, " outside [0, ", num_adapter_slots(), ")"));
+  }
+  // Asleep, every slot is empty already (the pool is gone).
+  if (sleep_level_ != SleepLevel::kAwake) {
+    return weights == nullptr ? absl::OkStatus()
+                              : absl::FailedPreconditionError("the engine is asleep");
   }
   return lora_->Set(slot, std::move(weights), kv_blocks, stream_);
 }
@@ -492,6 +510,9 @@ std::vector<int32_t> CudaEngine::FillInts(const StepPlan& plan, const IntsLayout
 }
 
 absl::StatusOr<StepResult> CudaEngine::Step(const StepPlan& plan) {
+  if (sleep_level_ != SleepLevel::kAwake) {
+    return absl::FailedPreconditionError("the engine is asleep: wake it before stepping");
+  }
   TESSERA_RETURN_IF_ERROR(CheckPlan(plan));
   StepResult result;
   result.seqs.resize(plan.num_seqs());
