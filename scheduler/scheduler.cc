@@ -96,7 +96,11 @@ absl::Status Scheduler::Submit(ValidatedRequest request, std::shared_ptr<Request
     return absl::AlreadyExistsError(
         absl::StrCat("request \"", request->id, "\" is already in flight"));
   }
-  const int64_t queued = queued_new_requests_ + static_cast<int64_t>(inbox_.size());
+  if (!admitting_ && options_.asleep_queue_timeout <= absl::ZeroDuration()) {
+    return absl::UnavailableError(kAsleep);
+  }
+  const int64_t queued =
+      queued_new_requests_ + static_cast<int64_t>(inbox_.size() + parked_.size());
   const int64_t tokens = queued_prompt_tokens_ + inbox_prompt_tokens_;
   if (queued >= options_.max_waiting_requests ||
       tokens + prompt > options_.max_waiting_prompt_tokens) {
@@ -105,15 +109,13 @@ absl::Status Scheduler::Submit(ValidatedRequest request, std::shared_ptr<Request
         "the waiting queue is full (", queued, " requests, ", tokens, " prompt tokens; limits ",
         options_.max_waiting_requests, " and ", options_.max_waiting_prompt_tokens, ")"));
   }
-  if (!admitting_ && options_.asleep_queue_timeout <= absl::ZeroDuration()) {
-    return absl::UnavailableError(kAsleep);
-  }
   in_flight_.insert(request->id);
   std::string id = request->id;
   Submission submission{std::move(request),
                         std::make_shared<TrackingSink>(this, id, std::move(sink))};
   if (!admitting_) {
     parked_.push_back({std::move(submission), absl::Now() + options_.asleep_queue_timeout});
+    newly_parked_ = true;  // the loop's wait must learn the new deadline
     return absl::OkStatus();
   }
   inbox_prompt_tokens_ += prompt;
@@ -252,7 +254,7 @@ void Scheduler::Finished(const std::string& request_id) {
 void Scheduler::Loop() {
   const auto has_work = [](Scheduler* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->mu_) {
     return s->stopping_ || !s->inbox_.empty() || !s->cancels_.empty() || s->core_busy_ ||
-           s->command_ != Command::kNone;
+           s->command_ != Command::kNone || s->newly_parked_;
   };
   const auto has_news = [](Scheduler* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->mu_) {
     return s->stopping_ || !s->inbox_.empty() || !s->cancels_.empty();
@@ -277,6 +279,7 @@ void Scheduler::Loop() {
       cancels.swap(cancels_);
       inbox_prompt_tokens_ = 0;
       expired = TakeExpired(absl::Now());
+      newly_parked_ = false;
       command = command_;
       level = command_level_;
     }

@@ -136,6 +136,7 @@ class Scheduler {
   bool admitting_ ABSL_GUARDED_BY(mu_) = true;
   bool transition_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<ParkedSubmission> parked_ ABSL_GUARDED_BY(mu_);
+  bool newly_parked_ ABSL_GUARDED_BY(mu_) = false;  // since the loop last looked
   Command command_ ABSL_GUARDED_BY(mu_) = Command::kNone;
   SleepLevel command_level_ ABSL_GUARDED_BY(mu_) = SleepLevel::kAwake;
   bool command_done_ ABSL_GUARDED_BY(mu_) = false;

@@ -25,14 +25,16 @@ using ::tessera::testing::FakeEngineOptions;
 
 class SleepyEngine final : public Engine {
  public:
+  // The wrapper serves the adapter slots; the fake engine ignores them.
   explicit SleepyEngine(FakeEngineOptions options)
-      : options_(std::move(options)),
-        fake_(std::make_unique<FakeEngine>(options_)),
-        slots_(options_.num_adapter_slots) {}
+      : slots_(options.num_adapter_slots), options_(std::move(options)) {
+    options_.num_adapter_slots = 0;
+    fake_ = std::make_unique<FakeEngine>(options_);
+  }
 
   const ModelConfig& config() const override { return fake_->config(); }
   KvCacheGeometry kv_geometry() const override { return fake_->kv_geometry(); }
-  int32_t num_adapter_slots() const override { return options_.num_adapter_slots; }
+  int32_t num_adapter_slots() const override { return static_cast<int32_t>(slots_.size()); }
   absl::Status SetAdapter(int32_t slot, std::shared_ptr<const LoraWeights> weights,
                           absl::Span<const int32_t> kv_blocks) override {
     if (!kv_blocks.empty()) return absl::InvalidArgumentError("no blocks expected");
@@ -76,9 +78,9 @@ class SleepyEngine final : public Engine {
   int sleeps() const { return sleeps_; }
 
  private:
+  std::vector<std::shared_ptr<const LoraWeights>> slots_;
   FakeEngineOptions options_;
   std::unique_ptr<FakeEngine> fake_;
-  std::vector<std::shared_ptr<const LoraWeights>> slots_;
   std::unique_ptr<absl::Notification> gate_;
   bool asleep_ = false;
   SleepLevel level_ = SleepLevel::kAwake;
@@ -114,7 +116,7 @@ CollectedRequest WaitFor(QueueSink& sink, absl::Duration timeout = absl::Seconds
   return c;
 }
 
-CollectedRequest Run(Scheduler& scheduler, GenerateRequest r) {
+CollectedRequest RunToEnd(Scheduler& scheduler, GenerateRequest r) {
   auto sink = std::make_shared<QueueSink>();
   const absl::Status s = scheduler.Submit(std::move(r), sink);
   if (!s.ok()) {
@@ -130,7 +132,7 @@ TEST(SchedulerSleepTest, RefusesWhileAsleepAndServesAfterTheWake) {
   SleepyEngine engine(NoEos());
   Scheduler scheduler(engine, nullptr, SchedulerOptions{});
   scheduler.Start();
-  ASSERT_TRUE(Run(scheduler, Request("a")).status.ok());
+  ASSERT_TRUE(RunToEnd(scheduler, Request("a")).status.ok());
 
   ASSERT_TRUE(scheduler.Sleep(SleepLevel::kOffloadWeights, absl::Seconds(5)).ok());
   EXPECT_EQ(engine.sleep_level(), SleepLevel::kOffloadWeights);
@@ -156,7 +158,7 @@ TEST(SchedulerSleepTest, RefusesWhileAsleepAndServesAfterTheWake) {
   // The same prompt again: its blocks were cached before the sleep, but the KV is gone, so the
   // prefix cache must have been dropped (the fresh fake engine fails a read of unwritten KV).
   const int64_t hits = scheduler.Stats().prefix_cache_hits_total;
-  const CollectedRequest again = Run(scheduler, Request("a2"));
+  const CollectedRequest again = RunToEnd(scheduler, Request("a2"));
   EXPECT_TRUE(again.status.ok()) << again.status;
   EXPECT_EQ(scheduler.Stats().prefix_cache_hits_total, hits);
   EXPECT_TRUE(scheduler.engine_status().ok()) << scheduler.engine_status();
@@ -171,14 +173,14 @@ TEST(SchedulerSleepTest, ResidentAdaptersAreDroppedAndReloadAfterTheWake) {
   adapter->weights = std::make_shared<LoraWeights>();
   GenerateRequest r = Request("with-adapter");
   r.adapter = adapter;
-  ASSERT_TRUE(Run(scheduler, r).status.ok());
+  ASSERT_TRUE(RunToEnd(scheduler, r).status.ok());
 
   ASSERT_TRUE(scheduler.Sleep(SleepLevel::kDiscardWeights, absl::Seconds(5)).ok());
   // The scheduler emptied the slot before the engine slept: nothing still counted it resident.
   EXPECT_EQ(engine.occupied_slots_at_sleep(), 0);
   ASSERT_TRUE(scheduler.WakeUp().ok());
   r.id = "with-adapter-again";
-  const CollectedRequest again = Run(scheduler, r);
+  const CollectedRequest again = RunToEnd(scheduler, r);
   EXPECT_TRUE(again.status.ok()) << again.status;
 }
 
@@ -279,7 +281,7 @@ TEST(SchedulerSleepTest, AnEngineWithoutSleepModeKeepsServing) {
   EXPECT_EQ(scheduler.Sleep(SleepLevel::kOffloadWeights, absl::Seconds(1)).code(),
             absl::StatusCode::kUnimplemented);
   EXPECT_EQ(scheduler.sleep_level(), SleepLevel::kAwake);
-  EXPECT_TRUE(Run(scheduler, Request("after")).status.ok());
+  EXPECT_TRUE(RunToEnd(scheduler, Request("after")).status.ok());
 }
 
 }  // namespace

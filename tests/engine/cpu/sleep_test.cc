@@ -21,17 +21,17 @@ using ::tessera::testing::TestDir;
 
 constexpr int32_t kBlockSize = 16;
 
-// About 32M parameters: 127 MB as fp32, far above the noise in the process's RSS.
+// About 16M parameters: 64 MB as fp32, far above the noise in the process's RSS.
 ModelConfig MidConfig() {
   ModelConfig c;
   c.architecture = "LlamaForCausalLM";
   c.model_type = "llama";
   c.vocab_size = 8000;
-  c.hidden_size = 512;
-  c.intermediate_size = 1408;
-  c.num_hidden_layers = 8;
-  c.num_attention_heads = 8;
-  c.num_key_value_heads = 4;
+  c.hidden_size = 384;
+  c.intermediate_size = 1024;
+  c.num_hidden_layers = 6;
+  c.num_attention_heads = 6;
+  c.num_key_value_heads = 3;
   c.head_dim = 64;
   c.rms_norm_eps = 1e-5;
   c.rope_theta = 10000;
