@@ -5,6 +5,9 @@
 // uses, and the plan's page table tells the engine. One step runs a ragged batch of prefill chunks
 // and decodes and returns sampled tokens and requested log-probabilities.
 //
+// Sleep mode (engine/sleep_level.h): an engine that supports it frees its memory in Sleep and
+// takes it back in WakeUp; in between, Step is FailedPrecondition.
+//
 // Not thread-safe: one thread (the scheduler's) calls Step. The engine knows nothing of requests,
 // tenants or adapters' owners.
 #ifndef TESSERA_ENGINE_ENGINE_H_
@@ -17,6 +20,7 @@
 #include "absl/types/span.h"
 #include "engine/lora_weights.h"
 #include "engine/model_config.h"
+#include "engine/sleep_level.h"
 #include "engine/step_plan.h"
 
 namespace tessera {
@@ -60,6 +64,21 @@ class Engine {
     (void)kv_blocks;
     return absl::UnimplementedError("this engine does not serve LoRA adapters");
   }
+
+  // Frees the weights and the KV storage as `level` says (kOffloadWeights or kDiscardWeights).
+  // No sequence may be in flight: the KV cache's contents are lost, and every adapter slot is
+  // emptied (the caller sets adapters again after WakeUp). FailedPrecondition when asleep
+  // already or when the engine cannot get its weights back; InvalidArgument for kAwake.
+  virtual absl::Status Sleep(SleepLevel level) {
+    (void)level;
+    return absl::UnimplementedError("this engine has no sleep mode");
+  }
+  // Takes back the weights and the KV storage (contents undefined, as after a start).
+  // FailedPrecondition when awake; the reload's error otherwise (the engine stays asleep).
+  virtual absl::Status WakeUp() {
+    return absl::UnimplementedError("this engine has no sleep mode");
+  }
+  virtual SleepLevel sleep_level() const { return SleepLevel::kAwake; }
 };
 
 }  // namespace tessera

@@ -89,6 +89,12 @@ bool AdapterPager::Reclaim(int32_t need, const LoraWeights* keep) {
   return true;
 }
 
+void AdapterPager::EvictIdle() {
+  for (int32_t s = 0; s < slots_.num_slots(); ++s) {
+    if (slots_.users(s) == 0 && slots_.resident(s) != nullptr) Evict(s);
+  }
+}
+
 bool AdapterPager::Prefetch(const AdapterRef& adapter, int32_t reserve) {
   if (IsResident(adapter)) return false;
   const int32_t slot = slots_.EmptySlot();

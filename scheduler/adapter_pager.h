@@ -65,6 +65,9 @@ class AdapterPager {
   // Evicts idle resident adapters that hold blocks, least recently used first and never `keep`
   // (null: none kept), until `need` blocks are free or none is left. Whether `need` are free.
   bool Reclaim(int32_t need, const LoraWeights* keep);
+  // Evicts every idle resident adapter, blocks or not (the engine is going to sleep, and its
+  // slots with it). Pinned ones stay.
+  void EvictIdle();
   // Loads `adapter` into an empty slot when it takes blocks and they are free beyond `reserve`;
   // evicts nothing. True when it loaded the adapter (an engine refusal is left for the request's
   // own load to report).

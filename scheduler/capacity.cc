@@ -279,4 +279,9 @@ void Capacity::PrefetchAdapters() {
   });
 }
 
+void Capacity::DropCaches() {
+  blocks_.ClearCache();
+  adapters_.EvictIdle();
+}
+
 }  // namespace tessera

@@ -100,6 +100,9 @@ class Capacity {
   // Forgets the content of `seq`'s cached blocks (its step's logits were not finite: its K and V
   // may be too).
   void ForgetBlocks(const Sequence& seq);
+  // Before the engine sleeps (no sequence in flight): forgets the prefix cache and evicts every
+  // resident adapter, whose contents the engine is about to drop.
+  void DropCaches();
 
   const KvBlockManager& blocks() const { return blocks_; }
   KvBlockManager& blocks() { return blocks_; }

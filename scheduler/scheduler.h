@@ -8,6 +8,14 @@
 // neither Submit nor the core checks again. Everything else arrives through the request's sink,
 // on the scheduler thread.
 //
+// Sleep mode (Sleep / WakeUp, engine/sleep_level.h): Sleep stops admitting at once, waits a
+// bounded time for the requests in flight to finish (refusing with FailedPrecondition and
+// admitting again if they do not), then, on the scheduler thread, drops the prefix cache and the
+// resident adapters and puts the engine to sleep. While asleep, Submit refuses with Unavailable,
+// or, with SchedulerOptions::asleep_queue_timeout, parks the request until a wake (then it runs)
+// or the timeout (then it fails Unavailable). Such parked requests count as in flight and as
+// waiting; a cancel takes one out at once.
+//
 // Thread-safe. The engine and tokenizer must outlive it.
 #ifndef TESSERA_SCHEDULER_SCHEDULER_H_
 #define TESSERA_SCHEDULER_SCHEDULER_H_
@@ -57,6 +65,20 @@ class Scheduler {
   // update), and joins the thread. Idempotent.
   void Shutdown(absl::Status status = absl::UnavailableError("the scheduler is shutting down"));
 
+  // Puts the engine to sleep once the requests in flight have finished, waiting for them up to
+  // `wait_for_requests`. OK when asleep at `level` already; FailedPrecondition when requests are
+  // still in flight after the wait, when asleep at the other level (wake first), while another
+  // Sleep or WakeUp runs, or before Start; InvalidArgument for kAwake; Unavailable after
+  // Shutdown; the engine's error (Unimplemented: no sleep mode) otherwise. On any error the
+  // scheduler goes on serving.
+  absl::Status Sleep(SleepLevel level, absl::Duration wait_for_requests);
+  // Wakes the engine and admits again (parked requests first); returns how long the wake took
+  // (zero when awake already). The engine's error leaves the scheduler asleep.
+  absl::StatusOr<absl::Duration> WakeUp();
+  SleepLevel sleep_level() const;
+  // Requests parked while asleep (SchedulerOptions::asleep_queue_timeout).
+  int32_t num_parked() const;
+
   // The state after a recent step: at most about 10 ms old while requests run, current once idle.
   SchedulerStats Stats() const;
   // Requests submitted and not finished.
@@ -69,7 +91,20 @@ class Scheduler {
     ValidatedRequest request;
     std::shared_ptr<RequestSink> sink;
   };
+  struct ParkedSubmission {
+    Submission submission;
+    absl::Time deadline;
+  };
+  // What the scheduler thread is asked to do between steps (Sleep, WakeUp).
+  enum class Command { kNone, kSleep, kWake };
   class TrackingSink;
+
+  // Hands `command` to the scheduler thread and waits for its result.
+  absl::Status RunCommand(Command command, SleepLevel level) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Admits again; parked requests go to the inbox, in their order of arrival.
+  void Reopen() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Parked requests whose timeout has passed at `now`, taken out of parked_.
+  std::vector<Submission> TakeExpired(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   void Loop();
   void Finished(const std::string& request_id);
@@ -94,6 +129,19 @@ class Scheduler {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status shutdown_status_ ABSL_GUARDED_BY(mu_);
   absl::Status engine_status_ ABSL_GUARDED_BY(mu_);
+  // Sleep mode: the engine's state, whether Submit admits (false from a Sleep call until the
+  // wake), whether a Sleep or WakeUp call is under way, requests parked until a wake, and the
+  // command for the scheduler thread with its result.
+  SleepLevel sleep_level_ ABSL_GUARDED_BY(mu_) = SleepLevel::kAwake;
+  bool admitting_ ABSL_GUARDED_BY(mu_) = true;
+  bool transition_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<ParkedSubmission> parked_ ABSL_GUARDED_BY(mu_);
+  bool newly_parked_ ABSL_GUARDED_BY(mu_) = false;  // since the loop last looked
+  Command command_ ABSL_GUARDED_BY(mu_) = Command::kNone;
+  SleepLevel command_level_ ABSL_GUARDED_BY(mu_) = SleepLevel::kAwake;
+  bool command_done_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status command_status_ ABSL_GUARDED_BY(mu_);
+  double last_wake_seconds_ ABSL_GUARDED_BY(mu_) = 0;
   SchedulerStats stats_ ABSL_GUARDED_BY(mu_);
   absl::Time stats_copied_ = absl::InfinitePast();  // scheduler thread only
   std::thread thread_;

@@ -168,6 +168,24 @@ absl::StatusOr<StepReport> SchedulerCore::Step() {
   return report;
 }
 
+absl::Status SchedulerCore::Sleep(SleepLevel level) {
+  if (!idle()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot sleep with ", state_.requests.size(), " requests in flight"));
+  }
+  capacity_.DropCaches();
+  absl::Status s = engine_.Sleep(level);
+  state_.stats.sleep_level = engine_.sleep_level();
+  RefreshGauges();
+  return s;
+}
+
+absl::Status SchedulerCore::WakeUp() {
+  absl::Status s = engine_.WakeUp();
+  state_.stats.sleep_level = engine_.sleep_level();
+  return s;
+}
+
 void SchedulerCore::RecordStepTime(const StepShape& shape, int64_t budget, double predicted,
                                    double measured) {
   SchedulerStats& stats = state_.stats;

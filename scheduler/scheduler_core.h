@@ -92,6 +92,13 @@ class SchedulerCore {
   // Aborts every request in flight with `status` (shutdown).
   void AbortAll(const absl::Status& status);
 
+  // Sleep mode: drops the prefix cache and the resident adapters (their KV blocks and slots),
+  // then puts the engine to sleep (Engine::Sleep). FailedPrecondition unless idle; the engine's
+  // error otherwise (the caches are dropped either way: they are only caches).
+  absl::Status Sleep(SleepLevel level);
+  // Engine::WakeUp. Adapters load again as requests name them.
+  absl::Status WakeUp();
+
   // Runs the profiling pass (step_profiler.h) on this core's engine and KV blocks, within the
   // scheduler's limits (options' step and time bounds are kept), and seeds the step-time model
   // with what it measured. The blocks are all free again afterwards. FailedPrecondition unless

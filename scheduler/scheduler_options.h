@@ -44,6 +44,9 @@ struct SchedulerOptions {
   // (ResourceExhausted).
   int32_t max_waiting_requests = 1024;
   int64_t max_waiting_prompt_tokens = int64_t{1} << 21;
+  // --sleep-queue-timeout: how long a request that arrives while the engine sleeps waits for a
+  // wake before it fails UNAVAILABLE; zero: it fails at once.
+  absl::Duration asleep_queue_timeout = absl::ZeroDuration();
   // The library's default is today's priority policy; tesserad's --scheduling-policy is slo.
   SchedulingPolicyKind scheduling_policy = SchedulingPolicyKind::kPriority;
   FairnessKind fairness = FairnessKind::kVtc;

@@ -7,6 +7,7 @@
 #include <map>
 #include <string>
 
+#include "engine/sleep_level.h"
 #include "scheduler/histogram.h"
 #include "scheduler/step_time_model.h"
 
@@ -85,6 +86,9 @@ struct SchedulerStats {
   bool enable_prefix_caching = false;
   int64_t prefix_cache_queries_total = 0;
   int64_t prefix_cache_hits_total = 0;
+  // Sleep mode: the engine's state (vllm:engine_sleep_state) and the time the last wake took.
+  SleepLevel sleep_level = SleepLevel::kAwake;
+  double last_wake_seconds = 0;
 };
 
 }  // namespace tessera

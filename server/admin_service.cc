@@ -27,14 +27,25 @@ void ToAdapterStatus(const AdapterInfo& info, v1::AdapterStatus* out) {
 
 AdminService::AdminService(AdapterRegistry* registry, const Authenticator* authenticator,
                            const std::atomic<bool>* draining, bool has_adapter_dir,
-                           int64_t max_metadata_bytes)
+                           int64_t max_metadata_bytes, SleepController* sleep)
     : registry_(registry),
       authenticator_(authenticator),
       draining_(draining),
       has_adapter_dir_(has_adapter_dir),
-      max_metadata_bytes_(max_metadata_bytes) {}
+      max_metadata_bytes_(max_metadata_bytes),
+      sleep_(sleep) {}
 
 absl::StatusOr<Principal> AdminService::Admit(const grpc::CallbackServerContext* context) const {
+  absl::StatusOr<Principal> p = Authenticate(context);
+  if (p.ok() && registry_ == nullptr) {
+    return absl::FailedPreconditionError(
+        "this daemon serves no LoRA adapters (its engine has no adapter slots)");
+  }
+  return p;
+}
+
+absl::StatusOr<Principal> AdminService::Authenticate(
+    const grpc::CallbackServerContext* context) const {
   if (draining_->load(std::memory_order_acquire)) {
     return absl::UnavailableError("the server is draining");
   }
@@ -44,12 +55,7 @@ absl::StatusOr<Principal> AdminService::Admit(const grpc::CallbackServerContext*
   if (auto it = metadata.find("authorization"); it != metadata.end()) {
     authorization = absl::string_view(it->second.data(), it->second.size());
   }
-  absl::StatusOr<Principal> p = authenticator_->Authenticate(authorization);
-  if (p.ok() && registry_ == nullptr) {
-    return absl::FailedPreconditionError(
-        "this daemon serves no LoRA adapters (its engine has no adapter slots)");
-  }
-  return p;
+  return authenticator_->Authenticate(authorization);
 }
 
 absl::StatusOr<AdapterInfo> AdminService::Load(const Principal& caller,

@@ -19,6 +19,7 @@
 #include "grpc/health/v1/health.pb.h"
 #include "scheduler/scheduling_policy.h"
 #include "server/http/openai_routes.h"
+#include "server/http/sleep_routes.h"
 #include "server/malformed_request_interceptor.h"
 #include "server/metadata_limit.h"
 #include "server/start_log.h"
@@ -147,6 +148,8 @@ absl::Status Daemon::Init() {
   ProfileStepTime();
   timer.Mark(kPhaseProfile);
   scheduler_->Start();
+  sleep_ = std::make_unique<SleepController>(scheduler_.get(), o.sleep_wait_timeout,
+                                             [this](bool ready) { SetInferenceServing(ready); });
   spdlog::info("{}",
                absl::StrCat("tesserad: scheduling policy ",
                             std::string(SchedulingPolicyName(o.scheduler.scheduling_policy))));
@@ -176,7 +179,8 @@ absl::Status Daemon::Init() {
   edge_ = std::make_unique<InferenceEdge>(std::move(deps));
   service_ = std::make_unique<InferenceService>(edge_.get());
   admin_ = std::make_unique<AdminService>(adapters_.get(), authenticator_.get(), &draining_,
-                                          !o.adapter_dir.empty(), o.limits.max_metadata_bytes);
+                                          !o.adapter_dir.empty(), o.limits.max_metadata_bytes,
+                                          sleep_.get());
 
   grpc::EnableDefaultHealthCheckService(true);
   // Reflection answers from the generated descriptor pool, which holds a .proto only if its
@@ -222,10 +226,7 @@ absl::Status Daemon::Init() {
   if (o.metrics_port >= 0) {
     HttpEndpoint::Options http;
     http.metrics = [this] { return RenderMetrics(); };
-    http.readiness = [this]() -> absl::Status {
-      if (draining_.load()) return absl::UnavailableError("draining");
-      return scheduler_->engine_status();
-    };
+    http.readiness = [this] { return Readiness(); };
     http.server = o.http;
     http.server.tls_cert_file.clear();  // metrics-only: Prometheus scrapes it in plain HTTP
     http.server.tls_key_file.clear();
@@ -280,10 +281,7 @@ absl::Status Daemon::StartHttp() {
   if (o.http_port < 0) return absl::OkStatus();
   HttpEndpoint::Options http;
   http.metrics = [this] { return RenderMetrics(); };
-  http.readiness = [this]() -> absl::Status {
-    if (draining_.load()) return absl::UnavailableError("draining");
-    return scheduler_->engine_status();
-  };
+  http.readiness = [this] { return Readiness(); };
   http.server = o.http;
   http.server.tls_cert_file = o.tls_cert_file;
   http.server.tls_key_file = o.tls_key_file;
@@ -300,7 +298,11 @@ absl::Status Daemon::StartHttp() {
                              ? o.scheduler.max_model_len
                              : engine_.engine->config().max_position_embeddings;
   routes.adapters = adapters_.get();
-  http.routes = [routes](HttpRouter& router) { AddOpenAiRoutes(routes, router); };
+  SleepRoutesDeps sleep_routes{edge_.get(), sleep_.get()};
+  http.routes = [routes, sleep_routes](HttpRouter& router) {
+    AddOpenAiRoutes(routes, router);
+    AddSleepRoutes(sleep_routes, router);
+  };
   api_http_ = std::make_unique<HttpEndpoint>(std::move(http));
   if (absl::Status s = api_http_->Start(o.host, o.http_port); !s.ok()) return s;
   spdlog::info(
@@ -412,7 +414,18 @@ int Daemon::metrics_port() const { return http_ ? http_->port() : -1; }
 
 int Daemon::http_port() const { return api_http_ ? api_http_->port() : -1; }
 
-bool Daemon::ready() const { return !draining_.load() && scheduler_->engine_status().ok(); }
+absl::Status Daemon::Readiness() const {
+  if (draining_.load()) return absl::UnavailableError("draining");
+  if (sleep_->asleep()) return absl::UnavailableError("asleep (sleep mode)");
+  return scheduler_->engine_status();
+}
+
+bool Daemon::ready() const { return Readiness().ok(); }
+
+void Daemon::SetInferenceServing(bool serving) {
+  if (server_ == nullptr || draining_.load()) return;
+  server_->GetHealthCheckService()->SetServingStatus(kInferenceService, serving);
+}
 
 void Daemon::Drain(absl::Duration timeout, const std::function<bool()>& stop_waiting) {
   if (drained_) return;
@@ -423,7 +436,8 @@ void Daemon::Drain(absl::Duration timeout, const std::function<bool()>& stop_wai
   const int32_t at_start = scheduler_->num_in_flight();
   spdlog::info("{}", absl::StrFormat("tesserad: draining: %d requests in flight, up to %s",
                                      at_start, absl::FormatDuration(timeout)));
-  while (scheduler_->num_in_flight() > 0 && absl::Now() < deadline &&
+  // Requests parked until a wake cannot progress while the daemon sleeps: not worth waiting for.
+  while (scheduler_->num_in_flight() > scheduler_->num_parked() && absl::Now() < deadline &&
          !(stop_waiting && stop_waiting())) {
     absl::SleepFor(absl::Milliseconds(10));
   }

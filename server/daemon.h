@@ -6,6 +6,11 @@
 // NOT_SERVING at once, new calls get UNAVAILABLE, requests in flight get up to the drain timeout
 // to finish, the rest are cancelled, and the servers stop. Drain must be called from one thread;
 // the rest of the class is thread-safe.
+//
+// Sleep mode (sleep_controller.h; POST /sleep, /wake_up, tessera.v1.Admin): while asleep the
+// daemon is live (/healthz 200) but not ready (/readyz and /health 503, gRPC health of
+// tessera.v1.Inference NOT_SERVING). A drain while asleep does not wait for requests parked
+// until a wake: they end UNAVAILABLE at once.
 #ifndef TESSERA_SERVER_DAEMON_H_
 #define TESSERA_SERVER_DAEMON_H_
 
@@ -34,6 +39,7 @@
 #include "server/inference_edge.h"
 #include "server/inference_service.h"
 #include "server/metrics_exporter.h"
+#include "server/sleep_controller.h"
 #include "server/tenant_limiter.h"
 #include "text/tokenizer/tokenizer.h"
 
@@ -59,6 +65,7 @@ class Daemon {
   bool ready() const;
   // Where the start's time went, in order (engine/phase_timer.h names), as logged.
   const std::vector<PhaseTimer::Phase>& start_phases() const { return start_phases_; }
+  SleepController& sleep() { return *sleep_; }
   // Requests in the scheduler (queued or running).
   int32_t num_in_flight() const { return scheduler_->num_in_flight(); }
 
@@ -67,6 +74,10 @@ class Daemon {
   absl::Status Init();
   v1::ModelInfoResponse MakeModelInfo() const;
   std::string RenderMetrics() const;
+  // OK when the daemon takes requests; why not otherwise (draining, asleep, engine failure).
+  absl::Status Readiness() const;
+  // gRPC health of tessera.v1.Inference after a sleep or wake (left alone once draining).
+  void SetInferenceServing(bool serving);
   absl::Status StartAdapters();
   // Seeds the step-time model from a short profiling pass (--profile-steps) and logs the fit.
   void ProfileStepTime();
@@ -79,6 +90,7 @@ class Daemon {
   // Before the scheduler: requests in flight hold leases on it until the scheduler drops them.
   std::unique_ptr<AdapterRegistry> adapters_;
   std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<SleepController> sleep_;
   std::unique_ptr<Authenticator> authenticator_;
   std::unique_ptr<TenantLimiter> tenant_limiter_;
   std::map<std::string, TenantPolicy> tenant_policies_;  // from the --api-keys file

@@ -34,6 +34,10 @@ struct DaemonOptions {
   std::string tls_cert_file;       // both or neither: PEM certificate chain and private key
   std::string tls_key_file;
   absl::Duration drain_timeout = absl::Seconds(30);
+  // Sleep mode: how long a sleep call waits for the requests in flight (--sleep-wait-timeout).
+  // How long a request that arrives while asleep waits for a wake is
+  // scheduler.asleep_queue_timeout (--sleep-queue-timeout).
+  absl::Duration sleep_wait_timeout = absl::Seconds(30);
   int32_t max_in_flight_per_tenant = 1024;
   // Latency targets of requests that set none and whose tenant sets none (unset: best effort).
   SloDefaults slo_defaults;

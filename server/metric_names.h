@@ -35,6 +35,11 @@ inline constexpr char kCacheConfigInfo[] = "vllm:cache_config_info";
 // Seconds each phase of the start took (engine/phase_timer.h's names), set once when ready.
 inline constexpr char kStartupPhaseSeconds[] = "tessera_startup_phase_seconds";
 inline constexpr char kPhaseLabel[] = "phase";
+// Sleep mode: vLLM's gauge, one series per sleep_state ("awake" | "weights_offloaded" |
+// "discard_all"), 1 for the current state; and the time the last wake took (tessera's own).
+inline constexpr char kEngineSleepState[] = "vllm:engine_sleep_state";
+inline constexpr char kSleepStateLabel[] = "sleep_state";
+inline constexpr char kLastWakeSeconds[] = "tessera_last_wake_seconds";
 
 // vLLM-compatible counters.
 inline constexpr char kNumPreemptionsTotal[] = "vllm:num_preemptions_total";

@@ -109,6 +109,17 @@ void MetricsExporter::RegisterServerMetrics(const CacheConfigInfo& cache_config)
            .Add({});
   sequences_running_ =
       &GaugeFamily(names::kSequencesRunning, "Sequences (samples) in the running batch.").Add({});
+  auto& sleep_state = GaugeFamily(names::kEngineSleepState,
+                                  "Sleep mode: 1 on the engine's current state (awake; "
+                                  "weights_offloaded: level 1; discard_all: level 2), 0 on the "
+                                  "others.");
+  for (SleepLevel level :
+       {SleepLevel::kAwake, SleepLevel::kOffloadWeights, SleepLevel::kDiscardWeights}) {
+    sleep_state_[static_cast<int>(level)] =
+        &sleep_state.Add({{names::kSleepStateLabel, std::string(SleepStateLabel(level))}});
+  }
+  last_wake_seconds_ =
+      &GaugeFamily(names::kLastWakeSeconds, "Seconds the last wake from sleep mode took.").Add({});
   preemptions_ =
       &CounterFamily(names::kNumPreemptionsTotal, "Cumulative number of preemptions.").Add({});
   prompt_tokens_ =
@@ -276,6 +287,10 @@ void MetricsExporter::UpdateServer(const SchedulerStats& s) {
   kv_usage_->Set(s.kv_usage);
   gpu_cache_usage_->Set(s.kv_usage);
   sequences_running_->Set(s.num_seqs_running);
+  for (int level = 0; level < 3; ++level) {
+    sleep_state_[level]->Set(static_cast<int>(s.sleep_level) == level ? 1 : 0);
+  }
+  last_wake_seconds_->Set(s.last_wake_seconds);
   RaiseTo(*preemptions_, static_cast<double>(s.num_preemptions_total));
   RaiseTo(*prompt_tokens_, static_cast<double>(s.prompt_tokens_total));
   RaiseTo(*generation_tokens_, static_cast<double>(s.generation_tokens_total));

@@ -111,6 +111,9 @@ class MetricsExporter {
   prometheus::Gauge* kv_usage_ = nullptr;
   prometheus::Gauge* gpu_cache_usage_ = nullptr;
   prometheus::Gauge* sequences_running_ = nullptr;
+  // vllm:engine_sleep_state, indexed by SleepLevel (awake, weights_offloaded, discard_all).
+  prometheus::Gauge* sleep_state_[3] = {nullptr, nullptr, nullptr};
+  prometheus::Gauge* last_wake_seconds_ = nullptr;
   prometheus::Counter* preemptions_ = nullptr;
   prometheus::Counter* prompt_tokens_ = nullptr;
   prometheus::Counter* generation_tokens_ = nullptr;

@@ -27,6 +27,8 @@ struct Seconds {
   double http_idle;
   int64_t default_ttft_ms = 0;  // 0: none
   int64_t default_tpot_ms = 0;
+  double sleep_wait = 30;  // --sleep-wait-timeout
+  double sleep_queue = 0;  // --sleep-queue-timeout
 };
 
 void AddHttpFlags(CLI::App& app, tessera::DaemonOptions& o, Seconds& seconds) {
@@ -109,6 +111,17 @@ void AddFlags(CLI::App& app, tessera::DaemonOptions& o, Seconds& seconds,
                  "Seconds that requests in flight get to finish after SIGTERM")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 86400.0));
+  app.add_option("--sleep-wait-timeout", seconds.sleep_wait,
+                 "Sleep mode (POST /sleep, Admin.Sleep): seconds a sleep call waits for the "
+                 "requests in flight to finish; after it the call fails (409 / "
+                 "FAILED_PRECONDITION) and the server goes on serving")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 3600.0));
+  app.add_option("--sleep-queue-timeout", seconds.sleep_queue,
+                 "Sleep mode: seconds a request that arrives while the server sleeps waits for a "
+                 "wake before it fails UNAVAILABLE (HTTP 503); 0: it fails at once")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 3600.0));
   app.add_option("--default-ttft-target-ms", seconds.default_ttft_ms,
                  "Time-to-first-token target of requests that set none and whose tenant sets none "
                  "(0: none, best effort)")
@@ -260,6 +273,8 @@ int main(int argc, char** argv) {
   options.engine.max_num_batched_tokens = options.scheduler.max_num_batched_tokens;
   options.engine.max_num_seqs = options.scheduler.max_num_seqs;
   options.drain_timeout = absl::Seconds(seconds.drain);
+  options.sleep_wait_timeout = absl::Seconds(seconds.sleep_wait);
+  options.scheduler.asleep_queue_timeout = absl::Seconds(seconds.sleep_queue);
   options.http.header_timeout = absl::Seconds(seconds.http_header);
   options.http.idle_timeout = absl::Seconds(seconds.http_idle);
   if (seconds.default_ttft_ms > 0) {

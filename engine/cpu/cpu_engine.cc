@@ -1,5 +1,6 @@
 #include "engine/cpu/cpu_engine.h"
 
+#include <malloc.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -40,9 +41,19 @@ absl::StatusOr<std::unique_ptr<CpuEngine>> CpuEngine::Load(const std::string& mo
       CpuWeights::FromCheckpoint(*config, **checkpoint, options.weights);
   if (!weights.ok()) return weights.status();
   timer.Mark(kPhaseWeights);
+  const ModelConfig file_config = *config;
   absl::StatusOr<std::unique_ptr<CpuEngine>> engine =
       Create(*std::move(config), *std::move(weights), options);
   timer.Mark(kPhaseKvAlloc);
+  if (!engine.ok()) return engine.status();
+  // Wake reads the checkpoint again: the files may be rewritten while the engine sleeps, but
+  // FromCheckpoint checks every tensor against the config, so a changed shape is an error.
+  (*engine)->reload_ = [model_dir, file_config,
+                        weight_options = options.weights]() -> absl::StatusOr<CpuWeights> {
+    absl::StatusOr<std::unique_ptr<Checkpoint>> checkpoint = Checkpoint::Open(model_dir);
+    if (!checkpoint.ok()) return checkpoint.status();
+    return CpuWeights::FromCheckpoint(file_config, **checkpoint, weight_options);
+  };
   return engine;
 }
 
@@ -96,6 +107,45 @@ absl::Status CpuEngine::SetAdapter(int32_t slot, std::shared_ptr<const LoraWeigh
     if (absl::Status s = weights->Validate(config_); !s.ok()) return s;
   }
   adapters_[slot] = std::move(weights);
+  return absl::OkStatus();
+}
+
+absl::Status CpuEngine::Sleep(SleepLevel level) {
+  if (level == SleepLevel::kAwake) {
+    return absl::InvalidArgumentError("Sleep needs level 1 or 2");
+  }
+  if (sleep_level_ != SleepLevel::kAwake) {
+    return absl::FailedPreconditionError("the engine is asleep already");
+  }
+  if (!reload_) {
+    return absl::FailedPreconditionError(
+        "this engine was built from weights in memory: it has no checkpoint to reload them from, "
+        "so it cannot sleep");
+  }
+  weights_ = CpuWeights{};
+  kv_.Release();
+  for (std::shared_ptr<const LoraWeights>& a : adapters_) a.reset();
+  sampler_scratch_ = SamplerScratch{};
+  // glibc keeps freed heap memory for reuse (and big blocks freed once raise its mmap threshold,
+  // so a reload comes from the heap): give the free pages back now, or the RSS would not drop.
+  malloc_trim(0);
+  sleep_level_ = level;
+  return absl::OkStatus();
+}
+
+absl::Status CpuEngine::WakeUp() {
+  if (sleep_level_ == SleepLevel::kAwake) {
+    return absl::FailedPreconditionError("the engine is awake");
+  }
+  absl::StatusOr<CpuWeights> weights = reload_();
+  if (!weights.ok()) {
+    return absl::Status(weights.status().code(), absl::StrCat("waking the engine: reloading the "
+                                                              "weights: ",
+                                                              weights.status().message()));
+  }
+  weights_ = *std::move(weights);
+  kv_.Allocate();
+  sleep_level_ = SleepLevel::kAwake;
   return absl::OkStatus();
 }
 
@@ -216,6 +266,9 @@ absl::StatusOr<StepResult> CpuEngine::Step(const StepPlan& plan) {
   // OpenMP's thread count is per calling thread: set it on the thread that steps (the daemon's
   // scheduler thread is not the one that created the engine).
   if (num_threads_ > 0 && omp_get_max_threads() != num_threads_) omp_set_num_threads(num_threads_);
+  if (sleep_level_ != SleepLevel::kAwake) {
+    return absl::FailedPreconditionError("the engine is asleep: wake it before stepping");
+  }
   if (absl::Status s = plan.Validate(config_.vocab_size, kv_.num_blocks(), kv_.block_size(),
                                      config_.max_position_embeddings);
       !s.ok()) {

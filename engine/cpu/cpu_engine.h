@@ -8,11 +8,17 @@
 // every projection the adapter adapts (engine/cpu/lora.h), so one step mixes adapters and the base
 // model freely. Slots share ownership of their LoraWeights with whoever set them.
 //
+// Sleep mode: both levels free the fp32 weights and the KV storage (returned to the OS, so the
+// process's resident memory drops by their size) and WakeUp reloads the weights from the
+// checkpoint the engine was loaded from. An engine made by Create (weights from memory) has
+// nothing to reload from and refuses to sleep.
+//
 // Not thread-safe (one caller, the scheduler thread). Owns weights and KV storage.
 #ifndef TESSERA_ENGINE_CPU_CPU_ENGINE_H_
 #define TESSERA_ENGINE_CPU_CPU_ENGINE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -59,6 +65,11 @@ class CpuEngine final : public Engine {
   absl::Status SetAdapter(int32_t slot, std::shared_ptr<const LoraWeights> weights,
                           absl::Span<const int32_t> kv_blocks) override;
 
+  // Engine::Sleep / WakeUp; see the file comment.
+  absl::Status Sleep(SleepLevel level) override;
+  absl::Status WakeUp() override;
+  SleepLevel sleep_level() const override { return sleep_level_; }
+
   const CpuWeights& weights() const { return weights_; }
   // The KV storage, for tests that inspect blocks.
   const CpuKvCache& kv_cache() const { return kv_; }
@@ -83,6 +94,9 @@ class CpuEngine final : public Engine {
                const float* x, float* y) const;
 
   int32_t num_threads_ = 0;  // 0: OpenMP's default
+  // Reads the weights again from the checkpoint (set by Load; empty for Create).
+  std::function<absl::StatusOr<CpuWeights>()> reload_;
+  SleepLevel sleep_level_ = SleepLevel::kAwake;
   ModelConfig config_;
   CpuWeights weights_;
   Rope rope_;

@@ -11,8 +11,16 @@ CpuKvCache::CpuKvCache(int64_t num_layers, int32_t num_blocks, int32_t block_siz
       num_blocks_(num_blocks),
       block_size_(block_size),
       token_stride_(num_kv_heads * head_dim),
-      data_(new float[static_cast<size_t>(num_layers) * num_blocks * 2 * block_size * num_kv_heads *
-                      head_dim]) {}
+      num_floats_(static_cast<size_t>(num_layers) * num_blocks * 2 * block_size * num_kv_heads *
+                  head_dim) {
+  Allocate();
+}
+
+void CpuKvCache::Release() { data_.reset(); }
+
+void CpuKvCache::Allocate() {
+  if (data_ == nullptr) data_.reset(new float[num_floats_]);
+}
 
 void CpuKvCache::CopyBlock(int32_t src, int32_t dst) {
   // K and V of one block are contiguous within a layer: one copy per layer.

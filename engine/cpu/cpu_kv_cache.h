@@ -30,6 +30,13 @@ class CpuKvCache {
   // slots not yet written are copied as they are.
   void CopyBlock(int32_t src, int32_t dst);
 
+  // Sleep mode: Release returns the storage to the OS (Slot must not be called until Allocate);
+  // Allocate takes fresh, uninitialized storage of the same geometry. Both are no-ops when the
+  // storage is already in that state.
+  void Release();
+  void Allocate();
+  bool allocated() const { return data_ != nullptr; }
+
   int32_t num_blocks() const { return num_blocks_; }
   int32_t block_size() const { return block_size_; }
   static int64_t BytesPerBlock(int64_t num_layers, int32_t block_size, int64_t num_kv_heads,
@@ -47,6 +54,7 @@ class CpuKvCache {
   int32_t num_blocks_;
   int32_t block_size_;
   int64_t token_stride_;  // num_kv_heads * head_dim
+  size_t num_floats_;
   // Left uninitialized: a slot is always written before attention reads it, and the pages of a
   // large cache are then only touched as sequences reach them.
   std::unique_ptr<float[]> data_;

@@ -164,6 +164,16 @@ absl::Status CudaEngine::InitBuffers(int64_t weight_bytes) {
   return inv_freq_.CopyFromHost(inv_freq.data(), static_cast<int64_t>(inv_freq.size()), stream_);
 }
 
+void CudaEngine::ReleaseBuffers() {
+  if (stream_ != nullptr) cudaStreamSynchronize(stream_);
+  graphs_ = std::make_unique<DecodeGraphCache>();  // captured with the freed buffers' addresses
+  graph_ints_ = DeviceBuffer<int32_t>();
+  lora_.reset();
+  kv_ = DeviceBuffer<__nv_bfloat16>();
+  ws_.reset();
+  inv_freq_ = DeviceBuffer<float>();
+}
+
 absl::StatusOr<std::unique_ptr<CudaEngine>> CudaEngine::Load(const std::string& model_dir,
                                                              const CudaEngineOptions& options,
                                                              PhaseTimer* phases) {
@@ -197,6 +207,7 @@ absl::StatusOr<std::unique_ptr<CudaEngine>> CudaEngine::Load(const std::string& 
   timer.Mark(kPhaseWeights);
   TESSERA_RETURN_IF_ERROR(e->InitBuffers(weight_bytes));
   timer.Mark(kPhaseKvAlloc);
+  e->model_dir_ = model_dir;
   return e;
 }
 
@@ -234,6 +245,8 @@ void CudaEngine::AttachQuantizedLinears(std::unique_ptr<CudaQuantLinears> linear
 }
 
 absl::StatusOr<int32_t> CudaEngine::AdapterKvBlocks(const LoraWeights& weights) const {
+  if (sleep_level_ != SleepLevel::kAwake)
+    return absl::FailedPreconditionError("the engine is asleep");
   if (lora_ == nullptr) {
     return absl::FailedPreconditionError("this CUDA engine was created without LoRA slots");
   }
@@ -246,6 +259,11 @@ absl::Status CudaEngine::SetAdapter(int32_t slot, std::shared_ptr<const LoraWeig
   if (slot < 0 || slot >= num_adapter_slots()) {
     return absl::InvalidArgumentError(
         absl::StrCat("adapter slot ", slot, " outside [0, ", num_adapter_slots(), ")"));
+  }
+  // Asleep, every slot is empty already (the pool is gone).
+  if (sleep_level_ != SleepLevel::kAwake) {
+    return weights == nullptr ? absl::OkStatus()
+                              : absl::FailedPreconditionError("the engine is asleep");
   }
   return lora_->Set(slot, std::move(weights), kv_blocks, stream_);
 }
@@ -296,6 +314,9 @@ absl::Status CudaEngine::CheckPlan(const StepPlan& plan) const {
 }
 
 absl::StatusOr<StepResult> CudaEngine::Step(const StepPlan& plan) {
+  if (sleep_level_ != SleepLevel::kAwake) {
+    return absl::FailedPreconditionError("the engine is asleep: wake it before stepping");
+  }
   TESSERA_RETURN_IF_ERROR(CheckPlan(plan));
   StepResult result;
   result.seqs.resize(plan.num_seqs());

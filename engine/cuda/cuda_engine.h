@@ -7,6 +7,12 @@
 // suppressed ids) have their logits row copied back and are sampled on the host (HostSampledRows).
 // The residual stream is kept in fp32; GEMM inputs and outputs are bf16 with fp32 accumulation.
 //
+// Sleep mode (cuda_engine_sleep.cc): level 1 copies the weights to pinned host memory and frees
+// them on the device, level 2 drops them (wake reloads the checkpoint); both free the KV pool, the
+// workspace, the adapter pool and the captured decode graphs (recaptured after the wake), so the
+// engine holds almost no device memory while asleep. The wake re-allocates the same number of KV
+// blocks (the scheduler's geometry does not change), or fails and stays asleep.
+//
 // Not thread-safe (one caller, the scheduler thread). Owns its stream, weights and KV storage.
 #ifndef TESSERA_ENGINE_CUDA_CUDA_ENGINE_H_
 #define TESSERA_ENGINE_CUDA_CUDA_ENGINE_H_
@@ -27,6 +33,7 @@
 #include "engine/cuda/device_lora_pool.h"
 #include "engine/cuda/gemm.h"
 #include "engine/cuda/host_sampled_rows.h"
+#include "engine/cuda/pinned_host_buffer.h"
 #include "engine/engine.h"
 #include "engine/memory_plan.h"
 #include "engine/phase_timer.h"
@@ -94,6 +101,10 @@ class CudaEngine final : public Engine {
   absl::Status SetAdapter(int32_t slot, std::shared_ptr<const LoraWeights> weights,
                           absl::Span<const int32_t> kv_blocks) override;
 
+  absl::Status Sleep(SleepLevel level) override;
+  absl::Status WakeUp() override;
+  SleepLevel sleep_level() const override { return sleep_level_; }
+
   const MemoryPlan& memory_plan() const { return plan_; }
   const WeightLoadStats& load_stats() const { return load_stats_; }
   // The quantized Linears' device bytes by format (empty for a bf16 model).
@@ -120,6 +131,8 @@ class CudaEngine final : public Engine {
   absl::Status InitBuffers(int64_t weight_bytes);
   // Takes the packed Linears and points every layer's weights at them.
   void AttachQuantizedLinears(std::unique_ptr<CudaQuantLinears> linears);
+  // Frees everything InitBuffers allocated and the captured graphs (sleep; a failed wake).
+  void ReleaseBuffers();
   absl::Status CheckPlan(const StepPlan& plan) const;
   absl::Status StepEager(const StepPlan& plan, StepResult* result);
   bool UseDecodeGraph(const StepPlan& plan) const;
@@ -184,6 +197,11 @@ class CudaEngine final : public Engine {
   int32_t* graph_host_ints_ = nullptr;
   HostSampledRows host_rows_;
   std::vector<int32_t> host_slots_;  // per row of the current pass: its slot in host_rows_, or -1
+  // Sleep mode: the checkpoint (empty for CreateRandom: level 2 is refused), the state, and the
+  // weights while level 1 keeps them on the host.
+  std::string model_dir_;
+  SleepLevel sleep_level_ = SleepLevel::kAwake;
+  PinnedHostBuffer offloaded_weights_;
 };
 
 }  // namespace tessera

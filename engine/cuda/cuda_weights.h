@@ -19,6 +19,7 @@
 #include "absl/status/statusor.h"
 #include "engine/checkpoint.h"
 #include "engine/cuda/device_buffer.h"
+#include "engine/cuda/pinned_host_buffer.h"
 #include "engine/model_config.h"
 
 namespace tessera {
@@ -81,14 +82,23 @@ class CudaWeights {
   const std::vector<CudaLayerWeights>& layers() const { return layers_; }
   int64_t bytes() const { return arena_.bytes(); }
 
+  // Sleep level 1 (cuda_weights_offload.cc): MoveToHost copies the weights into `host` (pinned)
+  // and frees the device copy; the accessors must not be used until MoveToDevice has put them in
+  // a fresh allocation (and pointed them there). On error nothing has changed.
+  absl::Status MoveToHost(PinnedHostBuffer* host, cudaStream_t stream);
+  absl::Status MoveToDevice(const PinnedHostBuffer& host, cudaStream_t stream);
+
  private:
   static absl::StatusOr<CudaWeights> Allocate(const ModelConfig& config, bool quantized_linears);
+  // Points every weight at the same offset from `to` as it had from `from`.
+  void Rebase(const __nv_bfloat16* from, const __nv_bfloat16* to);
 
   DeviceBuffer<__nv_bfloat16> arena_;
   const __nv_bfloat16* embedding_ = nullptr;
   const __nv_bfloat16* final_norm_ = nullptr;
   const __nv_bfloat16* lm_head_ = nullptr;
   std::vector<CudaLayerWeights> layers_;
+  const __nv_bfloat16* offloaded_base_ = nullptr;  // the freed arena's address while on the host
 };
 
 }  // namespace tessera

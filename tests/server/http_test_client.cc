@@ -50,6 +50,13 @@ HttpTestClient::~HttpTestClient() = default;
 
 absl::StatusOr<HttpReply> HttpTestClient::Request(const std::string& method,
                                                   const std::string& target) {
+  return Request(method, target, "", "");
+}
+
+absl::StatusOr<HttpReply> HttpTestClient::Request(const std::string& method,
+                                                  const std::string& target,
+                                                  const std::string& api_key,
+                                                  const std::string& json_body) {
   State& s = *state_;
   if (!s.stream) {
     s.stream.emplace(s.io);
@@ -62,9 +69,15 @@ absl::StatusOr<HttpReply> HttpTestClient::Request(const std::string& method,
     }
     ++connections_;
   }
-  http::request<http::empty_body> req(http::string_to_verb(method), target, 11);
+  http::request<http::string_body> req(http::string_to_verb(method), target, 11);
   if (req.method() == http::verb::unknown) req.method_string(method);
   req.set(http::field::host, absl::StrCat("127.0.0.1:", port_));
+  if (!api_key.empty()) req.set(http::field::authorization, absl::StrCat("Bearer ", api_key));
+  if (!json_body.empty()) {
+    req.set(http::field::content_type, "application/json");
+    req.body() = json_body;
+  }
+  req.prepare_payload();
   req.keep_alive(true);
   http::response_parser<http::string_body> parser;
   parser.skip(req.method() == http::verb::head);  // the answer to HEAD has no body

@@ -29,6 +29,10 @@ class HttpTestClient {
   HttpTestClient& operator=(const HttpTestClient&) = delete;
 
   absl::StatusOr<HttpReply> Request(const std::string& method, const std::string& target);
+  // With an `Authorization: Bearer <api_key>` header (none when empty) and a JSON body (none when
+  // empty).
+  absl::StatusOr<HttpReply> Request(const std::string& method, const std::string& target,
+                                    const std::string& api_key, const std::string& json_body);
   absl::StatusOr<HttpReply> Get(const std::string& target) { return Request("GET", target); }
   // Connections opened so far (1 while keep-alive holds).
   int connections() const { return connections_; }

@@ -154,6 +154,8 @@ TEST(MetricsExporterTest, ExportsEveryNameWithItsType) {
       {"tessera_step_predicted_seconds", "histogram"},
       {"tessera_step_prediction_ratio", "histogram"},
       {"tessera_step_time_coefficient_seconds", "gauge"},
+      {"vllm:engine_sleep_state", "gauge"},
+      {"tessera_last_wake_seconds", "gauge"},
   };
   for (const auto& [name, type] : expected) {
     auto it = t.types.find(name);
@@ -172,6 +174,25 @@ TEST(MetricsExporterTest, ExportsEveryNameWithItsType) {
     EXPECT_TRUE(t.types.contains(family)) << s.name;
     EXPECT_EQ(s.labels.at(names::kModelNameLabel), kModel) << s.name;
   }
+}
+
+TEST(MetricsExporterTest, SleepStateIsOneOnTheCurrentStateOnly) {
+  MetricsExporter exporter(kModel, TestCacheConfig());
+  SchedulerStats stats = BusyStats();
+  stats.sleep_level = SleepLevel::kDiscardWeights;
+  stats.last_wake_seconds = 0.25;
+  const PrometheusText t = Parse(exporter.Render(stats, EdgeStats{}));
+  EXPECT_EQ(ValueOf(t, names::kEngineSleepState, {{names::kSleepStateLabel, "awake"}}), 0);
+  EXPECT_EQ(ValueOf(t, names::kEngineSleepState, {{names::kSleepStateLabel, "weights_offloaded"}}),
+            0);
+  EXPECT_EQ(ValueOf(t, names::kEngineSleepState, {{names::kSleepStateLabel, "discard_all"}}), 1);
+  EXPECT_EQ(ValueOf(t, names::kLastWakeSeconds), 0.25);
+  // Awake again (the same exporter: the series are updated, not added).
+  stats.sleep_level = SleepLevel::kAwake;
+  const PrometheusText awake = Parse(exporter.Render(stats, EdgeStats{}));
+  EXPECT_EQ(ValueOf(awake, names::kEngineSleepState, {{names::kSleepStateLabel, "awake"}}), 1);
+  EXPECT_EQ(ValueOf(awake, names::kEngineSleepState, {{names::kSleepStateLabel, "discard_all"}}),
+            0);
 }
 
 TEST(MetricsExporterTest, ValuesComeFromTheStats) {

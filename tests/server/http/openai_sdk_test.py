@@ -7,7 +7,8 @@ fixtures) and a PEFT adapter, and checks: models listing (the adapter with its p
 completions, chat streaming with usage, cached prompt tokens, an adapter selected by `model`,
 400 / 401 / 403 / 404 / 413 / 429 / 503 (draining) errors, a tool call parsed back (Llama 3.1 JSON), and a cancelled stream
 freeing its request
-(vllm:num_requests_running back to 0 long before the stream could have finished).
+(vllm:num_requests_running back to 0 long before the stream could have finished), and sleep mode
+(/sleep, /wake_up: admin only, 503 to the SDK while asleep, the same greedy text after the wake).
 """
 import json
 import os
@@ -219,7 +220,8 @@ def raw_post(port, path, body, key):
 keys = os.path.join(work, "keys.json")
 with open(keys, "w") as f:
     json.dump({"keys": [{"key": "sk-good", "tenant": "acme", "role": "user"},
-                        {"key": "sk-metered", "tenant": "metered", "role": "user"}],
+                        {"key": "sk-metered", "tenant": "metered", "role": "user"},
+                        {"key": "sk-ops", "tenant": "ops", "role": "admin"}],
                "tenants": {"metered": {"tokens_per_minute": 30}}}, f)
 kport = start("keys", "--api-keys", keys, "--max-request-bytes", "4096")
 bad = openai.OpenAI(base_url=f"http://127.0.0.1:{kport}/v1", api_key="sk-bad", max_retries=0)
@@ -254,6 +256,40 @@ try:
     fail("the tenant's tokens-per-minute limit let a second request through")
 except openai.RateLimitError as e:
     check(e.status_code == 429 and e.body.get("message"), f"429 over tokens per minute: {e.body}")
+
+# Sleep mode: admin keys only; asleep, the SDK gets 503 saying so, the daemon is live but not
+# ready; after the wake the same greedy text.
+def greedy_text():
+    return good.completions.create(model="tiny-llama", prompt="Once upon a time", max_tokens=8,
+                                   temperature=0, extra_body={"ignore_eos": True}).choices[0].text
+
+
+def probe(port, path):
+    try:
+        return urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5).status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+awake_text = greedy_text()
+status, body = raw_post(kport, "/sleep?level=1", {}, "sk-good")
+check(status == 403 and body["error"]["message"], f"403 for a user key asking for sleep: {body}")
+status, body = raw_post(kport, "/sleep?level=1", {}, "sk-ops")
+check(status == 200, f"an admin key puts the daemon to sleep: {body}")
+try:
+    greedy_text()
+    fail("a sleeping daemon took a request")
+except openai.APIStatusError as e:
+    check(e.status_code == 503 and "asleep" in e.body.get("message", ""), f"503 asleep: {e.body}")
+check(probe(kport, "/healthz") == 200 and probe(kport, "/readyz") == 503,
+      "asleep: live, not ready")
+metrics = urllib.request.urlopen(f"http://127.0.0.1:{kport}/metrics", timeout=5).read().decode()
+check('vllm:engine_sleep_state{model_name="tiny-llama",sleep_state="weights_offloaded"} 1'
+      in metrics, "vllm:engine_sleep_state says weights_offloaded")
+status, body = raw_post(kport, "/wake_up", {}, "sk-ops")
+check(status == 200 and body["wake_seconds"] > 0, f"woken: {body}")
+check(probe(kport, "/readyz") == 200, "ready again after the wake")
+check(greedy_text() == awake_text, "the same greedy text after the wake")
 
 for d in daemons:
     d["proc"].terminate()
