@@ -290,6 +290,12 @@ absl::StatusOr<CpuWeights> CpuWeights::FromCheckpoint(const ModelConfig& config,
   }
   const int32_t threads = options.num_threads;
   // Sized first (the zero fill and page faults are half the work), then filled chunk by chunk.
+  // The buffers are allocated here, on the calling thread: allocated by the workers they would
+  // come from glibc's per-thread arenas, which malloc_trim does not fully give back, so a sleeping
+  // engine's RSS would keep half its weights (cpu_engine_sleep_test). The workers only touch them.
+  for (TensorJob& j : jobs) {
+    if (j.status.ok() && j.view != nullptr) j.dst->reserve(j.elements);
+  }
   RunParallel(static_cast<int64_t>(jobs.size()), threads, [&](int64_t i) {
     TensorJob& j = jobs[i];
     if (j.status.ok() && j.view != nullptr) j.dst->resize(j.elements);
