@@ -1,14 +1,15 @@
 #include "scheduler/capacity.h"
 
 #include <algorithm>
-#include <chrono>
 
 #include "absl/strings/str_cat.h"
 
 namespace tessera {
 
-Capacity::Capacity(Engine& engine, SchedulerState& state, const SchedulerOptions& options)
-    : state_(state),
+Capacity::Capacity(Engine& engine, SchedulerState& state, const SchedulerOptions& options,
+                   const Clock& clock)
+    : clock_(clock),
+      state_(state),
       max_num_seqs_(options.max_num_seqs),
       max_num_batched_tokens_(options.max_num_batched_tokens),
       adapter_prefetch_depth_(options.adapter_prefetch_depth),
@@ -229,14 +230,13 @@ Capacity::AdapterAdmission Capacity::PrepareAdapter(Sequence& seq) {
                 geometry_.num_blocks, " in all");
   }
   const bool load = !adapters_.IsResident(*adapter);
-  const auto started = std::chrono::steady_clock::now();
+  const absl::Time started = clock_.Now();
   const AdapterPager::Pinned pinned = adapters_.Pin(*adapter, *need, FirstTokenBlocks(seq));
   switch (pinned.outcome) {
     case AdapterPager::Outcome::kPinned:
       r->adapter_slot = pinned.slot;
       if (load && adapter->weights != nullptr) {
-        load_time_.Observe(adapter->weights->num_bytes(),
-                           absl::FromChrono(std::chrono::steady_clock::now() - started));
+        load_time_.Observe(adapter->weights->num_bytes(), clock_.Now() - started);
       }
       return {Outcome::kReady};
     case AdapterPager::Outcome::kFailed:

@@ -28,6 +28,7 @@
 #include "engine/engine.h"
 #include "scheduler/adapter_load_time.h"
 #include "scheduler/adapter_pager.h"
+#include "scheduler/clock.h"
 #include "scheduler/kv_block_manager.h"
 #include "scheduler/scheduler_state.h"
 
@@ -35,7 +36,10 @@ namespace tessera {
 
 class Capacity {
  public:
-  Capacity(Engine& engine, SchedulerState& state, const SchedulerOptions& options);
+  // `clock` times adapter loads (the scheduler's clock, so a test's manual clock makes the
+  // measured load times, and the slo ordering built on them, independent of the machine's load).
+  Capacity(Engine& engine, SchedulerState& state, const SchedulerOptions& options,
+           const Clock& clock);
   Capacity(const Capacity&) = delete;
   Capacity& operator=(const Capacity&) = delete;
 
@@ -119,6 +123,7 @@ class Capacity {
   // Blocks that `seq` needs to feed its next token (what an adapter load must leave free).
   int32_t FirstTokenBlocks(const Sequence& seq) const;
 
+  const Clock& clock_;
   SchedulerState& state_;
   int32_t max_num_seqs_;
   int32_t max_num_batched_tokens_;

@@ -33,7 +33,7 @@ SchedulerCore::SchedulerCore(Engine& engine, const Tokenizer* tokenizer, const C
       options_(options),
       validator_(engine, tokenizer != nullptr, options),
       state_(options),
-      capacity_(engine, state_, options),
+      capacity_(engine, state_, options, clock),
       outputs_(state_, capacity_, tokenizer, engine.config().eos_token_ids),
       batch_(state_, capacity_, outputs_, options, engine.config().vocab_size) {
   SchedulerStats& stats = state_.stats;

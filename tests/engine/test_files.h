@@ -12,9 +12,12 @@
 
 namespace tessera::testing {
 
-// An empty directory TempDir()/<prefix>_<name>, removed first if a previous run left it.
+// An empty directory TempDir()/<prefix>_<name>_<pid>, removed first if a previous run left it.
+// The pid: ctest runs each test of a binary as its own process, two at once under -j, and a
+// suite's shared directory (SetUpTestSuite) must not be rewritten or removed under the other.
 inline std::string TestDir(const std::string& prefix, const std::string& name) {
-  const std::string dir = ::testing::TempDir() + "/" + prefix + "_" + name;
+  const std::string dir =
+      ::testing::TempDir() + "/" + prefix + "_" + name + "_" + std::to_string(::getpid());
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir;
