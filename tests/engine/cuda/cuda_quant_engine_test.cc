@@ -19,10 +19,13 @@
 #include "engine/lora_weights.h"
 #include "engine/quant/on_load_quantizer.h"
 #include "tests/engine/cuda/gpu_test_util.h"
+#include "tests/engine/random_lora.h"
 #include "tests/engine/test_files.h"
 
 namespace tessera {
 namespace {
+
+using ::tessera::testing::RandomLora;
 
 struct QuantCase {
   std::string model;
@@ -39,26 +42,6 @@ std::string Name(const ::testing::TestParamInfo<QuantCase>& info) {
     if (ch == '-') ch = '_';
   }
   return n;
-}
-
-// Random rank-4 pairs on q and down of every layer (values that move the logits visibly).
-std::shared_ptr<LoraWeights> RandomLora(const ModelConfig& c) {
-  std::mt19937 rng(7);
-  std::uniform_real_distribution<float> u(-0.2f, 0.2f);
-  auto w = std::make_shared<LoraWeights>();
-  w->layers.resize(c.num_hidden_layers);
-  for (auto& layer : w->layers) {
-    for (LoraModule m : {LoraModule::kQ, LoraModule::kDown}) {
-      LoraPair& p = layer[static_cast<int>(m)];
-      p.rank = 4;
-      p.scale = 2.0f;
-      p.in_features = LoraModuleInFeatures(c, m);
-      p.out_features = LoraModuleOutFeatures(c, m);
-      for (int64_t i = 0; i < p.rank * p.in_features; ++i) p.a.push_back(u(rng));
-      for (int64_t i = 0; i < p.out_features * p.rank; ++i) p.b.push_back(u(rng));
-    }
-  }
-  return w;
 }
 
 std::vector<float> LastLogits(Engine& e, const std::vector<int32_t>& prompt, int32_t slot) {

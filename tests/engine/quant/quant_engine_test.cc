@@ -15,10 +15,13 @@
 #include "engine/engine_loader.h"
 #include "engine/lora_weights.h"
 #include "engine/model_weights.h"
+#include "tests/engine/random_lora.h"
 #include "tests/engine/test_files.h"
 
 namespace tessera {
 namespace {
+
+using ::tessera::testing::RandomLora;
 
 using ::testing::HasSubstr;
 
@@ -67,26 +70,6 @@ TEST_F(QuantEngineTest, CudaRefusesQuantizedCheckpoints) {
     EXPECT_THAT(e.status().message(),
                 HasSubstr("quantized weights on CUDA are not supported yet (issue 20)"));
   }
-}
-
-// Random adapter pairs on q and down of every layer.
-std::shared_ptr<LoraWeights> RandomLora(const ModelConfig& c) {
-  std::mt19937 rng(7);
-  std::uniform_real_distribution<float> u(-0.2f, 0.2f);
-  auto w = std::make_shared<LoraWeights>();
-  w->layers.resize(c.num_hidden_layers);
-  for (auto& layer : w->layers) {
-    for (LoraModule m : {LoraModule::kQ, LoraModule::kDown}) {
-      LoraPair& p = layer[static_cast<int>(m)];
-      p.rank = 4;
-      p.scale = 2.0f;
-      p.in_features = LoraModuleInFeatures(c, m);
-      p.out_features = LoraModuleOutFeatures(c, m);
-      for (int64_t i = 0; i < p.rank * p.in_features; ++i) p.a.push_back(u(rng));
-      for (int64_t i = 0; i < p.out_features * p.rank; ++i) p.b.push_back(u(rng));
-    }
-  }
-  return w;
 }
 
 std::vector<float> LastLogits(CpuEngine& e, int32_t slot) {
