@@ -158,6 +158,12 @@ class SloPolicy final : public SchedulingPolicy {
   // another with prefill work has prompts waiting or prefilling: its own (the best standing's);
   // -1 when no tenant stands ahead of another, or without fairness.
   int64_t FavoredPromptTokens(absl::Span<const Sequence* const> prefills, int64_t cap) const;
+  // The prefill tokens of this step that complete the urgent prompts, those with a TTFT target
+  // they can still meet and a deadline within two steps of `preferred` prefill tokens: the most
+  // of them, in the order the step feeds them, that a step can complete by each one's deadline
+  // and within `tightest` (the decodes' TPOT) and `cap` tokens; 0 when none fits.
+  int64_t UrgentPrefillTokens(const StepShape& decodes, double tightest, int64_t cap,
+                              int64_t preferred, absl::Time now) const;
   // Whether `seq` gives way to interactive work at `now` (batch, younger than batch_max_wait).
   bool YieldsToInteractive(const Sequence& seq, absl::Time now) const;
   // Not even a step of its own now (and its adapter's load) would make its deadline.
@@ -221,6 +227,13 @@ class SloPolicy final : public SchedulingPolicy {
   // while the map keeps pending_size_ entries, as it does not move them then).
   std::vector<std::pair<const TenantStats*, PendingOutput*>> pending_recent_;
   size_t pending_size_ = 0;
+  // UrgentPrefillTokens' scratch list.
+  struct Urgent {
+    Standing standing;
+    absl::Time deadline;
+    const Sequence* seq;
+  };
+  mutable std::vector<Urgent> urgent_;
   // OrderRunning's scratch lists, reused from step to step.
   mutable std::vector<Sequence*> order_prefills_, order_yielding_;
   // Sequences the layout gives up, as of (doomed_at_, doomed_version_).

@@ -316,6 +316,39 @@ TEST(SloPolicyTest, StepsStayWithinHalfTheTightestRecentTtftTarget) {
   EXPECT_EQ(p.TokenBudget({decode}, kT0 + absl::Seconds(20)), 1 + 1);
 }
 
+TEST(SloPolicyTest, UrgentPromptsThatOverflowThePreferredStepAreFedWhole) {
+  const StepTimeModel model = Model();
+  SloPolicy p(Options(), &model, nullptr);
+  Sequences s;
+  // One decode with a 30 ms TPOT target; chats with a 40 ms TTFT target prefer 20 ms steps:
+  // 2 + 0.5 + 17 prefill tokens.
+  Sequence* decode = s.Make(kT0, std::nullopt, absl::Milliseconds(30));
+  Sequences::Decoding(decode);
+  const absl::Time now = kT0 + absl::Milliseconds(5);
+  Sequence* a = s.Make(kT0, absl::Milliseconds(40));
+  Sequence* b = s.Make(kT0 + absl::Milliseconds(1), absl::Milliseconds(40));
+  Sequence* later = s.Make(now, absl::Milliseconds(100));  // deadline past two steps: waits
+  for (Sequence* q : {a, b, later}) p.Enqueue(q, now);
+  // Both chats (20 tokens) in one step: 22.5 ms, within the TPOT target and before their
+  // deadlines (35 and 36 ms from now). Split over two steps, the second would finish at 40 ms.
+  EXPECT_EQ(p.TokenBudget({decode}, now), 1 + 20);
+  // A deadline the longer step would pass: the preference stands (the first chat alone, 10
+  // tokens, is in it already).
+  Sequence* near = s.Make(kT0 - absl::Milliseconds(20), absl::Milliseconds(40));  // 15 ms left
+  p.Enqueue(near, now);
+  EXPECT_EQ(p.TokenBudget({decode}, now), 1 + 17);
+  ASSERT_TRUE(p.Remove(near));
+  // A TPOT target the longer step would break: likewise.
+  Sequence* tight = s.Make(kT0, std::nullopt, absl::Milliseconds(21));
+  Sequences::Decoding(tight);
+  EXPECT_EQ(p.TokenBudget({decode, tight}, now), 2 + 16);
+  // A lost cause (its prompt alone takes past its deadline) is not urgent: it does not stop the
+  // others from being fed whole.
+  Sequence* lost = s.Make(kT0 - absl::Milliseconds(30), absl::Milliseconds(40), std::nullopt, 50);
+  p.Enqueue(lost, now);
+  EXPECT_EQ(p.TokenBudget({decode}, now), 1 + 20);
+}
+
 TEST(SloPolicyTest, ALongPromptThatWouldMakeShortOnesLateIsGivenUp) {
   const StepTimeModel model = Model();
   SchedulerOptions o = Options();
