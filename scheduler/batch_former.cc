@@ -1,6 +1,7 @@
 #include "scheduler/batch_former.h"
 
 #include <algorithm>
+#include <cmath>
 #include <utility>
 
 namespace tessera {
@@ -18,6 +19,8 @@ void BatchFormer::Form(absl::Time now, int64_t budget, absl::Span<Sequence* cons
   copies_.clear();
   scheduled_.clear();
   num_prefill_tokens_ = 0;
+  shape_ = StepShape();
+  seconds_limit_ = state_.policy->StepSecondsLimit();
   Room room{budget, max_num_seqs_};
   // A policy may rank waiting requests ahead of running prefills (an urgent short prompt before
   // the rest of a long one): decodes, those admissions, the prefills, then the other admissions.
@@ -55,7 +58,8 @@ void BatchFormer::ScheduleRunning(absl::Time now, absl::Span<Sequence* const> or
     }
     const int64_t want = seq->FeedLimit() - seq->num_computed;
     if (want <= 0) continue;
-    int64_t chunk = std::min(want, room->tokens);
+    int64_t chunk = WithinTime(*seq, std::min(want, room->tokens));
+    if (chunk == 0) continue;
     const int64_t tokens = seq->num_computed + chunk;
     if (!capacity_.CanAllocate(*seq, tokens)) capacity_.ReclaimAdapterBlocks(*seq, tokens);
     if (!capacity_.CanAllocate(*seq, tokens)) {
@@ -91,7 +95,12 @@ void BatchFormer::AdmitWaiting(absl::Time now, Room* room, const Sequence* befor
     // Cached blocks are taken first, so that making room below cannot evict them; given back if
     // the sequence waits on.
     const int64_t hit = capacity_.TakeCachedPrefix(seq);
-    const int64_t want = std::min(seq->FeedLimit() - seq->num_computed, room->tokens);
+    const int64_t want =
+        WithinTime(*seq, std::min(seq->FeedLimit() - seq->num_computed, room->tokens));
+    if (want == 0) {  // the head's first chunk does not fit in the step's time: it waits
+      capacity_.ReturnCachedPrefix(seq);
+      break;
+    }
     int64_t chunk = capacity_.FittingChunk(*seq, want);
     if (chunk < want) {
       capacity_.ReclaimAdapterBlocks(*seq, seq->num_computed + want);
@@ -140,6 +149,17 @@ void BatchFormer::Admit(Sequence* seq, absl::Time now) {
   }
 }
 
+int64_t BatchFormer::WithinTime(const Sequence& seq, int64_t chunk) const {
+  if (seq.is_decode() || !std::isfinite(seconds_limit_)) return chunk;
+  const int64_t fit = state_.step_model.MaxPrefillTokens(
+      shape_, seconds_limit_, chunk, seq.num_computed,
+      seq.request->adapter_slot >= 0 || seq.request->request.adapter != nullptr);
+  // The step's first prefill token always fits: prompts must progress, and the policy's budget
+  // left room for at least one.
+  if (num_prefill_tokens_ == 0) return std::max<int64_t>(std::min<int64_t>(chunk, 1), fit);
+  return std::max<int64_t>(0, fit);
+}
+
 void BatchFormer::Schedule(Sequence* seq, int64_t chunk, Room* room) {
   capacity_.Allocate(*seq, seq->num_computed + chunk, &copies_);
   capacity_.OfferBlocks(seq, seq->num_computed + chunk);
@@ -148,6 +168,16 @@ void BatchFormer::Schedule(Sequence* seq, int64_t chunk, Room* room) {
   room->tokens -= chunk;
   --room->seqs;
   if (!seq->is_decode()) num_prefill_tokens_ += static_cast<int32_t>(chunk);
+  // As ShapeOf counts the plan (a one-token chunk is a decode), so that WithinTime predicts
+  // what the step's measurement will be compared with.
+  const int64_t cached = seq->num_computed;
+  if (chunk == 1) {
+    ++shape_.decode_sequences;
+  } else {
+    shape_.prefill_tokens += chunk;
+  }
+  shape_.attended_tokens += StepShape::AttendedByChunk(cached, chunk);
+  if (seq->request->adapter_slot >= 0) shape_.adapter_rows += chunk;
 }
 
 void BatchFormer::AddToPlan(Sequence* seq, int64_t chunk) {

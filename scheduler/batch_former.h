@@ -63,6 +63,9 @@ class BatchFormer {
   // `later` without the sequences this step has planned (reuses victims_).
   absl::Span<Sequence* const> Unplanned(absl::Span<Sequence* const> later);
   void Admit(Sequence* seq, absl::Time now);
+  // `chunk` (of a prefill) cut to what fits in the policy's StepSecondsLimit with the plan so
+  // far, by the step-time model and the chunk's real attention; 0: none fits.
+  int64_t WithinTime(const Sequence& seq, int64_t chunk) const;
   // Allocates `chunk` more tokens of KV for `seq` and adds it to the plan.
   void Schedule(Sequence* seq, int64_t chunk, Room* room);
   void AddToPlan(Sequence* seq, int64_t chunk);
@@ -78,6 +81,9 @@ class BatchFormer {
   std::vector<int32_t> feed_;          // one sequence's tokens for the plan
   std::vector<Scheduled> scheduled_;
   int32_t num_prefill_tokens_ = 0;
+  // The plan so far in the step-time model's features, and the policy's limit on its time.
+  StepShape shape_;
+  double seconds_limit_ = 0;
   std::vector<Sequence*> victims_;
 };
 

@@ -193,6 +193,7 @@ void SchedulerCore::RecordStepTime(const StepShape& shape, int64_t budget, doubl
   // A clock that went backwards: nothing to learn or record.
   if (!state_.step_model.Observe(shape, measured).ok()) return;
   stats.step_time_coefficients = state_.step_model.Coefficients();
+  stats.step_time_margin = state_.step_model.error().Margin();
   stats.step_seconds.Observe(measured);
   stats.step_predicted_seconds.Observe(predicted);
   if (predicted > 0) stats.step_prediction_ratio.Observe(measured / predicted);

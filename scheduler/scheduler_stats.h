@@ -77,6 +77,7 @@ struct SchedulerStats {
   // (measured / predicted; steps predicted at 0 s are left out), and the token budget the
   // policy chose.
   StepTimeCoefficients step_time_coefficients;
+  double step_time_margin = 0;  // StepTimeModel::error().Margin(): kept from each time limit
   Histogram step_seconds{StepSecondsBuckets()};
   Histogram step_predicted_seconds{StepSecondsBuckets()};
   Histogram step_prediction_ratio{PredictionRatioBuckets()};

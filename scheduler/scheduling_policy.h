@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -59,6 +60,11 @@ class SchedulingPolicy {
   // The tokens that the step at `now` may feed, `running` being the running sequences. At most
   // options.max_num_batched_tokens (which sizes the engine's workspace).
   virtual int64_t TokenBudget(absl::Span<Sequence* const> running, absl::Time now) const = 0;
+  // The longest that the step TokenBudget last sized may be predicted to take (infinity: no
+  // limit). A budget counts its prefill tokens as one chunk from position 0, but a chunk deep
+  // into a long prompt attends to all of it (on a CPU, 20 tokens at position 1500 cost as much
+  // as 20 decodes): BatchFormer caps each prefill chunk so that the step stays within this.
+  virtual double StepSecondsLimit() const { return std::numeric_limits<double>::infinity(); }
   // `running` in the order the step feeds them (replacing `order`).
   virtual void OrderRunning(absl::Span<Sequence* const> running, absl::Time now,
                             std::vector<Sequence*>* order) const = 0;

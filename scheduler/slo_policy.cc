@@ -384,6 +384,10 @@ int64_t SloPolicy::TokenBudget(absl::Span<Sequence* const> running, absl::Time n
   const StepShape decodes = DecodeShape(running, now, &tightest, &step_prefills_);
   const int64_t d = decodes.decode_sequences;
   const int64_t cap = std::max<int64_t>(0, max_num_batched_tokens_ - d);
+  // Time limits below keep the model's usual error in reserve (PredictionError): a step sized
+  // to end exactly at a decode's allowance overruns it half the time.
+  const double usable = 1 / (1 + model_->error().Margin());
+  tightest *= usable;
   int64_t budget = max_num_batched_tokens_;
   if (std::isfinite(tightest)) {
     const int64_t prefill = model_->MaxPrefillTokens(decodes, tightest, cap);
@@ -395,15 +399,19 @@ int64_t SloPolicy::TokenBudget(absl::Span<Sequence* const> running, absl::Time n
   // A preference, not a target: it never takes the last prefill token of a step.
   if (now - recent_ttft_at_ <= kRecentTargetWindow && budget > d) {
     const int64_t prefill = model_->MaxPrefillTokens(
-        decodes, std::min(tightest, Seconds(recent_ttft_target_) / 2), cap);
+        decodes, std::min(tightest, usable * Seconds(recent_ttft_target_) / 2), cap);
     budget = std::min(budget, d + std::max<int64_t>(1, prefill));
   }
   // Completing the urgent prompts beats that preference: a request whose prompt does not fit in
   // the preferred step would be split over two and miss its target (slo_sim: chats arriving two
   // in one step, where 3% more of the budget fed both).
+  double urgent_seconds = 0;
   if (budget > d) {
-    const int64_t urgent = UrgentPrefillTokens(decodes, tightest, cap, budget - d, now);
-    budget = std::max(budget, d + urgent);
+    const UrgentFit urgent = UrgentPrefill(decodes, tightest, usable, cap, budget - d, now);
+    if (d + urgent.tokens > budget) {
+      budget = d + urgent.tokens;
+      urgent_seconds = urgent.seconds;
+    }
   }
   // A tenant that stands ahead of another with prefill work (less service, or a peer with fewer
   // requests waiting) gets a step of its own prompts: its chat is not fed in a step that a noisy
@@ -419,11 +427,16 @@ int64_t SloPolicy::TokenBudget(absl::Span<Sequence* const> running, absl::Time n
   step.prefill_tokens += step_prefill_tokens_;
   step.attended_tokens += StepShape::AttendedByChunk(0, step_prefill_tokens_);
   step_seconds_ = model_->Predict(step);
+  // A budget under max_num_batched_tokens is a time limit in tokens (of one chunk from position
+  // 0); the step keeps to that time whichever chunks it feeds.
+  step_seconds_limit_ = budget < max_num_batched_tokens_ ? std::max(step_seconds_, urgent_seconds)
+                                                         : std::numeric_limits<double>::infinity();
   return budget;
 }
 
-int64_t SloPolicy::UrgentPrefillTokens(const StepShape& decodes, double tightest, int64_t cap,
-                                       int64_t preferred, absl::Time now) const {
+SloPolicy::UrgentFit SloPolicy::UrgentPrefill(const StepShape& decodes, double tightest,
+                                              double usable, int64_t cap, int64_t preferred,
+                                              absl::Time now) const {
   StepShape step = decodes;
   step.prefill_tokens += preferred;
   step.attended_tokens += StepShape::AttendedByChunk(0, preferred);
@@ -449,20 +462,22 @@ int64_t SloPolicy::UrgentPrefillTokens(const StepShape& decodes, double tightest
     return std::tie(a.standing, a.deadline) < std::tie(b.standing, b.deadline);
   });
   // The longest run of them, in that order, whose step ends by each one's deadline and keeps the
-  // decodes' TPOT targets.
-  int64_t tokens = 0, fits = 0;
+  // decodes' TPOT targets; each prompt's rest attends to what it has computed already.
+  UrgentFit fit;
   absl::Time earliest = absl::InfiniteFuture();
+  step = decodes;
   for (const Urgent& u : urgent_) {
-    tokens += PromptLeft(*u.seq);
+    const int64_t left = PromptLeft(*u.seq);
+    step.prefill_tokens += left;
+    step.attended_tokens += StepShape::AttendedByChunk(u.seq->num_computed, left);
+    if (HasAdapter(*u.seq)) step.adapter_rows += left;
     earliest = std::min(earliest, u.deadline);
-    if (tokens > cap) break;
-    step = decodes;
-    step.prefill_tokens += tokens;
-    step.attended_tokens += StepShape::AttendedByChunk(0, tokens);
-    if (model_->Predict(step) > std::min(tightest, Seconds(earliest - now))) break;
-    fits = tokens;
+    if (step.prefill_tokens > cap) break;
+    const double seconds = model_->Predict(step);
+    if (seconds > std::min(tightest, usable * Seconds(earliest - now))) break;
+    fit = {step.prefill_tokens, seconds};
   }
-  return fits;
+  return fit;
 }
 
 void SloPolicy::OrderRunning(absl::Span<Sequence* const> running, absl::Time now,

@@ -6,7 +6,8 @@
 //     decodes are fed first, prefill chunks fill what they leave). A request's TPOT is its mean
 //     per token after the first (as attainment counts it), so time a decode banked by running
 //     faster than its target may go into one longer step; a fresh decode allows its target.
-//     Without such targets, max_num_batched_tokens.
+//     Without such targets, max_num_batched_tokens. Every such time limit keeps the model's
+//     usual prediction error in reserve (StepTimeModel::error()).
 //   - Admission order: interactive (and aged batch) before batch, as the priority policy; within
 //     a class, the backlogged tenant with the least weighted service (VTC fairness, when on),
 //     counted in quanta from the least served waiting tenant, and among peers (the same quantum)
@@ -56,6 +57,7 @@
 
 #include <deque>
 #include <functional>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -89,6 +91,7 @@ class SloPolicy final : public SchedulingPolicy {
   void ForEachWaiting(absl::FunctionRef<bool(const Sequence*)> f) const override;
 
   int64_t TokenBudget(absl::Span<Sequence* const> running, absl::Time now) const override;
+  double StepSecondsLimit() const override { return step_seconds_limit_; }
   void OrderRunning(absl::Span<Sequence* const> running, absl::Time now,
                     std::vector<Sequence*>* order) const override;
   bool MayPreemptFor(const Sequence& head, absl::Time now) const override;
@@ -158,12 +161,17 @@ class SloPolicy final : public SchedulingPolicy {
   // another with prefill work has prompts waiting or prefilling: its own (the best standing's);
   // -1 when no tenant stands ahead of another, or without fairness.
   int64_t FavoredPromptTokens(absl::Span<const Sequence* const> prefills, int64_t cap) const;
-  // The prefill tokens of this step that complete the urgent prompts, those with a TTFT target
-  // they can still meet and a deadline within two steps of `preferred` prefill tokens: the most
-  // of them, in the order the step feeds them, that a step can complete by each one's deadline
-  // and within `tightest` (the decodes' TPOT) and `cap` tokens; 0 when none fits.
-  int64_t UrgentPrefillTokens(const StepShape& decodes, double tightest, int64_t cap,
-                              int64_t preferred, absl::Time now) const;
+  // The prefill of this step that completes the urgent prompts, those with a TTFT target they
+  // can still meet and a deadline within two steps of `preferred` prefill tokens: the most of
+  // them, in the order the step feeds them, that a step can complete by each one's deadline (of
+  // which the fraction `usable` is used, the rest kept for prediction error) and within
+  // `tightest` seconds (the decodes' TPOT, already reduced so) and `cap` tokens.
+  struct UrgentFit {
+    int64_t tokens = 0;  // 0: none fits
+    double seconds = 0;  // the predicted step, with these prompts' real attention
+  };
+  UrgentFit UrgentPrefill(const StepShape& decodes, double tightest, double usable, int64_t cap,
+                          int64_t preferred, absl::Time now) const;
   // Whether `seq` gives way to interactive work at `now` (batch, younger than batch_max_wait).
   bool YieldsToInteractive(const Sequence& seq, absl::Time now) const;
   // Not even a step of its own now (and its adapter's load) would make its deadline.
@@ -216,6 +224,7 @@ class SloPolicy final : public SchedulingPolicy {
   mutable std::vector<const Sequence*> step_prefills_;
   mutable int64_t step_prefill_tokens_ = 0;
   mutable double step_seconds_ = 0;
+  mutable double step_seconds_limit_ = std::numeric_limits<double>::infinity();
   // Output tokens not charged to fairness_ yet, by tenant (the stats entry is stable; the name
   // is kept because a request may be gone by the time they are charged).
   struct PendingOutput {
@@ -227,7 +236,7 @@ class SloPolicy final : public SchedulingPolicy {
   // while the map keeps pending_size_ entries, as it does not move them then).
   std::vector<std::pair<const TenantStats*, PendingOutput*>> pending_recent_;
   size_t pending_size_ = 0;
-  // UrgentPrefillTokens' scratch list.
+  // UrgentPrefill's scratch list.
   struct Urgent {
     Standing standing;
     absl::Time deadline;

@@ -91,7 +91,7 @@ absl::Status StepTimeModel::Validate(const Options& options) {
 }
 
 StepTimeModel::StepTimeModel(const Options& options)
-    : options_(options), coefficients_(options.prior) {}
+    : options_(options), coefficients_(options.prior), error_(options.decay) {}
 
 absl::StatusOr<StepTimeModel> StepTimeModel::Create(const Options& options) {
   if (absl::Status s = Validate(options); !s.ok()) return s;
@@ -134,6 +134,7 @@ absl::Status StepTimeModel::Seed(absl::Span<const StepSample> samples) {
   gram_ = {};
   moment_ = {};
   weight_sum_ = 0;
+  error_.Reset();
   for (const StepSample& s : samples) Accumulate(s.shape, s.seconds, 1.0);
   Refit();
   return absl::OkStatus();
@@ -141,6 +142,7 @@ absl::Status StepTimeModel::Seed(absl::Span<const StepSample> samples) {
 
 absl::Status StepTimeModel::Observe(const StepShape& shape, double seconds) {
   if (absl::Status st = CheckSample(shape, seconds); !st.ok()) return st;
+  error_.Observe(Predict(shape), seconds);  // what the fit predicted before learning this step
   Accumulate(shape, seconds, options_.decay);
   Refit();
   return absl::OkStatus();

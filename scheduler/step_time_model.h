@@ -35,6 +35,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "scheduler/prediction_error.h"
 
 namespace tessera {
 
@@ -112,6 +113,9 @@ class StepTimeModel {
   const StepTimeCoefficients& Coefficients() const { return coefficients_; }
   // The decayed number of observations behind the fit (0 before any).
   double effective_samples() const { return weight_sum_; }
+  // How far its predictions ran from the steps observed since the last Seed (each predicted
+  // before the fit learned that step), with the fit's decay.
+  const PredictionError& error() const { return error_; }
 
   // The largest t in [0, cap] with Predict(shape_of(t)) <= limit_seconds, or -1 when even
   // shape_of(0) is predicted over the limit. `shape_of` must be non-decreasing in every feature
@@ -144,6 +148,7 @@ class StepTimeModel {
   Vector moment_{};
   double weight_sum_ = 0;
   StepTimeCoefficients coefficients_;
+  PredictionError error_;
 };
 
 }  // namespace tessera

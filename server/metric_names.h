@@ -88,6 +88,8 @@ inline constexpr char kStepSeconds[] = "tessera_step_seconds";
 inline constexpr char kStepPredictedSeconds[] = "tessera_step_predicted_seconds";
 inline constexpr char kStepPredictionRatio[] = "tessera_step_prediction_ratio";
 inline constexpr char kStepTimeCoefficient[] = "tessera_step_time_coefficient_seconds";
+// The fraction of each time limit the slo policy keeps for the model's usual error.
+inline constexpr char kStepTimeMargin[] = "tessera_step_time_margin";
 
 // Label names.
 inline constexpr char kModelNameLabel[] = "model_name";

@@ -234,6 +234,10 @@ void MetricsExporter::RegisterHistograms() {
   step_time_coefficient_ =
       &GaugeFamily(names::kStepTimeCoefficient,
                    "The step-time model's seconds per unit of each term (constant: per step).");
+  step_time_margin_ = &GaugeFamily(names::kStepTimeMargin,
+                                   "The fraction of each step-time limit that the slo policy "
+                                   "keeps in reserve for the model's usual prediction error.")
+                           .Add({});
   scheduler_info_ = &GaugeFamily(names::kSchedulerInfo,
                                  "The scheduling policy and tenant fairness in use (value 1).");
 }
@@ -388,6 +392,7 @@ void MetricsExporter::UpdateScheduling(const SchedulerStats& s) {
                                     {"adapter_row", c.per_adapter_row}}) {
     step_time_coefficient_->Add({{names::kTermLabel, term}}).Set(value);
   }
+  step_time_margin_->Set(s.step_time_margin);
   if (s.scheduling_policy.empty()) return;  // stats not from a scheduler
   prometheus::Gauge& series = scheduler_info_->Add(
       {{names::kPolicyLabel, s.scheduling_policy}, {names::kFairnessLabel, s.fairness}});

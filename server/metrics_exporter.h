@@ -135,6 +135,7 @@ class MetricsExporter {
   HistogramMirror step_predicted_seconds_ ABSL_GUARDED_BY(mu_);
   HistogramMirror step_prediction_ratio_ ABSL_GUARDED_BY(mu_);
   prometheus::Family<prometheus::Gauge>* step_time_coefficient_ = nullptr;
+  prometheus::Gauge* step_time_margin_ = nullptr;
   prometheus::Family<prometheus::Gauge>* scheduler_info_ = nullptr;
   prometheus::Gauge* scheduler_info_series_ ABSL_GUARDED_BY(mu_) = nullptr;
 

@@ -111,6 +111,33 @@ TEST(SloPolicyTest, BudgetKeepsTheTightestTpotTargetAndIsTheLargestThatDoes) {
   EXPECT_EQ(p.TokenBudget({a, b, tight}, kT0), 3);
 }
 
+TEST(SloPolicyTest, TheBudgetKeepsTheModelsUsualErrorInReserve) {
+  StepTimeModel model = Model();
+  SloPolicy p(Options(), &model, nullptr);
+  Sequences s;
+  Sequence* a = s.Make(kT0, std::nullopt, absl::Milliseconds(20));
+  Sequences::Decoding(a);
+  // Exact so far: 2 + 0.5 ms leave 17 prefill tokens in 20 ms.
+  EXPECT_EQ(p.TokenBudget({a}, kT0), 1 + 17);
+  // Steps 10% over and under the prediction, alternately: 20% of a limit is kept in reserve.
+  StepShape shape;
+  shape.decode_sequences = 1;
+  for (int i = 0; i < 1000; ++i) {
+    const double predicted = model.Predict(shape);
+    ASSERT_TRUE(model.Observe(shape, predicted * (i % 2 == 0 ? 1.1 : 0.9)).ok());
+  }
+  const double margin = model.error().Margin();
+  ASSERT_NEAR(margin, 0.2, 0.02);
+  const int64_t budget = p.TokenBudget({a}, kT0);
+  shape.prefill_tokens = budget - 1;
+  shape.attended_tokens = StepShape::AttendedByChunk(0, shape.prefill_tokens);
+  EXPECT_LE(model.Predict(shape) * (1 + margin), 0.020);
+  ++shape.prefill_tokens;
+  shape.attended_tokens = StepShape::AttendedByChunk(0, shape.prefill_tokens);
+  EXPECT_GT(model.Predict(shape) * (1 + margin), 0.020);
+  EXPECT_LT(budget, 1 + 17);
+}
+
 TEST(SloPolicyTest, EarliestDeadlineFirstAndLostCausesLast) {
   const StepTimeModel model = Model();
   SloPolicy p(Options(), &model, nullptr);

@@ -154,6 +154,7 @@ TEST(MetricsExporterTest, ExportsEveryNameWithItsType) {
       {"tessera_step_predicted_seconds", "histogram"},
       {"tessera_step_prediction_ratio", "histogram"},
       {"tessera_step_time_coefficient_seconds", "gauge"},
+      {"tessera_step_time_margin", "gauge"},
       {"vllm:engine_sleep_state", "gauge"},
       {"tessera_last_wake_seconds", "gauge"},
   };
@@ -373,6 +374,7 @@ TEST(MetricsExporterTest, SloAttainmentFairnessAndTheStepTimeModel) {
   s.tenants["alpha"].both_targets_met = 5;
   s.tenants["alpha"].fairness_counter = 900;
   s.step_time_coefficients.constant = 0.003;
+  s.step_time_margin = 0.12;
   s.scheduling_policy = "fcfs";
   s.fairness = "none";
   t = Parse(exporter.Render(s, EdgeStats{}));
@@ -382,6 +384,7 @@ TEST(MetricsExporterTest, SloAttainmentFairnessAndTheStepTimeModel) {
   EXPECT_DOUBLE_EQ(ValueOf(t, names::kStepTimeCoefficient,
                            {{names::kModelNameLabel, kModel}, {"term", "constant"}}),
                    0.003);
+  EXPECT_DOUBLE_EQ(ValueOf(t, names::kStepTimeMargin, {{names::kModelNameLabel, kModel}}), 0.12);
   const std::vector<PrometheusSample> info = t.Find(names::kSchedulerInfo);
   ASSERT_EQ(info.size(), 1u);
   EXPECT_EQ(info[0].labels.at("policy"), "fcfs");
