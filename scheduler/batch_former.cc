@@ -92,6 +92,7 @@ void BatchFormer::AdmitWaiting(absl::Time now, Room* room, const Sequence* befor
     Sequence* seq = policy.Next(now);
     if (seq == nullptr) break;
     if (before != nullptr && !policy.RanksAhead(*seq, *before, now)) break;
+    if (!policy.MayAdmit(*seq, state_.running.size())) break;
     // Cached blocks are taken first, so that making room below cannot evict them; given back if
     // the sequence waits on.
     const int64_t hit = capacity_.TakeCachedPrefix(seq);

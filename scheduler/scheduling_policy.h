@@ -77,6 +77,12 @@ class SchedulingPolicy {
   // sequence ahead of them in the step's order needs KV blocks.
   virtual Sequence* ChooseVictim(absl::Span<Sequence* const> candidates, absl::Time now) const = 0;
 
+  // Whether the waiting `seq` (Next's) may be admitted in the step TokenBudget last sized, with
+  // `running` sequences running. No: it waits at the head, and those behind it too. The slo
+  // policy says no when that many sequences and it could not decode together within the
+  // tightest TPOT target: every decode makes every step longer, so admitting past that point
+  // makes all of them miss. Default: yes.
+  virtual bool MayAdmit(const Sequence& /*seq*/, size_t /*running*/) const { return true; }
   // Whether waiting sequences the policy ranks ahead of a running prefill (RanksAhead) are
   // admitted before that prefill gets its chunk. Default: no, running sequences go first.
   virtual bool AdmitsAheadOfRunningPrefills() const { return false; }

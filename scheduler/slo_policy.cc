@@ -26,12 +26,15 @@ bool HasAdapter(const Sequence& seq) { return seq.request->request.adapter != nu
 // t1 + T * (k + 1). Time it banked by running faster than T may thus go into one longer step
 // (a prefill chunk that would otherwise stall it), and a fresh decode gets T itself. A decode
 // whose request missed its TTFT target does not count.
-// The running prefills go to `prefills` when it is given.
+// The running prefills go to `prefills`, and what admission needs to know to `load`, when given.
 StepShape DecodeShape(absl::Span<Sequence* const> running, absl::Time now, double* tightest,
-                      std::vector<const Sequence*>* prefills = nullptr) {
+                      std::vector<const Sequence*>* prefills = nullptr,
+                      SloPolicy::RunningLoad* load = nullptr) {
   StepShape shape;
   *tightest = std::numeric_limits<double>::infinity();
+  if (load != nullptr) *load = SloPolicy::RunningLoad();
   for (const Sequence* seq : running) {
+    if (load != nullptr) load->Add(*seq, now);
     if (!seq->is_decode()) {
       if (prefills != nullptr) prefills->push_back(seq);
       continue;
@@ -61,6 +64,41 @@ int64_t PromptLeft(const Sequence& seq) {
 }
 
 }  // namespace
+
+void SloPolicy::RunningLoad::Add(const Sequence& seq, absl::Time now) {
+  ++sequences;
+  context += seq.is_decode() ? seq.total_len() : seq.prompt_len();
+  if (HasAdapter(seq)) ++adapters;
+  const RequestState& r = *seq.request;
+  if (!r.request.tpot_target.has_value()) return;
+  // A request past its TTFT target cannot meet both: its TPOT no longer limits anything.
+  if (r.request.ttft_target.has_value() &&
+      r.first_token.value_or(now) - r.arrival > *r.request.ttft_target) {
+    return;
+  }
+  tpot = std::min(tpot, Seconds(*r.request.tpot_target));
+}
+
+bool SloPolicy::MayAdmit(const Sequence& seq, size_t running) const {
+  double target = load_.tpot;
+  // Its own target counts unless its TTFT target has passed (it cannot meet both then).
+  const GenerateRequest& request = seq.request->request;
+  if (request.tpot_target.has_value() &&
+      !(request.ttft_target.has_value() && step_at_ > Deadline(seq))) {
+    target = std::min(target, Seconds(*request.tpot_target));
+  }
+  if (running == 0 || !std::isfinite(target)) return true;
+  // Every running sequence decoding at once, `seq` too, each attending to the average context
+  // (this step's admissions counted at that average).
+  const auto n = static_cast<int64_t>(running) + 1;
+  const double context = static_cast<double>(load_.context + seq.total_len()) /
+                         static_cast<double>(load_.sequences + 1);
+  StepShape decodes;
+  decodes.decode_sequences = n;
+  decodes.attended_tokens = static_cast<int64_t>(context * static_cast<double>(n));
+  decodes.adapter_rows = load_.adapters + (HasAdapter(seq) ? 1 : 0);
+  return model_->Predict(decodes) <= target * load_usable_;
+}
 
 SloPolicy::SloPolicy(const SchedulerOptions& options, const StepTimeModel* model,
                      VtcFairness* fairness)
@@ -381,12 +419,13 @@ int64_t SloPolicy::TokenBudget(absl::Span<Sequence* const> running, absl::Time n
   }
   double tightest = 0;
   step_prefills_.clear();
-  const StepShape decodes = DecodeShape(running, now, &tightest, &step_prefills_);
+  const StepShape decodes = DecodeShape(running, now, &tightest, &step_prefills_, &load_);
   const int64_t d = decodes.decode_sequences;
   const int64_t cap = std::max<int64_t>(0, max_num_batched_tokens_ - d);
   // Time limits below keep the model's usual error in reserve (PredictionError): a step sized
   // to end exactly at a decode's allowance overruns it half the time.
   const double usable = 1 / (1 + model_->error().Margin());
+  load_usable_ = usable;
   tightest *= usable;
   int64_t budget = max_num_batched_tokens_;
   if (std::isfinite(tightest)) {

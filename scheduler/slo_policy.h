@@ -102,6 +102,10 @@ class SloPolicy final : public SchedulingPolicy {
   void SettleCharges() override {
     if (fairness_ != nullptr) ChargePendingOutput();
   }
+  // Not while the running sequences and `seq` could not decode together within the tightest
+  // TPOT target among them and `seq` (requests past their TTFT target aside), by the step-time
+  // model and its reserve: past that point every decode misses. The first one always may.
+  bool MayAdmit(const Sequence& seq, size_t running) const override;
   // An urgent short prompt goes before the rest of a long one that is prefilling.
   bool AdmitsAheadOfRunningPrefills() const override { return true; }
   // Same class or above; under fairness a tenant with less service; then not a lost cause, and
@@ -110,6 +114,15 @@ class SloPolicy final : public SchedulingPolicy {
   std::optional<absl::Duration> PredictTimeToFirstToken(const GenerateRequest& request,
                                                         absl::Span<Sequence* const> running,
                                                         absl::Time now) const override;
+
+  // What the running sequences would cost decoding together, for admission (MayAdmit).
+  struct RunningLoad {
+    double tpot = std::numeric_limits<double>::infinity();  // the tightest target, seconds
+    int64_t sequences = 0;
+    int64_t context = 0;  // tokens each attends to once decoding, summed
+    int64_t adapters = 0;
+    void Add(const Sequence& seq, absl::Time now);
+  };
 
   // The TTFT deadline of `seq`'s request: arrival + its target, or + best_effort_ttft.
   absl::Time Deadline(const Sequence& seq) const;
@@ -225,6 +238,9 @@ class SloPolicy final : public SchedulingPolicy {
   mutable int64_t step_prefill_tokens_ = 0;
   mutable double step_seconds_ = 0;
   mutable double step_seconds_limit_ = std::numeric_limits<double>::infinity();
+  // The running sequences as TokenBudget saw them, and the fraction of time limits it used.
+  mutable RunningLoad load_;
+  mutable double load_usable_ = 1;
   // Output tokens not charged to fairness_ yet, by tenant (the stats entry is stable; the name
   // is kept because a request may be gone by the time they are charged).
   struct PendingOutput {

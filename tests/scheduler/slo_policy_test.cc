@@ -138,6 +138,41 @@ TEST(SloPolicyTest, TheBudgetKeepsTheModelsUsualErrorInReserve) {
   EXPECT_LT(budget, 1 + 17);
 }
 
+TEST(SloPolicyTest, AdmissionStopsWhereTheRunningCouldNoLongerDecodeWithinTheirTpot) {
+  const StepTimeModel model = Model();
+  SloPolicy p(Options(), &model, nullptr);
+  Sequences s;
+  // 2 ms + 0.5 ms per decode: 16 decodes take the 10 ms target exactly.
+  std::vector<Sequence*> running;
+  for (int i = 0; i < 15; ++i) {
+    running.push_back(s.Make(kT0, std::nullopt, absl::Milliseconds(10)));
+    Sequences::Decoding(running.back());
+  }
+  p.TokenBudget(running, kT0);
+  Sequence* plain = s.Make(kT0, std::nullopt);  // no target of its own
+  EXPECT_TRUE(p.MayAdmit(*plain, 15));          // the 16th
+  EXPECT_FALSE(p.MayAdmit(*plain, 16));         // a 17th would make every step 10.5 ms
+  // Its own tighter target counts: 5 ms fits 6 decodes.
+  Sequence* tight = s.Make(kT0, absl::Seconds(1), absl::Milliseconds(5));
+  EXPECT_FALSE(p.MayAdmit(*tight, 6));
+  EXPECT_TRUE(p.MayAdmit(*tight, 5));
+  // ...unless its TTFT target has passed: it cannot meet both anyway.
+  Sequence* late = s.Make(kT0 - absl::Seconds(2), absl::Seconds(1), absl::Milliseconds(5));
+  EXPECT_TRUE(p.MayAdmit(*late, 6));
+  // The first one always may, whatever its target.
+  Sequence* impossible = s.Make(kT0, std::nullopt, absl::Milliseconds(1));
+  EXPECT_FALSE(p.MayAdmit(*impossible, 1));
+  EXPECT_TRUE(p.MayAdmit(*impossible, 0));
+  // Running requests past their TTFT target limit nothing: without them, no limit at all.
+  std::vector<Sequence*> missed;
+  for (int i = 0; i < 20; ++i) {
+    missed.push_back(s.Make(kT0, absl::Milliseconds(100), absl::Milliseconds(10)));
+    Sequences::FirstTokenAt(missed.back(), kT0 + absl::Milliseconds(200));
+  }
+  p.TokenBudget(missed, kT0 + absl::Milliseconds(300));
+  EXPECT_TRUE(p.MayAdmit(*plain, 100));
+}
+
 TEST(SloPolicyTest, EarliestDeadlineFirstAndLostCausesLast) {
   const StepTimeModel model = Model();
   SloPolicy p(Options(), &model, nullptr);
