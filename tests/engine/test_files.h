@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <string>
 #include <system_error>
 
@@ -55,7 +56,8 @@ inline std::string BrokenFixtureLinks(const std::string& model_dir) {
 // links, as BrokenFixtureLinks says) a scratch folder of symbolic links to the model's files in
 // which each file holding a link target is replaced by a link to that target, so that the tests
 // still run on the real fixture. The folder is per process (ctest runs tests side by side) and
-// reused within it.
+// reused within it; one left by an earlier process with the same id (ids wrap), perhaps from
+// another checkout whose links now dangle, is made again.
 inline std::string FixtureModelDir(const std::string& model_dir) {
   namespace fs = std::filesystem;
   if (BrokenFixtureLinks(model_dir).empty()) return model_dir;
@@ -64,7 +66,9 @@ inline std::string FixtureModelDir(const std::string& model_dir) {
       fs::path(::testing::TempDir()) /
       ("fixture_links_" + src.filename().string() + "_" + std::to_string(getpid()));
   std::error_code ec;
-  if (fs::is_directory(dir, ec)) return dir.string();
+  static std::set<std::string>* const made = new std::set<std::string>;  // by this process
+  if (!made->insert(dir.string()).second) return dir.string();
+  fs::remove_all(dir, ec);
   fs::create_directories(dir);
   for (const fs::directory_entry& e : fs::directory_iterator(src)) {
     fs::path target = e.path();
