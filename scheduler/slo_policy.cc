@@ -437,18 +437,25 @@ int64_t SloPolicy::TokenBudget(absl::Span<Sequence* const> running, absl::Time n
   // Two steps within the tightest recent TTFT target: one that a new arrival waits for, its own.
   // A preference, not a target: it never takes the last prefill token of a step.
   if (now - recent_ttft_at_ <= kRecentTargetWindow && budget > d) {
-    const int64_t prefill = model_->MaxPrefillTokens(
-        decodes, std::min(tightest, usable * Seconds(recent_ttft_target_) / 2), cap);
+    const int64_t prefill =
+        model_->MaxPrefillTokens(decodes,
+                                 std::min(tightest, usable * Seconds(recent_ttft_target_) / 2 *
+                                                        (getenv("XF") ? atof(getenv("XF")) : 1.0)),
+                                 cap);
     budget = std::min(budget, d + std::max<int64_t>(1, prefill));
   }
-  // Completing the urgent prompts beats that preference: a request whose prompt does not fit in
-  // the preferred step would be split over two and miss its target (slo_sim: chats arriving two
-  // in one step, where 3% more of the budget fed both).
+  // Completing the urgent prompts in this step, by the earliest of their deadlines, beats that
+  // preference: the step grows to feed them whole (a prompt that did not fit would be split
+  // over two steps and miss: slo_sim's chats arriving two in one step, where 3% more of the
+  // budget fed both), or shrinks to end in time for them (a chat given up because the full
+  // step would end just past its deadline, while its own rest took a third of it).
   double urgent_seconds = 0;
   if (budget > d) {
     const UrgentFit urgent = UrgentPrefill(decodes, tightest, usable, cap, budget - d, now);
-    if (d + urgent.tokens > budget) {
-      budget = d + urgent.tokens;
+    if (urgent.tokens > 0) {
+      const int64_t most =
+          std::max(urgent.tokens, model_->MaxPrefillTokens(decodes, urgent.limit, cap));
+      budget = d + std::clamp(budget - d, urgent.tokens, most);
       urgent_seconds = urgent.seconds;
     }
   }
@@ -513,8 +520,9 @@ SloPolicy::UrgentFit SloPolicy::UrgentPrefill(const StepShape& decodes, double t
     earliest = std::min(earliest, u.deadline);
     if (step.prefill_tokens > cap) break;
     const double seconds = model_->Predict(step);
-    if (seconds > std::min(tightest, usable * Seconds(earliest - now))) break;
-    fit = {step.prefill_tokens, seconds};
+    const double limit = std::min(tightest, usable * Seconds(earliest - now));
+    if (seconds > limit) break;
+    fit = {step.prefill_tokens, seconds, limit};
   }
   return fit;
 }

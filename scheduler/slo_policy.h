@@ -182,6 +182,7 @@ class SloPolicy final : public SchedulingPolicy {
   struct UrgentFit {
     int64_t tokens = 0;  // 0: none fits
     double seconds = 0;  // the predicted step, with these prompts' real attention
+    double limit = 0;    // the most it may take: their earliest deadline, the decodes' TPOT
   };
   UrgentFit UrgentPrefill(const StepShape& decodes, double tightest, double usable, int64_t cap,
                           int64_t preferred, absl::Time now) const;

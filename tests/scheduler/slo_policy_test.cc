@@ -378,7 +378,7 @@ TEST(SloPolicyTest, StepsStayWithinHalfTheTightestRecentTtftTarget) {
   EXPECT_EQ(p.TokenBudget({decode}, kT0 + absl::Seconds(20)), 1 + 1);
 }
 
-TEST(SloPolicyTest, UrgentPromptsThatOverflowThePreferredStepAreFedWhole) {
+TEST(SloPolicyTest, UrgentPromptsAreFedWholeInAStepThatEndsByTheirDeadlines) {
   const StepTimeModel model = Model();
   SloPolicy p(Options(), &model, nullptr);
   Sequences s;
@@ -394,13 +394,14 @@ TEST(SloPolicyTest, UrgentPromptsThatOverflowThePreferredStepAreFedWhole) {
   // Both chats (20 tokens) in one step: 22.5 ms, within the TPOT target and before their
   // deadlines (35 and 36 ms from now). Split over two steps, the second would finish at 40 ms.
   EXPECT_EQ(p.TokenBudget({decode}, now), 1 + 20);
-  // A deadline the longer step would pass: the preference stands (the first chat alone, 10
-  // tokens, is in it already).
-  Sequence* near = s.Make(kT0 - absl::Milliseconds(20), absl::Milliseconds(40));  // 15 ms left
+  // A deadline 15 ms away, which the preferred step (19.5 ms) would pass: the step feeds that
+  // chat (10 tokens; the others do not fit with it) and shrinks to end by its deadline:
+  // 2.5 + 12 = 14.5 ms.
+  Sequence* near = s.Make(kT0 - absl::Milliseconds(20), absl::Milliseconds(40));
   p.Enqueue(near, now);
-  EXPECT_EQ(p.TokenBudget({decode}, now), 1 + 17);
+  EXPECT_EQ(p.TokenBudget({decode}, now), 1 + 12);
   ASSERT_TRUE(p.Remove(near));
-  // A TPOT target the longer step would break: likewise.
+  // A TPOT target the longer step would break: the preferred step, the first chat in it.
   Sequence* tight = s.Make(kT0, std::nullopt, absl::Milliseconds(21));
   Sequences::Decoding(tight);
   EXPECT_EQ(p.TokenBudget({decode, tight}, now), 2 + 16);
