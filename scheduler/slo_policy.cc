@@ -437,11 +437,8 @@ int64_t SloPolicy::TokenBudget(absl::Span<Sequence* const> running, absl::Time n
   // Two steps within the tightest recent TTFT target: one that a new arrival waits for, its own.
   // A preference, not a target: it never takes the last prefill token of a step.
   if (now - recent_ttft_at_ <= kRecentTargetWindow && budget > d) {
-    const int64_t prefill =
-        model_->MaxPrefillTokens(decodes,
-                                 std::min(tightest, usable * Seconds(recent_ttft_target_) / 2 *
-                                                        (getenv("XF") ? atof(getenv("XF")) : 1.0)),
-                                 cap);
+    const int64_t prefill = model_->MaxPrefillTokens(
+        decodes, std::min(tightest, usable * Seconds(recent_ttft_target_) / 2), cap);
     budget = std::min(budget, d + std::max<int64_t>(1, prefill));
   }
   // Completing the urgent prompts in this step, by the earliest of their deadlines, beats that
