@@ -47,6 +47,16 @@
 //     was admitted and then overtaken took each step's budget from the chats behind it.
 //   - An adapter that must be loaded adds its predicted load time to the request's prefill
 //     (ordering, lost causes and reject_if_slo_unattainable).
+//   - Prompts that cannot wait past the next step are fed whole in a step that ends by their
+//     deadlines, longer or shorter than the half-TTFT preference: two chats arriving during one
+//     step no longer split the second over two steps, and a chat whose rest fits is not given up
+//     because the preferred step would end just past its deadline.
+//   - A budget counts its prefill as one chunk from position 0; its predicted time is also a
+//     limit (StepSecondsLimit) to which BatchFormer cuts each chunk with its real attention, as
+//     a chunk deep into a long prompt costs far more on a CPU.
+//   - Admission waits while the running sequences and the next one could not decode together
+//     within the tightest TPOT target: each decode lengthens every step, and past that point
+//     every decode misses however small the prefill chunks.
 //
 // Waiting requests are kept in per-tenant deadline-ordered sets (SloWaitingSet): choosing the
 // next one costs O(tenants x log waiting), not a scan of the queue.
