@@ -18,6 +18,7 @@
 #include "server/daemon.h"
 #include "tessera/v1/admin.grpc.pb.h"
 #include "tests/engine/cpu/golden_reference.h"
+#include "tests/server/daemon_clients.h"
 #include "tests/server/http_test_client.h"
 
 namespace tessera {
@@ -81,21 +82,11 @@ class DaemonAdaptersTest : public ::testing::Test {
     if (!work_.empty()) fs::remove_all(work_);
   }
   std::unique_ptr<Client> Connect(const std::string& key) const {
-    ClientOptions co;
-    co.target = absl::StrCat("127.0.0.1:", daemon_->grpc_port());
-    co.api_key = key;
-    co.default_timeout = absl::Seconds(120);
-    return *Client::Create(co);
+    return daemon_test::Connect(*daemon_, key, absl::Seconds(120));
   }
-  // The Admin service through a raw stub (the SDK's admin calls are the CLI's business).
-  std::unique_ptr<v1::Admin::Stub> Admin() const {
-    return v1::Admin::NewStub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", daemon_->grpc_port()),
-                                                  grpc::InsecureChannelCredentials()));
-  }
+  std::unique_ptr<v1::Admin::Stub> Admin() const { return daemon_test::AdminStub(*daemon_); }
   static grpc::Status Call(const std::string& key, auto&& method) {
-    grpc::ClientContext context;
-    context.AddMetadata("authorization", "Bearer " + key);
-    return method(&context);
+    return daemon_test::CallWithKey(key, method);
   }
   std::vector<GoldenCase> Cases(const std::string& adapter) const {
     return LoadGoldenCases(

@@ -14,6 +14,7 @@
 #include "client/client.h"
 #include "server/daemon.h"
 #include "tessera/v1/admin.grpc.pb.h"
+#include "tests/server/daemon_clients.h"
 #include "tests/server/http_test_client.h"
 
 namespace tessera {
@@ -67,20 +68,11 @@ class DaemonSleepTest : public ::testing::Test {
   }
 
   std::unique_ptr<Client> Connect(const std::string& key) const {
-    ClientOptions co;
-    co.target = absl::StrCat("127.0.0.1:", daemon_->grpc_port());
-    co.api_key = key;
-    co.default_timeout = absl::Seconds(60);
-    return *Client::Create(co);
+    return daemon_test::Connect(*daemon_, key, absl::Seconds(60));
   }
-  std::unique_ptr<v1::Admin::Stub> Admin() const {
-    return v1::Admin::NewStub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", daemon_->grpc_port()),
-                                                  grpc::InsecureChannelCredentials()));
-  }
+  std::unique_ptr<v1::Admin::Stub> Admin() const { return daemon_test::AdminStub(*daemon_); }
   static grpc::Status Call(const std::string& key, auto&& method) {
-    grpc::ClientContext context;
-    context.AddMetadata("authorization", "Bearer " + key);
-    return method(&context);
+    return daemon_test::CallWithKey(key, method);
   }
   HttpReply Http(const std::string& method, const std::string& target, const std::string& key,
                  const std::string& body = "") const {
