@@ -19,6 +19,13 @@ double Seconds(absl::Duration d) {
 
 bool HasAdapter(const Sequence& seq) { return seq.request->request.adapter != nullptr; }
 
+// Whether `r`'s first token came, or will come at best at `now`, past its TTFT target: it cannot
+// meet both targets, so its TPOT target no longer limits anything.
+bool PastTtftTarget(const RequestState& r, absl::Time now) {
+  return r.request.ttft_target.has_value() &&
+         r.first_token.value_or(now) - r.arrival > *r.request.ttft_target;
+}
+
 // The running decodes as a step shape, and the longest step that keeps every one of them within
 // its TPOT target (infinity: none has one). A request's TPOT is its mean time per output token
 // after the first, as the attainment metrics measure it: a decode that has produced k tokens
@@ -44,10 +51,7 @@ StepShape DecodeShape(absl::Span<Sequence* const> running, absl::Time now, doubl
     if (HasAdapter(*seq)) ++shape.adapter_rows;
     const RequestState& r = *seq->request;
     if (!r.request.tpot_target.has_value()) continue;
-    if (r.request.ttft_target.has_value() && r.first_token.has_value() &&
-        *r.first_token - r.arrival > *r.request.ttft_target) {
-      continue;  // missed its TTFT already: cannot meet both whatever this step does
-    }
+    if (PastTtftTarget(r, now)) continue;  // cannot meet both whatever this step does
     const double target = Seconds(*r.request.tpot_target);
     const auto after_first = static_cast<double>(std::max<size_t>(seq->output.size(), 1) - 1);
     const double spent = r.first_token.has_value() ? Seconds(now - *r.first_token) : 0.0;
@@ -71,21 +75,15 @@ void SloPolicy::RunningLoad::Add(const Sequence& seq, absl::Time now) {
   if (HasAdapter(seq)) ++adapters;
   const RequestState& r = *seq.request;
   if (!r.request.tpot_target.has_value()) return;
-  // A request past its TTFT target cannot meet both: its TPOT no longer limits anything.
-  if (r.request.ttft_target.has_value() &&
-      r.first_token.value_or(now) - r.arrival > *r.request.ttft_target) {
-    return;
-  }
+  if (PastTtftTarget(r, now)) return;
   tpot = std::min(tpot, Seconds(*r.request.tpot_target));
 }
 
 bool SloPolicy::MayAdmit(const Sequence& seq, size_t running) const {
   double target = load_.tpot;
-  // Its own target counts unless its TTFT target has passed (it cannot meet both then).
-  const GenerateRequest& request = seq.request->request;
-  if (request.tpot_target.has_value() &&
-      !(request.ttft_target.has_value() && step_at_ > Deadline(seq))) {
-    target = std::min(target, Seconds(*request.tpot_target));
+  const RequestState& r = *seq.request;
+  if (r.request.tpot_target.has_value() && !PastTtftTarget(r, step_at_)) {
+    target = std::min(target, Seconds(*r.request.tpot_target));
   }
   if (running == 0 || !std::isfinite(target)) return true;
   // Every running sequence decoding at once, `seq` too, each attending to the average context
