@@ -47,6 +47,8 @@ dev_packages=(
   # the OpenAI SDK test's virtualenv (below): Debian 12 packages no `openai`
   python3-venv python3-pip
   libgtest-dev libgmock-dev libbenchmark-dev
+  # bench/slo_sim --plot draws its PNG with gnuplot
+  gnuplot-nox
   # the libFuzzer build (scripts/fuzz.sh): clang, its sanitizer and libFuzzer runtimes
   # (compiler-rt), the OpenMP runtime that clang needs to configure the tree, and
   # llvm-symbolizer for readable crash reports
